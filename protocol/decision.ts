@@ -1,0 +1,21 @@
+// Decision responses of the agent API (SPEC section 3).
+import type { Reason } from "./errors.ts";
+
+export type DecisionKind = "APPROVED" | "DENIED" | "PENDING" | "EXPIRED";
+
+export interface HoldSummary {
+  id: string;
+  expires_at: string;
+  approvals_required: number;
+  approvals: number;
+}
+
+export interface DecisionResponse {
+  decision: DecisionKind;
+  intent_id: string;
+  reasons: Reason[];
+  attestation?: string;
+  expires_at?: string;
+  policy?: { digest: string };
+  hold?: HoldSummary;
+}

@@ -1,0 +1,161 @@
+// The intent an agent declares before acting (SPEC section 3): schema, parsing with path-named issues, and digest.
+import { z } from "zod";
+import { isAddress } from "viem";
+import { jcsDigest } from "./jcs.ts";
+import type { InputIssue } from "./errors.ts";
+
+/** A decimal string of a non-negative integer (wei, token units). Amounts are never JSON numbers. */
+const uintString = z
+  .string({ error: "must be a decimal string (amounts are never JSON numbers)" })
+  .regex(/^(0|[1-9][0-9]*)$/, "must be a non-negative integer as a decimal string, e.g. \"1000000000000000\"")
+  .max(78, "is too large for a uint256");
+
+/** An EVM address: 0x + 40 hex digits; mixed case must carry a valid EIP-55 checksum. */
+const address = z
+  .string({ error: "must be a 0x-prefixed 20-byte hex address" })
+  .refine((s) => /^0x[0-9a-fA-F]{40}$/.test(s), "must be a 0x-prefixed 20-byte hex address")
+  .refine((s) => !/^0x[0-9a-fA-F]{40}$/.test(s) || isAddress(s, { strict: true }), "has an invalid EIP-55 checksum");
+
+const hexData = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "must be 0x-prefixed hex bytes");
+const chainId = z.number({ error: "must be a number" }).int("must be an integer").positive("must be positive").max(2 ** 53 - 1);
+const jsonObject = z.record(z.string(), z.unknown());
+
+export const evmTransactionFields = z
+      .object({
+        chain_id: chainId,
+        to: address,
+        value: uintString,
+        from: address.optional(),
+        data: hexData.optional(),
+        nonce: z.number().int().nonnegative().optional(),
+        gas: uintString.optional(),
+      })
+      .strict();
+
+/** The alternative form: an unsigned serialized transaction (parsed with viem by the evm block). */
+export const evmSerializedTransaction = z
+  .object({ chain_id: chainId.optional(), serialized: hexData, from: address.optional() })
+  .strict();
+
+export const evmTransactionParams = z.union([evmTransactionFields, evmSerializedTransaction]);
+
+export const evmTypedDataParams = z
+  .object({
+    chain_id: chainId,
+    from: address.optional(),
+    typed_data: z
+      .object({
+        domain: jsonObject,
+        types: z.record(z.string(), z.array(z.object({ name: z.string(), type: z.string() }).strict())),
+        primaryType: z.string().min(1),
+        message: jsonObject,
+      })
+      .strict(),
+  })
+  .strict();
+
+export const toolCallParams = z
+  .object({
+    tool: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/, "must be `server.tool`, e.g. `slack.post_message`"),
+    args: jsonObject,
+  })
+  .strict();
+
+export const httpRequestParams = z
+  .object({
+    method: z.string().regex(/^[A-Z]+$/, "must be an upper-case HTTP method, e.g. \"GET\""),
+    url: z
+      .string()
+      .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), "must be an absolute http(s) URL"),
+    headers: z.record(z.string(), z.string()).optional(),
+    body: z.unknown().optional(),
+  })
+  .strict();
+
+/** Typed params by built-in action kind. Every other action has free-form params. */
+const paramsSchemas: Record<string, z.ZodType> = {
+  "evm.transaction": evmTransactionFields,
+  "evm.typed_data": evmTypedDataParams,
+  "tool.call": toolCallParams,
+  "http.request": httpRequestParams,
+};
+
+export const intentEnvelope = z
+  .object({
+    agent: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/, "must be 1-128 characters of letters, digits, . _ @ -"),
+    action: z
+      .string()
+      .regex(/^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/, "must be a dotted lower-case name, e.g. \"treasury.disburse\"")
+      .max(128),
+    params: jsonObject,
+    context: jsonObject.optional(),
+    idempotency_key: z.string().min(1).max(200).optional(),
+  })
+  .strict();
+
+/** The params schema for an action kind, or undefined for free-form actions. `evm.transaction` picks its form by
+ * whether `serialized` is present, so issues name the fields of the form the agent meant. */
+export function paramsSchemaFor(action: string, params: unknown): z.ZodType | undefined {
+  if (action === "evm.transaction" && params !== null && typeof params === "object" && "serialized" in params) {
+    return evmSerializedTransaction;
+  }
+  return paramsSchemas[action];
+}
+
+export type EvmTransactionParams = z.infer<typeof evmTransactionParams>;
+export type EvmTypedDataParams = z.infer<typeof evmTypedDataParams>;
+export type ToolCallParams = z.infer<typeof toolCallParams>;
+export type HttpRequestParams = z.infer<typeof httpRequestParams>;
+
+/** A validated intent. `context` is always present (`{}` when the agent sent none). */
+export interface Intent {
+  agent: string;
+  action: string;
+  params: Record<string, unknown>;
+  context: Record<string, unknown>;
+  idempotency_key?: string;
+}
+
+export type ParseResult = { ok: true; intent: Intent } | { ok: false; issues: InputIssue[] };
+
+function toIssues(error: z.ZodError, prefix: string[] = []): InputIssue[] {
+  return error.issues.map((i) => {
+    const path = [...prefix, ...i.path.map(String)].join(".") || "(body)";
+    let message = i.message;
+    if (i.code === "unrecognized_keys") message = `unknown field(s): ${i.keys.join(", ")}`;
+    return { path, message };
+  });
+}
+
+/** Validates a decoded JSON body as an intent, reporting every problem with its path. Changes nothing. */
+export function parseIntent(body: unknown, opts: { agent?: string } = {}): ParseResult {
+  const input = body !== null && typeof body === "object" && !Array.isArray(body) && opts.agent !== undefined
+    ? { ...(body as object), agent: (body as { agent?: unknown }).agent ?? opts.agent }
+    : body;
+  const env = intentEnvelope.safeParse(input);
+  if (!env.success) {
+    const issues = toIssues(env.error);
+    // Report typed-params problems too, so one round trip shows everything that is wrong.
+    const b = input as { action?: unknown; params?: unknown } | null;
+    const schema = b && typeof b === "object" && typeof b.action === "string" ? paramsSchemaFor(b.action, b.params) : undefined;
+    if (schema) {
+      const p = schema.safeParse(b!.params);
+      if (!p.success) issues.push(...toIssues(p.error, ["params"]).filter((i) => i.path !== "params"));
+    }
+    return { ok: false, issues };
+  }
+  const e = env.data;
+  const schema = paramsSchemaFor(e.action, e.params);
+  if (schema) {
+    const p = schema.safeParse(e.params);
+    if (!p.success) return { ok: false, issues: toIssues(p.error, ["params"]) };
+  }
+  const intent: Intent = { agent: e.agent, action: e.action, params: e.params, context: e.context ?? {} };
+  if (e.idempotency_key !== undefined) intent.idempotency_key = e.idempotency_key;
+  return { ok: true, intent };
+}
+
+/** The part of an intent that is signed: SHA-256 over the JCS form of {agent, action, params, context}. */
+export function intentDigest(intent: Pick<Intent, "agent" | "action" | "params"> & { context?: Record<string, unknown> }): string {
+  return jcsDigest({ agent: intent.agent, action: intent.action, params: intent.params, context: intent.context ?? {} });
+}
