@@ -20,7 +20,7 @@ const hexData = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, "must be 0x-prefixed h
 const chainId = z.number({ error: "must be a number" }).int("must be an integer").positive("must be positive").max(2 ** 53 - 1);
 const jsonObject = z.record(z.string(), z.unknown());
 
-export const evmTransactionFields = z
+export const evmTransactionObject = z
       .object({
         chain_id: chainId,
         to: address,
@@ -37,7 +37,7 @@ export const evmSerializedTransaction = z
   .object({ chain_id: chainId.optional(), serialized: hexData, from: address.optional() })
   .strict();
 
-export const evmTransactionParams = z.union([evmTransactionFields, evmSerializedTransaction]);
+export const evmTransactionParams = z.union([evmTransactionObject, evmSerializedTransaction]);
 
 export const evmTypedDataParams = z
   .object({
@@ -74,7 +74,7 @@ export const httpRequestParams = z
 
 /** Typed params by built-in action kind. Every other action has free-form params. */
 const paramsSchemas: Record<string, z.ZodType> = {
-  "evm.transaction": evmTransactionFields,
+  "evm.transaction": evmTransactionObject,
   "evm.typed_data": evmTypedDataParams,
   "tool.call": toolCallParams,
   "http.request": httpRequestParams,
