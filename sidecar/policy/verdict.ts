@@ -1,0 +1,21 @@
+// The seam between policy blocks and the decision pipeline. Each block returns verdicts; the pipeline combines
+// them with precedence deny > hold > allow, and anything that matched nothing is denied (default deny).
+import type { Intent, Reason } from "../../protocol/index.ts";
+
+export type Effect = "deny" | "hold" | "allow";
+
+/** One block's word on one intent. `abstain`: the block does not govern this action. A `hold` names the rule
+ * that raised it in its reasons (`reason.rule`), so holds.overrides can pick the quorum. */
+export interface BlockVerdict {
+  block: string;
+  effect: Effect | "abstain";
+  reasons: Reason[];
+}
+
+/** What evaluation needs besides the intent. `now` is injected so tests and simulation are deterministic. */
+export interface EvalEnv {
+  now: Date;
+}
+
+/** A policy block's evaluator. Throwing is allowed: the pipeline turns any throw into a DENIED reason. */
+export type BlockEvaluator = (intent: Intent, env: EvalEnv) => BlockVerdict | Promise<BlockVerdict>;
