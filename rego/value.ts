@@ -411,9 +411,10 @@ export function equals(a: Value, b: Value): boolean {
     }
     return true;
   }
-  if (!(b instanceof RSet) || a.size !== b.size) return false;
-  for (const v of a.prim) if (!b.prim.has(v)) return false;
-  if (a.comp) for (const ck of a.comp.keys()) if (!b.comp?.has(ck)) return false;
+  const sa = a as RSet;
+  if (!(b instanceof RSet) || sa.size !== b.size) return false;
+  for (const v of sa.prim) if (!b.prim.has(v)) return false;
+  if (sa.comp) for (const ck of sa.comp.keys()) if (!b.comp?.has(ck)) return false;
   return true;
 }
 
