@@ -1,0 +1,176 @@
+// The soft-limit ledger: rolling-window totals per (limit, scope) and the atomic check + reservation that runs in
+// the same SQLite transaction that issues an attestation. Everything here is synchronous on purpose: nothing may
+// await between the check and the reservation.
+import type Database from "better-sqlite3";
+import type { Intent, Reason } from "../../protocol/index.ts";
+import { globMatch } from "./glob.ts";
+import { LIMITS_SCHEMA_SQL, UNITS } from "./schema.ts";
+import { LimitError, type SoftLimit } from "./types.ts";
+import { formatDuration } from "./duration.ts";
+
+/** One limit an intent falls under, with what it would add. */
+export interface LimitCharge {
+  limit: SoftLimit;
+  scopeKey: string;
+  units: number;
+}
+
+export type CheckResult = { ok: true; charges: LimitCharge[] } | { ok: false; reasons: Reason[]; charges: LimitCharge[] };
+
+interface Row {
+  ts: number;
+  cum: number;
+}
+
+export class LimitLedger {
+  private readonly head: Database.Statement<[string, string], Row>;
+  private readonly before: Database.Statement<[string, string, number], Row>;
+  private readonly insert: Database.Statement<[string, string, number, number, number, string]>;
+  private readonly already: Database.Statement<[string, string], { one: number }>;
+
+  constructor(private readonly db: Database.Database) {
+    db.exec(LIMITS_SCHEMA_SQL);
+    this.head = db.prepare(
+      "SELECT ts, cum FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? ORDER BY ts DESC, cum DESC LIMIT 1",
+    );
+    this.before = db.prepare(
+      "SELECT ts, cum FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? AND ts <= ? ORDER BY ts DESC, cum DESC LIMIT 1",
+    );
+    this.insert = db.prepare(
+      "INSERT OR IGNORE INTO soft_limit_ledger (limit_id, scope_key, ts, amount, cum, intent_id) VALUES (?, ?, ?, ?, ?, ?)",
+    );
+    this.already = db.prepare("SELECT 1 AS one FROM soft_limit_ledger WHERE intent_id = ? AND limit_id = ?");
+  }
+
+  /** The limits this intent falls under and what it would add to each (throws LimitError on a bad measure). */
+  charges(intent: Intent, limits: readonly SoftLimit[]): LimitCharge[] {
+    const out: LimitCharge[] = [];
+    for (const limit of limits) {
+      if (limit.actions && limit.actions.length > 0 && !limit.actions.some((g) => globMatch(g, intent.action))) continue;
+      out.push({ limit, scopeKey: scopeKey(limit, intent), units: measureUnits(limit, intent) });
+    }
+    return out;
+  }
+
+  /** Total of a window in measure units (e.g. USD), at `now`. */
+  windowTotal(limitId: string, scope: string, windowMs: number, now: number): number {
+    return this.totalUnits(limitId, scope, windowMs, now) / UNITS;
+  }
+
+  /**
+   * Checks every applicable limit and, only if all pass, reserves the intent's amounts. Runs in one IMMEDIATE
+   * transaction (or joins the caller's), so concurrent intents cannot jointly pass a cap.
+   */
+  checkAndReserve(intentId: string, intent: Intent, limits: readonly SoftLimit[], now: number): CheckResult {
+    return this.inTx(() => {
+      const charges = this.charges(intent, limits);
+      const reasons: Reason[] = [];
+      const heads: (Row | undefined)[] = [];
+      for (const c of charges) {
+        const head = this.head.get(c.limit.id, c.scopeKey);
+        heads.push(head);
+        if (!head) {
+          if (c.units > Math.round(c.limit.max * UNITS)) reasons.push(exceeded(c, 0));
+          continue;
+        }
+        if (this.already.get(intentId, c.limit.id)) continue; // an idempotent retry was counted once already
+        const total = head.cum - (this.before.get(c.limit.id, c.scopeKey, now - c.limit.windowMs)?.cum ?? 0);
+        if (total + c.units > Math.round(c.limit.max * UNITS)) reasons.push(exceeded(c, total));
+      }
+      if (reasons.length > 0) return { ok: false, reasons, charges };
+      charges.forEach((c, i) => this.append(c, intentId, now, heads[i]));
+      return { ok: true, charges };
+    });
+  }
+
+  /** Reserves without checking: an operator approved the hold, so the intent counts from now on. */
+  reserve(intentId: string, intent: Intent, limits: readonly SoftLimit[], now: number): LimitCharge[] {
+    return this.inTx(() => {
+      const charges = this.charges(intent, limits);
+      for (const c of charges) this.append(c, intentId, now);
+      return charges;
+    });
+  }
+
+  /**
+   * Deletes rows that left every window, keeping per stream the newest row at or before the cut-off: its `cum` is
+   * the base the next window total subtracts. Returns the number of rows deleted.
+   */
+  prune(limits: readonly SoftLimit[], now: number): number {
+    let deleted = 0;
+    const streams = this.db.prepare<[string], { scope_key: string }>(
+      "SELECT DISTINCT scope_key FROM soft_limit_ledger WHERE limit_id = ?",
+    );
+    const del = this.db.prepare<[string, string, number, number, number]>(
+      "DELETE FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? AND (ts < ? OR (ts = ? AND cum < ?))",
+    );
+    this.inTx(() => {
+      for (const limit of limits) {
+        for (const { scope_key } of streams.all(limit.id)) {
+          const base = this.before.get(limit.id, scope_key, now - limit.windowMs);
+          if (base) deleted += del.run(limit.id, scope_key, base.ts, base.ts, base.cum).changes;
+        }
+      }
+    });
+    return deleted;
+  }
+
+  private totalUnits(limitId: string, scope: string, windowMs: number, now: number): number {
+    const head = this.head.get(limitId, scope);
+    if (!head) return 0;
+    const base = this.before.get(limitId, scope, now - windowMs);
+    return head.cum - (base?.cum ?? 0);
+  }
+
+  private append(c: LimitCharge, intentId: string, now: number, known?: Row): void {
+    const head = known ?? this.head.get(c.limit.id, c.scopeKey);
+    // keep ts non-decreasing per stream even if the wall clock steps back, so running totals stay ordered
+    const ts = head ? Math.max(head.ts, now) : now;
+    this.insert.run(c.limit.id, c.scopeKey, ts, c.units, (head?.cum ?? 0) + c.units, intentId);
+  }
+
+  private inTx<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    return this.db.transaction(fn).immediate();
+  }
+}
+
+function scopeKey(limit: SoftLimit, intent: Intent): string {
+  switch (limit.scope) {
+    case "agent":
+      return `agent:${intent.agent}`;
+    case "tenant": {
+      const t = intent.context.tenant;
+      return `tenant:${typeof t === "string" ? t : ""}`;
+    }
+    default:
+      return "global";
+  }
+}
+
+function measureUnits(limit: SoftLimit, intent: Intent): number {
+  if (limit.measure === "count") return UNITS;
+  let v: unknown;
+  try {
+    v = limit.measure(intent);
+  } catch (err) {
+    throw new LimitError("measure_failed", `soft limit ${limit.id}: measure failed: ${(err as Error).message}`);
+  }
+  if (typeof v === "bigint") v = Number(v);
+  if (typeof v !== "number" || !Number.isFinite(v) || v < 0) {
+    throw new LimitError("measure_invalid", `soft limit ${limit.id}: measure must give a non-negative number, got ${String(v)}`);
+  }
+  return Math.round(v * UNITS);
+}
+
+function exceeded(c: LimitCharge, totalUnits: number): Reason {
+  const fmt = (u: number) => String(Math.round((u / UNITS) * 1e6) / 1e6);
+  const scope = c.limit.scope === "global" ? "global" : `${c.limit.scope} ${c.scopeKey.slice(c.scopeKey.indexOf(":") + 1)}`;
+  return {
+    block: "soft_limits",
+    rule: c.limit.id,
+    message:
+      `window total ${fmt(totalUnits)} + ${fmt(c.units)} would exceed the cap of ${fmt(Math.round(c.limit.max * UNITS))}` +
+      ` (rolling ${formatDuration(c.limit.windowMs)}, ${scope})`,
+  };
+}

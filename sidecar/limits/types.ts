@@ -1,0 +1,26 @@
+// Soft limits as the ledger consumes them: compiled from the policy's `soft_limits` block.
+import type { Intent } from "../../protocol/index.ts";
+
+export type LimitScope = "agent" | "tenant" | "global";
+
+export interface SoftLimit {
+  id: string;
+  /** Action-name globs this limit applies to; absent or empty means every action. */
+  actions?: string[];
+  /** What one intent adds to the window: `count` is 1; a CEL measure is compiled to a function. */
+  measure: "count" | ((intent: Intent) => number);
+  scope: LimitScope;
+  windowMs: number;
+  max: number;
+}
+
+/** Stable error codes of the limits module. The pipeline turns any of them into a DENIED decision. */
+export class LimitError extends Error {
+  constructor(
+    readonly code: "measure_failed" | "measure_invalid",
+    message: string,
+  ) {
+    super(message);
+    this.name = "LimitError";
+  }
+}
