@@ -1,0 +1,87 @@
+// createGate: the function API executors embed (SPEC section 7). verify = token + binding + "not used yet";
+// run = verify, then record the use atomically, then run the action. Nothing runs unless every check passed.
+import { AUDIENCE_EXECUTOR, DEFAULT_ISSUER, type AttestationClaims } from "../protocol/attestation.ts";
+import { checkBinding, type IntentInput } from "./binding.ts";
+import { GateError } from "./errors.ts";
+import { keySourceFrom, type Jwk, type JwksDocument, type KeySource, type RemoteJwksOptions } from "./jwks.ts";
+import { memoryReplayStore } from "./replay/memory.ts";
+import type { ReplayStore } from "./replay/store.ts";
+import { MAX_CLOCK_TOLERANCE_SECONDS, verifyToken, type TokenCheck } from "./token.ts";
+
+export interface GateOptions {
+  /** The sidecar's JWKS URL (`http://127.0.0.1:7400/.well-known/jwks.json`), or a pinned JWKS / list of JWKs. */
+  jwks: string | URL | JwksDocument | Jwk[] | KeySource;
+  /** Expected `iss`. Default `intent-sidecar`. */
+  issuer?: string;
+  /** This gate's audience. Default `intent-executor`. */
+  audience?: string;
+  /** Where used `jti`s are recorded. Default: in memory (lost on restart). */
+  replay?: ReplayStore;
+  /** Allowed clock skew in seconds, 0..30. Default 30. */
+  clockTolerance?: number;
+  /** Options for a remote JWKS (cache age, unknown-kid refresh cooldown, fetch). */
+  jwksOptions?: RemoteJwksOptions;
+  /** Clock in epoch milliseconds (tests). */
+  now?: () => number;
+}
+
+export interface Gate {
+  /** Verifies `token` for `intent` and that it is unused. Does not record a use. Returns the claims. */
+  verify(token: unknown, intent: IntentInput): Promise<AttestationClaims>;
+  /** Verifies, then records the use (exactly one caller wins). Returns the claims; the action may now run. */
+  consume(token: unknown, intent: IntentInput): Promise<AttestationClaims>;
+  /** Runs `fn` only after `consume` succeeded. */
+  run<T>(token: unknown, intent: IntentInput, fn: (claims: AttestationClaims) => T | Promise<T>): Promise<T>;
+  readonly keys: KeySource;
+  readonly replay: ReplayStore;
+  close(): Promise<void>;
+}
+
+export function createGate(opts: GateOptions): Gate {
+  if (!opts || opts.jwks === undefined || opts.jwks === null) throw new TypeError("createGate: `jwks` is required");
+  const tolerance = opts.clockTolerance ?? MAX_CLOCK_TOLERANCE_SECONDS;
+  if (!(tolerance >= 0 && tolerance <= MAX_CLOCK_TOLERANCE_SECONDS)) {
+    throw new RangeError(`createGate: clockTolerance must be between 0 and ${MAX_CLOCK_TOLERANCE_SECONDS} seconds`);
+  }
+  const now = opts.now ?? Date.now;
+  const keys = keySourceFrom(opts.jwks, { now, ...opts.jwksOptions });
+  const replay = opts.replay ?? memoryReplayStore({ now });
+  const check: TokenCheck = {
+    issuer: opts.issuer ?? DEFAULT_ISSUER,
+    audience: opts.audience ?? AUDIENCE_EXECUTOR,
+    clockToleranceSeconds: tolerance,
+    now,
+  };
+
+  async function verify(token: unknown, intent: IntentInput): Promise<AttestationClaims> {
+    const claims = await verifyToken(token, keys, check);
+    checkBinding(claims, intent);
+    const used = replay.has(claims.jti);
+    if (used instanceof Promise ? await used : used) {
+      throw new GateError("replayed", `attestation ${claims.jti} was already used`, { jti: claims.jti });
+    }
+    return claims;
+  }
+
+  async function consume(token: unknown, intent: IntentInput): Promise<AttestationClaims> {
+    const claims = await verify(token, intent);
+    // Keep the record as long as the token could still pass the time check anywhere.
+    const first = await replay.consume(claims.jti, claims.exp + tolerance, token as string);
+    if (!first) throw new GateError("replayed", `attestation ${claims.jti} was already used`, { jti: claims.jti });
+    return claims;
+  }
+
+  return {
+    verify,
+    consume,
+    async run(token, intent, fn) {
+      const claims = await consume(token, intent);
+      return fn(claims);
+    },
+    keys,
+    replay,
+    async close() {
+      await replay.close?.();
+    },
+  };
+}
