@@ -1,0 +1,3 @@
+export { KeyRing, rotateKeys, keysDir, ed25519Thumbprint, KeyError, type SigningKey, type PublicJwk } from "./keys.ts";
+export { signClaims } from "./sign.ts";
+export { buildClaims } from "./claims.ts";

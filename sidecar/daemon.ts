@@ -1,0 +1,201 @@
+// Composes the daemon: config → store → keys → policy → pipeline → listeners (agent, proxy, operator).
+// Other engineers add their listeners' wiring here (keep edits small; see the marked seams).
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getRequestListener } from "@hono/node-server";
+import { Hono } from "hono";
+import type { SidecarConfig } from "./config.ts";
+import { splitAddr } from "./config.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
+import { openDatabase, IntentStore, appendAudit, type Db } from "./store/index.ts";
+import { KeyRing } from "./attest/index.ts";
+import { Pipeline, type PolicyProvider, type Stages } from "./pipeline.ts";
+import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from "./pipeline-hooks.ts";
+import { createAgentApp, type Health } from "./api/agent.ts";
+import { TokenAuth } from "./api/auth.ts";
+import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
+
+export interface DaemonOptions {
+  config: SidecarConfig;
+  log?: Logger;
+  now?: () => Date;
+  /** Benchmark hook: per-stage time accounting. */
+  stages?: Stages;
+  /** Replace the policy side entirely (tests). */
+  policy?: PolicyHandle;
+  holds?: HoldService;
+  limits?: LimitLedger;
+}
+
+export interface Daemon {
+  config: SidecarConfig;
+  agentAddr: string;
+  proxyAddr: string;
+  operatorAddr: string;
+  db: Db;
+  store: IntentStore;
+  keys: KeyRing;
+  pipeline: Pipeline;
+  metrics: Metrics;
+  policy: PolicyHandle;
+  log: Logger;
+  /** The `ready` line's object. */
+  readyInfo(): { event: "ready"; agent_addr: string; proxy_addr: string; operator_addr: string; policy_digest: string | null };
+  reloadPolicy(): Promise<{ ok: boolean; digest?: string; error?: string }>;
+  close(): Promise<void>;
+}
+
+function listen(server: Server, addr: string): Promise<string> {
+  const { host, port } = splitAddr(addr);
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const a = server.address() as AddressInfo;
+      resolve(`${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`);
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections?.();
+    // long polls and keep-alive clients must not hold shutdown forever
+    setTimeout(() => server.closeAllConnections?.(), 2000).unref();
+  });
+}
+
+function notFoundServer(what: string): Server {
+  return createServer((req, res) => {
+    res.writeHead(404, { "content-type": "application/json" });
+    res.end(JSON.stringify({ error: "not_found", message: `the ${what} is not available in this build` }));
+  });
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const config = opts.config;
+  const log = opts.log ?? createLogger();
+  const metrics = createMetrics({ defaults: true });
+  const db = openDatabase(config.dataDir, { synchronous: config.synchronous });
+  const servers: Server[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const store = new IntentStore(db);
+    const keys = KeyRing.open(config.dataDir);
+    const policy = opts.policy ?? (await openPolicy(config.policyFile, log));
+    policy.onReload((r) => {
+      metrics.policyReloads.inc({ result: r.ok ? "ok" : "failed" });
+      try {
+        appendAudit(db, r.ok ? { type: "policy.reloaded", digest: r.digest!, file: config.policyFile } : { type: "policy.reload_failed", file: config.policyFile, error: r.error! });
+      } catch (e) {
+        log.error({ err: (e as Error).message }, "could not audit a policy reload");
+      }
+      if (r.ok) log.info({ digest: r.digest }, "policy reloaded");
+      else log.error({ error: r.error }, "policy reload failed; the last valid policy stays active");
+    });
+    const provider: PolicyProvider<any> = policy.provider;
+    const pipeline = new Pipeline({
+      db,
+      store,
+      keys,
+      policies: provider,
+      options: {
+        issuer: config.issuer,
+        ttlSeconds: config.ttlSeconds,
+        audienceFor: (action) => (action === "http.request" ? config.audiences.proxy : config.audiences.executor),
+      },
+      holds: opts.holds ?? defaultHoldService,
+      limits: opts.limits ?? noLimits,
+      ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.stages ? { stages: opts.stages } : {}),
+      observer: {
+        decided(decision, seconds, replay) {
+          metrics.decisions.inc({ decision, replay: replay ? "true" : "false" });
+          if (!replay) metrics.latency.observe({ decision }, seconds);
+        },
+      },
+    });
+    const auth = new TokenAuth(config.agentTokens);
+    if (auth.devMode) {
+      log.warn(
+        "DEV MODE: no agent tokens configured (INTENT_SIDECAR_AGENT_TOKENS or agent_tokens); any local process may declare intents as any agent",
+      );
+    }
+    const health = (): Health => {
+      const p = provider.current();
+      return {
+        status: p ? "ok" : "no_policy",
+        policy: p ? { digest: p.digest, file: config.policyFile, ...(p.loadedAt ? { loaded_at: new Date(p.loadedAt).toISOString() } : {}) } : null,
+        last_reload_error: policy.lastError(),
+      };
+    };
+    const agentApp = createAgentApp({ pipeline, keys, metrics, auth, bodyLimitBytes: config.bodyLimitBytes, health });
+
+    // --- listeners -----------------------------------------------------------------------------------------------
+    const agentServer = createServer(getRequestListener(agentApp.fetch));
+    agentServer.keepAliveTimeout = 65_000;
+    const agentAddr = await listen(agentServer, config.agentAddr);
+    servers.push(agentServer);
+
+    // Proxy listener: the proxy engineer replaces this placeholder with proxy/ wired to the active NetworkBlock.
+    const proxyServer = notFoundServer("proxy");
+    const proxyAddr = await listen(proxyServer, config.proxyAddr);
+    servers.push(proxyServer);
+
+    // Operator listener: the holds engineer replaces this placeholder with sidecar/operator/.
+    const operatorApp = new Hono();
+    operatorApp.all("*", (c) => c.json({ error: "not_found", message: "the operator API is not available in this build" }, 404));
+    const operatorServer = createServer(getRequestListener(operatorApp.fetch));
+    const operatorAddr = await listen(operatorServer, config.operatorAddr);
+    servers.push(operatorServer);
+
+    // `keys rotate` runs as a separate command on the data dir: pick its result up.
+    timer = setInterval(() => {
+      try {
+        if (keys.refresh()) log.info({ kid: keys.current.kid }, "signing key rotated");
+      } catch (e) {
+        log.error({ err: (e as Error).message }, "could not reload signing keys; keeping the current ones");
+      }
+    }, 2000);
+    timer.unref();
+
+    let closed = false;
+    const daemon: Daemon = {
+      config,
+      agentAddr,
+      proxyAddr,
+      operatorAddr,
+      db,
+      store,
+      keys,
+      pipeline,
+      metrics,
+      policy,
+      log,
+      readyInfo: () => ({
+        event: "ready",
+        agent_addr: agentAddr,
+        proxy_addr: proxyAddr,
+        operator_addr: operatorAddr,
+        policy_digest: provider.current()?.digest ?? null,
+      }),
+      reloadPolicy: () => policy.reload(),
+      async close() {
+        if (closed) return;
+        closed = true;
+        clearInterval(timer);
+        await Promise.all(servers.map(closeServer));
+        await policy.close();
+        db.close();
+      },
+    };
+    return daemon;
+  } catch (e) {
+    clearInterval(timer);
+    await Promise.all(servers.map(closeServer));
+    db.close();
+    throw e;
+  }
+}

@@ -1,0 +1,74 @@
+// The seams the holds engineer fills (holds and soft limits). Both hooks are SYNCHRONOUS and run inside the
+// decision's SQLite transaction (better-sqlite3), so a check-and-reserve and the recorded decision commit together;
+// never await inside them. The daemon passes its implementations into the pipeline (see sidecar/daemon.ts).
+import { randomUUID } from "node:crypto";
+import type { HoldSummary, Intent, Reason } from "../protocol/index.ts";
+import type { Db } from "./store/index.ts";
+
+/** What the pipeline knows about the policy in force (a subset of the policy engineer's LoadedPolicy). */
+export interface PolicyRef {
+  digest: string;
+  /** The parsed policy config (holds.ttl, holds.approvals_required, soft_limits, ...), typed by sidecar/policy. */
+  config?: unknown;
+}
+
+export interface HoldRequest {
+  db: Db;
+  intentId: string;
+  intent: Intent;
+  digest: string;
+  policy: PolicyRef;
+  /** The reasons for holding (block/rule of every hold verdict or soft-limit crossing). */
+  reasons: Reason[];
+  now: Date;
+}
+
+export interface HoldService {
+  /** Creates a durable hold for a PENDING intent and returns the summary the agent sees. */
+  create(req: HoldRequest): HoldSummary;
+}
+
+export interface LimitRequest {
+  db: Db;
+  intentId: string;
+  intent: Intent;
+  policy: PolicyRef;
+  now: Date;
+}
+
+export interface LimitLedger {
+  /** Checks every soft limit that applies to the intent and, when none would be crossed, reserves its amounts.
+   * Returns the reasons of the limits that would be crossed (then nothing is reserved and the intent is PENDING). */
+  checkAndReserve(req: LimitRequest): Reason[];
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+function num(v: unknown): number | undefined {
+  return typeof v === "number" && Number.isFinite(v) ? v : undefined;
+}
+
+/** Minimal default: a hold id and expiry from the policy's `holds` block (ttl, approvals_required and per-rule
+ * overrides when the config exposes them), stored with the intent row. Approval is the holds engineer's. */
+export const defaultHoldService: HoldService = {
+  create(req) {
+    const holds = (req.policy.config as { holds?: Record<string, unknown> } | undefined)?.holds ?? {};
+    const ttlMs = num(holds.ttl_ms) ?? num(holds.ttlMs) ?? num(holds.ttl) ?? DAY_MS;
+    let required = num(holds.approvals_required) ?? num(holds.approvalsRequired) ?? 1;
+    const overrides = Array.isArray(holds.overrides) ? (holds.overrides as { rule?: string; approvals_required?: number }[]) : [];
+    for (const o of overrides) {
+      if (req.reasons.some((r) => r.rule === o.rule) && typeof o.approvals_required === "number") {
+        required = Math.max(required, o.approvals_required);
+      }
+    }
+    return {
+      id: randomUUID(),
+      expires_at: new Date(req.now.getTime() + ttlMs).toISOString(),
+      approvals_required: required,
+      approvals: 0,
+    };
+  },
+};
+
+/** Default: no soft limits. */
+export const noLimits: LimitLedger = { checkAndReserve: () => [] };

@@ -1,0 +1,264 @@
+// The decision pipeline (SPEC section 3): parse → idempotency → policy blocks → combine (deny > hold > allow,
+// default deny) → soft limits + record + sign in ONE SQLite transaction → response.
+// Fail closed: any throw after parsing yields DENIED (block "sidecar"), never APPROVED; no policy loaded → 503.
+import { randomUUID } from "node:crypto";
+import {
+  intentDigest,
+  parseIntent,
+  type ApprovalClaim,
+  type DecisionResponse,
+  type ErrorBody,
+  type Intent,
+  type Reason,
+} from "../protocol/index.ts";
+import type { BlockVerdict, Effect, EvalEnv } from "./policy/verdict.ts";
+import { buildClaims, signClaims, type KeyRing } from "./attest/index.ts";
+import { appendAudit, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
+import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
+
+/** The policy side as the pipeline sees it; the daemon adapts the policy engineer's PolicyManager to this. */
+export interface PolicyProvider<P extends PolicyRef = PolicyRef> {
+  current(): P | undefined;
+  evaluate(policy: P, intent: Intent, env: EvalEnv): Promise<BlockVerdict[]>;
+  combine(verdicts: BlockVerdict[]): { effect: Effect; reasons: Reason[] };
+}
+
+export interface PipelineOptions {
+  issuer: string;
+  ttlSeconds: number;
+  audienceFor?: (action: string) => string;
+}
+
+/** Per-stage time accounting for the benchmark (ms, summed over calls). Off unless a Stages object is passed. */
+export interface Stages {
+  schema: number;
+  policy: number;
+  record_sign: number;
+  count: number;
+}
+
+export interface PipelineObserver {
+  decided?(decision: string, seconds: number, replay: boolean): void;
+}
+
+export interface PipelineDeps {
+  db: Db;
+  store: IntentStore;
+  keys: KeyRing;
+  policies: PolicyProvider<any>;
+  options: PipelineOptions;
+  holds?: HoldService;
+  limits?: LimitLedger;
+  now?: () => Date;
+  observer?: PipelineObserver;
+  stages?: Stages;
+}
+
+export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
+
+const INTERNAL: Reason = { block: "sidecar", rule: "internal_error", message: "internal error while deciding; denied (fail closed)" };
+
+function statusOf(decision: string): number {
+  return decision === "PENDING" ? 202 : 200;
+}
+
+export class Pipeline {
+  private readonly holds: HoldService;
+  private readonly limits: LimitLedger;
+  private readonly now: () => Date;
+  private readonly record: (
+    id: string,
+    intent: Intent,
+    digest: string,
+    policy: PolicyRef,
+    effect: Effect,
+    reasons: Reason[],
+    now: Date,
+  ) => { rec: IntentRecord; replay?: IntentRecord; conflict?: boolean };
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.holds = deps.holds ?? defaultHoldService;
+    this.limits = deps.limits ?? noLimits;
+    this.now = deps.now ?? (() => new Date());
+    // One transaction: idempotency re-check, soft-limit reservation, intent row, idempotency row, audit row, claims.
+    this.record = deps.db.transaction((id, intent, digest, policy, effect, reasons, now) => {
+      const { store, db } = deps;
+      if (intent.idempotency_key !== undefined) {
+        const prior = store.findIdempotent(intent.agent, intent.idempotency_key);
+        if (prior) {
+          if (prior.digest !== digest) return { rec: undefined as never, conflict: true };
+          return { rec: store.get(prior.intent_id)!, replay: store.get(prior.intent_id)! };
+        }
+      }
+      let decision: IntentRecord["decision"] = effect === "allow" ? "APPROVED" : effect === "hold" ? "PENDING" : "DENIED";
+      let allReasons = reasons;
+      if (decision === "APPROVED") {
+        const over = this.limits.checkAndReserve({ db, intentId: id, intent, policy, now });
+        if (over.length > 0) {
+          decision = "PENDING";
+          allReasons = [...reasons, ...over];
+        }
+      }
+      const iso = now.toISOString();
+      const rec: IntentRecord = {
+        id,
+        agent: intent.agent,
+        action: intent.action,
+        digest,
+        intent: { agent: intent.agent, action: intent.action, params: intent.params, context: intent.context },
+        decision,
+        reasons: allReasons,
+        policy_digest: policy.digest,
+        created_at: iso,
+        updated_at: iso,
+      };
+      if (decision === "APPROVED") {
+        rec.claims = buildClaims(id, intent, policy.digest, now, deps.options);
+        rec.kid = deps.keys.current.kid;
+      } else if (decision === "PENDING") {
+        rec.hold = this.holds.create({ db, intentId: id, intent, digest, policy, reasons: allReasons, now });
+      }
+      store.insert(rec);
+      if (intent.idempotency_key !== undefined) store.recordIdempotent(intent.agent, intent.idempotency_key, digest, id, now);
+      appendAudit(
+        db,
+        {
+          type: "decision",
+          intent_id: id,
+          agent: intent.agent,
+          action: intent.action,
+          digest,
+          decision,
+          reasons: allReasons,
+          policy_digest: policy.digest,
+          ...(rec.hold ? { hold_id: rec.hold.id } : {}),
+        },
+        now,
+      );
+      return { rec };
+    }) as unknown as Pipeline["record"];
+  }
+
+  /** Decides one intent. `agent`: the authenticated agent name (token mode); undefined in dev mode. */
+  async decide(body: unknown, agent?: string): Promise<PipelineResult> {
+    const t0 = performance.now();
+    const stages = this.deps.stages;
+    const parsed = parseIntent(body, agent !== undefined ? { agent } : {});
+    if (!parsed.ok) return { status: 400, body: { error: "invalid_intent", issues: parsed.issues } };
+    const intent = parsed.intent;
+    if (agent !== undefined && intent.agent !== agent) {
+      return {
+        status: 403,
+        body: { error: "agent_mismatch", message: `this token belongs to agent "${agent}"; the intent names "${intent.agent}"` },
+      };
+    }
+    const digest = intentDigest(intent);
+    const t1 = performance.now();
+
+    // Idempotent replay without touching the policy (the stored decision stands, even across policy changes).
+    if (intent.idempotency_key !== undefined) {
+      const prior = this.deps.store.findIdempotent(intent.agent, intent.idempotency_key);
+      if (prior) return this.replayOrConflict(prior.digest === digest ? prior.intent_id : undefined, t0);
+    }
+
+    const policy = this.deps.policies.current();
+    if (!policy) {
+      return { status: 503, body: { error: "policy_unavailable", message: "no valid policy is loaded; every intent is refused" } };
+    }
+    const now = this.now();
+    let effect: Effect;
+    let reasons: Reason[];
+    try {
+      const verdicts = await this.deps.policies.evaluate(policy, intent, { now });
+      ({ effect, reasons } = this.deps.policies.combine(verdicts));
+      if (effect !== "allow" && effect !== "hold" && effect !== "deny") throw new Error(`unknown effect ${String(effect)}`);
+    } catch {
+      effect = "deny";
+      reasons = [INTERNAL];
+    }
+    const t2 = performance.now();
+
+    const id = randomUUID();
+    let out: ReturnType<Pipeline["record"]>;
+    try {
+      out = this.record(id, intent, digest, policy, effect, reasons, now);
+    } catch {
+      // Recording failed (disk full, a hook threw): deny without an attestation; try to leave a trace.
+      try {
+        out = this.record(id, intent, digest, policy, "deny", [INTERNAL], now);
+      } catch {
+        this.deps.observer?.decided?.("DENIED", (performance.now() - t0) / 1000, false);
+        return { status: 200, body: { decision: "DENIED", intent_id: id, reasons: [INTERNAL] } };
+      }
+    }
+    if (out.conflict) return this.replayOrConflict(undefined, t0);
+    if (out.replay) return this.replayOrConflict(out.replay.id, t0);
+    const response = this.render(out.rec);
+    if (stages) {
+      stages.schema += t1 - t0;
+      stages.policy += t2 - t1;
+      stages.record_sign += performance.now() - t2;
+      stages.count++;
+    }
+    this.deps.observer?.decided?.(out.rec.decision, (performance.now() - t0) / 1000, false);
+    return { status: statusOf(response.decision), body: response };
+  }
+
+  private replayOrConflict(intentId: string | undefined, t0: number): PipelineResult {
+    const rec = intentId ? this.deps.store.get(intentId) : undefined;
+    if (!rec) {
+      return {
+        status: 409,
+        body: { error: "idempotency_conflict", message: "this idempotency_key was already used for a different intent" },
+      };
+    }
+    const response = this.render(rec);
+    this.deps.observer?.decided?.(response.decision, (performance.now() - t0) / 1000, true);
+    return { status: statusOf(response.decision), body: response };
+  }
+
+  /** The agent-facing view of a stored intent; re-signs stored claims (deterministic) instead of storing tokens. */
+  render(rec: IntentRecord): DecisionResponse {
+    let decision = rec.decision;
+    if (decision === "PENDING" && rec.hold && Date.parse(rec.hold.expires_at) <= this.now().getTime()) decision = "EXPIRED";
+    const res: DecisionResponse = { decision, intent_id: rec.id, reasons: rec.reasons };
+    if (decision === "APPROVED" && rec.claims) {
+      const key = (rec.kid && this.deps.keys.byKid(rec.kid)) || this.deps.keys.current;
+      res.attestation = signClaims(key, rec.claims);
+      res.expires_at = new Date(rec.claims.exp * 1000).toISOString();
+    }
+    if (rec.policy_digest) res.policy = { digest: rec.policy_digest };
+    if (rec.hold && (decision === "PENDING" || decision === "EXPIRED")) res.hold = rec.hold;
+    if (decision === "EXPIRED" && !rec.reasons.some((r) => r.block === "holds")) {
+      res.reasons = [...rec.reasons, { block: "holds", rule: "expired", message: `hold ${rec.hold!.id} expired without approval` }];
+    }
+    return res;
+  }
+
+  /** For the holds service: a held intent was approved. Builds and stores claims carrying the `approval` claim, with
+   * the TTL counted from `now` (the approval), and wakes long polls. Synchronous: callable inside a transaction.
+   * Returns the agent-facing response (with the attestation), or undefined when the intent is unknown. */
+  approveHeld(intentId: string, approval: ApprovalClaim, now: Date = this.now()): DecisionResponse | undefined {
+    const rec = this.deps.store.get(intentId);
+    if (!rec) return undefined;
+    const intent: Intent = { ...rec.intent };
+    const claims = buildClaims(intentId, intent, rec.policy_digest ?? "", now, { ...this.deps.options, approval });
+    const kid = this.deps.keys.current.kid;
+    this.deps.store.update(intentId, { decision: "APPROVED", claims, kid }, now);
+    return this.render({ ...rec, decision: "APPROVED", claims, kid });
+  }
+
+  /** For the holds service: a held intent was denied by an operator or expired. */
+  closeHeld(intentId: string, decision: "DENIED" | "EXPIRED", reason: Reason, now: Date = this.now()): boolean {
+    const rec = this.deps.store.get(intentId);
+    if (!rec) return false;
+    return this.deps.store.update(intentId, { decision, reasons: [...rec.reasons, reason] }, now);
+  }
+
+  /** Reads an intent for an agent (undefined agent: dev mode, any). Another agent's intent is reported as absent. */
+  lookup(id: string, agent?: string): IntentRecord | undefined {
+    const rec = this.deps.store.get(id);
+    if (!rec || (agent !== undefined && rec.agent !== agent)) return undefined;
+    return rec;
+  }
+}

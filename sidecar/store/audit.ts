@@ -1,0 +1,142 @@
+// The hash-chained audit log (SPEC section 10). Every row carries the hash of the previous row; the head (last seq
+// and hash) is kept in `audit_head`, so editing, deleting or truncating rows is detected by verifyAudit.
+// Never put secrets in an event: no authorization headers, tokens, attestations or request bodies.
+import { createHash } from "node:crypto";
+import { canonicalize } from "../../protocol/jcs.ts";
+import type { Db } from "./db.ts";
+
+export const GENESIS_HASH = "sha256:" + "0".repeat(64);
+
+/** An audit event: `type` names it (e.g. "decision", "hold.approved", "proxy.denied", "policy.reloaded"); the other
+ * fields are its JSON data. */
+export interface AuditEvent {
+  type: string;
+  [field: string]: unknown;
+}
+
+export interface AuditRow {
+  seq: number;
+  ts: string;
+  type: string;
+  data: Record<string, unknown>;
+  prev_hash: string;
+  hash: string;
+}
+
+/** The hash of a row: SHA-256 over prev_hash followed by the JCS form of {seq, ts, type, data}. */
+export function auditRowHash(prevHash: string, seq: number, ts: string, type: string, data: unknown): string {
+  return (
+    "sha256:" +
+    createHash("sha256")
+      .update(prevHash)
+      .update(canonicalize({ seq, ts, type, data }))
+      .digest("hex")
+  );
+}
+
+interface Statements {
+  head: { get(): { seq: number; hash: string } | undefined };
+  insert: { run(...a: unknown[]): unknown };
+  setHead: { run(...a: unknown[]): unknown };
+}
+const statements = new WeakMap<Db, Statements>();
+
+function stmts(db: Db): Statements {
+  let s = statements.get(db);
+  if (!s) {
+    s = {
+      head: db.prepare("SELECT seq, hash FROM audit_head WHERE id = 1") as unknown as Statements["head"],
+      insert: db.prepare("INSERT INTO audit (seq, ts, type, data_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)"),
+      setHead: db.prepare(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+      ),
+    };
+    statements.set(db, s);
+  }
+  return s;
+}
+
+/** Appends one event to the chain and returns its seq. Atomic on its own; inside a caller's db.transaction it joins
+ * that transaction (so a decision and its audit row commit together). Synchronous: never await between this and
+ * the rest of your transaction. */
+export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): number {
+  const s = stmts(db);
+  const run = () => {
+    const head = s.head.get();
+    const seq = (head?.seq ?? 0) + 1;
+    const prev = head?.hash ?? GENESIS_HASH;
+    const { type, ...data } = event;
+    const ts = now.toISOString();
+    const hash = auditRowHash(prev, seq, ts, type, data);
+    s.insert.run(seq, ts, type, canonicalize(data), prev, hash);
+    s.setHead.run(seq, hash);
+    return seq;
+  };
+  return db.inTransaction ? run() : db.transaction(run).immediate();
+}
+
+export type VerifyResult =
+  | { ok: true; rows: number; head: string }
+  | { ok: false; rows: number; seq: number | null; problem: string };
+
+/** Walks the whole chain: seqs contiguous from 1, each prev_hash equal to the previous row's hash, each hash
+ * recomputed, and the last row equal to the stored head. Reports the first bad row. */
+export function verifyAudit(db: Db): VerifyResult {
+  const head = db.prepare("SELECT seq, hash FROM audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
+  let expectedSeq = 1;
+  let prev = GENESIS_HASH;
+  let rows = 0;
+  for (const r of db.prepare("SELECT seq, ts, type, data_json, prev_hash, hash FROM audit ORDER BY seq").iterate() as Iterable<{
+    seq: number;
+    ts: string;
+    type: string;
+    data_json: string;
+    prev_hash: string;
+    hash: string;
+  }>) {
+    if (r.seq !== expectedSeq) {
+      return { ok: false, rows, seq: expectedSeq, problem: `row ${expectedSeq} is missing (next row found is ${r.seq})` };
+    }
+    if (r.prev_hash !== prev) {
+      return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: prev_hash does not match the hash of row ${r.seq - 1}` };
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(r.data_json);
+    } catch {
+      return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: data is not valid JSON` };
+    }
+    let hash: string;
+    try {
+      hash = auditRowHash(prev, r.seq, r.ts, r.type, data);
+    } catch {
+      return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: data cannot be canonicalized` };
+    }
+    if (hash !== r.hash) return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: contents do not match its hash (edited)` };
+    prev = r.hash;
+    expectedSeq++;
+    rows++;
+  }
+  if (!head) {
+    if (rows === 0) return { ok: true, rows: 0, head: GENESIS_HASH };
+    return { ok: false, rows, seq: null, problem: "the chain head record (audit_head) is missing" };
+  }
+  if (head.seq !== rows || head.hash !== prev) {
+    return {
+      ok: false,
+      rows,
+      seq: rows + 1,
+      problem: `the chain head says ${head.seq} rows ending in ${head.hash}, but the table has ${rows} rows ending in ${prev} (rows deleted or edited at the end)`,
+    };
+  }
+  return { ok: true, rows, head: prev };
+}
+
+/** Every row in order, for `audit export` (JSON Lines). */
+export function* auditRows(db: Db, fromSeq = 1): Generator<AuditRow> {
+  for (const r of db
+    .prepare("SELECT seq, ts, type, data_json, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq")
+    .iterate(fromSeq) as Iterable<{ seq: number; ts: string; type: string; data_json: string; prev_hash: string; hash: string }>) {
+    yield { seq: r.seq, ts: r.ts, type: r.type, data: JSON.parse(r.data_json), prev_hash: r.prev_hash, hash: r.hash };
+  }
+}
