@@ -1,0 +1,71 @@
+// Public shapes of the holds module.
+import type { Intent, Reason } from "../../protocol/index.ts";
+
+export type HoldState = "pending" | "approved" | "denied" | "expired";
+export const HOLD_STATES: readonly HoldState[] = ["pending", "approved", "denied", "expired"];
+
+export interface HoldApproval {
+  operator: string;
+  comment: string | null;
+  at: string;
+}
+
+/** What operators see of a hold (operator API, console, CLI). */
+export interface HoldView {
+  id: string;
+  intent_id: string;
+  state: HoldState;
+  agent: string;
+  action: string;
+  intent: Intent;
+  reasons: Reason[];
+  rules: string[];
+  policy_digest: string;
+  approvals_required: number;
+  approvals: HoldApproval[];
+  created_at: string;
+  expires_at: string;
+  resolved_at: string | null;
+  resolved_by: string | null;
+  resolution_note: string | null;
+}
+
+/** The `holds` policy block, as the hold service needs it. */
+export interface HoldsPolicy {
+  ttlMs: number;
+  approvalsRequired: number;
+  overrides: { rule: string; approvalsRequired: number }[];
+}
+
+export const DEFAULT_HOLDS_POLICY: HoldsPolicy = { ttlMs: 24 * 3_600_000, approvalsRequired: 1, overrides: [] };
+
+export type HoldErrorCode = "not_found" | "not_pending" | "already_approved" | "invalid_operator";
+
+/** Typed errors with stable codes; the operator API maps them to 404 / 409 / 400. */
+export class HoldError extends Error {
+  constructor(
+    readonly code: HoldErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = "HoldError";
+  }
+}
+
+/** Events the hold service emits (after the transaction committed). */
+export interface HoldEvent {
+  type: "created" | "approval" | "approved" | "denied" | "expired";
+  hold: HoldView;
+}
+
+/** A hold-related audit entry, appended inside the transition's own transaction. */
+export interface HoldAuditEvent {
+  type: "hold.created" | "hold.approval" | "hold.approved" | "hold.denied" | "hold.expired";
+  hold_id: string;
+  intent_id: string;
+  agent: string;
+  operator?: string;
+  approvals?: number;
+  approvals_required?: number;
+  note?: string;
+}
