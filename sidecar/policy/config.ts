@@ -1,0 +1,111 @@
+// The compiled policy: units parsed (wei as bigint, durations in ms), globs and CEL compiled, addresses lower-cased.
+import type { Abi, Address } from "viem";
+import type { GlobSet } from "./glob.ts";
+import type { CelProgram } from "./cel.ts";
+import type { NetworkSpec } from "./network.ts";
+import type { Intent } from "../../protocol/index.ts";
+
+export interface AddressLists {
+  allow?: Set<string>;
+  deny: Set<string>;
+}
+
+export interface TokenConfig {
+  symbol: string;
+  address: Address;
+  chain: number;
+  decimals: number;
+  /** In base units (max_transfer * 10^decimals). */
+  maxTransfer?: bigint;
+}
+
+export type NumericOp = ">" | ">=" | "<" | "<=" | "==" | "!=";
+
+export type Criterion =
+  | { type: "ethValue"; operator: NumericOp; value: bigint }
+  | { type: "evmAddress"; operator: "in" | "not in"; addresses: Set<string> }
+  | { type: "evmNetwork"; operator: "in" | "not in"; chains: Set<number> }
+  | {
+      type: "evmData";
+      abi: Abi;
+      abiName: string;
+      function: string;
+      params: { name: string; operator: NumericOp | "in" | "not in"; value?: string | number | boolean; values?: (string | number)[] }[];
+    };
+
+export interface EvmRule {
+  id: string;
+  effect: "deny" | "hold" | "allow";
+  /** Undefined: every operation. */
+  operation?: "sendTransaction" | "signTransaction" | "signTypedData";
+  criteria: Criterion[];
+  reason?: string;
+}
+
+export interface EvmConfig {
+  chains?: Set<number>;
+  maxValue?: bigint;
+  contracts: AddressLists;
+  recipients: AddressLists;
+  /** By lower-cased address. */
+  tokens: Map<string, TokenConfig>;
+  denyUnlimitedApprovals: boolean;
+  denyUnknownCalldata: boolean;
+  /** Extra ABIs (files, inline, human-readable) merged into one. */
+  abis: Abi;
+  rules: EvmRule[];
+}
+
+export interface ToolCallsConfig {
+  allow: GlobSet;
+  deny: GlobSet;
+  hold: GlobSet;
+  domains?: { allow?: GlobSet; deny: GlobSet };
+  maxArgsBytes?: number;
+}
+
+export interface CustomRule {
+  id: string;
+  when?: CelProgram;
+  effect: "deny" | "hold";
+  expr: CelProgram;
+  source: string;
+  reason: string;
+}
+
+export interface SoftLimitConfig {
+  id: string;
+  /** Undefined: every action. */
+  actions?: GlobSet;
+  /** The source: "count" or a CEL expression. */
+  measureSource: string;
+  measure: (intent: Intent, env: { now: Date }) => number;
+  scope: "agent" | "tenant" | "global";
+  windowMs: number;
+  max: number;
+}
+
+export interface HoldsConfig {
+  ttlMs: number;
+  approvalsRequired: number;
+  overrides: Map<string, { approvalsRequired: number; ttlMs: number }>;
+}
+
+export interface NotifyConfig {
+  webhooks: { url: string; events?: string[] }[];
+}
+
+export interface PolicyConfig {
+  version: 1;
+  name?: string;
+  actions?: { allow: GlobSet; deny: GlobSet };
+  evm?: EvmConfig;
+  toolCalls?: ToolCallsConfig;
+  custom: CustomRule[];
+  softLimits: SoftLimitConfig[];
+  network?: NetworkSpec;
+  holds: HoldsConfig;
+  notify: NotifyConfig;
+  /** Every rule id that can raise a hold (for holds.overrides): custom, evm.rules, soft_limits, and "hold". */
+  holdRuleIds: Set<string>;
+}

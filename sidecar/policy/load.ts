@@ -1,0 +1,150 @@
+// loadPolicy: reads a YAML or Markdown policy, validates every block with positioned errors, compiles units, globs,
+// ABIs and CEL, reads the files it references (relative to the policy file) and builds the block evaluators.
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import type { z } from "zod";
+import { PolicyError, type PolicyIssue } from "./errors.ts";
+import { parseSource, positionInScalar, positionOf, type PolicySource } from "./source.ts";
+import { policySchema, type RawPolicy } from "./schema.ts";
+import { objectKeys, schemaAt } from "./schema-walk.ts";
+import { compilePolicy, type CompileIssue } from "./compile.ts";
+import { policyDigest } from "./files.ts";
+import { compileNetwork, type NetworkBlock } from "./network.ts";
+import type { PolicyConfig } from "./config.ts";
+import type { BlockEvaluator } from "./verdict.ts";
+import { actionsEvaluator } from "./blocks/actions.ts";
+import { evmEvaluator } from "./blocks/evm.ts";
+import { toolCallsEvaluator } from "./blocks/tool-calls.ts";
+import { customEvaluator } from "./blocks/custom.ts";
+
+export interface NamedEvaluator {
+  block: "actions" | "evm" | "tool_calls" | "custom";
+  evaluate: BlockEvaluator;
+}
+
+export interface LoadedPolicy {
+  /** Absolute path of the policy file. */
+  file: string;
+  /** sha256 over the policy file and every file it references. */
+  digest: string;
+  config: PolicyConfig;
+  /** actions, evm, tool_calls, custom (in that order). The network block is `network`. */
+  evaluators: NamedEvaluator[];
+  network: NetworkBlock | undefined;
+  /** Absolute paths of every file the policy read (for watching). */
+  files: string[];
+  loadedAt: Date;
+}
+
+export function displayName(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith("..") && !path.isAbsolute(rel) ? rel : file;
+}
+
+/** Loads and validates a policy. Throws PolicyError (`policy_io` if unreadable, `policy_invalid` otherwise). */
+export async function loadPolicy(file: string): Promise<LoadedPolicy> {
+  const abs = path.resolve(file);
+  const display = displayName(abs);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "error";
+    throw new PolicyError("policy_io", [{ file: display, line: 0, column: 0, path: "", message: `cannot read the policy file (${code}); check the path given with --policy` }]);
+  }
+  const src = parseSource(abs, display, bytes.toString("utf8"));
+  if (src.syntaxIssues.length) throw new PolicyError("policy_invalid", src.syntaxIssues);
+
+  const js = src.doc.toJS({ reviver: (_k: unknown, v: unknown) => (typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v) }) as unknown;
+  if (js === null || js === undefined || typeof js !== "object" || Array.isArray(js)) {
+    throw new PolicyError("policy_invalid", [{ file: display, line: 1, column: 1, path: "", message: "the policy must be a YAML mapping with blocks such as actions, evm, tool_calls (see docs/policy-reference.md)" }]);
+  }
+  const parsed = policySchema.safeParse(js);
+  if (!parsed.success) throw new PolicyError("policy_invalid", sortIssues(parsed.error.issues.flatMap((i) => zodIssue(src, i))));
+
+  const out = await compilePolicy({ raw: parsed.data as RawPolicy, file: abs, inlineRego: src.rego.map(({ path: p, source }) => ({ path: p, source })) });
+  if (!out.config) throw new PolicyError("policy_invalid", sortIssues(out.issues.map((i) => compileIssue(src, i))));
+  const config = out.config;
+
+  let network: NetworkBlock | undefined;
+  if (config.network) {
+    try {
+      network = await compileNetwork(config.network);
+    } catch (e) {
+      if (e instanceof PolicyError) throw e;
+      const pos = positionOf(src, ["network"], { key: true });
+      throw new PolicyError("policy_invalid", [{ file: display, ...pos, path: "network", message: `the Rego modules do not compile: ${(e as Error).message}` }]);
+    }
+  }
+
+  return {
+    file: abs,
+    digest: policyDigest(abs, bytes, out.referenced),
+    config,
+    evaluators: [
+      { block: "actions", evaluate: actionsEvaluator(config.actions) },
+      { block: "evm", evaluate: evmEvaluator(config.evm) },
+      { block: "tool_calls", evaluate: toolCallsEvaluator(config.toolCalls) },
+      { block: "custom", evaluate: customEvaluator(config.custom) },
+    ],
+    network,
+    files: [abs, ...out.referenced.map((f) => f.path)],
+    loadedAt: new Date(),
+  };
+}
+
+function sortIssues(xs: PolicyIssue[]): PolicyIssue[] {
+  return xs.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+function zodIssue(src: PolicySource, i: z.core.$ZodIssue): PolicyIssue[] {
+  const p = i.path.map((s) => (typeof s === "symbol" ? String(s) : s)) as (string | number)[];
+  if (i.code === "unrecognized_keys") {
+    const known = objectKeys(schemaAt(policySchema, p));
+    return i.keys.map((k) => {
+      const full = [...p, k];
+      const hint = suggest(k, known);
+      return {
+        file: src.display,
+        ...positionOf(src, full, { key: true }),
+        path: full.join("."),
+        message: `unknown field "${k}"${hint ? `; did you mean "${hint}"?` : ""}${known.length ? ` Known fields: ${known.join(", ")}` : ""}`,
+      };
+    });
+  }
+  let message = i.message;
+  if (i.code === "invalid_type" && (i as { input?: unknown }).input === undefined) message = `is required (${i.message.replace(/^Invalid input: /, "")})`;
+  else message = message.replace(/^Invalid input: /, "");
+  return [{ file: src.display, ...positionOf(src, p), path: p.join("."), message }];
+}
+
+function compileIssue(src: PolicySource, i: CompileIssue): PolicyIssue {
+  if (i.at) return { file: displayName(i.at.file), line: i.at.line, column: i.at.column, path: i.path.join("."), message: i.message };
+  const pos = i.index !== undefined ? positionInScalar(src, i.path, i.index) : positionOf(src, i.path, { key: !!i.key });
+  return { file: src.display, ...pos, path: i.path.join("."), message: i.message };
+}
+
+/** Nearest known name within edit distance 2. */
+function suggest(word: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = 3;
+  for (const k of known) {
+    const d = editDistance(word, k);
+    if (d < bestD) [best, bestD] = [k, d];
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
