@@ -1,0 +1,207 @@
+// Process attribution (Linux): which process owns the client end of a proxy connection. The client's socket is the
+// row of /proc/net/tcp{,6} whose local address is the connection's remote end and whose remote address is the proxy;
+// its inode is found among /proc/<pid>/fd links. Done once per connection; callers cache the promise on the socket.
+// Recently seen pids are searched first, since a sandbox's clients usually open many connections.
+import { promises as fs, readdirSync, readlinkSync } from "node:fs";
+import { isIP } from "node:net";
+import path from "node:path";
+
+export interface SourceProcess {
+  pid: number | null;
+  binary: string | null;
+}
+
+const UNKNOWN: SourceProcess = { pid: null, binary: null };
+const RECENT_MAX = 32;
+
+/** /proc/net/tcp hex form of an address:port (IPv4 as one little-endian word, IPv6 as four). */
+function procHex(addr: string, port: number, v6: boolean): string {
+  const p = port.toString(16).toUpperCase().padStart(4, "0");
+  if (!v6) {
+    const o = addr.split(".").map(Number);
+    const word = ((o[3]! << 24) | (o[2]! << 16) | (o[1]! << 8) | o[0]!) >>> 0;
+    return word.toString(16).toUpperCase().padStart(8, "0") + ":" + p;
+  }
+  const bytes = ipv6Bytes(addr);
+  let out = "";
+  for (let w = 0; w < 4; w++) {
+    for (let b = 3; b >= 0; b--) out += bytes[w * 4 + b]!.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out + ":" + p;
+}
+
+function ipv6Bytes(addr: string): number[] {
+  let s = addr.toLowerCase();
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  let tailBytes: number[] = [];
+  if (v4) {
+    tailBytes = v4[1]!.split(".").map(Number);
+    s = s.slice(0, -v4[1]!.length);
+    if (s.endsWith(":") && !s.endsWith("::")) s = s.slice(0, -1);
+  }
+  const [head, tail] = s.includes("::") ? s.split("::") : [s, undefined];
+  const h = head ? head.split(":").filter(Boolean).map((g) => parseInt(g, 16)) : [];
+  const t = tail ? tail.split(":").filter(Boolean).map((g) => parseInt(g, 16)) : [];
+  const groupsNeeded = 8 - tailBytes.length / 2;
+  const groups = tail === undefined ? h : [...h, ...new Array(groupsNeeded - h.length - t.length).fill(0), ...t];
+  const bytes: number[] = [];
+  for (const g of groups) bytes.push(g >> 8, g & 0xff);
+  return [...bytes, ...tailBytes];
+}
+
+/** Candidate (local, remote) hex pairs for the client's socket as it appears in /proc/net/tcp or tcp6. */
+function clientRows(clientAddr: string, clientPort: number, proxyAddr: string, proxyPort: number) {
+  const rows: { file: string; local: string; remote: string }[] = [];
+  const strip = (a: string) => (a.startsWith("::ffff:") && isIP(a.slice(7)) === 4 ? a.slice(7) : a);
+  const c = strip(clientAddr);
+  const p = strip(proxyAddr);
+  if (isIP(c) === 4 && isIP(p) === 4) {
+    rows.push({ file: "/proc/net/tcp", local: procHex(c, clientPort, false), remote: procHex(p, proxyPort, false) });
+    // a dual-stack client socket shows IPv4 peers as IPv4-mapped IPv6
+    rows.push({
+      file: "/proc/net/tcp6",
+      local: procHex("::ffff:" + c, clientPort, true),
+      remote: procHex("::ffff:" + p, proxyPort, true),
+    });
+  } else if (isIP(c) === 6 && isIP(p) === 6) {
+    rows.push({ file: "/proc/net/tcp6", local: procHex(c, clientPort, true), remote: procHex(p, proxyPort, true) });
+  }
+  return rows;
+}
+
+/** Coalesces reads of one /proc/net table: reading it walks the kernel's whole socket hash (milliseconds on big
+ * hosts), so callers that arrive while a read is running share the single read that starts right after it (which
+ * is guaranteed to include their already-accepted connections). */
+class ProcTableReader {
+  private inflight: Promise<string> | null = null;
+  private queued: Promise<string> | null = null;
+  constructor(private readonly file: string) {}
+
+  read(): Promise<string> {
+    if (!this.inflight) return this.start();
+    this.queued ??= this.inflight
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.queued = null;
+        return this.start();
+      });
+    return this.queued;
+  }
+
+  private start(): Promise<string> {
+    const p: Promise<string> = fs.readFile(this.file, "utf8").finally(() => {
+      if (this.inflight === p) this.inflight = null;
+    });
+    this.inflight = p;
+    return p;
+  }
+}
+
+const tables = new Map<string, ProcTableReader>();
+
+async function findInode(rows: ReturnType<typeof clientRows>): Promise<string | null> {
+  for (const w of rows) {
+    let reader = tables.get(w.file);
+    if (!reader) tables.set(w.file, (reader = new ProcTableReader(w.file)));
+    let text: string;
+    try {
+      text = await reader.read();
+    } catch {
+      continue;
+    }
+    const needle = ` ${w.local} ${w.remote} `;
+    const at = text.indexOf(needle);
+    if (at < 0) continue;
+    const end = text.indexOf("\n", at);
+    const f = text.slice(at, end < 0 ? undefined : end).trim().split(/\s+/);
+    // fields after the match: st tx:rx tr:when retrnsmt uid timeout inode
+    const inode = f[8];
+    if (inode && inode !== "0") return inode;
+  }
+  return null;
+}
+
+export class ProcessAttributor {
+  private readonly recent: number[] = [];
+  readonly enabled: boolean;
+
+  constructor(opts: { enabled?: boolean } = {}) {
+    this.enabled = opts.enabled ?? process.platform === "linux";
+  }
+
+  /** The process owning the client end of a TCP connection the proxy accepted; nulls when the OS does not tell. */
+  async attribute(sock: {
+    remoteAddress?: string;
+    remotePort?: number;
+    localAddress?: string;
+    localPort?: number;
+  }): Promise<SourceProcess> {
+    if (!this.enabled) return UNKNOWN;
+    const { remoteAddress, remotePort, localAddress, localPort } = sock;
+    if (!remoteAddress || !remotePort || !localAddress || !localPort) return UNKNOWN;
+    try {
+      const inode = await findInode(clientRows(remoteAddress, remotePort, localAddress, localPort));
+      if (!inode) return UNKNOWN;
+      const pid = this.findPid(`socket:[${inode}]`);
+      if (pid === null) return UNKNOWN;
+      let binary: string | null = null;
+      try {
+        binary = path.basename(await fs.readlink(`/proc/${pid}/exe`)).replace(/ \(deleted\)$/, "");
+      } catch {
+        binary = null;
+      }
+      return { pid, binary };
+    } catch {
+      return UNKNOWN;
+    }
+  }
+
+  /** Scans fd tables for the socket link: recently seen pids first, then every process. */
+  private findPid(link: string): number | null {
+    const ownsSocket = (pid: number): boolean => {
+      let fds: string[];
+      try {
+        fds = readdirSync(`/proc/${pid}/fd`);
+      } catch {
+        return false;
+      }
+      for (const fd of fds) {
+        try {
+          if (readlinkSync(`/proc/${pid}/fd/${fd}`) === link) return true;
+        } catch {
+          // fd closed meanwhile
+        }
+      }
+      return false;
+    };
+    for (const pid of this.recent) {
+      if (ownsSocket(pid)) return this.remember(pid);
+    }
+    let pids: number[];
+    try {
+      pids = readdirSync("/proc")
+        .filter((n) => /^\d+$/.test(n))
+        .map(Number);
+    } catch {
+      return null;
+    }
+    for (const pid of pids) {
+      if (pid === process.pid || this.recent.includes(pid)) continue;
+      if (ownsSocket(pid)) return this.remember(pid);
+    }
+    // the client may be this very process (in-process clients, tests)
+    if (!this.recent.includes(process.pid) && ownsSocket(process.pid)) return this.remember(process.pid);
+    return null;
+  }
+
+  private remember(pid: number): number {
+    const i = this.recent.indexOf(pid);
+    if (i >= 0) this.recent.splice(i, 1);
+    this.recent.unshift(pid);
+    if (this.recent.length > RECENT_MAX) this.recent.pop();
+    return pid;
+  }
+}

@@ -1,0 +1,67 @@
+// What the proxy needs from the active policy's network block. The sidecar hands the proxy a getter, so every
+// request uses the policy in force at that moment (hot reload needs no restart of the proxy).
+import { AddressAllowList } from "./address.ts";
+import type { DecideFn } from "./input.ts";
+
+export interface ProxyPolicy {
+  /** The network rules. */
+  decide: DecideFn;
+  /** True when requests to `host` must carry an attestation (require_attestation globs). */
+  requireAttestation(host: string): boolean;
+  /** Non-public addresses the proxy may dial anyway. */
+  allowAddresses: AddressAllowList;
+  /** Host → address overrides (like curl --resolve). */
+  resolve: Readonly<Record<string, string>>;
+  /** Whether the rules read the request body. When false, bodies over the inspection limit are streamed. */
+  inspectsBody: boolean;
+}
+
+/** A host glob: `*` matches any run of characters, dots included (a broader match governs more hosts, never fewer). */
+export function hostGlob(glob: string): RegExp {
+  const re = glob
+    .trim()
+    .toLowerCase()
+    .split("*")
+    .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
+    .join(".*");
+  return new RegExp(`^${re}$`);
+}
+
+export function hostMatcher(globs: readonly string[]): (host: string) => boolean {
+  const res = globs.map(hostGlob);
+  return (host) => {
+    const h = host.toLowerCase();
+    return res.some((r) => r.test(h));
+  };
+}
+
+/** Whether Rego sources read the request body: a reference to `input.request.body`, or to `input.request` /
+ * `input` as a whole (which could reach the body indirectly). Conservative: when unsure, the body is needed. */
+export function sourcesReadBody(sources: readonly string[]): boolean {
+  return sources.some((src) => {
+    const code = src.replace(/#[^\n]*/g, "");
+    if (/\binput\s*\.\s*request\s*\.\s*body\b/.test(code)) return true;
+    if (/\binput\s*\.\s*request\s*(\[|[^.\s\w]|$)/m.test(code)) return true;
+    if (/\binput\s*(\[|[^.\s\w]|$)/m.test(code)) return true;
+    return /\binput\.request\s*\[/.test(code);
+  });
+}
+
+/** Builds a ProxyPolicy from plain values (tests, benchmarks, and the sidecar's network block). */
+export function proxyPolicy(opts: {
+  decide: DecideFn;
+  requireAttestation?: readonly string[];
+  allowAddresses?: readonly string[];
+  resolve?: Record<string, string>;
+  inspectsBody?: boolean;
+}): ProxyPolicy {
+  const resolve: Record<string, string> = {};
+  for (const [h, a] of Object.entries(opts.resolve ?? {})) resolve[h.toLowerCase()] = a;
+  return {
+    decide: opts.decide,
+    requireAttestation: hostMatcher(opts.requireAttestation ?? []),
+    allowAddresses: new AddressAllowList(opts.allowAddresses ?? []),
+    resolve,
+    inspectsBody: opts.inspectsBody ?? true,
+  };
+}
