@@ -1,0 +1,109 @@
+// A real sidecar for the gate tests: `intent-sidecar start` as a child process on port 0 with a test policy that
+// approves the intents in intents.ts. Tokens come from it exactly as an agent would get them.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import type { Intent } from "../../protocol/index.ts";
+import type { JwksDocument } from "../../executor-gate/index.ts";
+
+const BIN = resolve(import.meta.dirname, "../../bin/intent-sidecar.mjs");
+
+const POLICY = `version: 1
+name: executor-gate-tests
+actions:
+  allow: ["evm.transaction", "evm.typed_data", "tool.call"]
+evm:
+  chains: [8453]
+  max_value: "1 ether"
+  recipients:
+    allow: ["0x1111111111111111111111111111111111111111", "0x2222222222222222222222222222222222222222"]
+tool_calls:
+  allow: ["slack.post_message"]
+`;
+
+/** Agent-listener bearer tokens by name. Agents declare intents; `executor` redeems and posts receipts. */
+export const TOKENS = { "treasury-bot": "tok-treasury", "ops-bot": "tok-ops", "web-bot": "tok-web", executor: "tok-executor" };
+
+export interface TestSidecar {
+  url: string;
+  jwksUrl: string;
+  dataDir: string;
+  jwks(): Promise<JwksDocument>;
+  /** Declares `intent` as its agent; resolves with the attestation of an APPROVED decision (throws otherwise). */
+  attest(intent: Intent): Promise<{ token: string; intentId: string }>;
+  close(): Promise<void>;
+}
+
+/** `sidecarId` sets `iss`; `executorAudience` the `aud` of non-HTTP attestations (e.g. the proxy's, to test refusal). */
+export async function startSidecar(opts: { sidecarId?: string; executorAudience?: string } = {}): Promise<TestSidecar> {
+  const dataDir = mkdtempSync(join(tmpdir(), "gate-sidecar-"));
+  const policyFile = join(dataDir, "policy.yaml");
+  writeFileSync(policyFile, POLICY);
+  const configFile = join(dataDir, "config.yaml");
+  const config = [
+    ...(opts.sidecarId ? [`sidecar_id: ${opts.sidecarId}`] : []),
+    ...(opts.executorAudience ? [`audiences: { executor: ${opts.executorAudience} }`] : []),
+  ];
+  writeFileSync(configFile, config.length ? config.join("\n") + "\n" : "{}\n");
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, "start", "--config", configFile, "--policy", policyFile, "--data-dir", dataDir, "--agent-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--operator-addr", "127.0.0.1:0"],
+    {
+      env: { ...process.env, INTENT_SIDECAR_AGENT_TOKENS: Object.entries(TOKENS).map(([n, t]) => `${n}=${t}`).join(","), INTENT_SIDECAR_OPERATOR_TOKENS: "ops=tok-operator" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const ready = await new Promise<{ agent_addr: string }>((res, rej) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => rej(new Error(`sidecar did not get ready: ${stderr}`)), 60_000);
+    lines.on("line", (line) => {
+      try {
+        const msg = JSON.parse(line) as { event?: string; agent_addr: string };
+        if (msg.event === "ready") {
+          clearTimeout(timer);
+          res(msg);
+        }
+      } catch {
+        /* not the ready line */
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      rej(new Error(`sidecar exited with ${code}: ${stderr}`));
+    });
+  });
+  const url = `http://${ready.agent_addr}`;
+  return {
+    url,
+    jwksUrl: `${url}/.well-known/jwks.json`,
+    dataDir,
+    async jwks() {
+      return (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as JwksDocument;
+    },
+    async attest(intent) {
+      const res = await fetch(`${url}/v1/intents`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${TOKENS[intent.agent as keyof typeof TOKENS]}` },
+        body: JSON.stringify(intent),
+      });
+      const body = (await res.json()) as { decision?: string; attestation?: string; intent_id: string; reasons?: unknown };
+      if (body.decision !== "APPROVED" || !body.attestation) throw new Error(`sidecar did not approve: ${res.status} ${JSON.stringify(body)}`);
+      return { token: body.attestation, intentId: body.intent_id };
+    },
+    async close() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
