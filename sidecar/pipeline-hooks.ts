@@ -55,15 +55,19 @@ export const defaultHoldService: HoldService = {
     const holds = (req.policy.config as { holds?: Record<string, unknown> } | undefined)?.holds ?? {};
     const ttlMs = num(holds.ttl_ms) ?? num(holds.ttlMs) ?? num(holds.ttl) ?? DAY_MS;
     let required = num(holds.approvals_required) ?? num(holds.approvalsRequired) ?? 1;
-    const overrides = Array.isArray(holds.overrides) ? (holds.overrides as { rule?: string; approvals_required?: number }[]) : [];
-    for (const o of overrides) {
-      if (req.reasons.some((r) => r.rule === o.rule) && typeof o.approvals_required === "number") {
-        required = Math.max(required, o.approvals_required);
-      }
+    // overrides: a Map rule → {approvalsRequired, ttlMs} (sidecar/policy config) or a list of {rule, approvals_required}
+    const ov = holds.overrides;
+    const entries: [string, Record<string, unknown>][] =
+      ov instanceof Map ? [...ov.entries()] : Array.isArray(ov) ? ov.map((o: Record<string, unknown>) => [String(o.rule), o]) : [];
+    let ttl = ttlMs;
+    for (const [rule, o] of entries) {
+      if (!req.reasons.some((r) => r.rule === rule)) continue;
+      required = Math.max(required, num(o.approvalsRequired) ?? num(o.approvals_required) ?? required);
+      ttl = num(o.ttlMs) ?? ttl;
     }
     return {
       id: randomUUID(),
-      expires_at: new Date(req.now.getTime() + ttlMs).toISOString(),
+      expires_at: new Date(req.now.getTime() + ttl).toISOString(),
       approvals_required: required,
       approvals: 0,
     };
