@@ -13,6 +13,7 @@ import { KeyRing } from "./attest/index.ts";
 import { Pipeline, type PolicyProvider, type Stages } from "./pipeline.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from "./pipeline-hooks.ts";
 import { createAgentApp, type Health } from "./api/agent.ts";
+import { attestationRoutes } from "./api/attestations.ts"; // also registers the redemption/receipt tables
 import { TokenAuth } from "./api/auth.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 
@@ -131,7 +132,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         last_reload_error: policy.lastError(),
       };
     };
-    const agentApp = createAgentApp({ pipeline, keys, metrics, auth, bodyLimitBytes: config.bodyLimitBytes, health });
+    const agentApp = createAgentApp({ pipeline, keys, metrics, auth, bodyLimitBytes: config.bodyLimitBytes, health,
+      extend: attestationRoutes({ db, jwks: () => keys.jwks(), issuer: config.issuer }) });
 
     // --- listeners -----------------------------------------------------------------------------------------------
     const agentServer = createServer(getRequestListener(agentApp.fetch));

@@ -39,7 +39,7 @@ registerMigration({
 export interface AttestationRoutesDeps {
   db: Db;
   /** The sidecar's published key set (current and recently retired keys), e.g. `() => keys.jwks()`. */
-  jwks: () => { keys: Jwk[] };
+  jwks: () => { keys: readonly object[] };
   /** The sidecar id that signs attestations (`iss`). Default `intent-sidecar`. */
   issuer?: string;
   now?: () => Date;
@@ -64,7 +64,7 @@ function ownKeys(jwks: AttestationRoutesDeps["jwks"]): KeySource {
     keyFor(kid) {
       let k = cache.get(kid);
       if (!k) {
-        cache = importJwks(jwks());
+        cache = importJwks(jwks().keys as Jwk[]);
         k = cache.get(kid);
       }
       if (!k) throw new GateError("unknown_key", `no sidecar key has kid "${kid}"`);
