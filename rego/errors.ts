@@ -1,0 +1,51 @@
+// Errors raised by the engine, with OPA's codes and message formats.
+
+export type RegoErrorCode =
+  | "rego_parse_error"
+  | "rego_compile_error"
+  | "rego_type_error"
+  | "rego_unsafe_var_error"
+  | "rego_recursion_error"
+  | "eval_conflict_error"
+  | "eval_type_error"
+  | "eval_builtin_error"
+  | "eval_cancel_error"
+  | "eval_budget_error"
+  | "input_limit_error";
+
+export interface Location {
+  file: string;
+  row: number;
+  col: number;
+}
+
+export class RegoError extends Error {
+  constructor(
+    readonly code: RegoErrorCode,
+    readonly detail: string,
+    readonly location?: Location,
+  ) {
+    super(formatOne(code, detail, location));
+    this.name = "RegoError";
+  }
+}
+
+function formatOne(code: string, msg: string, loc?: Location): string {
+  return loc ? `${loc.file}:${loc.row}:${loc.col}: ${code}: ${msg}` : `${code}: ${msg}`;
+}
+
+/** Several errors at once (compile), formatted like OPA: "N errors occurred:\n<each>". */
+export class RegoErrors extends Error {
+  constructor(readonly errors: RegoError[]) {
+    super(formatErrors(errors));
+    this.name = "RegoErrors";
+  }
+  get code(): RegoErrorCode {
+    return this.errors[0]!.code;
+  }
+}
+
+export function formatErrors(errors: RegoError[]): string {
+  const head = errors.length === 1 ? "1 error occurred" : `${errors.length} errors occurred`;
+  return errors.length === 1 ? `${head}: ${errors[0]!.message}` : `${head}:\n${errors.map((e) => e.message).join("\n")}`;
+}

@@ -1,0 +1,793 @@
+// Recursive-descent parser for Rego v1 (default) and v0 modules, and for queries.
+import type { Expr, Import, Module, Rule, RuleHead, Term, With } from "./ast.ts";
+import { RegoError, type Location } from "./errors.ts";
+import { tokenize, type Token } from "./lexer.ts";
+import { numFromString } from "./value.ts";
+
+export type RegoVersion = "v0" | "v1";
+
+const FUTURE_KEYWORDS = ["in", "every", "contains", "if"];
+
+export class Parser {
+  private toks: Token[];
+  private p = 0;
+  /** bracket nesting: inside ( [ { of terms, newlines do not end expressions */
+  private depth = 0;
+  private kw: Set<string>;
+  readonly errors: RegoError[] = [];
+  v1Rules: boolean;
+
+  constructor(
+    src: string,
+    readonly file: string,
+    readonly version: RegoVersion,
+    rowOffset = 0,
+    colOffset = 0,
+  ) {
+    this.toks = tokenize(src, file, rowOffset, colOffset);
+    this.v1Rules = version === "v1";
+    this.kw = new Set(version === "v1" ? FUTURE_KEYWORDS : []);
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // token helpers
+
+  private get tok(): Token {
+    return this.toks[this.p] as Token;
+  }
+  private cur(): Token {
+    return this.toks[this.p] as Token;
+  }
+  private peek(k = 1): Token {
+    return this.toks[Math.min(this.p + k, this.toks.length - 1)]!;
+  }
+  private loc(t: Token = this.tok): Location {
+    return { file: this.file, row: t.row, col: t.col };
+  }
+  private err(msg: string, t: Token = this.tok): RegoError {
+    return new RegoError("rego_parse_error", msg, this.loc(t));
+  }
+  private isOp(text: string, t: Token = this.tok): boolean {
+    return t.kind === "op" && t.text === text;
+  }
+  private isKw(word: string, t: Token = this.tok): boolean {
+    if (t.kind !== "ident" || t.text !== word) return false;
+    if (FUTURE_KEYWORDS.includes(word)) return this.kw.has(word);
+    return true;
+  }
+  private expectOp(text: string): Token {
+    if (!this.isOp(text)) throw this.err(`unexpected ${this.describe()} token: expected ${text}`);
+    return this.toks[this.p++]!;
+  }
+  private describe(t: Token = this.tok): string {
+    if (t.kind === "eof") return "eof";
+    if (t.kind === "ident") return KEYWORDS.has(t.text) ? `${t.text} keyword` : "ident";
+    if (t.kind === "num") return "number";
+    if (t.kind === "str" || t.kind === "rawstr" || t.kind === "tmpl") return "string";
+    return OP_NAMES[t.text] ?? t.text;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // module
+
+  parseModule(): Module {
+    if (!(this.tok.kind === "ident" && this.tok.text === "package")) {
+      throw this.err("package expected");
+    }
+    const pkgTok = this.tok;
+    this.p++;
+    const pkgRef = this.parseRefTerm();
+    const pkg = refToPath(pkgRef);
+    if (!pkg) throw this.err("package must be a reference of strings", pkgTok);
+    const mod: Module = {
+      file: this.file,
+      pkg,
+      pkgLoc: this.loc(pkgTok),
+      imports: [],
+      rules: [],
+      regoVersion: this.version,
+      v1Rules: this.version === "v1",
+    };
+    while (this.cur().kind === "ident" && this.cur().text === "import") {
+      mod.imports.push(this.parseImport());
+    }
+    this.v1Rules = mod.v1Rules = this.version === "v1" || mod.imports.some((i) => importPath(i) === "rego.v1");
+    while (this.cur().kind !== "eof") {
+      if (this.cur().kind === "ident" && this.cur().text === "import") {
+        throw this.err("import must come before rules");
+      }
+      try {
+        const r = this.parseRule(mod);
+        if (r) mod.rules.push(...r);
+      } catch (e) {
+        if (!(e instanceof RegoError)) throw e;
+        this.errors.push(e);
+        break;
+      }
+    }
+    return mod;
+  }
+
+  private parseImport(): Import {
+    const t = this.tok;
+    this.p++;
+    const path = this.parseRefTerm();
+    const ps = refToPath(path, true);
+    if (!ps || !["data", "input", "future", "rego"].includes(ps[0]!)) {
+      throw this.err("invalid import path", t);
+    }
+    const joined = ps.join(".");
+    if (ps[0] === "future") {
+      if (ps[1] !== "keywords" || ps.length > 3) throw this.err("invalid import, must be `future.keywords`", t);
+      if (ps.length === 3) {
+        if (!FUTURE_KEYWORDS.includes(ps[2]!))
+          throw this.err(`unexpected keyword, must be one of [contains every if in]`, t);
+        this.kw.add(ps[2]!);
+      } else for (const k of FUTURE_KEYWORDS) this.kw.add(k);
+    } else if (ps[0] === "rego") {
+      if (joined !== "rego.v1") throw this.err("invalid import `" + joined + "`, must be `rego.v1`", t);
+      for (const k of FUTURE_KEYWORDS) this.kw.add(k);
+    }
+    let alias: string | undefined;
+    if (this.tok.kind === "ident" && this.tok.text === "as" && !this.tok.nl) {
+      this.p++;
+      if (this.tok.kind !== "ident") throw this.err("expected var after as");
+      alias = this.tok.text;
+      this.p++;
+    }
+    return { path, alias, loc: this.loc(t) };
+  }
+
+  /** `a.b["c"].d` with only scalar/var path parts (package, import, with targets). */
+  private parseRefTerm(): Term {
+    if (this.tok.kind !== "ident") throw this.err(`unexpected ${this.describe()} token: expected ref`);
+    const t = this.tok;
+    this.p++;
+    const head: Term = { t: "var", name: t.text, loc: this.loc(t) };
+    const path: Term[] = [];
+    for (;;) {
+      if (this.isOp(".") && !this.tok.nl) {
+        this.p++;
+        if (this.tok.kind !== "ident") throw this.err(`unexpected ${this.describe()} token: expected ident`);
+        path.push({ t: "val", v: this.tok.text, loc: this.loc() });
+        this.p++;
+      } else if (this.isOp("[") && !this.tok.nl) {
+        this.p++;
+        this.depth++;
+        path.push(this.parseTerm());
+        this.depth--;
+        this.expectOp("]");
+      } else break;
+    }
+    return path.length ? { t: "ref", head, path, loc: head.loc } : head;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // rules
+
+  private parseRule(mod: Module): Rule[] | undefined {
+    const start = this.tok;
+    let isDefault = false;
+    if (this.tok.kind === "ident" && this.tok.text === "default") {
+      isDefault = true;
+      this.p++;
+    }
+    if (this.tok.kind !== "ident") throw this.err(`unexpected ${this.describe()} token`);
+    if (KEYWORDS.has(this.tok.text) || (this.kw.has(this.tok.text) && this.tok.text !== "contains"))
+      throw this.err(`unexpected ${this.tok.text} keyword`);
+    const headTok = this.tok;
+    const refT = this.parseRefTerm();
+    const ref: Term[] = refT.t === "ref" ? [refT.head, ...refT.path] : [refT];
+    const head: RuleHead = { ref, assign: false, contains: false, loc: this.loc(headTok) };
+    if (this.isOp("(") && !this.tok.nl) {
+      this.p++;
+      this.depth++;
+      head.args = [];
+      while (!this.isOp(")")) {
+        head.args.push(this.parseTerm());
+        if (!this.isOp(",")) break;
+        this.p++;
+      }
+      this.depth--;
+      this.expectOp(")");
+    }
+    if (isDefault) {
+      if (this.isOp(":=") || this.isOp("=")) {
+        head.assign = this.tok.text === ":=";
+        this.p++;
+        head.value = this.parseTerm();
+      } else if (!head.args) {
+        throw this.err("default rules must have a value");
+      }
+      if (this.isOp("{") || this.isKw("if")) throw this.err("default rules cannot have a body", start);
+      return [{ head, body: [trueExpr(head.loc)], isDefault: true, loc: this.loc(start), module: mod }];
+    }
+    if (this.isKw("contains") && !this.tok.nl) {
+      this.p++;
+      head.contains = true;
+      head.key = this.parseTerm();
+    } else if ((this.isOp(":=") || this.isOp("=")) && !this.tok.nl) {
+      head.assign = this.tok.text === ":=";
+      this.p++;
+      head.value = this.parseTerm();
+    }
+    const rule: Rule = { head, body: [trueExpr(head.loc)], isDefault: false, loc: this.loc(start), module: mod };
+    const hasBody = this.parseRuleBody(rule, head.args ? "function" : "rule");
+    // v0 partial set `p[x] { ... }` / `p[x]`: last ref element is the key of a set
+    if (!head.contains && !head.value && !head.args && ref.length > 1) {
+      if (!this.v1Rules) {
+        const last = ref[ref.length - 1]!;
+        if (ref.length === 2 || last.t !== "val") {
+          head.key = last;
+          head.ref = ref.slice(0, -1);
+          head.contains = true;
+        }
+      } else if (hasBody === "brace" && ref.length === 2 && ref[1]!.t !== "val") {
+        this.errors.push(this.err("`contains` keyword is required for partial set rules", headTok));
+      }
+    }
+    if (head.contains && head.ref.length === 1 && head.ref[0]!.t === "var" && head.ref[0]!.name === "contains" && this.v1Rules === false) {
+      // v0 `contains[x]` is an ordinary rule named contains
+    }
+    // else chains
+    let cur = rule;
+    while (this.isKw("else")) {
+      if (head.contains || ref.length > 1 && !head.value) throw this.err("else keyword cannot be used on multi-value rules");
+      const et = this.tok;
+      this.p++;
+      const eh: RuleHead = { ref: head.ref, args: head.args, assign: false, contains: false, loc: this.loc(et) };
+      if (this.isOp(":=") || this.isOp("=")) {
+        eh.assign = this.tok.text === ":=";
+        this.p++;
+        eh.value = this.parseTerm();
+      }
+      const er: Rule = { head: eh, body: [trueExpr(eh.loc)], isDefault: false, loc: this.loc(et), module: mod };
+      this.parseRuleBody(er, "else");
+      cur.else = er;
+      cur = er;
+    }
+    return [rule];
+  }
+
+  /** Parses `if { ... }`, `if expr`, or v0 `{ ... }`. Returns which form was found. */
+  private parseRuleBody(rule: Rule, what: "rule" | "function" | "else"): "if" | "brace" | "none" {
+    if (this.isKw("if")) {
+      this.p++;
+      if (this.isOp("{")) {
+        // `if {` could also start an object/set term expression; OPA treats it as a body
+        rule.body = this.parseBraceBody();
+      } else {
+        rule.body = [this.parseExpr()];
+      }
+      return "if";
+    }
+    if (this.isOp("{") && !this.tok.nl) {
+      if (this.v1Rules) {
+        this.errors.push(new RegoError("rego_parse_error", `\`if\` keyword is required before ${what === "function" ? "function" : "rule"} body`, rule.loc));
+      }
+      rule.body = this.parseBraceBody();
+      return "brace";
+    }
+    if (this.isOp("{") && this.tok.nl && !this.v1Rules) {
+      rule.body = this.parseBraceBody();
+      return "brace";
+    }
+    return "none";
+  }
+
+  private parseBraceBody(): Expr[] {
+    this.expectOp("{");
+    const saved = this.depth;
+    this.depth = 0;
+    const body = this.parseBody("}");
+    this.depth = saved;
+    this.expectOp("}");
+    if (body.length === 0) throw this.err("found empty body");
+    return body;
+  }
+
+  /** Expressions separated by `;` or newlines until `end`. */
+  private parseBody(end: string): Expr[] {
+    const body: Expr[] = [];
+    while (!this.isOp(end) && this.tok.kind !== "eof") {
+      body.push(this.parseExpr());
+      if (this.isOp(";")) {
+        this.p++;
+        continue;
+      }
+      if (this.isOp(end)) break;
+      if (!this.tok.nl) throw this.err(`unexpected ${this.describe()} token`);
+    }
+    return body;
+  }
+
+  // -------------------------------------------------------------------------------------------------------------
+  // expressions
+
+  parseQuery(): Expr[] {
+    const body = this.parseBody("\u0000");
+    if (this.tok.kind !== "eof") throw this.err(`unexpected ${this.describe()} token`);
+    if (body.length === 0) throw this.err("empty query");
+    return body;
+  }
+
+  private parseExpr(): Expr {
+    const t = this.tok;
+    const loc = this.loc(t);
+    let expr: Expr;
+    if (this.tok.kind === "ident" && this.tok.text === "some") {
+      expr = this.parseSome();
+    } else if (this.isKw("every")) {
+      expr = this.parseEvery();
+    } else if (this.tok.kind === "ident" && this.tok.text === "not") {
+      this.p++;
+      const inner = this.parseExprNoWith();
+      if (inner.k === "every") {
+        expr = { ...inner, negated: true };
+      } else if (inner.k !== "term") throw this.err("unexpected some keyword", t);
+      else expr = { ...inner, negated: true, loc };
+    } else {
+      expr = this.parseExprNoWith();
+    }
+    while (this.tok.kind === "ident" && this.tok.text === "with") {
+      const wt = this.tok;
+      this.p++;
+      const target = this.parseRefTerm();
+      if (!(this.cur().kind === "ident" && this.cur().text === "as")) throw this.err("expected as keyword");
+      this.p++;
+      const value = this.parseTerm();
+      const w: With = { target, value, loc: this.loc(wt) };
+      expr.with.push(w);
+    }
+    return expr;
+  }
+
+  private parseExprNoWith(): Expr {
+    const t = this.tok;
+    const loc = this.loc(t);
+    if (this.isKw("every")) return this.parseEvery();
+    // `x, y in xs` membership with key
+    const lhs = this.parseTermWithIn(true);
+    if ((this.isOp("=") || this.isOp(":=")) && (!this.tok.nl || this.depth > 0)) {
+      const op = this.tok.text === "=" ? "eq" : "assign";
+      this.p++;
+      const rhs = this.parseTermWithIn(false);
+      return { k: "term", term: { t: "call", op, args: [lhs, rhs], loc }, negated: false, with: [], loc };
+    }
+    return { k: "term", term: lhs, negated: false, with: [], loc };
+  }
+
+  private parseSome(): Expr {
+    const t = this.tok;
+    this.p++;
+    const loc = this.loc(t);
+    if (this.kw.has("in")) {
+      // some x in xs / some k, v in xs / some x, y
+      const save = this.p;
+      const first = this.parseTermRel();
+      if (this.isOp(",")) {
+        this.p++;
+        const second = this.parseTermRel();
+        if (this.isKw("in")) {
+          this.p++;
+          const domain = this.parseTermRel();
+          return { k: "somein", key: first, value: second, domain, loc, negated: false, with: [] };
+        }
+        this.p = save;
+      } else if (this.isKw("in")) {
+        this.p++;
+        const domain = this.parseTermRel();
+        return { k: "somein", value: first, domain, loc, negated: false, with: [] };
+      } else if (first.t === "call" && first.op === "internal.member_2") {
+        const [v, d] = first.args as [Term, Term];
+        return { k: "somein", value: v, domain: d, loc, negated: false, with: [] };
+      } else {
+        this.p = save;
+      }
+    }
+    const vars: Term[] = [];
+    for (;;) {
+      if (this.tok.kind !== "ident") throw this.err("expected var after some");
+      vars.push({ t: "var", name: this.tok.text, loc: this.loc() });
+      this.p++;
+      if (!this.isOp(",")) break;
+      this.p++;
+    }
+    return { k: "some", vars, loc, negated: false, with: [] };
+  }
+
+  private parseEvery(): Expr {
+    const t = this.tok;
+    this.p++;
+    const loc = this.loc(t);
+    let key: Term | undefined;
+    let value = this.parseVarTerm();
+    if (this.isOp(",")) {
+      this.p++;
+      key = value;
+      value = this.parseVarTerm();
+    }
+    if (!this.isKw("in")) throw this.err("expected `in` after every variables");
+    this.p++;
+    const domain = this.parseTermRel();
+    const body = this.parseBraceBody();
+    return { k: "every", key, value, domain, body, loc, negated: false, with: [] };
+  }
+
+  private parseVarTerm(): Term {
+    if (this.tok.kind !== "ident") throw this.err(`unexpected ${this.describe()} token: expected var`);
+    const v: Term = { t: "var", name: this.tok.text, loc: this.loc() };
+    this.p++;
+    return v;
+  }
+
+  /** Term with `in` (lowest term precedence). `allowKey`: `k, v in xs` at expression level. */
+  private parseTermWithIn(allowKey: boolean): Term {
+    const loc = this.loc();
+    let lhs = this.parseTermRel();
+    if (allowKey && this.isOp(",") && this.kw.has("in") && this.depth === 0) {
+      const save = this.p;
+      this.p++;
+      const v = this.parseTermRel();
+      if (this.isKw("in")) {
+        this.p++;
+        const d = this.parseTermRel();
+        lhs = { t: "call", op: "internal.member_3", args: [lhs, v, d], loc };
+      } else this.p = save;
+    }
+    while (this.isKw("in") && this.continues()) {
+      this.p++;
+      const d = this.parseTermRel();
+      lhs = { t: "call", op: "internal.member_2", args: [lhs, d], loc };
+    }
+    return lhs;
+  }
+
+  /** An infix operator continues the term only on the same line (or inside brackets). */
+  private continues(): boolean {
+    return !this.tok.nl || this.depth > 0;
+  }
+
+  private parseTermRel(): Term {
+    const loc = this.loc();
+    let lhs = this.parseTermOr();
+    while (this.tok.kind === "op" && REL_OPS[this.tok.text] && this.continues()) {
+      const op = REL_OPS[this.tok.text]!;
+      this.p++;
+      const rhs = this.parseTermOr();
+      lhs = { t: "call", op, args: [lhs, rhs], loc };
+    }
+    return lhs;
+  }
+  private parseTermOr(): Term {
+    const loc = this.loc();
+    let lhs = this.parseTermAnd();
+    while (this.isOp("|") && this.continues()) {
+      this.p++;
+      lhs = { t: "call", op: "or", args: [lhs, this.parseTermAnd()], loc };
+    }
+    return lhs;
+  }
+  private parseTermAnd(): Term {
+    const loc = this.loc();
+    let lhs = this.parseTermArith();
+    while (this.isOp("&") && this.continues()) {
+      this.p++;
+      lhs = { t: "call", op: "and", args: [lhs, this.parseTermArith()], loc };
+    }
+    return lhs;
+  }
+  private parseTermArith(): Term {
+    const loc = this.loc();
+    let lhs = this.parseTermFactor();
+    while ((this.isOp("+") || this.isOp("-")) && this.continues()) {
+      const op = this.tok.text === "+" ? "plus" : "minus";
+      this.p++;
+      lhs = { t: "call", op, args: [lhs, this.parseTermFactor()], loc };
+    }
+    return lhs;
+  }
+  private parseTermFactor(): Term {
+    const loc = this.loc();
+    let lhs = this.parseTermUnary();
+    while ((this.isOp("*") || this.isOp("/") || this.isOp("%")) && this.continues()) {
+      const op = this.tok.text === "*" ? "mul" : this.tok.text === "/" ? "div" : "rem";
+      this.p++;
+      lhs = { t: "call", op, args: [lhs, this.parseTermUnary()], loc };
+    }
+    return lhs;
+  }
+  private parseTermUnary(): Term {
+    if (this.isOp("-") && this.peek().kind === "num" && !this.peek().nl) {
+      const t = this.peek();
+      const n = numFromString("-" + t.text);
+      this.p += 2;
+      return this.parseRefTail({ t: "val", v: n!, loc: this.loc(t) });
+    }
+    if (this.isOp("-")) {
+      const loc = this.loc();
+      this.p++;
+      const inner = this.parseTermUnary();
+      return { t: "call", op: "minus", args: [{ t: "val", v: 0 }, inner], loc };
+    }
+    return this.parseTerm();
+  }
+
+  /** A single term with ref/call suffixes (no infix operators). Public for `with ... as <term>` etc. */
+  parseTerm(): Term {
+    const t = this.tok;
+    const loc = this.loc(t);
+    let term: Term;
+    switch (t.kind) {
+      case "num": {
+        this.p++;
+        const n = numFromString(t.text);
+        if (n === undefined) throw this.err("illegal number format", t);
+        term = { t: "val", v: n, loc };
+        break;
+      }
+      case "str":
+      case "rawstr":
+        this.p++;
+        term = { t: "val", v: t.text, loc };
+        break;
+      case "tmpl":
+        this.p++;
+        term = this.templateTerm(t);
+        break;
+      case "ident": {
+        if (t.text === "true" || t.text === "false") {
+          this.p++;
+          term = { t: "val", v: t.text === "true", loc };
+        } else if (t.text === "null") {
+          this.p++;
+          term = { t: "val", v: null, loc };
+        } else if (t.text === "set" && this.isOp("(", this.peek()) && this.isOp(")", this.peek(2))) {
+          this.p += 3;
+          term = { t: "set", items: [], loc };
+        } else {
+          if (KEYWORDS.has(t.text) || (this.kw.has(t.text))) throw this.err(`unexpected ${t.text} keyword`, t);
+          this.p++;
+          term = { t: "var", name: t.text, loc };
+        }
+        break;
+      }
+      case "op":
+        if (t.text === "(") {
+          this.p++;
+          this.depth++;
+          term = this.parseTermWithIn(false);
+          this.depth--;
+          this.expectOp(")");
+        } else if (t.text === "[") {
+          term = this.parseArray();
+        } else if (t.text === "{") {
+          term = this.parseBraces();
+        } else if (t.text === "-" && this.peek().kind === "num") {
+          return this.parseTermUnary();
+        } else {
+          throw this.err(`unexpected ${this.describe()} token`, t);
+        }
+        break;
+      default:
+        throw this.err(`unexpected ${this.describe()} token`, t);
+    }
+    return this.parseRefTail(term);
+  }
+
+  private templateTerm(t: Token): Term {
+    const tm = t.tmpl!;
+    const exprs: Term[] = tm.exprs.map((e) => {
+      const sub = new Parser(e.src, this.file, this.version, t.row - 1 + e.row, e.row === 0 ? t.col + 1 + e.col : e.col);
+      sub.kw = this.kw;
+      sub.depth = 1;
+      const term = sub.parseTermWithIn(false);
+      if (sub.tok.kind !== "eof") throw sub.err(`unexpected ${sub.describe()} token`);
+      return term;
+    });
+    return { t: "tmpl", parts: tm.parts, exprs, loc: this.loc(t) };
+  }
+
+  /** .field, [term], and (args) suffixes. */
+  private parseRefTail(base: Term): Term {
+    let term = base;
+    for (;;) {
+      if (this.isOp(".") && !this.tok.nl) {
+        this.p++;
+        if (this.tok.kind !== "ident") throw this.err(`unexpected ${this.describe()} token: expected ident`);
+        term = appendRef(term, { t: "val", v: this.tok.text, loc: this.loc() });
+        this.p++;
+      } else if (this.isOp("[") && !this.tok.nl) {
+        this.p++;
+        this.depth++;
+        const idx = this.parseTermWithIn(false);
+        this.depth--;
+        this.expectOp("]");
+        term = appendRef(term, idx);
+      } else if (this.isOp("(") && !this.tok.nl && (term.t === "var" || term.t === "ref")) {
+        const name = refName(term);
+        if (name === undefined) throw this.err("invalid function name");
+        this.p++;
+        this.depth++;
+        const args: Term[] = [];
+        while (!this.isOp(")")) {
+          args.push(this.parseTermWithIn(false));
+          if (!this.isOp(",")) break;
+          this.p++;
+        }
+        this.depth--;
+        this.expectOp(")");
+        term = { t: "call", op: name, args, loc: term.loc, opRef: term };
+      } else break;
+    }
+    return term;
+  }
+
+  private parseArray(): Term {
+    const loc = this.loc();
+    this.p++;
+    this.depth++;
+    const items: Term[] = [];
+    if (this.isOp("]")) {
+      this.p++;
+      this.depth--;
+      return { t: "array", items, loc };
+    }
+    const first = this.parseTermWithIn(false);
+    if (this.isOp("|")) {
+      this.p++;
+      const saved = this.depth;
+      this.depth = 0;
+      const body = this.parseBody("]");
+      this.depth = saved - 1;
+      this.expectOp("]");
+      return { t: "arraycomp", head: first, body, loc };
+    }
+    items.push(first);
+    while (this.isOp(",")) {
+      this.p++;
+      if (this.isOp("]")) break;
+      items.push(this.parseTermWithIn(false));
+    }
+    this.depth--;
+    this.expectOp("]");
+    return { t: "array", items, loc };
+  }
+
+  private parseBraces(): Term {
+    const loc = this.loc();
+    this.p++;
+    this.depth++;
+    if (this.isOp("}")) {
+      this.p++;
+      this.depth--;
+      return { t: "object", items: [], loc };
+    }
+    const first = this.parseTermWithIn(false);
+    if (this.isOp(":")) {
+      this.p++;
+      const v = this.parseTermWithIn(false);
+      if (this.isOp("|")) {
+        this.p++;
+        const saved = this.depth;
+        this.depth = 0;
+        const body = this.parseBody("}");
+        this.depth = saved - 1;
+        this.expectOp("}");
+        return { t: "objcomp", key: first, value: v, body, loc };
+      }
+      const items: [Term, Term][] = [[first, v]];
+      while (this.isOp(",")) {
+        this.p++;
+        if (this.isOp("}")) break;
+        const k = this.parseTermWithIn(false);
+        this.expectOp(":");
+        items.push([k, this.parseTermWithIn(false)]);
+      }
+      this.depth--;
+      this.expectOp("}");
+      return { t: "object", items, loc };
+    }
+    if (this.isOp("|")) {
+      this.p++;
+      const saved = this.depth;
+      this.depth = 0;
+      const body = this.parseBody("}");
+      this.depth = saved - 1;
+      this.expectOp("}");
+      return { t: "setcomp", head: first, body, loc };
+    }
+    const items: Term[] = [first];
+    while (this.isOp(",")) {
+      this.p++;
+      if (this.isOp("}")) break;
+      items.push(this.parseTermWithIn(false));
+    }
+    this.depth--;
+    this.expectOp("}");
+    return { t: "set", items, loc };
+  }
+
+  atEOF(): boolean {
+    return this.tok.kind === "eof";
+  }
+}
+
+const KEYWORDS = new Set(["package", "import", "default", "else", "not", "some", "with", "as", "true", "false", "null"]);
+const REL_OPS: Record<string, string> = { "==": "equal", "!=": "neq", "<": "lt", ">": "gt", "<=": "lte", ">=": "gte" };
+const OP_NAMES: Record<string, string> = {
+  "{": "{",
+  "}": "}",
+  "[": "[",
+  "]": "]",
+  "(": "(",
+  ")": ")",
+};
+
+function trueExpr(loc: Location): Expr {
+  return { k: "term", term: { t: "val", v: true, loc }, negated: false, with: [], loc };
+}
+
+function appendRef(base: Term, part: Term): Term {
+  if (base.t === "ref") return { t: "ref", head: base.head, path: [...base.path, part], loc: base.loc };
+  return { t: "ref", head: base, path: [part], loc: base.loc };
+}
+
+/** Dotted name of a var or a ref of string parts: `time.clock`; undefined for dynamic refs. */
+export function refName(t: Term): string | undefined {
+  if (t.t === "var") return t.name;
+  if (t.t !== "ref" || t.head.t !== "var") return undefined;
+  let s = t.head.name;
+  for (const p of t.path) {
+    if (p.t !== "val" || typeof p.v !== "string") return undefined;
+    s += "." + p.v;
+  }
+  return s;
+}
+
+function refToPath(t: Term, allowHead = true): string[] | undefined {
+  if (t.t === "var") return allowHead ? [t.name] : undefined;
+  if (t.t !== "ref" || t.head.t !== "var") return undefined;
+  const out: string[] = [t.head.name];
+  for (const p of t.path) {
+    if (p.t !== "val" || typeof p.v !== "string") return undefined;
+    out.push(p.v);
+  }
+  return out;
+}
+
+export function importPath(i: Import): string {
+  return (refToPath(i.path) ?? []).join(".");
+}
+
+/** Parse one module. Throws RegoErrors (several parse errors at once). */
+export function parseModule(src: string, file: string, version: RegoVersion): { module: Module; errors: RegoError[] } {
+  let parser: Parser;
+  try {
+    parser = new Parser(src, file, version);
+  } catch (e) {
+    if (e instanceof RegoError) return { module: undefined as unknown as Module, errors: [e] };
+    throw e;
+  }
+  try {
+    const m = parser.parseModule();
+    // package path: "package a.b" -> data.a.b (drop nothing: refToPath gave ["a","b"])
+    return { module: m, errors: parser.errors };
+  } catch (e) {
+    if (e instanceof RegoError) return { module: undefined as unknown as Module, errors: [...parser.errors, e] };
+    throw e;
+  }
+}
+
+export function parseQuery(src: string, version: RegoVersion = "v1", file = "query"): Expr[] {
+  const p = new Parser(src, file, version);
+  return p.parseQuery();
+}
+
+/** Parse a single term (e.g. `input_term` in conformance cases). */
+export function parseTermSource(src: string, version: RegoVersion = "v1"): Term {
+  const p = new Parser(src, "term", version);
+  const t = p.parseTerm();
+  if (!p.atEOF()) throw new RegoError("rego_parse_error", "unexpected token after term");
+  return t;
+}
