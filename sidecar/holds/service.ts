@@ -10,6 +10,7 @@ import {
   intentClaim,
   DEFAULT_ISSUER,
   DEFAULT_TTL_SECONDS,
+  type ApprovalClaim,
   type AttestationClaims,
   type DecisionResponse,
   type HoldSummary,
@@ -17,7 +18,7 @@ import {
   type Reason,
 } from "../../protocol/index.ts";
 import { HOLDS_SCHEMA_SQL } from "./schema.ts";
-import { holdQuorum, holdRules } from "./terms.ts";
+import { holdTerms, holdRules } from "./terms.ts";
 import {
   DEFAULT_HOLDS_POLICY,
   HoldError,
@@ -59,6 +60,8 @@ export interface HoldServiceOptions {
   reserve?: (intentId: string, intent: Intent, now: number) => void;
   /** Queues a webhook event; called inside the transition's transaction (the outbox is durable). */
   notify?: (event: { type: string; hold: HoldView }) => void;
+  /** Carries a transition over to the intent record (the daemon's intent store); inside the transaction. */
+  onTransition?: (t: HoldTransition) => void;
   issuer?: string;
   audience?: (action: string) => string;
   /** Attestation lifetime in seconds after approval. */
@@ -71,6 +74,19 @@ export interface CreateHoldInput {
   intent: Intent;
   reasons: Reason[];
   policyDigest: string;
+  /** The `holds` block of the policy that decided (defaults to opts.policy()). */
+  holdsPolicy?: HoldsPolicy;
+}
+
+export interface HoldTransition {
+  type: "approval" | "approved" | "denied" | "expired";
+  hold: HoldView;
+  summary: HoldSummary;
+  /** On `approved`: the attestation's `approval` claim. */
+  approval?: ApprovalClaim;
+  /** On `denied` / `expired`: the reason the agent sees. */
+  reason?: Reason;
+  now: number;
 }
 
 export class HoldService extends EventEmitter {
@@ -121,7 +137,7 @@ export class HoldService extends EventEmitter {
     const summary = this.tx(() => {
       const existing = this.q.byIntent.get(input.intentId);
       if (existing) return this.summary(existing);
-      const policy = this.opts.policy?.() ?? DEFAULT_HOLDS_POLICY;
+      const terms = holdTerms(input.reasons, input.holdsPolicy ?? this.opts.policy?.() ?? DEFAULT_HOLDS_POLICY);
       const now = this.now();
       const id = `hold_${randomUUID()}`;
       const intent: Intent = {
@@ -139,9 +155,9 @@ export class HoldService extends EventEmitter {
         JSON.stringify(input.reasons),
         JSON.stringify(holdRules(input.reasons)),
         input.policyDigest,
-        holdQuorum(input.reasons, policy),
+        terms.approvalsRequired,
         now,
-        now + policy.ttlMs,
+        now + terms.ttlMs,
       );
       const row = this.q.byId.get(id)!;
       created = this.view(row);
@@ -184,6 +200,7 @@ export class HoldService extends EventEmitter {
       });
       if (approvals.length < row.approvals_required) {
         const v = this.view(row);
+        this.opts.onTransition?.({ type: "approval", hold: v, summary: this.summary(row), now });
         event = { type: "approval", hold: v };
         return v;
       }
@@ -191,6 +208,7 @@ export class HoldService extends EventEmitter {
       this.q.resolve.run("approved", now, operator, comment ?? null, JSON.stringify(claims), holdId);
       this.opts.reserve?.(row.intent_id, JSON.parse(row.intent_json) as Intent, now);
       const v = this.view(this.q.byId.get(holdId)!);
+      this.opts.onTransition?.({ type: "approved", hold: v, summary: this.summary(row), approval: claims.approval!, now });
       this.opts.audit?.({
         type: "hold.approved",
         hold_id: holdId,
@@ -214,8 +232,10 @@ export class HoldService extends EventEmitter {
     this.fresh(this.q.byId.get(holdId));
     const view = this.tx(() => {
       const row = this.pendingRow(holdId);
-      this.q.resolve.run("denied", this.now(), operator, reason ?? null, null, holdId);
+      const now = this.now();
+      this.q.resolve.run("denied", now, operator, reason ?? null, null, holdId);
       const v = this.view(this.q.byId.get(holdId)!);
+      this.opts.onTransition?.({ type: "denied", hold: v, summary: this.summary(row), reason: deniedReason(v), now });
       this.opts.audit?.({
         type: "hold.denied",
         hold_id: holdId,
@@ -309,29 +329,9 @@ export class HoldService extends EventEmitter {
         };
       }
       case "denied":
-        return {
-          decision: "DENIED",
-          intent_id: intentId,
-          reasons: [
-            {
-              block: "holds",
-              rule: "denied",
-              message: `hold denied by ${row.resolved_by}${row.resolution_note ? `: ${row.resolution_note}` : ""}`,
-            },
-          ],
-        };
+        return { decision: "DENIED", intent_id: intentId, reasons: [deniedReason(this.view(row))] };
       case "expired":
-        return {
-          decision: "EXPIRED",
-          intent_id: intentId,
-          reasons: [
-            {
-              block: "holds",
-              rule: "expired",
-              message: `hold expired at ${new Date(row.expires_at).toISOString()} without the required approvals`,
-            },
-          ],
-        };
+        return { decision: "EXPIRED", intent_id: intentId, reasons: [expiredReason(this.view(row))] };
     }
   }
 
@@ -399,8 +399,10 @@ export class HoldService extends EventEmitter {
   private expireRow(holdId: string): HoldView | undefined {
     const row = this.q.byId.get(holdId);
     if (!row || row.state !== "pending") return undefined;
-    this.q.resolve.run("expired", this.now(), null, null, null, holdId);
+    const now = this.now();
+    this.q.resolve.run("expired", now, null, null, null, holdId);
     const v = this.view(this.q.byId.get(holdId)!);
+    this.opts.onTransition?.({ type: "expired", hold: v, summary: this.summary(row), reason: expiredReason(v), now });
     this.opts.audit?.({ type: "hold.expired", hold_id: holdId, intent_id: row.intent_id, agent: row.agent });
     this.opts.notify?.({ type: "hold.expired", hold: v });
     return v;
@@ -454,6 +456,14 @@ export class HoldService extends EventEmitter {
     if (this.db.inTransaction) return fn();
     return this.db.transaction(fn).immediate();
   }
+}
+
+function deniedReason(h: HoldView): Reason {
+  return { block: "holds", rule: "denied", message: `hold denied by ${h.resolved_by}${h.resolution_note ? `: ${h.resolution_note}` : ""}` };
+}
+
+function expiredReason(h: HoldView): Reason {
+  return { block: "holds", rule: "expired", message: `hold ${h.id} expired at ${h.expires_at} without the required approvals` };
 }
 
 function checkOperator(operator: string): void {

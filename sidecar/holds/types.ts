@@ -30,14 +30,15 @@ export interface HoldView {
   resolution_note: string | null;
 }
 
-/** The `holds` policy block, as the hold service needs it. */
+/** The `holds` policy block, as the hold service needs it (the policy engine's HoldsConfig fits it). */
 export interface HoldsPolicy {
   ttlMs: number;
   approvalsRequired: number;
-  overrides: { rule: string; approvalsRequired: number }[];
+  /** rule id → quorum (and optional TTL) for holds raised by that rule. */
+  overrides: ReadonlyMap<string, { approvalsRequired: number; ttlMs?: number }>;
 }
 
-export const DEFAULT_HOLDS_POLICY: HoldsPolicy = { ttlMs: 24 * 3_600_000, approvalsRequired: 1, overrides: [] };
+export const DEFAULT_HOLDS_POLICY: HoldsPolicy = { ttlMs: 24 * 3_600_000, approvalsRequired: 1, overrides: new Map() };
 
 export type HoldErrorCode = "not_found" | "not_pending" | "already_approved" | "invalid_operator";
 

@@ -43,11 +43,11 @@ export class LimitLedger {
   }
 
   /** The limits this intent falls under and what it would add to each (throws LimitError on a bad measure). */
-  charges(intent: Intent, limits: readonly SoftLimit[]): LimitCharge[] {
+  charges(intent: Intent, limits: readonly SoftLimit[], now = Date.now()): LimitCharge[] {
     const out: LimitCharge[] = [];
     for (const limit of limits) {
-      if (limit.actions && limit.actions.length > 0 && !limit.actions.some((g) => globMatch(g, intent.action))) continue;
-      out.push({ limit, scopeKey: scopeKey(limit, intent), units: measureUnits(limit, intent) });
+      if (!appliesTo(limit, intent.action)) continue;
+      out.push({ limit, scopeKey: scopeKey(limit, intent), units: measureUnits(limit, intent, now) });
     }
     return out;
   }
@@ -63,7 +63,7 @@ export class LimitLedger {
    */
   checkAndReserve(intentId: string, intent: Intent, limits: readonly SoftLimit[], now: number): CheckResult {
     return this.inTx(() => {
-      const charges = this.charges(intent, limits);
+      const charges = this.charges(intent, limits, now);
       const reasons: Reason[] = [];
       const heads: (Row | undefined)[] = [];
       for (const c of charges) {
@@ -86,7 +86,7 @@ export class LimitLedger {
   /** Reserves without checking: an operator approved the hold, so the intent counts from now on. */
   reserve(intentId: string, intent: Intent, limits: readonly SoftLimit[], now: number): LimitCharge[] {
     return this.inTx(() => {
-      const charges = this.charges(intent, limits);
+      const charges = this.charges(intent, limits, now);
       for (const c of charges) this.append(c, intentId, now);
       return charges;
     });
@@ -148,11 +148,19 @@ function scopeKey(limit: SoftLimit, intent: Intent): string {
   }
 }
 
-function measureUnits(limit: SoftLimit, intent: Intent): number {
+function appliesTo(limit: SoftLimit, action: string): boolean {
+  const a = limit.actions;
+  if (!a) return true;
+  if ("test" in a && typeof a.test === "function") return a.test(action);
+  const globs = a as readonly string[];
+  return globs.length === 0 || globs.some((g) => globMatch(g, action));
+}
+
+function measureUnits(limit: SoftLimit, intent: Intent, now: number): number {
   if (limit.measure === "count") return UNITS;
   let v: unknown;
   try {
-    v = limit.measure(intent);
+    v = limit.measure(intent, { now: new Date(now) });
   } catch (err) {
     throw new LimitError("measure_failed", `soft limit ${limit.id}: measure failed: ${(err as Error).message}`);
   }

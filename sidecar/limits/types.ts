@@ -5,10 +5,10 @@ export type LimitScope = "agent" | "tenant" | "global";
 
 export interface SoftLimit {
   id: string;
-  /** Action-name globs this limit applies to; absent or empty means every action. */
-  actions?: string[];
+  /** Action-name globs (or the policy engine's compiled GlobSet) this limit applies to; absent means every action. */
+  actions?: readonly string[] | { test(name: string): boolean };
   /** What one intent adds to the window: `count` is 1; a CEL measure is compiled to a function. */
-  measure: "count" | ((intent: Intent) => number);
+  measure: "count" | ((intent: Intent, env: { now: Date }) => number);
   scope: LimitScope;
   windowMs: number;
   max: number;

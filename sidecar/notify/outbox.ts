@@ -10,8 +10,16 @@ export interface Webhook {
   url: string;
   /** HMAC secret for this receiver; defaults to the outbox's default secret. */
   secret?: string;
-  /** Event types to send (e.g. `hold.approved`); all when absent. */
-  events?: string[];
+  /** Event categories to send (`DENIED`, `PENDING`, `hold_resolved`, as in the policy's notify block); all when absent. */
+  events?: readonly string[];
+}
+
+/** The policy-level category of an event type. */
+export function eventCategory(type: string): string {
+  if (type === "intent.denied") return "DENIED";
+  if (type === "hold.pending") return "PENDING";
+  if (type.startsWith("hold.")) return "hold_resolved";
+  return type;
 }
 
 export interface OutboxEvent {
@@ -96,7 +104,7 @@ export class Outbox {
     const now = this.opts.now();
     let n = 0;
     for (const w of this.webhooks()) {
-      if (w.events && !w.events.includes(event.type)) continue;
+      if (w.events && !w.events.includes(eventCategory(event.type)) && !w.events.includes(event.type)) continue;
       const id = `evt_${randomUUID()}`;
       const body = JSON.stringify({ id, type: event.type, created_at: new Date(now).toISOString(), data: event.data });
       this.insert.run(id, w.url, event.type, body, now, now);

@@ -29,7 +29,7 @@ const bigReason = { block: "custom", rule: "big-disbursement-review", message: "
 const policy = {
   ttlMs: 60_000,
   approvalsRequired: 1,
-  overrides: [{ rule: "big-disbursement-review", approvalsRequired: 2 }],
+  overrides: new Map([["big-disbursement-review", { approvalsRequired: 2 }]]),
 };
 
 function setup(extra: Partial<HoldServiceOptions> = {}, file = dbFile()) {

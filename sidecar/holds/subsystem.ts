@@ -1,0 +1,183 @@
+// Composes holds, soft limits, webhook notifications and the operator API for the daemon, and adapts them to the
+// pipeline's seams (sidecar/pipeline-hooks.ts). The daemon calls createHoldsSubsystem once, passes `holdHook` and
+// `limitHook` to the Pipeline, then `attach(pipeline)`, serves `operatorApp` on the operator listener, and calls
+// `close()` on shutdown.
+import type { Hono } from "hono";
+import type { Reason } from "../../protocol/index.ts";
+import type { Db, IntentRecord, IntentStore } from "../store/index.ts";
+import { appendAudit } from "../store/index.ts";
+import type { KeyRing } from "../attest/index.ts";
+import { signClaims } from "../attest/index.ts";
+import type { HoldService as HoldHook, LimitLedger as LimitHook } from "../pipeline-hooks.ts";
+import type { Pipeline } from "../pipeline.ts";
+import { HoldService } from "./service.ts";
+import { DEFAULT_HOLDS_POLICY, type HoldsPolicy } from "./types.ts";
+import { LimitLedger } from "../limits/ledger.ts";
+import type { SoftLimit } from "../limits/types.ts";
+import { Outbox, type Webhook } from "../notify/outbox.ts";
+import { loadWebhookSecret } from "../notify/secret.ts";
+import { createOperatorApp, type DecisionSummary } from "../operator/app.ts";
+import { OperatorAuth } from "../operator/auth.ts";
+import "./migrations.ts";
+
+/** The parts of the policy engine's PolicyConfig this subsystem reads (absent under the interim evaluator). */
+interface PolicyConfigView {
+  softLimits?: SoftLimit[];
+  holds?: HoldsPolicy;
+  notify?: { webhooks?: (Webhook | string)[] };
+}
+
+export interface HoldsSubsystemOptions {
+  db: Db;
+  store: IntentStore;
+  keys: KeyRing;
+  dataDir: string;
+  operatorTokens: Record<string, string>;
+  /** The policy in force (its `config` is the policy engine's PolicyConfig). */
+  currentPolicy(): { digest: string; config?: unknown } | undefined;
+  reloadPolicy(): Promise<{ ok: boolean; digest?: string; error?: string }>;
+  issuer: string;
+  ttlSeconds: number;
+  audienceFor(action: string): string;
+  now?: () => Date;
+  log?: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  /** Sweeper and delivery intervals (tests shorten them). */
+  sweepMs?: number;
+  deliverMs?: number;
+}
+
+export interface HoldsSubsystem {
+  holds: HoldService;
+  ledger: LimitLedger;
+  outbox: Outbox;
+  holdHook: HoldHook;
+  limitHook: LimitHook;
+  operatorApp: Hono<any>;
+  /** Late binding: hold outcomes are written to the intent record through the pipeline. */
+  attach(pipeline: Pipeline): void;
+  /** Queues a DENIED notification for a decided intent (call inside the decision's transaction). */
+  notifyDecision(rec: IntentRecord): void;
+  close(): Promise<void>;
+}
+
+function configOf(policy: { config?: unknown } | undefined): PolicyConfigView {
+  const c = policy?.config as PolicyConfigView | undefined;
+  return c && typeof c === "object" ? c : {};
+}
+
+function limitsOf(policy: { config?: unknown } | undefined): SoftLimit[] {
+  const s = configOf(policy).softLimits;
+  return Array.isArray(s) ? s : [];
+}
+
+function holdsPolicyOf(policy: { config?: unknown } | undefined): HoldsPolicy {
+  const h = configOf(policy).holds;
+  return h && typeof h.ttlMs === "number" && h.overrides instanceof Map ? h : DEFAULT_HOLDS_POLICY;
+}
+
+export function createHoldsSubsystem(o: HoldsSubsystemOptions): HoldsSubsystem {
+  const now = o.now ?? (() => new Date());
+  let pipeline: Pipeline | undefined;
+  const ledger = new LimitLedger(o.db);
+  const outbox = new Outbox({
+    db: o.db,
+    webhooks: () => configOf(o.currentPolicy()).notify?.webhooks ?? [],
+    defaultSecret: loadWebhookSecret(o.dataDir),
+  });
+  const holds = new HoldService({
+    db: o.db,
+    sign: (claims) => signClaims(o.keys.current, claims),
+    policy: () => holdsPolicyOf(o.currentPolicy()),
+    audit: (e) => void appendAudit(o.db, { ...e }, now()),
+    reserve: (intentId, intent, ms) => void ledger.reserve(intentId, intent, limitsOf(o.currentPolicy()), ms),
+    notify: (e) => void outbox.enqueue({ type: e.type, data: e.hold }),
+    onTransition: (t) => {
+      const at = new Date(t.now);
+      if (t.type === "approval") o.store.update(t.hold.intent_id, { decision: "PENDING", hold: t.summary }, at);
+      else if (t.type === "approved") {
+        if (!pipeline) throw new Error("holds subsystem not attached to the pipeline");
+        pipeline.approveHeld(t.hold.intent_id, t.approval!, at);
+      } else pipeline?.closeHeld(t.hold.intent_id, t.type === "denied" ? "DENIED" : "EXPIRED", t.reason!, at);
+    },
+    issuer: o.issuer,
+    audience: o.audienceFor,
+    attestationTtlSeconds: o.ttlSeconds,
+    now: () => now().getTime(),
+  });
+
+  const holdHook: HoldHook = {
+    create: (req) =>
+      holds.create({
+        intentId: req.intentId,
+        intent: req.intent,
+        reasons: req.reasons,
+        policyDigest: req.policy.digest,
+        holdsPolicy: holdsPolicyOf(req.policy),
+      }),
+  };
+  const limitHook: LimitHook = {
+    checkAndReserve(req): Reason[] {
+      const r = ledger.checkAndReserve(req.intentId, req.intent, limitsOf(req.policy), req.now.getTime());
+      return r.ok ? [] : r.reasons;
+    },
+  };
+
+  const auth = new OperatorAuth(o.operatorTokens);
+  if (!auth.configured) {
+    o.log?.warn({}, "no operator tokens configured (INTENT_SIDECAR_OPERATOR_TOKENS or operator_tokens): nobody can approve holds");
+  }
+  const operatorApp = createOperatorApp({
+    holds,
+    auth,
+    reloadPolicy: o.reloadPolicy,
+    recentDecisions: (limit) =>
+      o.store.recent(limit).map(
+        (r): DecisionSummary => ({
+          intent_id: r.id,
+          agent: r.agent,
+          action: r.action,
+          decision: r.decision,
+          reasons: r.reasons,
+          created_at: r.created_at,
+          ...(r.hold ? { hold_id: r.hold.id } : {}),
+        }),
+      ),
+    audit: (e) => void appendAudit(o.db, e, now()),
+  });
+
+  holds.on("error", (err: Error) => o.log?.error({ err: err.message }, "hold sweeper failed"));
+  const stopSweeper = holds.startSweeper(o.sweepMs ?? 1000);
+  const pruneTimer = setInterval(() => {
+    try {
+      ledger.prune(limitsOf(o.currentPolicy()), now().getTime());
+    } catch (err) {
+      o.log?.error({ err: (err as Error).message }, "soft-limit ledger prune failed");
+    }
+  }, 10 * 60_000);
+  pruneTimer.unref();
+  const stopOutbox = outbox.start(o.deliverMs ?? 500);
+
+  return {
+    holds,
+    ledger,
+    outbox,
+    holdHook,
+    limitHook,
+    operatorApp,
+    attach(p) {
+      pipeline = p;
+    },
+    notifyDecision(rec) {
+      if (rec.decision !== "DENIED") return;
+      outbox.enqueue({
+        type: "intent.denied",
+        data: { intent_id: rec.id, agent: rec.agent, action: rec.action, reasons: rec.reasons, decided_at: rec.created_at },
+      });
+    },
+    async close() {
+      stopSweeper();
+      clearInterval(pruneTimer);
+      await stopOutbox();
+    },
+  };
+}
