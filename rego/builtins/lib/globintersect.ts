@@ -64,7 +64,7 @@ function parse(input: string): Token[] {
       set = { neg, ranges };
       i = j + 1;
     } else if (c === "]") {
-      throw err(i, "set-close ']' with no preceding '['");
+      throw err(i + 1, "set-close ']' with no preceding '['");
     } else if (c === "*" || c === "+") {
       throw err(i, `quantifier '${c}' with no preceding character`);
     } else {
