@@ -31,7 +31,10 @@ export class RegoError extends Error {
 }
 
 function formatOne(code: string, msg: string, loc?: Location): string {
-  return loc ? `${loc.file}:${loc.row}:${loc.col}: ${code}: ${msg}` : `${code}: ${msg}`;
+  if (!loc) return `${code}: ${msg}`;
+  // evaluation errors use OPA's runtime form (file:row); parse/compile errors carry the column too
+  if (code.startsWith("eval_")) return `${loc.file}:${loc.row}: ${code}: ${msg}`;
+  return `${loc.file}:${loc.row}:${loc.col}: ${code}: ${msg}`;
 }
 
 /** Several errors at once (compile), formatted like OPA: "N errors occurred:\n<each>". */
