@@ -104,7 +104,8 @@ function typeOf(e: Expr, scope: Set<string>, depth: number, w: Walk): T {
           || (fn === "_-_" && a === "timestamp" && b === "duration");
         if (!ok) throw new CelCompileError(`no matching overload for ${fn.replace(/_/g, " ").trim()} applied to (${a}, ${b}); convert with int(), double() or string()`, at);
         if (fn === "_-_" && a === "timestamp" && b === "timestamp") return "duration";
-        return fn.length === 3 || ["_<=_", "_>=_"].includes(fn) ? "bool" : a === "dyn" ? b : a;
+        if (["_<_", "_<=_", "_>_", "_>=_"].includes(fn)) return "bool";
+        return a === "dyn" ? (b === "dyn" ? "dyn" : b) : a;
       }
       if ((fn === "_&&_" || fn === "_||_" || fn === "!_") && args.some((t) => t !== "bool" && t !== "dyn")) {
         throw new CelCompileError(`${fn === "!_" ? "!" : fn.slice(1, 3)} needs boolean operands, got (${args.join(", ")})`, at);
@@ -186,4 +187,40 @@ export function compileMeasure(expr: string): (intent: Intent, env: { now: Date 
     if (!Number.isFinite(n)) throw new Error(`measure gave ${String(r)}, not a finite number`);
     return n;
   };
+}
+
+/** When a `when` gate only compares the action (`intent.action == "x"`, `intent.action in ["x", "y"]`, or `||` of
+ * those), the set of actions it admits, so the rule can be skipped without a CEL evaluation. Otherwise undefined. */
+export function actionGate(source: string): Set<string> | undefined {
+  let expr: Expr;
+  try {
+    expr = parse(source).expr;
+  } catch {
+    return undefined;
+  }
+  const isAction = (e: Expr | undefined) =>
+    e?.exprKind.case === "selectExpr" && !e.exprKind.value.testOnly && e.exprKind.value.field === "action" &&
+    e.exprKind.value.operand?.exprKind.case === "identExpr" && e.exprKind.value.operand.exprKind.value.name === "intent";
+  const str = (e: Expr | undefined) =>
+    e?.exprKind.case === "constExpr" && e.exprKind.value.constantKind.case === "stringValue" ? e.exprKind.value.constantKind.value : undefined;
+  const walk = (e: Expr): string[] | undefined => {
+    if (e.exprKind.case !== "callExpr") return undefined;
+    const { function: fn, args } = e.exprKind.value;
+    if (fn === "_==_" && args.length === 2) {
+      const [a, b] = args as [Expr, Expr];
+      const s = isAction(a) ? str(b) : isAction(b) ? str(a) : undefined;
+      return s === undefined ? undefined : [s];
+    }
+    if (fn === "@in" && args.length === 2 && isAction(args[0]) && args[1]!.exprKind.case === "listExpr") {
+      const xs = args[1]!.exprKind.value.elements.map(str);
+      return xs.every((x) => x !== undefined) ? (xs as string[]) : undefined;
+    }
+    if (fn === "_||_") {
+      const parts = args.map(walk);
+      return parts.every((p) => p !== undefined) ? parts.flat() as string[] : undefined;
+    }
+    return undefined;
+  };
+  const r = walk(expr);
+  return r ? new Set(r) : undefined;
 }

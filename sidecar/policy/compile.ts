@@ -9,7 +9,7 @@ import { CHAIN_NAMES } from "./schema.ts";
 import type { AddressLists, Criterion, CustomRule, EvmConfig, EvmRule, PolicyConfig, SoftLimitConfig, TokenConfig } from "./config.ts";
 import { compileGlobs, compileHostGlobs } from "./glob.ts";
 import { parseAmount, parseDuration, parseTokenAmount } from "./units.ts";
-import { CelCompileError, compileCel, compileMeasure } from "./cel.ts";
+import { actionGate, CelCompileError, compileCel, compileMeasure } from "./cel.ts";
 import { expandGlob, readTracked, type ReadFileRecord } from "./files.ts";
 import { NAMED_ABIS, functionNames } from "./blocks/abis.ts";
 import type { NetworkSpec } from "./network.ts";
@@ -135,7 +135,8 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     const source = (r.deny ?? r.hold)!;
     const when = r.when !== undefined ? cel(r.when, "bool", ["custom", i, "when"], issues) : undefined;
     const expr = cel(source, "bool", ["custom", i, effect], issues);
-    if (expr && (r.when === undefined || when)) custom.push({ id: r.id, effect, expr, source, reason: r.reason, ...(when ? { when } : {}) });
+    const whenActions = r.when !== undefined ? actionGate(r.when) : undefined;
+    if (expr && (r.when === undefined || when)) custom.push({ id: r.id, effect, expr, source, reason: r.reason, ...(when ? { when } : {}), ...(whenActions ? { whenActions } : {}) });
   }
 
   // soft_limits
@@ -176,7 +177,7 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
         continue;
       }
       try {
-        const doc = parseYaml(text, { prettyErrors: false }) as unknown;
+        const doc = parseYaml(text, { prettyErrors: true }) as unknown;
         if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
           issues.push({ path: ["network", "data", i], message: `${rel} must hold a JSON/YAML object (its keys become data.<key>)` });
         } else deepMerge(data, doc as Record<string, unknown>);
@@ -200,9 +201,10 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
   // holds
   const holdRuleIds = new Set<string>([
     "hold",
-    ...custom.filter((c) => c.effect === "hold").map((c) => c.id),
-    ...(evm?.rules.filter((r) => r.effect === "hold").map((r) => r.id) ?? []),
-    ...softLimits.map((s) => s.id),
+    // From the raw policy, so a rule with its own error does not also break the overrides that name it.
+    ...(raw.custom ?? []).filter((c) => c.hold !== undefined).map((c) => c.id),
+    ...(raw.evm?.rules ?? []).filter((r) => r.effect === "hold").map((r) => r.id),
+    ...(raw.soft_limits ?? []).map((s) => s.id),
   ]);
   const ttl = raw.holds?.ttl !== undefined ? parseDuration(raw.holds.ttl) : undefined;
   const ttlMs = ttl?.ok ? ttl.value : 86_400_000;

@@ -67,6 +67,8 @@ export interface ToolCallsConfig {
 export interface CustomRule {
   id: string;
   when?: CelProgram;
+  /** Set when `when` only tests the action name: the actions it admits (checked without CEL). */
+  whenActions?: Set<string>;
   effect: "deny" | "hold";
   expr: CelProgram;
   source: string;

@@ -60,7 +60,7 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
     throw new PolicyError("policy_invalid", [{ file: display, line: 1, column: 1, path: "", message: "the policy must be a YAML mapping with blocks such as actions, evm, tool_calls (see docs/policy-reference.md)" }]);
   }
   const parsed = policySchema.safeParse(js);
-  if (!parsed.success) throw new PolicyError("policy_invalid", sortIssues(parsed.error.issues.flatMap((i) => zodIssue(src, i))));
+  if (!parsed.success) throw new PolicyError("policy_invalid", sortIssues(parsed.error.issues.flatMap((i) => zodIssue(src, js, i))));
 
   const out = await compilePolicy({ raw: parsed.data as RawPolicy, file: abs, inlineRego: src.rego.map(({ path: p, source }) => ({ path: p, source })) });
   if (!out.config) throw new PolicyError("policy_invalid", sortIssues(out.issues.map((i) => compileIssue(src, i))));
@@ -97,7 +97,16 @@ function sortIssues(xs: PolicyIssue[]): PolicyIssue[] {
   return xs.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
-function zodIssue(src: PolicySource, i: z.core.$ZodIssue): PolicyIssue[] {
+function valueAt(root: unknown, p: readonly (string | number)[]): unknown {
+  let cur = root;
+  for (const seg of p) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<string, unknown>)[String(seg)];
+  }
+  return cur;
+}
+
+function zodIssue(src: PolicySource, js: unknown, i: z.core.$ZodIssue): PolicyIssue[] {
   const p = i.path.map((s) => (typeof s === "symbol" ? String(s) : s)) as (string | number)[];
   if (i.code === "unrecognized_keys") {
     const known = objectKeys(schemaAt(policySchema, p));
@@ -113,7 +122,7 @@ function zodIssue(src: PolicySource, i: z.core.$ZodIssue): PolicyIssue[] {
     });
   }
   let message = i.message;
-  if (i.code === "invalid_type" && (i as { input?: unknown }).input === undefined) message = `is required (${i.message.replace(/^Invalid input: /, "")})`;
+  if (i.code === "invalid_type" && valueAt(js, p) === undefined) message = `is required (${i.message.replace(/^Invalid input: /, "")})`;
   else message = message.replace(/^Invalid input: /, "");
   return [{ file: src.display, ...positionOf(src, p), path: p.join("."), message }];
 }

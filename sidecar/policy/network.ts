@@ -1,6 +1,13 @@
-// The network block seam. PLACEHOLDER: the proxy engineer replaces the body of compileNetwork with the Rego engine.
-// Until then every http.request is denied (fail closed), with a reason that says why.
-import type { BlockEvaluator } from "./verdict.ts";
+// The `network` policy block: Rego rules over the SPEC section 6 input document, used by the proxy for every request
+// and by the decision pipeline for `http.request` intents (same rules, same input shape), so an agent can obtain the
+// attestation for a governed request before sending it. Bad Rego fails the policy load with file:line:col.
+import type { Intent } from "../../protocol/index.ts";
+import { buildInput, rfc3339, isJsonContentType } from "../../proxy/input.ts";
+import type { NetworkInput } from "../../proxy/input.ts";
+import { proxyPolicy, sourcesReadBody, type ProxyPolicy } from "../../proxy/policy.ts";
+import { normalizeHost } from "../../proxy/resolve.ts";
+import { PolicyError } from "./errors.ts";
+import type { BlockEvaluator, BlockVerdict } from "./verdict.ts";
 
 export interface NetworkSpec {
   /** Rego package whose `allow`/`deny`/`deny_reason` decide, default `nemoclaw.network`. */
@@ -23,17 +30,134 @@ export interface NetworkBlock {
   evaluator: BlockEvaluator;
   /** Evaluates the SPEC section 6 input document. */
   decide(input: unknown): Promise<{ allow: boolean; reasons: string[] }>;
+  /** The same rules packaged for the proxy (address allowances, resolve overrides, attestation globs). */
+  proxy: ProxyPolicy;
 }
 
-const UNAVAILABLE = "network rules are not available yet";
+/** The input document for an `http.request` intent: what the proxy will see when the request is sent. The source is
+ * unknown at intent time (no connection yet), and no attestation exists yet. */
+export function intentInput(intent: Intent, now: Date): NetworkInput {
+  const p = intent.params as { method: string; url: string; headers?: Record<string, string>; body?: unknown };
+  const url = new URL(p.url);
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(p.headers ?? {})) headers[k.toLowerCase()] = v;
+  let body: unknown = p.body ?? null;
+  // a JSON body declared as text is what the proxy would parse
+  if (typeof body === "string" && isJsonContentType(headers["content-type"])) {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      // stays text
+    }
+  }
+  if (headers.host === undefined) headers.host = url.host;
+  const input = buildInput({
+    method: p.method,
+    host: normalizeHost(url.hostname),
+    port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+    pathAndQuery: (url.pathname || "/") + url.search,
+    headers,
+    body,
+    source: { binary: null, pid: null, sandbox_id: null },
+    attestation: null,
+    now,
+  });
+  input.timestamp = rfc3339(now);
+  return input;
+}
+
+type Rules = (input: unknown) => Promise<{ allow: boolean; reasons: string[] }>;
+
+/** Loads the Rego engine lazily, so a policy without a network block never needs it. */
+async function regoEngine(): Promise<any> {
+  const path = "../../rego/index.ts";
+  try {
+    return await import(path);
+  } catch (e) {
+    if ((e as { code?: string }).code === "ERR_MODULE_NOT_FOUND") return null;
+    throw e;
+  }
+}
+
+/** Compiles the modules; the decision is `data.<pkg>.allow == true` and no `deny` / `deny_reason` messages. */
+async function compileRules(spec: NetworkSpec): Promise<Rules> {
+  const engine = await regoEngine();
+  if (!engine) {
+    const why = "the Rego engine is not available in this build; network access is denied";
+    return async () => ({ allow: false, reasons: [why] });
+  }
+  let compiled: any;
+  try {
+    compiled = engine.compile(spec.modules, {});
+  } catch (e) {
+    throw regoLoadError(e);
+  }
+  const pkg = spec.package.split(".");
+  const query = (rule: string) => compiled.prepare(`data.${pkg.join(".")}.${rule}`);
+  const qAllow = query("allow");
+  const qDeny = query("deny");
+  const qReason = query("deny_reason");
+  const data = spec.data;
+  const first = (rs: any) => (Array.isArray(rs) ? rs[0]?.expressions?.[0]?.value ?? rs[0] : rs);
+  const messages = (v: unknown): string[] =>
+    v === undefined || v === null ? [] : Array.isArray(v) ? v.map((m) => (typeof m === "string" ? m : JSON.stringify(m))) : [String(v)];
+  return async (input) => {
+    const allow = first(await qAllow.eval({ input, data }));
+    const reasons = [...messages(first(await qDeny.eval({ input, data }))), ...messages(first(await qReason.eval({ input, data })))];
+    return { allow: allow === true && reasons.length === 0, reasons };
+  };
+}
+
+/** A Rego compile error as a policy error at the module's file:line:col. */
+function regoLoadError(e: unknown): Error {
+  const errs: { message: string; detail?: string; location?: { file: string; row: number; col: number } }[] =
+    (e as { errors?: never[] })?.errors ?? [e as never];
+  return new PolicyError(
+    "policy_invalid",
+    errs.map((er) => ({
+      file: er.location?.file ?? "",
+      line: er.location?.row ?? 0,
+      column: er.location?.col ?? 0,
+      path: "network.modules",
+      message: er.location ? (er.message.replace(/^[^:]+:\d+:\d+: /, "")) : String(er.message ?? er),
+    })),
+  );
+}
 
 export async function compileNetwork(spec: NetworkSpec): Promise<NetworkBlock> {
-  return {
-    spec,
-    evaluator: (intent) =>
-      intent.action === "http.request"
-        ? { block: "network", effect: "deny", reasons: [{ block: "network", rule: "engine", message: UNAVAILABLE }] }
-        : { block: "network", effect: "abstain", reasons: [] },
-    decide: async () => ({ allow: false, reasons: [UNAVAILABLE] }),
+  const rules = await compileRules(spec);
+  // fail closed: an evaluation error is a denial with the error as its reason
+  const decide = async (input: unknown) => {
+    try {
+      return await rules(input);
+    } catch (e) {
+      return { allow: false, reasons: [`network rules failed to evaluate: ${(e as Error).message}`] };
+    }
   };
+
+  let proxy: ProxyPolicy;
+  try {
+    proxy = proxyPolicy({
+      decide,
+      requireAttestation: spec.require_attestation,
+      allowAddresses: spec.allow_addresses,
+      resolve: spec.resolve,
+      inspectsBody: sourcesReadBody(spec.modules.map((m) => m.source)),
+    });
+  } catch (e) {
+    throw new PolicyError("policy_invalid", [{ file: "", line: 0, column: 0, path: "network.allow_addresses", message: (e as Error).message }]);
+  }
+
+  const evaluator: BlockEvaluator = async (intent, env): Promise<BlockVerdict> => {
+    if (intent.action !== "http.request") return { block: "network", effect: "abstain", reasons: [] };
+    const input = intentInput(intent, env.now);
+    const d = await decide(input);
+    if (d.allow && d.reasons.length === 0) return { block: "network", effect: "allow", reasons: [] };
+    const reasons = d.reasons.length
+      ? d.reasons.map((message) => ({ block: "network", rule: "rules", message }))
+      : [{ block: "network", rule: "rules", message: `no network rule allows ${input.request.method} ${input.request.host}${input.request.path}` }];
+    return { block: "network", effect: "deny", reasons };
+  };
+
+  return { spec, evaluator, decide, proxy };
 }

@@ -159,6 +159,10 @@ export const evmSchema = z
   })
   .strict();
 
+const webhookUrl = z
+  .string()
+  .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { error: (i) => `${JSON.stringify(i.input)} is not an http(s) URL; use e.g. "https://hooks.example.com/intents"` });
+
 const celString = z.string({ error: "must be a CEL expression string (quote it)" }).min(1, "is empty; write a CEL expression");
 
 export const policySchema = z
@@ -263,8 +267,8 @@ export const policySchema = z
           .array(
             z.union(
               [
-                z.string().url(),
-                z.object({ url: z.string().url(), events: z.array(z.enum(["DENIED", "PENDING", "hold_resolved"])).optional() }).strict(),
+                webhookUrl,
+                z.object({ url: webhookUrl, events: z.array(z.enum(["DENIED", "PENDING", "hold_resolved"])).optional() }).strict(),
               ],
               { error: "must be an http(s) URL or {url, events}" },
             ),

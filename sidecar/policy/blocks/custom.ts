@@ -9,11 +9,14 @@ import { abstain, deny, hold, reason } from "./verdicts.ts";
 export function customEvaluator(rules: CustomRule[]): BlockEvaluator {
   return (intent, env) => {
     if (rules.length === 0) return abstain("custom");
-    const b = celBindings(intent, env.now);
+    let b: ReturnType<typeof celBindings> | undefined;
     const denies: Reason[] = [];
     const holds: Reason[] = [];
     for (const r of rules) {
-      if (r.when) {
+      if (r.whenActions) {
+        if (!r.whenActions.has(intent.action)) continue;
+      } else if (r.when) {
+        b ??= celBindings(intent, env.now);
         const w = evalBool(r.when, b);
         if (typeof w !== "boolean") {
           denies.push(reason("custom", r.id, `rule ${r.id}: when failed to evaluate (${w.error}), so the intent is denied`));
@@ -21,6 +24,7 @@ export function customEvaluator(rules: CustomRule[]): BlockEvaluator {
         }
         if (!w) continue;
       }
+      b ??= celBindings(intent, env.now);
       const v = evalBool(r.expr, b);
       if (typeof v !== "boolean") denies.push(reason("custom", r.id, `rule ${r.id}: ${r.effect} failed to evaluate (${v.error}), so the intent is denied`));
       else if (v) (r.effect === "deny" ? denies : holds).push(reason("custom", r.id, r.reason));

@@ -1,6 +1,6 @@
 // Decoding what an EVM intent does, with viem: serialized transactions, calldata by selector (ERC-20 incl. permit,
 // ERC-721, extra ABIs) and who the beneficiary is. Selectors are computed once at load, not per intent.
-import { decodeFunctionData, parseTransaction, toFunctionSelector, type Abi, type AbiFunction, type Hex } from "viem";
+import { decodeAbiParameters, parseTransaction, toFunctionSelector, type Abi, type AbiFunction, type Hex } from "viem";
 import { ERC20_ABI, ERC721_ABI } from "./abis.ts";
 
 export interface EvmTx {
@@ -63,10 +63,12 @@ export function decodeCall(map: SelectorMap, data: Hex): DecodedCall | undefined
   const hit = map.get(selector);
   if (!hit) return undefined;
   try {
-    const { args } = decodeFunctionData({ abi: [hit.fn], data });
+    // The selector is already matched: decode the arguments directly (viem's decodeFunctionData would re-hash every
+    // ABI item's signature on each call).
+    const args = decodeAbiParameters(hit.fn.inputs, `0x${data.slice(10)}`) as readonly unknown[];
     const named: Record<string, unknown> = {};
     hit.fn.inputs.forEach((inp, i) => {
-      named[inp.name || String(i)] = (args as readonly unknown[] | undefined)?.[i];
+      named[inp.name || String(i)] = args[i];
     });
     return { fn: hit.fn, source: hit.source, args: named, selector };
   } catch {

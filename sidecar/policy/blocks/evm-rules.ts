@@ -4,7 +4,7 @@
 import type { Hex } from "viem";
 import type { Criterion, EvmRule, NumericOp } from "../config.ts";
 import type { Reason } from "../../../protocol/index.ts";
-import { decodeCall, selectorMapOf, type SelectorMap } from "./evm-decode.ts";
+import { decodeCall, selectorMapOf, type DecodedCall, type SelectorMap } from "./evm-decode.ts";
 import { reason } from "./verdicts.ts";
 
 export type Operation = "transaction" | "signTypedData";
@@ -16,6 +16,8 @@ export interface RuleSubject {
   address?: string;
   value?: bigint;
   data?: Hex;
+  /** The call as decoded by the block's full selector map (reused when a criterion's ABI has the same function). */
+  decoded?: DecodedCall;
 }
 
 const cmp = (a: bigint, op: NumericOp, b: bigint): boolean =>
@@ -44,7 +46,9 @@ function criterionMatches({ c, selectors }: CompiledCriterion, s: RuleSubject): 
     }
     case "evmData": {
       if (!s.data || s.data === "0x") return { ok: false, detail: "" };
-      const call = decodeCall(selectors!, s.data);
+      const sel = s.data.slice(0, 10).toLowerCase();
+      const reuse = s.decoded && s.decoded.selector === sel && selectors!.get(sel)?.fn.name === s.decoded.fn.name ? s.decoded : undefined;
+      const call = reuse ?? decodeCall(selectors!, s.data);
       if (!call || call.fn.name !== c.function) return { ok: false, detail: "" };
       const details: string[] = [];
       for (const p of c.params) {

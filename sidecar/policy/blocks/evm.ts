@@ -69,10 +69,11 @@ function transaction(cfg: EvmConfig, selectors: SelectorMap, rules: ReturnType<t
   const hasData = tx.data !== "0x" && tx.data.length > 2;
   if (cfg.contracts.deny.has(tx.to)) out.push(reason("evm", "contracts", `contract ${shortAddr(tx.to)} is in contracts.deny`));
   else if (hasData && cfg.contracts.allow && !cfg.contracts.allow.has(tx.to)) out.push(reason("evm", "contracts", `contract ${shortAddr(tx.to)} is not in contracts.allow`));
+  let call: ReturnType<typeof decodeCall>;
   if (!hasData) {
     recipientCheck(cfg, tx.to, out);
   } else {
-    const call = decodeCall(selectors, tx.data);
+    call = decodeCall(selectors, tx.data);
     if (!call) {
       if (cfg.denyUnknownCalldata) out.push(reason("evm", "unknown_calldata", `calldata with selector ${tx.data.slice(0, 10)} is not decoded by any known ABI (ERC-20, ERC-721, evm.abis)`));
     } else {
@@ -82,7 +83,7 @@ function transaction(cfg: EvmConfig, selectors: SelectorMap, rules: ReturnType<t
       amountChecks(cfg, cfg.tokens.get(`${tx.chainId}:${tx.to}`), e, out);
     }
   }
-  const subject: RuleSubject = { operation: "transaction", chainId: tx.chainId, address: tx.to, value: tx.value, data: tx.data as Hex };
+  const subject: RuleSubject = { operation: "transaction", chainId: tx.chainId, address: tx.to, value: tx.value, data: tx.data as Hex, ...(call ? { decoded: call } : {}) };
   const r = rules(subject);
   return finish([...out, ...r.deny], r.hold, `transaction on chain ${tx.chainId} to ${shortAddr(tx.to)} is within the evm limits`);
 }
