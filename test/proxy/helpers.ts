@@ -4,6 +4,7 @@ import http from "node:http";
 import https from "node:https";
 import tls from "node:tls";
 import type { AddressInfo, Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import { CertificateAuthority } from "../../proxy/ca.ts";
 
 /** The loopback address the test upstream listens on. Not 127.0.0.1, so policies can allow it while 127.0.0.1
@@ -111,17 +112,17 @@ export class TunnelAgent extends https.Agent {
     super({ keepAlive: true, ...opts });
   }
 
-  override createConnection(options: tls.ConnectionOptions & { host?: string; port?: number }, cb?: (err: Error | null, s?: Socket) => void): undefined {
+  override createConnection(options: https.RequestOptions, cb?: (err: Error | null, s: Duplex) => void): undefined {
     const target = `${options.host}:${options.port}`;
     connectTunnel(this.proxy, target).then(
       ({ status, socket, body }) => {
         if (status !== 200) {
           socket.destroy();
-          return cb?.(Object.assign(new Error(`CONNECT ${target} answered ${status}: ${body}`), { status, body }));
+          return cb?.(Object.assign(new Error(`CONNECT ${target} answered ${status}: ${body}`), { status, body }), socket);
         }
-        cb?.(null, tls.connect({ socket, servername: options.servername || options.host, ca: this.proxyCA, ALPNProtocols: ["http/1.1"] }));
+        cb?.(null, tls.connect({ socket, servername: options.servername || options.host || undefined, ca: this.proxyCA, ALPNProtocols: ["http/1.1"] }));
       },
-      (err) => cb?.(err),
+      (err) => cb?.(err, undefined as never),
     );
     return undefined;
   }
