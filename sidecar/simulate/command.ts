@@ -1,6 +1,43 @@
-// `policy simulate`: filled in below once the store and policy evaluation land.
+// `intent-sidecar policy simulate --policy CANDIDATE --data-dir DIR`: reads the store read-only (safe while the
+// daemon runs: SQLite WAL allows concurrent readers) and prints what the candidate would decide differently.
+import fs from "node:fs";
 import { ExitError } from "../cli/exit.ts";
+import { IntentStore, dbPath, openDatabase } from "../store/index.ts";
+import { formatIssue, isPolicyError, loadPolicy } from "../policy/index.ts";
+import { formatReport, simulate } from "./simulate.ts";
 
-export async function runSimulate(_o: Record<string, unknown>): Promise<void> {
-  throw new ExitError(2, "intent-sidecar: policy simulate is not available in this build yet");
+export interface SimulateOptions {
+  policy: string;
+  dataDir: string;
+  limit?: string | number;
+  json?: boolean;
+  failOnChange?: boolean;
+}
+
+export async function runSimulate(o: SimulateOptions): Promise<void> {
+  const limit = Number(o.limit ?? 1000);
+  if (!Number.isSafeInteger(limit) || limit <= 0) throw new ExitError(2, "intent-sidecar: --limit must be a positive integer");
+  if (!fs.existsSync(dbPath(o.dataDir))) {
+    throw new ExitError(2, `intent-sidecar: no sidecar store at ${dbPath(o.dataDir)}; pass the daemon's --data-dir`);
+  }
+  let policy;
+  try {
+    policy = await loadPolicy(o.policy);
+  } catch (e) {
+    if (isPolicyError(e)) {
+      const code = e.code === "policy_io" ? 2 : 1;
+      throw new ExitError(code, `intent-sidecar: the candidate policy does not load:\n${e.issues.map(formatIssue).join("\n")}`);
+    }
+    throw e;
+  }
+  const db = openDatabase(o.dataDir, { readonly: true });
+  let records;
+  try {
+    records = new IntentStore(db).recent(limit);
+  } finally {
+    db.close();
+  }
+  const report = await simulate(records, policy);
+  process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatReport(report));
+  if (o.failOnChange && report.changed > 0) throw new ExitError(1);
 }
