@@ -3,7 +3,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
-import { Hono } from "hono";
 import type { SidecarConfig } from "./config.ts";
 import { splitAddr } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
@@ -16,6 +15,7 @@ import { createAgentApp, type Health } from "./api/agent.ts";
 import { attestationRoutes } from "./api/attestations.ts"; // also registers the redemption/receipt tables
 import { TokenAuth } from "./api/auth.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
+import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
 
 export interface DaemonOptions {
   config: SidecarConfig;
@@ -41,6 +41,8 @@ export interface Daemon {
   metrics: Metrics;
   policy: PolicyHandle;
   log: Logger;
+  /** Holds, soft limits, webhook outbox and the operator API (sidecar/holds/subsystem.ts). */
+  holdsSystem: HoldsSubsystem;
   /** The `ready` line's object. */
   readyInfo(): { event: "ready"; agent_addr: string; proxy_addr: string; operator_addr: string; policy_digest: string | null };
   reloadPolicy(): Promise<{ ok: boolean; digest?: string; error?: string }>;
@@ -82,6 +84,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const db = openDatabase(config.dataDir, { synchronous: config.synchronous });
   const servers: Server[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let holdsSystem: HoldsSubsystem | undefined;
   try {
     const store = new IntentStore(db);
     const keys = KeyRing.open(config.dataDir);
@@ -97,6 +100,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       else log.error({ error: r.error }, "policy reload failed; the last valid policy stays active");
     });
     const provider: PolicyProvider<any> = policy.provider;
+    holdsSystem = createHoldsSubsystem({
+      db,
+      store,
+      keys,
+      dataDir: config.dataDir,
+      operatorTokens: config.operatorTokens,
+      currentPolicy: () => provider.current(),
+      reloadPolicy: () => policy.reload(),
+      issuer: config.issuer,
+      ttlSeconds: config.ttlSeconds,
+      audienceFor: (action) => (action === "http.request" ? config.audiences.proxy : config.audiences.executor),
+      ...(opts.now ? { now: opts.now } : {}),
+      log,
+    });
     const pipeline = new Pipeline({
       db,
       store,
@@ -107,8 +124,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         ttlSeconds: config.ttlSeconds,
         audienceFor: (action) => (action === "http.request" ? config.audiences.proxy : config.audiences.executor),
       },
-      holds: opts.holds ?? defaultHoldService,
-      limits: opts.limits ?? noLimits,
+      holds: opts.holds ?? holdsSystem.holdHook ?? defaultHoldService,
+      limits: opts.limits ?? holdsSystem.limitHook ?? noLimits,
+      onRecorded: holdsSystem.notifyDecision,
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.stages ? { stages: opts.stages } : {}),
       observer: {
@@ -118,6 +136,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         },
       },
     });
+    holdsSystem.attach(pipeline);
     const auth = new TokenAuth(config.agentTokens);
     if (auth.devMode) {
       log.warn(
@@ -146,9 +165,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const proxyAddr = await listen(proxyServer, config.proxyAddr);
     servers.push(proxyServer);
 
-    // Operator listener: the holds engineer replaces this placeholder with sidecar/operator/.
-    const operatorApp = new Hono();
-    operatorApp.all("*", (c) => c.json({ error: "not_found", message: "the operator API is not available in this build" }, 404));
+    // Operator listener: operator API and console (sidecar/operator/, wired by sidecar/holds/subsystem.ts).
+    const operatorApp = holdsSystem.operatorApp;
     const operatorServer = createServer(getRequestListener(operatorApp.fetch));
     const operatorAddr = await listen(operatorServer, config.operatorAddr);
     servers.push(operatorServer);
@@ -176,6 +194,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       metrics,
       policy,
       log,
+      holdsSystem,
       readyInfo: () => ({
         event: "ready",
         agent_addr: agentAddr,
@@ -189,6 +208,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         closed = true;
         clearInterval(timer);
         await Promise.all(servers.map(closeServer));
+        await holdsSystem!.close();
         await policy.close();
         db.close();
       },
@@ -197,6 +217,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   } catch (e) {
     clearInterval(timer);
     await Promise.all(servers.map(closeServer));
+    await holdsSystem?.close();
     db.close();
     throw e;
   }

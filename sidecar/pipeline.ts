@@ -52,6 +52,8 @@ export interface PipelineDeps {
   now?: () => Date;
   observer?: PipelineObserver;
   stages?: Stages;
+  /** Called inside the decision's transaction after the intent is recorded (e.g. to queue a DENIED webhook). */
+  onRecorded?: (rec: IntentRecord) => void;
 }
 
 export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
@@ -119,6 +121,7 @@ export class Pipeline {
         rec.hold = this.holds.create({ db, intentId: id, intent, digest, policy, reasons: allReasons, now });
       }
       store.insert(rec);
+      deps.onRecorded?.(rec);
       if (intent.idempotency_key !== undefined) store.recordIdempotent(intent.agent, intent.idempotency_key, digest, id, now);
       appendAudit(
         db,
