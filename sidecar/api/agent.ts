@@ -72,7 +72,11 @@ export function createAgentApp(deps: AgentApiDeps): Hono<AgentEnv> {
     "/v1/intents",
     bodyLimit({
       maxSize: deps.bodyLimitBytes,
-      onError: (c) => err(c, 413, "body_too_large", `the body exceeds ${deps.bodyLimitBytes} bytes`),
+      onError: (c) => {
+        // the rest of the body is left unread: close the connection so the client does not reuse a broken stream
+        c.header("connection", "close");
+        return err(c, 413, "body_too_large", `the body exceeds ${deps.bodyLimitBytes} bytes`);
+      },
     }),
     async (c) => {
       const text = await c.req.text();
