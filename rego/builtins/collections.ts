@@ -151,7 +151,7 @@ function* walkNoPaths(v: Value): Generator<Value> {
   else if (isSet(v)) for (const k of v.values()) yield* walkNoPaths(k);
 }
 
-const isType = (name: string, t: string) => fn(name, [A], B, (a) => typeName(a[0]!) === t || undefined);
+const isType = (name: string, t: string) => fn(name, [A], B, (a) => typeName(a[0]!) === t);
 
 export const collectionBuiltins: BuiltinDef[] = [
   // aggregates
@@ -269,8 +269,10 @@ export const collectionBuiltins: BuiltinDef[] = [
   fn("array.reverse", [ARR], ARR, (a) => [...arr(a, 0)].reverse()),
   fn("array.flatten", [ARR], ARR, (a) => {
     const out: Value[] = [];
-    const rec = (xs: Value[]) => { for (const x of xs) { if (Array.isArray(x)) rec(x); else out.push(x); } };
-    rec(arr(a, 0));
+    for (const x of arr(a, 0)) {
+      if (Array.isArray(x)) out.push(...x);
+      else out.push(x);
+    }
     return out;
   }),
 

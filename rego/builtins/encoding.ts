@@ -147,8 +147,8 @@ function pointer(p: Value): Value[] {
   if (Array.isArray(p)) return p;
   if (typeof p !== "string") throw plainErr("invalid patch path");
   if (p === "") return [];
-  if (!p.startsWith("/")) throw plainErr(`invalid JSON pointer ${JSON.stringify(p)}`);
-  return p.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+  const t = p.startsWith("/") ? p.slice(1) : p;
+  return t.split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
 
 function childKey(container: Value, seg: Value, forAdd: boolean): Value | undefined {
@@ -242,6 +242,7 @@ function addOp(doc: Value, path: Value[], value: Value): Value | undefined {
       return out;
     }
     if (isSet(parent)) {
+      if (!equals(seg, value)) return undefined;
       const out = makeSet(parent.values());
       out.add(value);
       return out;

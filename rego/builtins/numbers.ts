@@ -125,7 +125,7 @@ export const numberBuiltins: BuiltinDef[] = [
     if (typeof v === "string") {
       const t = v;
       if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t)) {
-        if (/^[+-]?(inf|infinity|nan)$/i.test(t)) throw plainErr(`invalid syntax`);
+        if (/^[+-]?(inf|infinity|nan)$/i.test(t)) throw operandErr(`operand 1 must be a finite number but got ${JSON.stringify(t)}`);
         throw plainErr(`strconv.ParseFloat: parsing ${JSON.stringify(t)}: invalid syntax`);
       }
       const s = t.startsWith("+") ? t.slice(1) : t;
