@@ -1,6 +1,7 @@
 // A real sidecar for the gate tests: `intent-sidecar start` as a child process on port 0 with a test policy that
 // approves the intents in intents.ts. Tokens come from it exactly as an agent would get them.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -33,6 +34,8 @@ export interface TestSidecar {
   jwks(): Promise<JwksDocument>;
   /** Declares `intent` as its agent; resolves with the attestation of an APPROVED decision (throws otherwise). */
   attest(intent: Intent): Promise<{ token: string; intentId: string }>;
+  /** `intent-sidecar audit export` of this sidecar's data dir, parsed. */
+  audit(): Promise<{ type: string; data: Record<string, unknown> }[]>;
   close(): Promise<void>;
 }
 
@@ -95,6 +98,10 @@ export async function startSidecar(opts: { sidecarId?: string; executorAudience?
       const body = (await res.json()) as { decision?: string; attestation?: string; intent_id: string; reasons?: unknown };
       if (body.decision !== "APPROVED" || !body.attestation) throw new Error(`sidecar did not approve: ${res.status} ${JSON.stringify(body)}`);
       return { token: body.attestation, intentId: body.intent_id };
+    },
+    async audit() {
+      const { stdout } = await promisify(execFile)(process.execPath, [BIN, "audit", "export", "--data-dir", dataDir]);
+      return stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
     },
     async close() {
       if (child.exitCode === null) {
