@@ -12,6 +12,7 @@ import {
   RObject,
   RSet,
   toJSONString,
+  toRegoString,
   type Value,
 } from "./value.ts";
 
@@ -390,7 +391,7 @@ function evalTemplate(t: Term & { t: "tmpl" }, f: Frame, c: Ctx, k: VK): boolean
 
 function templateString(v: Value): string {
   if (typeof v === "string") return v;
-  return toJSONString(v).replace(/,/g, ", ").replace(/":/g, '": ');
+  return toRegoString(v);
 }
 
 function evalItems(items: Term[], i: number, out: Value[], f: Frame, c: Ctx, k: (vs: Value[]) => boolean): boolean {
@@ -614,12 +615,12 @@ const TRUE: Term = { t: "val", v: true };
 
 function evalMulti(node: Node, c: Ctx): Value | undefined {
   const isSet = node.kind === "set";
-  const out: RSet | RObject = isSet ? new RSet() : new RObject();
+  const out: RSet | RObject = isSet && node.rules.every((r) => r.dyn.length === 0) ? new RSet() : new RObject();
   for (const rule of node.rules) {
     const f: Frame = new Array(rule.nslots);
     evalBody(rule.body, 0, f, c, () =>
       evalItems(rule.dyn, 0, new Array(rule.dyn.length), f, c, (keys) => {
-        if (isSet && keys.length === 0) {
+        if (out instanceof RSet) {
           return evalTerm(rule.key!, f, c, (v) => {
             (out as RSet).add(v);
             if ((out as RSet).size > c.root.limits.maxCollection) throw sizeError(c);

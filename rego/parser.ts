@@ -13,6 +13,8 @@ export class Parser {
   private p = 0;
   /** bracket nesting: inside ( [ { of terms, newlines do not end expressions */
   private depth = 0;
+  /** while parsing the first element of [ or {, `|` starts a comprehension rather than a set union */
+  private noOr = false;
   private kw: Set<string>;
   readonly errors: RegoError[] = [];
   v1Rules: boolean;
@@ -54,6 +56,12 @@ export class Parser {
     if (t.kind !== "ident" || t.text !== word) return false;
     if (FUTURE_KEYWORDS.includes(word)) return this.kw.has(word);
     return true;
+  }
+  /** a keyword used as a ref head (`as.foo`, `some.bar`): directly followed by `.` or `[` */
+  private keywordRef(t: Token = this.tok): boolean {
+    const i = this.toks.indexOf(t);
+    const n = this.toks[i + 1];
+    return !!n && n.kind === "op" && (n.text === "." || n.text === "[") && n.row === t.row && n.col === t.col + t.text.length;
   }
   private expectOp(text: string): Token {
     if (!this.isOp(text)) throw this.err(`unexpected ${this.describe()} token: expected ${text}`);
@@ -168,12 +176,12 @@ export class Parser {
   private parseRule(mod: Module): Rule[] | undefined {
     const start = this.tok;
     let isDefault = false;
-    if (this.tok.kind === "ident" && this.tok.text === "default") {
+    if (this.tok.kind === "ident" && this.tok.text === "default" && !this.keywordRef()) {
       isDefault = true;
       this.p++;
     }
     if (this.tok.kind !== "ident") throw this.err(`unexpected ${this.describe()} token`);
-    if (KEYWORDS.has(this.tok.text) || (this.kw.has(this.tok.text) && this.tok.text !== "contains"))
+    if ((KEYWORDS.has(this.tok.text) || (this.kw.has(this.tok.text) && this.tok.text !== "contains")) && !this.keywordRef())
       throw this.err(`unexpected ${this.tok.text} keyword`);
     const headTok = this.tok;
     const refT = this.parseRefTerm();
@@ -195,7 +203,7 @@ export class Parser {
       if (this.isOp(":=") || this.isOp("=")) {
         head.assign = this.tok.text === ":=";
         this.p++;
-        head.value = this.parseTerm();
+        head.value = this.parseTermWithIn(false);
       } else if (!head.args) {
         throw this.err("default rules must have a value");
       }
@@ -205,11 +213,11 @@ export class Parser {
     if (this.isKw("contains") && !this.tok.nl) {
       this.p++;
       head.contains = true;
-      head.key = this.parseTerm();
+      head.key = this.parseTermWithIn(false);
     } else if ((this.isOp(":=") || this.isOp("=")) && !this.tok.nl) {
       head.assign = this.tok.text === ":=";
       this.p++;
-      head.value = this.parseTerm();
+      head.value = this.parseTermWithIn(false);
     }
     const rule: Rule = { head, body: [trueExpr(head.loc)], isDefault: false, loc: this.loc(start), module: mod };
     const hasBody = this.parseRuleBody(rule, head.args ? "function" : "rule");
@@ -239,7 +247,7 @@ export class Parser {
       if (this.isOp(":=") || this.isOp("=")) {
         eh.assign = this.tok.text === ":=";
         this.p++;
-        eh.value = this.parseTerm();
+        eh.value = this.parseTermWithIn(false);
       }
       const er: Rule = { head: eh, body: [trueExpr(eh.loc)], isDefault: false, loc: this.loc(et), module: mod };
       this.parseRuleBody(er, "else");
@@ -315,11 +323,11 @@ export class Parser {
     const t = this.tok;
     const loc = this.loc(t);
     let expr: Expr;
-    if (this.tok.kind === "ident" && this.tok.text === "some") {
+    if (this.tok.kind === "ident" && this.tok.text === "some" && !this.keywordRef()) {
       expr = this.parseSome();
-    } else if (this.isKw("every")) {
+    } else if (this.isKw("every") && !this.keywordRef()) {
       expr = this.parseEvery();
-    } else if (this.tok.kind === "ident" && this.tok.text === "not") {
+    } else if (this.tok.kind === "ident" && this.tok.text === "not" && !this.keywordRef()) {
       this.p++;
       const inner = this.parseExprNoWith();
       if (inner.k === "every") {
@@ -345,7 +353,8 @@ export class Parser {
   private parseExprNoWith(): Expr {
     const t = this.tok;
     const loc = this.loc(t);
-    if (this.isKw("every")) return this.parseEvery();
+    if (this.isKw("every") && !this.keywordRef()) return this.parseEvery();
+    if (this.isKw("contains") && !(this.peek().kind === "op" && this.peek().text === "(")) throw this.err("unexpected contains keyword");
     // `x, y in xs` membership with key
     const lhs = this.parseTermWithIn(true);
     if ((this.isOp("=") || this.isOp(":=")) && (!this.tok.nl || this.depth > 0)) {
@@ -462,7 +471,7 @@ export class Parser {
   private parseTermOr(): Term {
     const loc = this.loc();
     let lhs = this.parseTermAnd();
-    while (this.isOp("|") && this.continues()) {
+    while (this.isOp("|") && this.continues() && !this.noOr) {
       this.p++;
       lhs = { t: "call", op: "or", args: [lhs, this.parseTermAnd()], loc };
     }
@@ -546,7 +555,8 @@ export class Parser {
           this.p += 3;
           term = { t: "set", items: [], loc };
         } else {
-          if (KEYWORDS.has(t.text) || (this.kw.has(t.text))) throw this.err(`unexpected ${t.text} keyword`, t);
+          const callNext = this.peek().kind === "op" && this.peek().text === "(" && !KEYWORDS.has(t.text);
+          if ((KEYWORDS.has(t.text) || this.kw.has(t.text)) && !this.keywordRef(t) && !callNext) throw this.err(`unexpected ${t.text} keyword`, t);
           this.p++;
           term = { t: "var", name: t.text, loc };
         }
@@ -556,7 +566,10 @@ export class Parser {
         if (t.text === "(") {
           this.p++;
           this.depth++;
+          const savedNoOr = this.noOr;
+          this.noOr = false;
           term = this.parseTermWithIn(false);
+          this.noOr = savedNoOr;
           this.depth--;
           this.expectOp(")");
         } else if (t.text === "[") {
@@ -633,7 +646,10 @@ export class Parser {
       this.depth--;
       return { t: "array", items, loc };
     }
+    const savedNoOr = this.noOr;
+    this.noOr = true;
     const first = this.parseTermWithIn(false);
+    this.noOr = savedNoOr;
     if (this.isOp("|")) {
       this.p++;
       const saved = this.depth;
@@ -663,10 +679,15 @@ export class Parser {
       this.depth--;
       return { t: "object", items: [], loc };
     }
+    const savedNoOr = this.noOr;
+    this.noOr = true;
     const first = this.parseTermWithIn(false);
+    this.noOr = savedNoOr;
     if (this.isOp(":")) {
       this.p++;
+      this.noOr = true;
       const v = this.parseTermWithIn(false);
+      this.noOr = savedNoOr;
       if (this.isOp("|")) {
         this.p++;
         const saved = this.depth;

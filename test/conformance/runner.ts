@@ -5,7 +5,7 @@ import { parse as parseYAML } from "yaml";
 import { compile, RegoError, RegoErrors } from "../../rego/index.ts";
 import { Ctx, evalTerm } from "../../rego/eval.ts";
 import { parseTermSource } from "../../rego/parser.ts";
-import { fromJSON, toJSONString, type Value } from "../../rego/value.ts";
+import { fromJSON, RSet, toJSONString, type Value } from "../../rego/value.ts";
 
 export interface Case {
   note: string;
@@ -148,6 +148,7 @@ export function runCase(c: Case, version: "v0" | "v1"): { pass: boolean; why?: s
       return keys
         .map((k) => {
           let v = b.get(k)!;
+          if (c.sort_bindings && v instanceof RSet) v = v.values().slice();
           if (c.sort_bindings && Array.isArray(v)) v = [...v].sort((x, y) => (canon(x) < canon(y) ? -1 : canon(x) > canon(y) ? 1 : 0));
           return `${k}=${canon(v)}`;
         })
