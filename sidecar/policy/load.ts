@@ -55,7 +55,8 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
   const src = parseSource(abs, display, bytes.toString("utf8"));
   if (src.syntaxIssues.length) throw new PolicyError("policy_invalid", src.syntaxIssues);
 
-  const js = src.doc.toJS({ reviver: (_k: unknown, v: unknown) => (typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v) }) as unknown;
+  // An empty file (or a Markdown file without yaml blocks) is an empty policy: every action is denied.
+  const js = (src.doc.contents === null ? {} : undefined) ?? src.doc.toJS({ reviver: (_k: unknown, v: unknown) => (typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v) }) as unknown;
   if (js === null || js === undefined || typeof js !== "object" || Array.isArray(js)) {
     throw new PolicyError("policy_invalid", [{ file: display, line: 1, column: 1, path: "", message: "the policy must be a YAML mapping with blocks such as actions, evm, tool_calls (see docs/policy-reference.md)" }]);
   }
