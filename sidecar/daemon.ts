@@ -16,6 +16,7 @@ import { attestationRoutes } from "./api/attestations.ts"; // also registers the
 import { TokenAuth } from "./api/auth.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
+import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
 
 export interface DaemonOptions {
   config: SidecarConfig;
@@ -84,6 +85,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const db = openDatabase(config.dataDir, { synchronous: config.synchronous });
   const servers: Server[] = [];
   let timer: NodeJS.Timeout | undefined;
+  let nemoclaw: ActivationServer | null = null;
   let holdsSystem: HoldsSubsystem | undefined;
   try {
     const store = new IntentStore(db);
@@ -171,6 +173,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const operatorAddr = await listen(operatorServer, config.operatorAddr);
     servers.push(operatorServer);
 
+    // NemoClaw activation socket (sidecar/nemoclaw/): served only when `intent-sidecar nemoclaw install` declared
+    // a socket inside this data dir. Answers with the active policy's digest; no policy, no activation.
+    nemoclaw = await startFromDeclaration({
+      dataDir: config.dataDir,
+      activePolicyDigest: () => provider.current()?.digest,
+      log: (note) => log.info(note, "nemoclaw"),
+    });
+    if (nemoclaw) log.info({ socket: nemoclaw.socketPath }, "serving the NemoClaw activation socket");
+
     // `keys rotate` runs as a separate command on the data dir: pick its result up.
     timer = setInterval(() => {
       try {
@@ -207,6 +218,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         if (closed) return;
         closed = true;
         clearInterval(timer);
+        await nemoclaw?.close();
         await Promise.all(servers.map(closeServer));
         await holdsSystem!.close();
         await policy.close();
@@ -216,6 +228,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return daemon;
   } catch (e) {
     clearInterval(timer);
+    await nemoclaw?.close();
     await Promise.all(servers.map(closeServer));
     await holdsSystem?.close();
     db.close();
