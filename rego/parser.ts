@@ -131,6 +131,7 @@ export class Parser {
         if (!FUTURE_KEYWORDS.includes(ps[2]!))
           throw this.err(`unexpected keyword, must be one of [contains every if in]`, t);
         this.kw.add(ps[2]!);
+        if (ps[2] === "every") this.kw.add("in");
       } else for (const k of FUTURE_KEYWORDS) this.kw.add(k);
     } else if (ps[0] === "rego") {
       if (joined !== "rego.v1") throw this.err("invalid import `" + joined + "`, must be `rego.v1`", t);
@@ -434,7 +435,7 @@ export class Parser {
   private parseTermWithIn(allowKey: boolean): Term {
     const loc = this.loc();
     let lhs = this.parseTermRel();
-    if (allowKey && this.isOp(",") && this.kw.has("in") && this.depth === 0) {
+    if (allowKey && this.isOp(",") && this.kw.has("in")) {
       const save = this.p;
       this.p++;
       const v = this.parseTermRel();
@@ -568,7 +569,7 @@ export class Parser {
           this.depth++;
           const savedNoOr = this.noOr;
           this.noOr = false;
-          term = this.parseTermWithIn(false);
+          term = this.parseTermWithIn(true);
           this.noOr = savedNoOr;
           this.depth--;
           this.expectOp(")");
