@@ -5,6 +5,7 @@ import { RObject as RObjectClass, equals, fromJSON, isNumber, isObject, isSet, m
 import type { BuiltinDef } from "./api.ts";
 import { A, ARR, B, OBJ, S, SET, T, anyOf, fn, obj, operandErr, plainErr, str, typeErr } from "./util.ts";
 import { elemErr } from "./collections.ts";
+import { b64urlBytes } from "./jwt.ts";
 
 // ---- JSON ----
 
@@ -518,11 +519,7 @@ export const encodingBuiltins: BuiltinDef[] = [
     return s + "=".repeat((4 - (s.length % 4)) % 4);
   }),
   fn("base64url.encode_no_pad", [S], S, (a) => Buffer.from(str(a, 0), "utf8").toString("base64url")),
-  fn("base64url.decode", [S], S, (a) => {
-    let s = str(a, 0);
-    if (s.length % 4 !== 0 && !s.includes("=")) s += "=".repeat(4 - (s.length % 4));
-    return b64Decode(s, true);
-  }),
+  fn("base64url.decode", [S], S, (a) => bytesToString(b64urlBytes(str(a, 0)))),
   fn("hex.encode", [S], S, (a) => Buffer.from(str(a, 0), "utf8").toString("hex")),
   fn("hex.decode", [S], S, (a) => {
     const s = str(a, 0);

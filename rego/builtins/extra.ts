@@ -5,6 +5,7 @@ import { isObject, isSet, makeObject, makeSet, normInt } from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
 import { A, B, N, OBJ, S, T, anyOf, fn, plainErr, str, typeErr } from "./util.ts";
 import { netBuiltins } from "./net.ts";
+import { jwtBuiltins } from "./jwt.ts";
 import { parseBytes, parseUnits } from "./lib/units.ts";
 import { compareSemver, parseSemver } from "./lib/semver.ts";
 import { parseUUID, uuidV4 } from "./lib/uuid.ts";
@@ -76,6 +77,7 @@ function reachablePaths(graph: Value, initial: Value): Value {
 
 export const extraBuiltins: BuiltinDef[] = [
   ...netBuiltins,
+  ...jwtBuiltins,
   fn("units.parse", [S], N, (a) => unitsResult(parseUnits(str(a, 0)))),
   fn("units.parse_bytes", [S], N, (a) => normInt(parseBytes(str(a, 0)))),
   fn("semver.is_valid", [A], B, (a) => typeof a[0] === "string" && parseSemver(a[0]) !== undefined),
