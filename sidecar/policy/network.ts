@@ -8,6 +8,8 @@ import { proxyPolicy, sourcesReadBody, type ProxyPolicy } from "../../proxy/poli
 import { normalizeHost } from "../../proxy/resolve.ts";
 import { PolicyError } from "./errors.ts";
 import type { BlockEvaluator, BlockVerdict } from "./verdict.ts";
+import { compile, type CompiledPolicy } from "../../rego/index.ts";
+import { fromJSON, toJSON, type Value } from "../../rego/value.ts";
 
 export interface NetworkSpec {
   /** Rego package whose `allow`/`deny`/`deny_reason` decide, default `nemoclaw.network`. */
@@ -68,49 +70,32 @@ export function intentInput(intent: Intent, now: Date): NetworkInput {
 
 type Rules = (input: unknown) => Promise<{ allow: boolean; reasons: string[] }>;
 
-/** Loads the Rego engine lazily, so a policy without a network block never needs it. */
-async function regoEngine(): Promise<any> {
-  const path = "../../rego/index.ts";
-  try {
-    return await import(path);
-  } catch (e) {
-    if ((e as { code?: string }).code === "ERR_MODULE_NOT_FOUND") return null;
-    throw e;
-  }
-}
-
 /** Compiles the modules; the decision is `data.<pkg>.allow == true` and no `deny` / `deny_reason` messages. */
 async function compileRules(spec: NetworkSpec): Promise<Rules> {
-  const engine = await regoEngine();
-  if (!engine) {
-    const why = "the Rego engine is not available in this build; network access is denied";
-    return async () => ({ allow: false, reasons: [why] });
-  }
-  let compiled: any;
+  let compiled: CompiledPolicy;
   try {
-    compiled = engine.compile(spec.modules, {});
+    compiled = compile(spec.modules);
   } catch (e) {
     throw regoLoadError(e);
   }
   const pkg = spec.package.split(".");
-  const query = (rule: string) => compiled.prepare(`data.${pkg.join(".")}.${rule}`);
-  const qAllow = query("allow");
-  const qDeny = query("deny");
-  const qReason = query("deny_reason");
-  const data = spec.data;
-  const first = (rs: any) => (Array.isArray(rs) ? rs[0]?.expressions?.[0]?.value ?? rs[0] : rs);
-  const messages = (v: unknown): string[] =>
-    v === undefined || v === null ? [] : Array.isArray(v) ? v.map((m) => (typeof m === "string" ? m : JSON.stringify(m))) : [String(v)];
+  const data = fromJSON(spec.data);
+  const messages = (v: Value | undefined): string[] => {
+    if (v === undefined) return [];
+    const js = toJSON(v);
+    const list = Array.isArray(js) ? js : [js];
+    return list.map((m) => (typeof m === "string" ? m : JSON.stringify(m)));
+  };
   return async (input) => {
-    const allow = first(await qAllow.eval({ input, data }));
-    const reasons = [...messages(first(await qDeny.eval({ input, data }))), ...messages(first(await qReason.eval({ input, data })))];
-    return { allow: allow === true && reasons.length === 0, reasons };
+    const d = compiled.decide(pkg, { input, data });
+    const reasons = [...messages(d.deny), ...messages(d.deny_reason)];
+    return { allow: d.allow === true && reasons.length === 0, reasons };
   };
 }
 
 /** A Rego compile error as a policy error at the module's file:line:col. */
 function regoLoadError(e: unknown): Error {
-  const errs: { message: string; detail?: string; location?: { file: string; row: number; col: number } }[] =
+  const errs: { message: string; code?: string; detail?: string; location?: { file: string; row: number; col: number } }[] =
     (e as { errors?: never[] })?.errors ?? [e as never];
   return new PolicyError(
     "policy_invalid",
@@ -119,7 +104,7 @@ function regoLoadError(e: unknown): Error {
       line: er.location?.row ?? 0,
       column: er.location?.col ?? 0,
       path: "network.modules",
-      message: er.location ? (er.message.replace(/^[^:]+:\d+:\d+: /, "")) : String(er.message ?? er),
+      message: er.detail !== undefined ? `${er.code}: ${er.detail}` : String(er.message ?? er),
     })),
   );
 }
