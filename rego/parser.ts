@@ -18,6 +18,9 @@ export class Parser {
   private kw: Set<string>;
   readonly errors: RegoError[] = [];
   v1Rules: boolean;
+  /** source edits that turn this v0 module into v1 (for `policy fmt --v0-to-v1`) */
+  readonly v1Edits: { row: number; col: number; endRow?: number; endCol?: number; text: string }[] = [];
+  private lastBracket: [Token, Token] | undefined;
 
   constructor(
     src: string,
@@ -161,11 +164,13 @@ export class Parser {
         path.push({ t: "val", v: this.tok.text, loc: this.loc() });
         this.p++;
       } else if (this.isOp("[") && !this.tok.nl) {
+        const open = this.tok;
         this.p++;
         this.depth++;
         path.push(this.parseTerm());
         this.depth--;
-        this.expectOp("]");
+        const close = this.expectOp("]");
+        this.lastBracket = [open, close];
       } else break;
     }
     return path.length ? { t: "ref", head, path, loc: head.loc } : head;
@@ -185,7 +190,9 @@ export class Parser {
     if ((KEYWORDS.has(this.tok.text) || (this.kw.has(this.tok.text) && this.tok.text !== "contains")) && !this.keywordRef())
       throw this.err(`unexpected ${this.tok.text} keyword`);
     const headTok = this.tok;
+    this.lastBracket = undefined;
     const refT = this.parseRefTerm();
+    const bracket = this.lastBracket as [Token, Token] | undefined;
     const ref: Term[] = refT.t === "ref" ? [refT.head, ...refT.path] : [refT];
     const head: RuleHead = { ref, assign: false, contains: false, loc: this.loc(headTok) };
     if (this.isOp("(") && !this.tok.nl) {
@@ -230,6 +237,11 @@ export class Parser {
           head.key = last;
           head.ref = ref.slice(0, -1);
           head.contains = true;
+          if (bracket) {
+            const [o, c] = bracket;
+            this.v1Edits.push({ row: o.row, col: o.col, endRow: o.row, endCol: o.col + 1, text: " contains " });
+            this.v1Edits.push({ row: c.row, col: c.col, endRow: c.row, endCol: c.col + 1, text: "" });
+          }
         }
       } else if (hasBody === "brace" && ref.length === 2 && ref[1]!.t !== "val") {
         this.errors.push(this.err("`contains` keyword is required for partial set rules", headTok));
@@ -274,10 +286,12 @@ export class Parser {
       if (this.v1Rules) {
         this.errors.push(new RegoError("rego_parse_error", `\`if\` keyword is required before ${what === "function" ? "function" : "rule"} body`, rule.loc));
       }
+      if (!this.v1Rules) this.v1Edits.push({ row: this.tok.row, col: this.tok.col, text: "if " });
       rule.body = this.parseBraceBody();
       return "brace";
     }
     if (this.isOp("{") && this.tok.nl && !this.v1Rules) {
+      this.v1Edits.push({ row: this.tok.row, col: this.tok.col, text: "if " });
       rule.body = this.parseBraceBody();
       return "brace";
     }
@@ -812,4 +826,31 @@ export function parseTermSource(src: string, version: RegoVersion = "v1"): Term 
   const t = p.parseTerm();
   if (!p.atEOF()) throw new RegoError("rego_parse_error", "unexpected token after term");
   return t;
+}
+
+/**
+ * Rewrite a v0 module into v1 syntax, keeping comments and layout: adds `if` before rule bodies and turns v0
+ * partial set rules `p[x] { ... }` into `p contains x if { ... }`. Throws RegoErrors when the v0 source does not parse.
+ */
+export function v0ToV1(src: string, file: string): string {
+  const p = new Parser(src, file, "v0");
+  p.parseModule();
+  if (p.errors.length) throw p.errors[0];
+  const lines = src.split("\n");
+  const starts: number[] = [];
+  let off = 0;
+  for (const l of lines) {
+    starts.push(off);
+    off += l.length + 1;
+  }
+  const at = (row: number, col: number) => starts[row - 1]! + col - 1;
+  const edits = p.v1Edits
+    .map((e) => ({ start: at(e.row, e.col), end: e.endRow ? at(e.endRow, e.endCol!) : at(e.row, e.col), text: e.text }))
+    .sort((a, b) => b.start - a.start || b.end - a.end);
+  let out = src;
+  for (const e of edits) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  // ` contains x if {` from `p[x] {`: tidy the space before the key and after it
+  out = out.replace(/ contains ([^\n]*?) if \{/g, " contains $1 if {").replace(/(\S) +contains /g, "$1 contains ");
+  out = out.replace(/\bimport rego\.v1\n/g, "");
+  return out;
 }
