@@ -2,8 +2,8 @@
 import type { Intent } from "../../protocol/index.ts";
 
 // Recipients the reference policy allows, so a real sidecar running it approves these intents.
-export const RECIPIENT = "0x1111111111111111111111111111111111111111";
-export const OTHER_RECIPIENT = "0x2222222222222222222222222222222222222222";
+export const RECIPIENT = "0x1111111111111111111111111111111111111111" as const;
+export const OTHER_RECIPIENT = "0x2222222222222222222222222222222222222222" as const;
 
 export function evmIntent(over: Partial<Record<string, unknown>> = {}): Intent {
   return {
