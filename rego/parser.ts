@@ -833,6 +833,8 @@ export function parseTermSource(src: string, version: RegoVersion = "v1"): Term 
  * partial set rules `p[x] { ... }` into `p contains x if { ... }`. Throws RegoErrors when the v0 source does not parse.
  */
 export function v0ToV1(src: string, file: string): string {
+  // `import rego.v1` would make the v0 parser demand v1 keywords; it is a no-op in v1, so drop it (same line count)
+  src = src.replace(/^[ \t]*import[ \t]+rego\.v1[ \t]*$/gm, "");
   const p = new Parser(src, file, "v0");
   p.parseModule();
   if (p.errors.length) throw p.errors[0];
