@@ -58,7 +58,10 @@ function typeName(s: z.ZodType): string {
   const d = defOf(unwrap(s));
   switch (d.type) {
     case "object": return "map";
-    case "array": return `list of ${typeName(d.element!)}`;
+    case "array": {
+      const inner = typeName(d.element!);
+      return `list of ${inner.includes(" | ") ? `(${inner})` : inner}`;
+    }
     case "record": return `map of ${typeName(d.valueType!)}`;
     case "union": return (d.options ?? []).map(typeName).join(" | ");
     case "enum": return Object.values((unwrap(s) as unknown as { _zod: { def: { entries: Record<string, string> } } })._zod.def.entries).map((v) => JSON.stringify(v)).join(" | ");
@@ -80,7 +83,19 @@ export function listFields(s: z.ZodType, prefix = ""): FieldDoc[] {
     else if (cd.type === "array" && cd.element) {
       const ed = defOf(unwrap(cd.element));
       if (ed.type === "object") out.push(...listFields(cd.element, `${p}[]`));
-      if (ed.type === "union") for (const o of ed.options ?? []) out.push(...listFields(o, `${p}[]`));
+      if (ed.type === "union") {
+        for (const o of ed.options ?? []) {
+          const shape = defOf(unwrap(o)).shape;
+          const tag = shape?.type ? (unwrap(shape.type) as unknown as { _zod: { def: { values?: unknown[] } } })._zod.def.values?.[0] : undefined;
+          if (defOf(unwrap(o)).type !== "object") continue;
+          const variant = tag !== undefined ? `${p}[type=${String(tag)}]` : `${p}[]`;
+          if (tag !== undefined) {
+            const meta = metaOf(o);
+            out.push({ path: variant, type: "map", ...(meta ? { meta } : {}) });
+          }
+          out.push(...listFields(o, variant).filter((f) => !f.path.endsWith("].type") || tag === undefined));
+        }
+      }
     } else if (cd.type === "record" && cd.valueType && defOf(unwrap(cd.valueType)).type === "object") out.push(...listFields(cd.valueType, `${p}.<name>`));
   };
   if (d.type === "object") for (const [k, v] of Object.entries(d.shape ?? {})) visitChild(v, prefix ? `${prefix}.${k}` : k);

@@ -89,7 +89,7 @@ const criterion = z.discriminatedUnion(
     z
       .object({
         type: z.literal("evmAddress"),
-        operator: setOp,
+        operator: setOp.meta(m("Whether the address must be in or not in the list.")),
         addresses: addressList.meta(m("Addresses compared with the transaction's `to` (typed data: verifyingContract).")),
       })
       .strict()
@@ -97,7 +97,7 @@ const criterion = z.discriminatedUnion(
     z
       .object({
         type: z.literal("evmNetwork"),
-        operator: setOp,
+        operator: setOp.meta(m("Whether the chain must be in or not in the list.")),
         networks: z.array(chainRef).meta(m("Chain ids or names.")),
       })
       .strict()
@@ -112,9 +112,9 @@ const criterion = z.discriminatedUnion(
             z
               .object({
                 name: z.string().min(1).meta(m("Argument name in the ABI.")),
-                operator: z.enum([">", ">=", "<", "<=", "==", "!=", "in", "not in"], {
-                  error: 'must be one of ">", ">=", "<", "<=", "==", "!=", "in", "not in"',
-                }),
+                operator: z
+                  .enum([">", ">=", "<", "<=", "==", "!=", "in", "not in"], { error: 'must be one of ">", ">=", "<", "<=", "==", "!=", "in", "not in"' })
+                  .meta(m("Comparison of the decoded argument; integers compare as integers, addresses case-insensitively.")),
                 value: z.union([z.string(), z.number(), z.boolean()]).optional().meta(m("Value for comparison operators (integers as decimal strings).")),
                 values: z.array(z.union([z.string(), z.number()])).optional().meta(m("Values for in / not in.")),
               })
@@ -268,13 +268,18 @@ export const policySchema = z
             z.union(
               [
                 webhookUrl,
-                z.object({ url: webhookUrl, events: z.array(z.enum(["DENIED", "PENDING", "hold_resolved"])).optional() }).strict(),
+                z
+                  .object({
+                    url: webhookUrl.meta(m("Webhook URL (http or https).")),
+                    events: z.array(z.enum(["DENIED", "PENDING", "hold_resolved"])).optional().meta(m("Events to send.", { default: "all" })),
+                  })
+                  .strict(),
               ],
               { error: "must be an http(s) URL or {url, events}" },
             ),
           )
           .optional()
-          .meta(m("URLs receiving JSON events for DENIED, PENDING and hold resolutions.")),
+          .meta(m("Webhooks receiving JSON events for DENIED, PENDING and hold resolutions: a URL, or {url, events}.")),
       })
       .strict()
       .optional()
