@@ -1,0 +1,89 @@
+// docs/getting-started.md, as a test: the sidecar running, the example agent getting APPROVED, DENIED and PENDING,
+// an operator approving the hold (CLI and operator API), the agent executing through the executor gate.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+const CLI = path.join(ROOT, "bin/intent-sidecar.mjs");
+const OPERATOR_TOKEN = "op-secret-alice";
+let dir: string;
+let daemon: ChildProcess;
+let ready: { agent_addr: string; proxy_addr: string; operator_addr: string; policy_digest: string };
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "getting-started-"));
+  daemon = spawn(process.execPath, [CLI, "start", "--data-dir", path.join(dir, "data"), "--agent-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--operator-addr", "127.0.0.1:0"], {
+    cwd: ROOT,
+    env: { ...process.env, INTENT_SIDECAR_OPERATOR_TOKENS: `alice=${OPERATOR_TOKEN}`, INTENT_SIDECAR_NEMOCLAW_DECLARATION: path.join(dir, "none.json") },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  daemon.stderr!.resume();
+  ready = await new Promise((resolve, reject) => {
+    createInterface({ input: daemon.stdout! }).once("line", (l) => resolve(JSON.parse(l)));
+    daemon.once("exit", (code) => reject(new Error(`sidecar exited with ${code}`)));
+  });
+}, 90_000);
+
+afterAll(async () => {
+  if (daemon.exitCode === null) {
+    const exited = new Promise((r) => daemon.once("exit", r));
+    daemon.kill("SIGTERM");
+    await exited;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe("getting started", { timeout: 180_000 }, () => {
+  it("the sidecar runs the bundled reference policy and answers /healthz", async () => {
+    expect(ready.policy_digest).toMatch(/^sha256:[0-9a-f]{64}$/u);
+    const health = await (await fetch(`http://${ready.agent_addr}/healthz`)).json();
+    expect(JSON.stringify(health)).toContain(ready.policy_digest);
+  });
+
+  it("the example agent gets all three decisions; an operator approves; the gate lets each attestation through once", async () => {
+    const agent = spawn(process.execPath, ["--import", "tsx", "examples/agent.ts"], {
+      cwd: ROOT,
+      env: { ...process.env, INTENT_SIDECAR_URL: `http://${ready.agent_addr}`, INTENT_SIDECAR_OPERATOR_URL: `http://${ready.operator_addr}`, WAIT_SECONDS: "120" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    agent.stderr!.on("data", (c) => (stderr += c));
+    const lines: string[] = [];
+    const exited = new Promise<number | null>((r) => agent.once("exit", r));
+    let approved = false;
+    for await (const line of createInterface({ input: agent.stdout! })) {
+      lines.push(line);
+      const hold = /hold (hold_\S+) needs/u.exec(line);
+      if (hold && !approved) {
+        approved = true;
+        // the operator approves with the CLI, as the guide shows
+        const r = spawnSync(process.execPath, [CLI, "holds", "approve", hold[1]!, "--comment", "refund ok"], {
+          cwd: ROOT,
+          encoding: "utf8",
+          env: { ...process.env, INTENT_SIDECAR_OPERATOR_URL: `http://${ready.operator_addr}`, INTENT_SIDECAR_OPERATOR_TOKEN: OPERATOR_TOKEN },
+        });
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stdout).toMatch(/approved \(1 of 1 approvals\)/u);
+      }
+    }
+    expect(await exited, stderr + lines.join("\n")).toBe(0);
+    const out = lines.join("\n");
+    expect(out).toMatch(/^\[1\] slack\.post_message -> APPROVED/mu);
+    expect(out).toMatch(/^\[2\] shell\.exec -> DENIED .*tool_calls\/deny/mu);
+    expect(out).toMatch(/^\[3\] payments\.refund -> PENDING .*tool_calls\/hold/mu);
+    expect(out).toContain("executed slack.post_message through the executor gate");
+    expect(out).toContain("executed payments.refund through the executor gate (approved by alice)");
+    expect(out.match(/replaying the same attestation is refused: replayed/gu)).toHaveLength(2);
+    expect(out).toMatch(/decisions: APPROVED, DENIED, APPROVED$/u);
+  });
+
+  it("the operator console is served on the operator listener", async () => {
+    const res = await fetch(`http://${ready.operator_addr}/console/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/u);
+  });
+});
