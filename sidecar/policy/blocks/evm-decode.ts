@@ -65,7 +65,7 @@ export function decodeCall(map: SelectorMap, data: Hex): DecodedCall | undefined
   try {
     // The selector is already matched: decode the arguments directly (viem's decodeFunctionData would re-hash every
     // ABI item's signature on each call).
-    const args = decodeAbiParameters(hit.fn.inputs, `0x${data.slice(10)}`) as readonly unknown[];
+    const args = decodeStatic(hit.fn.inputs, data) ?? (decodeAbiParameters(hit.fn.inputs, `0x${data.slice(10)}`) as readonly unknown[]);
     const named: Record<string, unknown> = {};
     hit.fn.inputs.forEach((inp, i) => {
       named[inp.name || String(i)] = args[i];
@@ -74,6 +74,46 @@ export function decodeCall(map: SelectorMap, data: Hex): DecodedCall | undefined
   } catch {
     return undefined;
   }
+}
+
+const STATIC = /^(address|bool|u?int(\d*)|bytes([1-9]|[12]\d|3[0-2]))$/;
+
+/** Fast decoding of all-static argument lists (every ERC-20 function, most ERC-721 ones): one 32-byte word each.
+ * viem's decoder checksums every address (a keccak per address), which dominated the evm block's cost; addresses
+ * here are compared lower-case. Returns undefined for anything it does not handle, and viem decodes it instead. */
+function decodeStatic(inputs: readonly { type: string }[], data: string): unknown[] | undefined {
+  if (!inputs.every((i) => STATIC.test(i.type))) return undefined;
+  if (data.length < 10 + 64 * inputs.length) return undefined;
+  const out: unknown[] = [];
+  for (let i = 0; i < inputs.length; i++) {
+    const word = data.slice(10 + 64 * i, 74 + 64 * i);
+    if (!/^[0-9a-fA-F]{64}$/.test(word)) return undefined;
+    const t = inputs[i]!.type;
+    if (t === "address") {
+      if (!/^0{24}/.test(word)) throw new Error("address argument has dirty high bits");
+      out.push(`0x${word.slice(24).toLowerCase()}`);
+    } else if (t === "bool") {
+      const v = BigInt(`0x${word}`);
+      if (v > 1n) throw new Error("bool argument is neither 0 nor 1");
+      out.push(v === 1n);
+    } else if (t.startsWith("uint")) {
+      const bits = BigInt(t.slice(4) || 256);
+      const v = BigInt(`0x${word}`);
+      if (v >> bits !== 0n) throw new Error(`${t} argument out of range`);
+      out.push(v);
+    } else if (t.startsWith("int")) {
+      const bits = BigInt(t.slice(3) || 256);
+      let v = BigInt(`0x${word}`);
+      if (v >> 255n) v -= 1n << 256n;
+      if (v >= 1n << (bits - 1n) || v < -(1n << (bits - 1n))) throw new Error(`${t} argument out of range`);
+      out.push(v);
+    } else {
+      const n = Number(t.slice(5));
+      if (!/^0*$/.test(word.slice(2 * n))) throw new Error(`${t} argument has dirty low bytes`);
+      out.push(`0x${word.slice(0, 2 * n).toLowerCase()}`);
+    }
+  }
+  return out;
 }
 
 export interface Effect {
