@@ -134,6 +134,7 @@ interface Schema {
 
 function validateSchema(doc: Obj): Schema {
   const types = new Map<string, Obj>();
+  const named = (t: Obj | undefined): string => (t?.Elem ? named(t.Elem as Obj) : s(t?.NamedType));
   for (const n of BUILTIN_SCALARS) types.set(n, { Kind: "SCALAR", Name: n, BuiltIn: true });
   const err = (m: string) => new GqlValidationError(m);
   for (const d of arr(doc.Definitions)) {
@@ -162,7 +163,6 @@ function validateSchema(doc: Obj): Schema {
     directives.set(name, strs(d.Locations));
     for (const a of arr(d.Arguments)) checkInputType(a.Type as Obj);
   }
-  const named = (t: Obj | undefined): string => (t?.Elem ? named(t.Elem as Obj) : s(t?.NamedType));
   function checkExists(t: Obj | undefined): Obj {
     const n = named(t);
     const def = types.get(n);
