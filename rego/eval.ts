@@ -29,15 +29,16 @@ export interface Limits {
 
 export const DEFAULT_LIMITS: Limits = { maxSteps: 50_000_000, maxMillis: 10_000, maxDepth: 2_000, maxCollection: 5_000_000 };
 
-/** State shared by one query evaluation (across `with` scopes). */
-export class Root {
+/** State shared by one query evaluation (across `with` scopes). It is also the builtins' context. */
+export class Root implements BuiltinContext {
   steps = 0;
   depth = 0;
   deadline: number;
-  strictError: RegoError | undefined;
   printed: string[] = [];
-  bcache = new Map<string, unknown>();
+  private bcache: Map<string, unknown> | undefined;
   private seed: number;
+  /** memo of the last call per builtin (pure builtins called twice with identical arguments, e.g. json.marshal) */
+  memo: Map<BuiltinDef, { args: Value[]; result: Value | undefined }> | undefined;
   constructor(
     readonly strict: boolean,
     readonly nowNs: bigint,
@@ -48,12 +49,21 @@ export class Root {
     this.deadline = Date.now() + limits.maxMillis;
     this.seed = seed >>> 0 || 0x9e3779b9;
   }
+  get cache(): Map<string, unknown> {
+    return (this.bcache ??= new Map());
+  }
   random(): number {
     // mulberry32
     let t = (this.seed = (this.seed + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  checkBudget(): void {
+    this.tick();
+  }
+  print(line: string): void {
+    this.printed.push(line);
   }
   tick(): void {
     if (++this.steps > this.limits.maxSteps)
@@ -64,37 +74,27 @@ export class Root {
 }
 
 const UNDEF = Symbol("undefined");
-type Cached = Value | typeof UNDEF;
+const IN_PROGRESS = Symbol("in progress");
+type Cached = Value | typeof UNDEF | typeof IN_PROGRESS;
 
 /** Per-`with`-scope evaluation context. */
 export class Ctx {
   cache = new Map<Node, Cached>();
-  inProgress = new Set<Node>();
-  fnCache = new Map<string, Cached>();
-  nodeOverrides: Map<Node, Value> | undefined;
-  mocks: Map<string, Term | Value> | undefined;
-  bctx: BuiltinContext;
+  nodeOverrides: Map<Node, Value> | undefined = undefined;
+  mocks: Map<string, Term | Value> | undefined = undefined;
   constructor(
     readonly root: Root,
     readonly tree: Node,
     public input: Value | undefined,
     public data: Value,
-  ) {
-    const r = root;
-    this.bctx = {
-      strict: r.strict,
-      nowNs: r.nowNs,
-      random: () => r.random(),
-      cache: r.bcache,
-      checkBudget: () => r.tick(),
-      print: (l) => r.printed.push(l),
-    };
+  ) {}
+  get bctx(): BuiltinContext {
+    return this.root;
   }
   derive(): Ctx {
     const c = new Ctx(this.root, this.tree, this.input, this.data);
     c.nodeOverrides = this.nodeOverrides;
     c.mocks = this.mocks;
-    c.bctx = this.bctx;
     return c;
   }
 }
@@ -281,6 +281,78 @@ function patch(base: Value | undefined, path: string[], v: Value): Value {
 // ---------------------------------------------------------------------------------------------------------------
 // terms
 
+const NS = Symbol("not simple");
+
+/**
+ * Value of a term that needs no enumeration (literal, bound var, ref with a ground path), without allocating
+ * continuations; NS when the general path must be taken.
+ */
+function fastValue(t: Term, f: Frame, c: Ctx): Value | undefined | typeof NS {
+  switch (t.t) {
+    case "val":
+      return t.v;
+    case "var":
+      if (t.slot !== undefined) {
+        const v = f[t.slot];
+        return v === undefined ? NS : v;
+      }
+      return t.name === "input" ? c.input : NS;
+    case "ref": {
+      const h = t.head;
+      if (h.t !== "var") return NS;
+      let v: Value | undefined;
+      const path = t.path;
+      let i = 0;
+      if (h.slot !== undefined) {
+        v = f[h.slot];
+        if (v === undefined) return NS;
+      } else if (h.name === "input") {
+        v = c.input;
+        if (v === undefined) return undefined;
+      } else if (h.name === "data") {
+        if (c.nodeOverrides) return NS;
+        let node: Node | undefined = c.tree;
+        let base: Value | undefined = c.data;
+        for (; i < path.length; i++) {
+          if (node.rules.length || node.defaultRule) break;
+          const p = path[i]!;
+          if (p.t !== "val" || typeof p.v !== "string") return NS;
+          const child: Node | undefined = node.children.get(p.v);
+          base = base === undefined ? undefined : getKey(base, p.v);
+          if (!child) {
+            node = undefined;
+            i++;
+            break;
+          }
+          node = child;
+        }
+        if (node) {
+          if (node.rules.length || node.defaultRule) {
+            if (node.kind === "func") return undefined;
+            v = evalNodeValue(node, c);
+          } else if (node.hasRules) return NS;
+          else v = base;
+        } else v = base;
+        if (v === undefined) return undefined;
+      } else return NS;
+      for (; i < path.length; i++) {
+        const p = path[i]!;
+        let key: Value | undefined;
+        if (p.t === "val") key = p.v;
+        else if (p.t === "var" && p.slot !== undefined) {
+          key = f[p.slot];
+          if (key === undefined) return NS;
+        } else return NS;
+        v = getKey(v, key);
+        if (v === undefined) return undefined;
+      }
+      return v;
+    }
+    default:
+      return NS;
+  }
+}
+
 /** Evaluate a term; calls k once per value (refs with unbound vars iterate). */
 export function evalTerm(t: Term, f: Frame, c: Ctx, k: VK): boolean {
   switch (t.t) {
@@ -296,8 +368,11 @@ export function evalTerm(t: Term, f: Frame, c: Ctx, k: VK): boolean {
       if (t.name === "data") return evalData(c.tree, c.data, [], 0, f, c, k);
       throw new RegoError("rego_compile_error", `unresolved var ${t.name}`, t.loc);
     }
-    case "ref":
+    case "ref": {
+      const v = fastValue(t, f, c);
+      if (v !== NS) return v === undefined ? false : k(v);
       return evalRef(t, f, c, k);
+    }
     case "array":
       return evalItems(t.items, 0, new Array(t.items.length), f, c, (vs) => k(vs.slice()));
     case "set":
@@ -397,8 +472,10 @@ function templateString(v: Value): string {
 function evalItems(items: Term[], i: number, out: Value[], f: Frame, c: Ctx, k: (vs: Value[]) => boolean): boolean {
   if (i === items.length) return k(out);
   const t = items[i]!;
-  if (t.t === "val") {
-    out[i] = t.v;
+  const fv = fastValue(t, f, c);
+  if (fv !== NS) {
+    if (fv === undefined) return false;
+    out[i] = fv;
     return evalItems(items, i + 1, out, f, c, k);
   }
   return evalTerm(t, f, c, (v) => {
@@ -546,10 +623,12 @@ function fullValue(node: Node, base: Value | undefined, c: Ctx): Value | undefin
 /** The value of a rule node (complete, set or object document); cached per context. */
 export function evalNodeValue(node: Node, c: Ctx): Value | undefined {
   const cached = c.cache.get(node);
-  if (cached !== undefined) return cached === UNDEF ? undefined : cached;
-  if (c.inProgress.has(node))
-    throw new RegoError("rego_recursion_error", `rule data.${node.path.join(".")} is recursive`, node.rules[0]?.loc);
-  c.inProgress.add(node);
+  if (cached !== undefined) {
+    if (cached === IN_PROGRESS)
+      throw new RegoError("rego_recursion_error", `rule data.${node.path.join(".")} is recursive`, node.rules[0]?.loc);
+    return cached === UNDEF ? undefined : cached;
+  }
+  c.cache.set(node, IN_PROGRESS);
   let v: Value | undefined;
   try {
     switch (node.kind) {
@@ -563,8 +642,9 @@ export function evalNodeValue(node: Node, c: Ctx): Value | undefined {
       default:
         v = undefined;
     }
-  } finally {
-    c.inProgress.delete(node);
+  } catch (e) {
+    c.cache.delete(node);
+    throw e;
   }
   c.cache.set(node, v === undefined ? UNDEF : v);
   return v;
@@ -815,11 +895,18 @@ function evalCall(t: Term & { t: "call" }, f: Frame, c: Ctx, k: VK, loc: Locatio
     case "lte":
     case "gte":
       if (args.length === 2) {
-        return evalTerm(args[0]!, f, c, (a) => evalTerm(args[1]!, f, c, (b) => k(compareOp(op, a, b))));
+        const a = fastValue(args[0]!, f, c);
+        const b = fastValue(args[1]!, f, c);
+        if (a !== NS && b !== NS) return a === undefined || b === undefined ? false : k(compareOp(op, a, b));
+        return evalTerm(args[0]!, f, c, (x) => evalTerm(args[1]!, f, c, (y) => k(compareOp(op, x, y))));
       }
       break;
-    case "internal.member_2":
+    case "internal.member_2": {
+      const a = fastValue(args[0]!, f, c);
+      const b = fastValue(args[1]!, f, c);
+      if (a !== NS && b !== NS) return a === undefined || b === undefined ? false : k(member(a, b));
       return evalTerm(args[0]!, f, c, (x) => evalTerm(args[1]!, f, c, (coll) => k(member(x, coll))));
+    }
     case "internal.member_3":
       return evalTerm(args[0]!, f, c, (key) =>
         evalTerm(args[1]!, f, c, (x) => evalTerm(args[2]!, f, c, (coll) => {
@@ -840,7 +927,7 @@ function evalCall(t: Term & { t: "call" }, f: Frame, c: Ctx, k: VK, loc: Locatio
     if (def.relation) {
       let res: Iterable<Value>;
       try {
-        res = def.fn(vs, c.bctx);
+        res = def.fn(vs, c.root);
         for (const r of res) {
           const stop = args.length > ar ? unify(args[ar]!, r, f, c, () => k(true)) : k(r);
           if (stop) return true;
@@ -851,10 +938,16 @@ function evalCall(t: Term & { t: "call" }, f: Frame, c: Ctx, k: VK, loc: Locatio
       return false;
     }
     let r: Value | undefined;
-    try {
-      r = def.fn(vs, c.bctx);
-    } catch (e) {
-      return builtinFailed(e, c, loc);
+    const root = c.root;
+    const last = def.nondeterministic ? undefined : root.memo?.get(def);
+    if (last && sameArgs(last.args, vs)) r = last.result;
+    else {
+      try {
+        r = def.fn(vs, root);
+      } catch (e) {
+        return builtinFailed(e, c, loc);
+      }
+      if (!def.nondeterministic) (root.memo ??= new Map()).set(def, { args: vs.slice(), result: r });
     }
     if (r === undefined) return false;
     if (args.length > ar) return unify(args[ar]!, r, f, c, () => k(true));
@@ -1024,3 +1117,9 @@ function callFunction(node: Node, vals: Value[], c: Ctx, loc?: Location): Value 
 }
 
 export { isInteger };
+
+function sameArgs(a: Value[], b: Value[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
