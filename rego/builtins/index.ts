@@ -1,6 +1,7 @@
 // The builtin registry: every builtin the engine knows, by OPA's name.
 import type { Value } from "../value.ts";
-import { isSet, makeObject, toRegoString } from "../value.ts";
+import { isSet, makeObject, makeSet, toRegoString } from "../value.ts";
+import { ipString, parseIP } from "./lib/ip.ts";
 import type { BuiltinDef } from "./api.ts";
 import { A, B, OBJ, S, T, fn, plainErr, str } from "./util.ts";
 import { numberBuiltins } from "./numbers.ts";
@@ -51,7 +52,14 @@ const runtimeBuiltins: BuiltinDef[] = [
   fn("opa.runtime", [], OBJ, () => makeObject([["env", makeObject([])], ["version", "1.8.0-intent-sidecar"]])),
   fn("test.sleep", [S], T.null, () => null),
   unavailable("http.send", 1),
-  unavailable("net.lookup_ip_addr", 1),
+  fn("net.lookup_ip_addr", [S], T.set(S), (a) => {
+    // IP literals and localhost resolve without DNS (as Go's resolver does); anything else needs the network.
+    const name = str(a, 0);
+    const addr = parseIP(name);
+    if (addr) return makeSet([ipString(addr)]);
+    if (/^(.+\.)?localhost\.?$/i.test(name)) return makeSet(["127.0.0.1", "::1"]);
+    throw plainErr(NO_NETWORK);
+  }, { nondeterministic: true }),
 ];
 
 const all: BuiltinDef[] = [
