@@ -61,20 +61,27 @@ export class PolicyManager extends EventEmitter<PolicyManagerEvents> {
 
   /** Reloads now. Serialized: concurrent calls run one after another. Never throws. */
   reload(): Promise<ReloadResult> {
-    const run = this.chain.then(() => this.doReload());
+    return this.enqueue(false);
+  }
+
+  private enqueue(fromWatcher: boolean): Promise<ReloadResult> {
+    const run = this.chain.then(() => this.doReload(fromWatcher));
     this.chain = run.catch(() => undefined);
     return run;
   }
 
-  private async doReload(): Promise<ReloadResult> {
+  /** A watcher-triggered reload that finds nothing changed (an editor touching the file, a swap file) stays quiet:
+   * no `reloaded` event, so the audit log is not filled with no-op reloads. Operator reloads always report. */
+  private async doReload(fromWatcher: boolean): Promise<ReloadResult> {
     try {
       const p = await this.opts.load(this.file);
       const previous = this.active;
       this.active = p;
-      this.error = undefined;
       if (this.opts.watch && !this.stopped) this.rewatch(p);
       const changed = previous?.digest !== p.digest;
-      this.emit("reloaded", p, previous);
+      const hadError = this.error !== undefined;
+      this.error = undefined;
+      if (!fromWatcher || changed || hadError) this.emit("reloaded", p, previous);
       return { ok: true, digest: p.digest, changed };
     } catch (e) {
       const error = e instanceof PolicyError ? e : new PolicyError("policy_io", [{ file: this.file, line: 0, column: 0, path: "", message: (e as Error).message }]);
@@ -125,7 +132,7 @@ export class PolicyManager extends EventEmitter<PolicyManagerEvents> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.reload();
+      void this.enqueue(true);
     }, this.opts.debounceMs);
   }
 }

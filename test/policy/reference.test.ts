@@ -50,7 +50,7 @@ describe("evm", () => {
   it("holds a 1500 USDC transfer (rule usdc-over-1000-needs-review)", async () => {
     const r = await decide(policy, tx({ to: USDC, data: erc20("transfer", VENDOR_A, usdc(1500)) }));
     expect(r.effect).toBe("hold");
-    expect(rules(r)).toEqual(["evm/usdc-over-1000-needs-review"]);
+    expect(r.reasons).toEqual([{ block: "evm", rule: "usdc-over-1000-needs-review", message: "matches rule usdc-over-1000-needs-review: transfer amount 1500 USDC > 1000 USDC" }]);
   });
   it("allows exactly 1000 USDC (the rule is strictly greater)", async () => {
     expect((await decide(policy, tx({ to: USDC, data: erc20("transfer", VENDOR_B, usdc(1000)) }))).effect).toBe("allow");

@@ -6,6 +6,7 @@ import type { Criterion, EvmRule, NumericOp } from "../config.ts";
 import type { Reason } from "../../../protocol/index.ts";
 import { decodeCall, selectorMapOf, type DecodedCall, type SelectorMap } from "./evm-decode.ts";
 import { reason } from "./verdicts.ts";
+import { formatToken } from "../units.ts";
 
 export type Operation = "transaction" | "signTypedData";
 
@@ -18,7 +19,11 @@ export interface RuleSubject {
   data?: Hex;
   /** The call as decoded by the block's full selector map (reused when a criterion's ABI has the same function). */
   decoded?: DecodedCall;
+  /** The listed token being called, so amounts in reasons read in token units. */
+  token?: { symbol: string; decimals: number };
 }
+
+const AMOUNT_ARGS = new Set(["amount", "value", "wad", "_value", "_amount"]);
 
 const cmp = (a: bigint, op: NumericOp, b: bigint): boolean =>
   op === ">" ? a > b : op === ">=" ? a >= b : op === "<" ? a < b : op === "<=" ? a <= b : op === "==" ? a === b : a !== b;
@@ -63,9 +68,12 @@ function criterionMatches({ c, selectors }: CompiledCriterion, s: RuleSubject): 
           ok = typeof actual === "bigint" && /^-?\d+$/.test(String(p.value)) && cmp(actual, p.operator, BigInt(p.value as string | number));
         }
         if (!ok) return { ok: false, detail: "" };
-        details.push(`${p.name} ${String(actual)} ${p.operator} ${p.values ? `[${p.values.join(", ")}]` : String(p.value)}`);
+        const fmt = (v: unknown) =>
+          s.token && typeof v === "bigint" && AMOUNT_ARGS.has(p.name) ? formatToken(v, s.token.decimals, s.token.symbol) : String(v);
+        const expected = p.values ? `[${p.values.join(", ")}]` : /^\d+$/.test(String(p.value)) ? fmt(BigInt(String(p.value))) : String(p.value);
+        details.push(`${p.name} ${fmt(actual)} ${p.operator} ${expected}`);
       }
-      return { ok: true, detail: `${c.function}(${details.join(", ")})` };
+      return { ok: true, detail: `${c.function} ${details.join(", ")}` };
     }
   }
 }

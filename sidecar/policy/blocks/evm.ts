@@ -70,6 +70,7 @@ function transaction(cfg: EvmConfig, selectors: SelectorMap, rules: ReturnType<t
   if (cfg.contracts.deny.has(tx.to)) out.push(reason("evm", "contracts", `contract ${shortAddr(tx.to)} is in contracts.deny`));
   else if (hasData && cfg.contracts.allow && !cfg.contracts.allow.has(tx.to)) out.push(reason("evm", "contracts", `contract ${shortAddr(tx.to)} is not in contracts.allow`));
   let call: ReturnType<typeof decodeCall>;
+  const token = cfg.tokens.get(`${tx.chainId}:${tx.to}`);
   if (!hasData) {
     recipientCheck(cfg, tx.to, out);
   } else {
@@ -80,10 +81,10 @@ function transaction(cfg: EvmConfig, selectors: SelectorMap, rules: ReturnType<t
       const e = effectOf(call);
       recipientCheck(cfg, e.beneficiary, out);
       if (e.approvalForAll && cfg.denyUnlimitedApprovals) out.push(reason("evm", "unlimited_approval", `setApprovalForAll to ${shortAddr(e.beneficiary ?? "0x")} is denied by deny_unlimited_approvals`));
-      amountChecks(cfg, cfg.tokens.get(`${tx.chainId}:${tx.to}`), e, out);
+      amountChecks(cfg, token, e, out);
     }
   }
-  const subject: RuleSubject = { operation: "transaction", chainId: tx.chainId, address: tx.to, value: tx.value, data: tx.data as Hex, ...(call ? { decoded: call } : {}) };
+  const subject: RuleSubject = { operation: "transaction", chainId: tx.chainId, address: tx.to, value: tx.value, data: tx.data as Hex, ...(call ? { decoded: call } : {}), ...(token ? { token } : {}) };
   const r = rules(subject);
   return finish([...out, ...r.deny], r.hold, `transaction on chain ${tx.chainId} to ${shortAddr(tx.to)} is within the evm limits`);
 }
