@@ -71,7 +71,8 @@ export class Outbox {
   private readonly due: Database.Statement<[number, number], OutboxRow>;
   private readonly delivered: Database.Statement<[number, number, string]>;
   private readonly failed: Database.Statement<[string, number, string, number, string]>;
-  private running: Promise<number> | undefined;
+  /** Deliveries in flight by row id: a slow receiver occupies only its own slots, never a whole pass. */
+  private readonly inFlight = new Map<string, Promise<boolean>>();
 
   constructor(opts: OutboxOptions) {
     this.opts = {
@@ -113,10 +114,20 @@ export class Outbox {
     return n;
   }
 
-  /** One delivery pass over due rows; resolves to the number delivered. Passes never overlap. */
-  deliverDue(): Promise<number> {
-    this.running ??= this.pass().finally(() => (this.running = undefined));
-    return this.running;
+  /** Starts delivering due rows that are not already in flight; resolves when those deliveries have finished,
+   * to the number delivered. */
+  async deliverDue(): Promise<number> {
+    const free = this.opts.batch - this.inFlight.size;
+    if (free <= 0) return 0;
+    const rows = this.due.all(this.opts.now(), this.opts.batch + this.inFlight.size).filter((r) => !this.inFlight.has(r.id));
+    const started = rows.slice(0, free).map((r) => {
+      const p = this.deliver(r)
+        .catch(() => false)
+        .finally(() => this.inFlight.delete(r.id));
+      this.inFlight.set(r.id, p);
+      return p;
+    });
+    return (await Promise.all(started)).filter(Boolean).length;
   }
 
   /** Delivers in the background every `intervalMs`. Returns a stop function that waits for the pass in flight. */
@@ -126,7 +137,7 @@ export class Outbox {
     void this.deliverDue().catch(() => {});
     return async () => {
       clearInterval(timer);
-      await this.running?.catch(() => {});
+      await Promise.all(this.inFlight.values());
     };
   }
 
@@ -142,12 +153,6 @@ export class Outbox {
 
   private webhooks(): Webhook[] {
     return this.opts.webhooks().map((w) => (typeof w === "string" ? { url: w } : w));
-  }
-
-  private async pass(): Promise<number> {
-    const rows = this.due.all(this.opts.now(), this.opts.batch);
-    const results = await Promise.all(rows.map((r) => this.deliver(r)));
-    return results.filter(Boolean).length;
   }
 
   private async deliver(row: OutboxRow): Promise<boolean> {

@@ -63,7 +63,9 @@ describe("webhook outbox", () => {
     expect(verifyWebhook("s3cret", signature, body)).toBe(true);
     expect(verifyWebhook("wrong", signature, body)).toBe(false);
     expect(verifyWebhook("s3cret", signature, body.replace("h1", "h2"))).toBe(false);
+    await until(() => outbox.stats().delivered === 1); // the receiver has answered; the outbox records it next
     expect(outbox.stats()).toEqual({ pending: 0, delivered: 1, dead: 0 });
+    expect(rx.attempts()).toBe(3); // delivered once: no retry after the success
   });
 
   it("a dead webhook neither blocks enqueueing nor other receivers, and gives up after max attempts", async () => {
