@@ -43,7 +43,8 @@ export type Expr =
       negated: boolean;
       with: With[];
     }
-  | { k: "not"; body: Expr[]; loc: Location; negated: true; with: With[] }; // compiler form of `not expr`
+  | { k: "not"; body: Expr[]; loc: Location; negated: true; with: With[] } // `not { body }` (future.keywords.not)
+  | { k: "logic"; op: "and" | "or"; operands: Expr[][]; loc: Location; negated: false; with: With[] }; // a and b, a or b
 
 export interface RuleHead {
   /** rule reference inside the package: first term is a var, rest are path terms (strings or vars/terms) */

@@ -515,7 +515,17 @@ function resolveExpr(e: Expr, scope: Scope, ctx: NameCtx): Expr {
       return { ...e, key, value, domain, body, with: withs, own: [ownStart, ctx.slots.n] } as Expr;
     }
     case "not":
-      return e;
+    case "logic": {
+      const ownStart = ctx.slots.n;
+      const sub = (b: Expr[]): Expr[] => {
+        const inner: Scope = { vars: new Map(), parent: scope };
+        collectScopeVars(b, inner, ctx);
+        return ctx.comp.compileBody(b, inner, ctx, new Set(outerSlots(scope)), false);
+      };
+      if (e.k === "not") return { ...e, body: sub(e.body), with: withs, own: [ownStart, ctx.slots.n] } as Expr;
+      const operands = e.operands.map(sub);
+      return { ...e, operands, with: withs, own: [ownStart, ctx.slots.n] } as Expr;
+    }
   }
 }
 
@@ -957,7 +967,12 @@ function exprNeeds(e: Expr, safe: Set<number>): number[] {
       break;
     }
     case "not":
+    case "logic": {
+      const bodies = e.k === "not" ? [e.body] : e.operands;
+      const fake = { t: "arraycomp", head: { t: "val", v: null }, body: bodies.flat(), own: (e as { own?: [number, number] }).own } as Term;
+      for (const s of closureSlots(fake)) if (!safe.has(s)) need.add(s);
       break;
+    }
   }
   return [...need];
 }

@@ -141,6 +141,13 @@ export function evalExpr(e: Expr, f: Frame, c: Ctx, k: K): boolean {
       return ok ? k() : false;
     }
     case "not":
+      return evalBody(e.body, 0, f, c, () => true) ? false : k();
+    case "logic":
+      if (e.op === "and") {
+        for (const b of e.operands) if (!evalBody(b, 0, f, c, () => true)) return false;
+        return k();
+      }
+      for (const b of e.operands) if (evalBody(b, 0, f, c, () => true)) return k();
       return false;
   }
 }

@@ -57,7 +57,7 @@ export class Parser {
   }
   private isKw(word: string, t: Token = this.tok): boolean {
     if (t.kind !== "ident" || t.text !== word) return false;
-    if (FUTURE_KEYWORDS.includes(word)) return this.kw.has(word);
+    if (FUTURE_KEYWORDS.includes(word) || word === "and" || word === "or") return this.kw.has(word);
     return true;
   }
   /** a keyword used as a ref head (`as.foo`, `some.bar`): directly followed by `.` or `[` */
@@ -130,7 +130,10 @@ export class Parser {
     const joined = ps.join(".");
     if (ps[0] === "future") {
       if (ps[1] !== "keywords" || ps.length > 3) throw this.err("invalid import, must be `future.keywords`", t);
-      if (ps.length === 3) {
+      if (ps.length === 3 && ["and", "or", "not"].includes(ps[2]!)) {
+        // experimental logic operators and `not { body }`
+        this.kw.add(ps[2] === "not" ? "notbody" : ps[2]!);
+      } else if (ps.length === 3) {
         if (!FUTURE_KEYWORDS.includes(ps[2]!))
           throw this.err(`unexpected keyword, must be one of [contains every if in]`, t);
         this.kw.add(ps[2]!);
@@ -334,7 +337,104 @@ export class Parser {
     return body;
   }
 
+  private logicEnabled(): boolean {
+    return this.kw.has("and") || this.kw.has("or") || this.kw.has("notbody");
+  }
+
   private parseExpr(): Expr {
+    if (this.logicEnabled()) {
+      const e = this.parseLogicOr(false);
+      this.parseWiths(e);
+      return e;
+    }
+    return this.parseSimpleExpr();
+  }
+
+  private asBody(e: Expr): Expr[] {
+    return e.k === "logic" && e.operands.length === 1 ? e.operands[0]! : [e];
+  }
+
+  private parseLogicOr(operand: boolean): Expr {
+    const loc = this.loc();
+    const first = this.parseLogicAnd(operand);
+    if (!(this.isKw("or") && this.continues())) return first;
+    const operands = [this.asBody(first)];
+    while (this.isKw("or") && this.continues()) {
+      this.p++;
+      operands.push(this.asBody(this.parseLogicAnd(true)));
+    }
+    return { k: "logic", op: "or", operands, loc, negated: false, with: [] };
+  }
+
+  private parseLogicAnd(operand: boolean): Expr {
+    const loc = this.loc();
+    const first = this.parseLogicUnary(operand);
+    if (!(this.isKw("and") && this.continues())) return first;
+    const operands = [this.asBody(first)];
+    while (this.isKw("and") && this.continues()) {
+      this.p++;
+      operands.push(this.asBody(this.parseLogicUnary(true)));
+    }
+    return { k: "logic", op: "and", operands, loc, negated: false, with: [] };
+  }
+
+  private parseLogicUnary(operand: boolean): Expr {
+    const t = this.tok;
+    const loc = this.loc(t);
+    if (t.kind === "ident" && t.text === "not" && !this.keywordRef()) {
+      this.p++;
+      const inner = this.parseLogicUnary(true);
+      if (inner.k === "term" && !inner.negated && inner.with.length === 0) return { ...inner, negated: true, loc };
+      if (inner.k === "every" && !inner.negated) return { ...inner, negated: true };
+      return { k: "not", body: this.asBody(inner), loc, negated: true, with: [] };
+    }
+    if (this.isOp("{")) {
+      const save = this.p;
+      const savedErrs = this.errors.length;
+      try {
+        const body = this.parseBraceBody();
+        if (operand || ((this.isKw("and") || this.isKw("or")) && this.continues()))
+          return { k: "logic", op: "and", operands: [body], loc, negated: false, with: [] };
+      } catch (e) {
+        if (!(e instanceof RegoError)) throw e;
+      }
+      this.p = save;
+      this.errors.length = savedErrs;
+    }
+    if (this.isOp("(")) {
+      const save = this.p;
+      const savedDepth = this.depth;
+      try {
+        this.p++;
+        this.depth++;
+        const inner = this.parseLogicOr(true);
+        this.depth = savedDepth;
+        if (this.isOp(")") && (inner.k === "logic" || inner.k === "not")) {
+          this.p++;
+          return inner;
+        }
+      } catch (e) {
+        if (!(e instanceof RegoError)) throw e;
+      }
+      this.p = save;
+      this.depth = savedDepth;
+    }
+    return this.parseSimpleExpr(false);
+  }
+
+  private parseWiths(expr: Expr): void {
+    while (this.tok.kind === "ident" && this.tok.text === "with") {
+      const wt = this.tok;
+      this.p++;
+      const target = this.parseRefTerm();
+      if (!(this.cur().kind === "ident" && this.cur().text === "as")) throw this.err("expected as keyword");
+      this.p++;
+      const value = this.parseTerm();
+      expr.with.push({ target, value, loc: this.loc(wt) });
+    }
+  }
+
+  private parseSimpleExpr(withs = true): Expr {
     const t = this.tok;
     const loc = this.loc(t);
     let expr: Expr;
@@ -352,7 +452,7 @@ export class Parser {
     } else {
       expr = this.parseExprNoWith();
     }
-    while (this.tok.kind === "ident" && this.tok.text === "with") {
+    while (withs && this.tok.kind === "ident" && this.tok.text === "with") {
       const wt = this.tok;
       this.p++;
       const target = this.parseRefTerm();
