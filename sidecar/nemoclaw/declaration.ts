@@ -243,9 +243,7 @@ export interface UninstallResult {
 }
 
 /** Removes the declaration if it is ours (same componentId) or `force`; a missing file is not an error. */
-export function uninstallDeclaration(
-  opts: InstallOptions & { componentId?: string },
-): UninstallResult {
+export function uninstallDeclaration(opts: InstallOptions & { componentId?: string }): UninstallResult {
   const file = path.resolve(opts.declarationPath);
   if (!fs.existsSync(file) && !isSymlink(file)) return { path: file, removed: false };
   const componentId = opts.componentId ?? DEFAULT_COMPONENT_ID;

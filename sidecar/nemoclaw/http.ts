@@ -90,7 +90,11 @@ export function readRequest(socket: net.Socket, limits: Limits): Promise<RawRequ
         }
         const have = buffered.length - bodyStart;
         if (have > head.length) {
-          throw new RequestError(400, "ambiguous_framing", "bytes after the declared body (one request per connection)");
+          throw new RequestError(
+            400,
+            "ambiguous_framing",
+            "bytes after the declared body (one request per connection)",
+          );
         }
         if (have === head.length) {
           done(null, {
@@ -127,7 +131,12 @@ const REASONS: Record<number, string> = {
 };
 
 /** Writes one complete response and closes our side. Headers are unique; framing is Content-Length only. */
-export function writeResponse(socket: net.Socket, status: number, body: unknown, extra: Record<string, string> = {}): void {
+export function writeResponse(
+  socket: net.Socket,
+  status: number,
+  body: unknown,
+  extra: Record<string, string> = {},
+): void {
   if (socket.destroyed || !socket.writable) return;
   const payload = Buffer.from(JSON.stringify(body), "utf8");
   const headers = [

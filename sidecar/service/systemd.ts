@@ -25,7 +25,8 @@ export const DEFAULT_UNIT_NAME = "intent-sidecar";
 
 /** `$XDG_CONFIG_HOME/systemd/user`, else `~/.config/systemd/user`. */
 export function userUnitDir(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): string {
-  const base = env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(home, ".config");
+  const base =
+    env.XDG_CONFIG_HOME && path.isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : path.join(home, ".config");
   return path.join(base, "systemd", "user");
 }
 

@@ -16,7 +16,8 @@ export interface SimulateOptions {
 
 export async function runSimulate(o: SimulateOptions): Promise<void> {
   const limit = Number(o.limit ?? 1000);
-  if (!Number.isSafeInteger(limit) || limit <= 0) throw new ExitError(2, "intent-sidecar: --limit must be a positive integer");
+  if (!Number.isSafeInteger(limit) || limit <= 0)
+    throw new ExitError(2, "intent-sidecar: --limit must be a positive integer");
   if (!fs.existsSync(dbPath(o.dataDir))) {
     throw new ExitError(2, `intent-sidecar: no sidecar store at ${dbPath(o.dataDir)}; pass the daemon's --data-dir`);
   }
@@ -26,7 +27,10 @@ export async function runSimulate(o: SimulateOptions): Promise<void> {
   } catch (e) {
     if (isPolicyError(e)) {
       const code = e.code === "policy_io" ? 2 : 1;
-      throw new ExitError(code, `intent-sidecar: the candidate policy does not load:\n${e.issues.map(formatIssue).join("\n")}`);
+      throw new ExitError(
+        code,
+        `intent-sidecar: the candidate policy does not load:\n${e.issues.map(formatIssue).join("\n")}`,
+      );
     }
     throw e;
   }

@@ -38,8 +38,13 @@ const EFFECT_TO_DECISION = { allow: "APPROVED", deny: "DENIED", hold: "PENDING" 
 
 /** The decision first given: a record with a hold summary started PENDING whatever happened to it later. */
 function recordedDecision(rec: IntentRecord): { decision: StaticDecision; softLimitOnly: boolean } {
-  const first: StaticDecision = rec.hold ? "PENDING" : rec.decision === "EXPIRED" ? "PENDING" : (rec.decision as StaticDecision);
-  const softLimitOnly = first === "PENDING" && rec.reasons.length > 0 && rec.reasons.every((r) => r.block === "soft_limits");
+  const first: StaticDecision = rec.hold
+    ? "PENDING"
+    : rec.decision === "EXPIRED"
+      ? "PENDING"
+      : (rec.decision as StaticDecision);
+  const softLimitOnly =
+    first === "PENDING" && rec.reasons.length > 0 && rec.reasons.every((r) => r.block === "soft_limits");
   return { decision: softLimitOnly ? "APPROVED" : first, softLimitOnly };
 }
 
@@ -65,7 +70,9 @@ export async function simulate(records: readonly IntentRecord[], policy: LoadedP
     const { decision: recorded, softLimitOnly } = recordedDecision(rec);
     if (softLimitOnly) report.soft_limit_only++;
     // evaluated at the time it was recorded: business-hours rules and CEL `now` see the original clock
-    const { effect, reasons } = combineVerdicts(await evaluateBlocks(policy, intent, { now: new Date(rec.created_at) }));
+    const { effect, reasons } = combineVerdicts(
+      await evaluateBlocks(policy, intent, { now: new Date(rec.created_at) }),
+    );
     const candidate = EFFECT_TO_DECISION[effect];
     report.replayed++;
     if (candidate === recorded) {
@@ -96,7 +103,9 @@ export function formatReport(r: SimulationReport): string {
   const lines = [
     `candidate ${r.candidate.file} (${r.candidate.digest})`,
     `replayed ${r.replayed} intents: ${r.changed} would change, ${r.unchanged} unchanged` +
-      (r.soft_limit_only ? ` (${r.soft_limit_only} held only by soft limits, compared as APPROVED; soft limits are not replayed)` : ""),
+      (r.soft_limit_only
+        ? ` (${r.soft_limit_only} held only by soft limits, compared as APPROVED; soft limits are not replayed)`
+        : ""),
   ];
   for (const [k, n] of Object.entries(r.transitions).sort()) lines.push(`  ${k}: ${n}`);
   if (r.changes.length) lines.push("", "changes:");

@@ -16,11 +16,30 @@ let ready: { agent_addr: string; proxy_addr: string; operator_addr: string; poli
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "getting-started-"));
-  daemon = spawn(process.execPath, [CLI, "start", "--data-dir", path.join(dir, "data"), "--agent-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--operator-addr", "127.0.0.1:0"], {
-    cwd: ROOT,
-    env: { ...process.env, INTENT_SIDECAR_OPERATOR_TOKENS: `alice=${OPERATOR_TOKEN}`, INTENT_SIDECAR_NEMOCLAW_DECLARATION: path.join(dir, "none.json") },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  daemon = spawn(
+    process.execPath,
+    [
+      CLI,
+      "start",
+      "--data-dir",
+      path.join(dir, "data"),
+      "--agent-addr",
+      "127.0.0.1:0",
+      "--proxy-addr",
+      "127.0.0.1:0",
+      "--operator-addr",
+      "127.0.0.1:0",
+    ],
+    {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        INTENT_SIDECAR_OPERATOR_TOKENS: `alice=${OPERATOR_TOKEN}`,
+        INTENT_SIDECAR_NEMOCLAW_DECLARATION: path.join(dir, "none.json"),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   daemon.stderr!.resume();
   ready = await new Promise((resolve, reject) => {
     createInterface({ input: daemon.stdout! }).once("line", (l) => resolve(JSON.parse(l)));
@@ -47,7 +66,12 @@ describe("getting started", { timeout: 180_000 }, () => {
   it("the example agent gets all three decisions; an operator approves; the gate lets each attestation through once", async () => {
     const agent = spawn(process.execPath, ["--import", "tsx", "examples/agent.ts"], {
       cwd: ROOT,
-      env: { ...process.env, INTENT_SIDECAR_URL: `http://${ready.agent_addr}`, INTENT_SIDECAR_OPERATOR_URL: `http://${ready.operator_addr}`, WAIT_SECONDS: "120" },
+      env: {
+        ...process.env,
+        INTENT_SIDECAR_URL: `http://${ready.agent_addr}`,
+        INTENT_SIDECAR_OPERATOR_URL: `http://${ready.operator_addr}`,
+        WAIT_SECONDS: "120",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";
@@ -64,7 +88,11 @@ describe("getting started", { timeout: 180_000 }, () => {
         const r = spawnSync(process.execPath, [CLI, "holds", "approve", hold[1]!, "--comment", "refund ok"], {
           cwd: ROOT,
           encoding: "utf8",
-          env: { ...process.env, INTENT_SIDECAR_OPERATOR_URL: `http://${ready.operator_addr}`, INTENT_SIDECAR_OPERATOR_TOKEN: OPERATOR_TOKEN },
+          env: {
+            ...process.env,
+            INTENT_SIDECAR_OPERATOR_URL: `http://${ready.operator_addr}`,
+            INTENT_SIDECAR_OPERATOR_TOKEN: OPERATOR_TOKEN,
+          },
         });
         expect(r.status, r.stderr).toBe(0);
         expect(r.stdout).toMatch(/approved \(1 of 1 approvals\)/u);

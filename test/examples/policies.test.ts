@@ -28,7 +28,8 @@ async function decide(policy: LoadedPolicy, body: Record<string, unknown>) {
 
 const usdc = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
 const vendorA = "0x1111111111111111111111111111111111111111";
-const transfer = (to: string, units: bigint) => encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [to as `0x${string}`, units] });
+const transfer = (to: string, units: bigint) =>
+  encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [to as `0x${string}`, units] });
 
 describe("policy-examples", () => {
   const files = policyFiles();
@@ -57,40 +58,79 @@ describe("policy-examples", () => {
 
   it("treasury-evm: vendor payments allowed, big ones held, over the cap or off-list denied", async () => {
     const p = await loadPolicy(path.join(ROOT, "treasury-evm/policy.yaml"));
-    const tx = (data: string, to = usdc, value = "0") => ({ action: "evm.transaction", params: { chain_id: 8453, to, value, data } });
+    const tx = (data: string, to = usdc, value = "0") => ({
+      action: "evm.transaction",
+      params: { chain_id: 8453, to, value, data },
+    });
     expect(await decide(p, tx(transfer(vendorA, 100_000_000n)))).toMatchObject({ effect: "allow" });
-    expect(await decide(p, tx(transfer(vendorA, 3_000_000_000n)))).toMatchObject({ effect: "hold", rules: ["evm/usdc-review"] });
+    expect(await decide(p, tx(transfer(vendorA, 3_000_000_000n)))).toMatchObject({
+      effect: "hold",
+      rules: ["evm/usdc-review"],
+    });
     const large = await decide(p, tx(transfer(vendorA, 12_000_000_000n)));
     expect(large.effect).toBe("hold");
     expect(large.rules).toContain("evm/usdc-large");
     expect(await decide(p, tx(transfer(vendorA, 30_000_000_000n)))).toMatchObject({ effect: "deny" });
-    expect(await decide(p, tx(transfer("0x9999999999999999999999999999999999999999", 1n)))).toMatchObject({ effect: "deny" });
-    expect(await decide(p, { action: "evm.transaction", params: { chain_id: 8453, to: vendorA, value: parseEther("0.05").toString() } })).toMatchObject({ effect: "allow" });
-    expect(await decide(p, { action: "evm.transaction", params: { chain_id: 8453, to: vendorA, value: parseEther("0.2").toString() } })).toMatchObject({ effect: "deny" });
-    expect(await decide(p, { action: "evm.transaction", params: { chain_id: 1, to: vendorA, value: "1" } })).toMatchObject({ effect: "deny" });
+    expect(await decide(p, tx(transfer("0x9999999999999999999999999999999999999999", 1n)))).toMatchObject({
+      effect: "deny",
+    });
+    expect(
+      await decide(p, {
+        action: "evm.transaction",
+        params: { chain_id: 8453, to: vendorA, value: parseEther("0.05").toString() },
+      }),
+    ).toMatchObject({ effect: "allow" });
+    expect(
+      await decide(p, {
+        action: "evm.transaction",
+        params: { chain_id: 8453, to: vendorA, value: parseEther("0.2").toString() },
+      }),
+    ).toMatchObject({ effect: "deny" });
+    expect(
+      await decide(p, { action: "evm.transaction", params: { chain_id: 1, to: vendorA, value: "1" } }),
+    ).toMatchObject({ effect: "deny" });
     expect(await decide(p, { action: "treasury.report", params: {} })).toMatchObject({ effect: "allow" });
   });
 
   it("devops-tools: reads allowed, deploys held, shells denied", async () => {
     const p = await loadPolicy(path.join(ROOT, "devops-tools/policy.yaml"));
-    const tool = (name: string, args: Record<string, unknown> = {}) => ({ action: "tool.call", params: { tool: name, args } });
+    const tool = (name: string, args: Record<string, unknown> = {}) => ({
+      action: "tool.call",
+      params: { tool: name, args },
+    });
     expect(await decide(p, tool("github.get_repo", { repo: "acme/api" }))).toMatchObject({ effect: "allow" });
-    expect(await decide(p, tool("k8s.rollout_restart", { deployment: "api", namespace: "staging" }))).toMatchObject({ effect: "hold" });
-    expect(await decide(p, tool("k8s.get_pods", { namespace: "prod-eu" }))).toMatchObject({ effect: "hold", rules: ["custom/prod-namespace-needs-review"] });
+    expect(await decide(p, tool("k8s.rollout_restart", { deployment: "api", namespace: "staging" }))).toMatchObject({
+      effect: "hold",
+    });
+    expect(await decide(p, tool("k8s.get_pods", { namespace: "prod-eu" }))).toMatchObject({
+      effect: "hold",
+      rules: ["custom/prod-namespace-needs-review"],
+    });
     expect(await decide(p, tool("shell.exec", { cmd: "rm -rf /" }))).toMatchObject({ effect: "deny" });
     expect(await decide(p, tool("k8s.scale", { deployment: "api", replicas: 50 }))).toMatchObject({ effect: "deny" });
     expect(await decide(p, tool("github.create_pull_request", { force: true }))).toMatchObject({ effect: "deny" });
-    expect(await decide(p, tool("github.get_file", { url: "https://pastebin.com/raw/x" }))).toMatchObject({ effect: "deny" });
+    expect(await decide(p, tool("github.get_file", { url: "https://pastebin.com/raw/x" }))).toMatchObject({
+      effect: "deny",
+    });
     expect(await decide(p, tool("unknown.tool"))).toMatchObject({ effect: "deny" });
   });
 
   it("support-pii: helpdesk tools allowed, exports and refunds denied, escalations need a ticket", async () => {
     const p = await loadPolicy(path.join(ROOT, "support-pii/policy.yaml"));
-    expect(await decide(p, { action: "tool.call", params: { tool: "helpdesk.reply", args: { ticket: 42 } } })).toMatchObject({ effect: "allow" });
-    expect(await decide(p, { action: "tool.call", params: { tool: "crm.export_contacts", args: {} } })).toMatchObject({ effect: "deny" });
+    expect(
+      await decide(p, { action: "tool.call", params: { tool: "helpdesk.reply", args: { ticket: 42 } } }),
+    ).toMatchObject({ effect: "allow" });
+    expect(await decide(p, { action: "tool.call", params: { tool: "crm.export_contacts", args: {} } })).toMatchObject({
+      effect: "deny",
+    });
     expect(await decide(p, { action: "support.refund", params: { amount: "10" } })).toMatchObject({ effect: "deny" });
-    expect(await decide(p, { action: "support.escalate", params: {} })).toMatchObject({ effect: "deny", rules: ["custom/escalation-needs-ticket"] });
-    expect(await decide(p, { action: "support.escalate", params: { ticket: "T-1" } })).toMatchObject({ effect: "allow" });
+    expect(await decide(p, { action: "support.escalate", params: {} })).toMatchObject({
+      effect: "deny",
+      rules: ["custom/escalation-needs-ticket"],
+    });
+    expect(await decide(p, { action: "support.escalate", params: { ticket: "T-1" } })).toMatchObject({
+      effect: "allow",
+    });
   });
 
   it("markdown: merged YAML blocks decide like a YAML policy", async () => {
@@ -98,8 +138,12 @@ describe("policy-examples", () => {
     expect(p.config.name).toBe("research-assistant");
     expect(await decide(p, { action: "report.create", params: {} })).toMatchObject({ effect: "allow" });
     expect(await decide(p, { action: "report.publish", params: {} })).toMatchObject({ effect: "deny" });
-    expect(await decide(p, { action: "tool.call", params: { tool: "slack.post_message", args: {} } })).toMatchObject({ effect: "hold" });
-    expect(await decide(p, { action: "tool.call", params: { tool: "web.fetch", args: { url: "https://arxiv.org/abs/1" } } })).toMatchObject({ effect: "allow" });
+    expect(await decide(p, { action: "tool.call", params: { tool: "slack.post_message", args: {} } })).toMatchObject({
+      effect: "hold",
+    });
+    expect(
+      await decide(p, { action: "tool.call", params: { tool: "web.fetch", args: { url: "https://arxiv.org/abs/1" } } }),
+    ).toMatchObject({ effect: "allow" });
     expect(p.network).toBeDefined();
   });
 });

@@ -18,7 +18,10 @@ function runDir(dir: string) {
   const modules = files
     .filter((f) => f.endsWith(".rego"))
     .map((f) => ({ path: path.join(dir, f), source: fs.readFileSync(path.join(dir, f), "utf8") }));
-  const data = Object.assign({}, ...files.filter((f) => f === "data.json").map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"))));
+  const data = Object.assign(
+    {},
+    ...files.filter((f) => f === "data.json").map((f) => JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"))),
+  );
   return runTests(compile(modules), { data });
 }
 

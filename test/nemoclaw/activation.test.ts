@@ -140,7 +140,11 @@ describe("activation socket: rejections are exact answers, never acknowledgement
   it("rejects a gateway key that is not Ed25519 and connection settings that differ from the declaration", async () => {
     await start({
       expected: {
-        interceptor: { endpoint: "https://127.0.0.1:7403", caCertificatePath: "/home/u/ca.pem", audience: "urn:intent-sidecar:admission" },
+        interceptor: {
+          endpoint: "https://127.0.0.1:7403",
+          caCertificatePath: "/home/u/ca.pem",
+          audience: "urn:intent-sidecar:admission",
+        },
       },
     });
     const rsa = (await import("node:crypto")).generateKeyPairSync("rsa", { modulusLength: 1024 });
@@ -177,18 +181,63 @@ describe("activation socket: malformed and oversized requests", () => {
   const cases: [string, () => string, number, string][] = [
     ["invalid JSON", () => request("/v1/activate", "{"), 400, "invalid_json"],
     ["a JSON array", () => request("/v1/activate", "[]"), 400, "invalid_json"],
-    ["the wrong activation schema", () => request("/v1/activate", JSON.stringify(activation(COMPONENT, { schemaVersion: 2 }))), 400, "unsupported_schema"],
-    ["the wrong preparation schema", () => request("/v2/prepare", JSON.stringify(preparation(COMPONENT, { schemaVersion: 1 }))), 400, "unsupported_schema"],
-    ["an activation id that is not a UUID", () => request("/v1/activate", JSON.stringify(activation(COMPONENT, { activationId: "x" }))), 400, "invalid_activation_id"],
-    ["a policy hash that is not sha256", () => request("/v1/activate", JSON.stringify(activation(COMPONENT, { policy: { source: "sandbox", hash: "md5:1", activeVersion: 1 } }))), 400, "invalid_policy"],
-    ["chunked framing", () => "POST /v1/activate HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 400, "ambiguous_framing"],
-    ["no Content-Length", () => "POST /v1/activate HTTP/1.1\r\nContent-Type: application/json\r\n\r\n", 411, "length_required"],
+    [
+      "the wrong activation schema",
+      () => request("/v1/activate", JSON.stringify(activation(COMPONENT, { schemaVersion: 2 }))),
+      400,
+      "unsupported_schema",
+    ],
+    [
+      "the wrong preparation schema",
+      () => request("/v2/prepare", JSON.stringify(preparation(COMPONENT, { schemaVersion: 1 }))),
+      400,
+      "unsupported_schema",
+    ],
+    [
+      "an activation id that is not a UUID",
+      () => request("/v1/activate", JSON.stringify(activation(COMPONENT, { activationId: "x" }))),
+      400,
+      "invalid_activation_id",
+    ],
+    [
+      "a policy hash that is not sha256",
+      () =>
+        request(
+          "/v1/activate",
+          JSON.stringify(activation(COMPONENT, { policy: { source: "sandbox", hash: "md5:1", activeVersion: 1 } })),
+        ),
+      400,
+      "invalid_policy",
+    ],
+    [
+      "chunked framing",
+      () =>
+        "POST /v1/activate HTTP/1.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+      400,
+      "ambiguous_framing",
+    ],
+    [
+      "no Content-Length",
+      () => "POST /v1/activate HTTP/1.1\r\nContent-Type: application/json\r\n\r\n",
+      411,
+      "length_required",
+    ],
     ["duplicate headers", () => request("/v1/activate", "{}", "Content-Length: 2\r\n"), 400, "duplicate_header"],
     ["bytes after the body", () => request("/v1/activate", "{}") + "GET / HTTP/1.1\r\n\r\n", 400, "ambiguous_framing"],
     ["HTTP/1.0", () => "POST /v1/activate HTTP/1.0\r\nContent-Length: 2\r\n\r\n{}", 400, "bad_request_line"],
-    ["a non-JSON content type", () => request("/v1/activate", "{}").replace("application/json", "text/plain"), 415, "unsupported_media_type"],
+    [
+      "a non-JSON content type",
+      () => request("/v1/activate", "{}").replace("application/json", "text/plain"),
+      415,
+      "unsupported_media_type",
+    ],
     ["an unknown path", () => request("/v1/other", "{}"), 404, "not_found"],
-    ["GET", () => "GET /v1/activate HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n", 405, "method_not_allowed"],
+    [
+      "GET",
+      () => "GET /v1/activate HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 0\r\n\r\n",
+      405,
+      "method_not_allowed",
+    ],
   ];
   it.each(cases)("answers %s with a complete error response", async (_name, bytes, status, code) => {
     const res = await sendRaw(socketPath, bytes());
@@ -252,7 +301,11 @@ describe("activation socket: deadline and lifecycle", () => {
     fs.mkdirSync(open, { mode: 0o777 });
     fs.chmodSync(open, 0o777);
     await expect(
-      startActivationServer({ socketPath: path.join(open, "a.sock"), componentId: COMPONENT, activePolicyDigest: () => SIDECAR_DIGEST }),
+      startActivationServer({
+        socketPath: path.join(open, "a.sock"),
+        componentId: COMPONENT,
+        activePolicyDigest: () => SIDECAR_DIGEST,
+      }),
     ).rejects.toMatchObject({ code: "socket_parent_unsafe" });
   });
 });

@@ -24,10 +24,25 @@ beforeAll(async () => {
   expect(installed.code, installed.stderr).toBe(0);
   declared = JSON.parse(installed.stdout).declaration;
   socketPath = (declared as unknown as { activationSocketPath: string }).activationSocketPath;
-  child = spawn(process.execPath, [CLI, "start", "--data-dir", dataDir, "--agent-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--operator-addr", "127.0.0.1:0"], {
-    env: { ...process.env, INTENT_SIDECAR_NEMOCLAW_DECLARATION: declaration },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  child = spawn(
+    process.execPath,
+    [
+      CLI,
+      "start",
+      "--data-dir",
+      dataDir,
+      "--agent-addr",
+      "127.0.0.1:0",
+      "--proxy-addr",
+      "127.0.0.1:0",
+      "--operator-addr",
+      "127.0.0.1:0",
+    ],
+    {
+      env: { ...process.env, INTENT_SIDECAR_NEMOCLAW_DECLARATION: declaration },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   child.stderr!.resume();
   const lines = createInterface({ input: child.stdout! });
   ready = await new Promise((resolve, reject) => {
@@ -48,7 +63,11 @@ describe("daemon with a NemoClaw declaration", () => {
     // NemoClaw sends back the validated declaration's connection settings; a mismatch is rejected
     const stranger = await post(socketPath, "/v2/prepare", preparation("intent-sidecar"));
     expect(stranger.json.result).toBe("rejected");
-    const prep = await post(socketPath, "/v2/prepare", preparation("intent-sidecar", { interceptor: declared.interceptor, middleware: declared.middleware }));
+    const prep = await post(
+      socketPath,
+      "/v2/prepare",
+      preparation("intent-sidecar", { interceptor: declared.interceptor, middleware: declared.middleware }),
+    );
     expect(prep.json.result).toBe("prepared");
     const act = activation("intent-sidecar");
     const res = await post(socketPath, "/v1/activate", act);

@@ -48,10 +48,25 @@ describe("intent-sidecar nemoclaw install|uninstall", () => {
 
   it("takes every connection setting from flags and can name itself the provider-profile source", async () => {
     const r = await cli(
-      "nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d"),
-      "--component-id", "acme/policy", "--interceptor-endpoint", "https://127.0.0.1:9443",
-      "--middleware-endpoint", "https://host.openshell.internal:9444", "--middleware-name", "acme/mw",
-      "--interceptor-audience", "urn:acme:admission", "--middleware-audience", "urn:acme:mw", "--provider-profile-source",
+      "nemoclaw",
+      "install",
+      "--home",
+      home,
+      "--data-dir",
+      path.join(home, "d"),
+      "--component-id",
+      "acme/policy",
+      "--interceptor-endpoint",
+      "https://127.0.0.1:9443",
+      "--middleware-endpoint",
+      "https://host.openshell.internal:9444",
+      "--middleware-name",
+      "acme/mw",
+      "--interceptor-audience",
+      "urn:acme:admission",
+      "--middleware-audience",
+      "urn:acme:mw",
+      "--provider-profile-source",
     );
     expect(r.code, r.stderr).toBe(0);
     const decl = readDeclaration(path.join(home, ".config", "nemoclaw", "external-component.json"))!;
@@ -79,7 +94,10 @@ describe("intent-sidecar nemoclaw install|uninstall", () => {
 
   it("never overwrites another component's declaration without --force, and uninstalls only its own", async () => {
     const file = path.join(home, ".config", "nemoclaw", "external-component.json");
-    expect((await cli("nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d"), "--component-id", "other")).code).toBe(0);
+    expect(
+      (await cli("nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d"), "--component-id", "other"))
+        .code,
+    ).toBe(0);
     const before = fs.readFileSync(file, "utf8");
     const clash = await cli("nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d"));
     expect(clash.code).toBe(2);
@@ -90,7 +108,9 @@ describe("intent-sidecar nemoclaw install|uninstall", () => {
     expect(notOurs.code).toBe(2);
     expect(fs.existsSync(file)).toBe(true);
 
-    expect((await cli("nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d"), "--force")).code).toBe(0);
+    expect((await cli("nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d"), "--force")).code).toBe(
+      0,
+    );
     expect(readDeclaration(file)!.componentId).toBe("intent-sidecar");
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     const removed = await cli("nemoclaw", "uninstall", "--home", home);
@@ -112,10 +132,16 @@ describe("intent-sidecar nemoclaw install|uninstall", () => {
   });
 
   it("works through the real binary", () => {
-    const r = spawnSync(process.execPath, [CLI, "nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d")], {
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      process.execPath,
+      [CLI, "nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d")],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
-    expect(readDeclaration(path.join(home, ".config", "nemoclaw", "external-component.json"))!.componentId).toBe("intent-sidecar");
+    expect(readDeclaration(path.join(home, ".config", "nemoclaw", "external-component.json"))!.componentId).toBe(
+      "intent-sidecar",
+    );
   });
 });

@@ -13,7 +13,11 @@ export interface RawAnswer {
 
 /** Sends raw bytes and collects everything until the server closes. `halfClose` ends our side after writing,
  * like NemoClaw's first transport did; the later one keeps it open. */
-export function sendRaw(socketPath: string, bytes: string | Buffer, opts: { halfClose?: boolean } = {}): Promise<RawAnswer> {
+export function sendRaw(
+  socketPath: string,
+  bytes: string | Buffer,
+  opts: { halfClose?: boolean } = {},
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const socket = net.createConnection({ path: socketPath });
     const chunks: Buffer[] = [];
@@ -69,7 +73,9 @@ export async function post(socketPath: string, path: string, payload: unknown, o
   return { ...answer, json: JSON.parse(answer.body) as Record<string, unknown> };
 }
 
-export const gatewayKeyPem = generateKeyPairSync("ed25519").publicKey.export({ type: "spki", format: "pem" }).toString();
+export const gatewayKeyPem = generateKeyPairSync("ed25519")
+  .publicKey.export({ type: "spki", format: "pem" })
+  .toString();
 
 export function preparation(componentId: string, overrides: Record<string, unknown> = {}) {
   return {
@@ -85,7 +91,11 @@ export function preparation(componentId: string, overrides: Record<string, unkno
       extensionTokenTtlSecs: 900,
     },
     network: { gatewayIp: "172.18.0.1", subnet: "172.18.0.0/16" },
-    interceptor: { endpoint: "https://127.0.0.1:7403", caCertificatePath: "/home/u/ca.pem", audience: "urn:intent-sidecar:admission" },
+    interceptor: {
+      endpoint: "https://127.0.0.1:7403",
+      caCertificatePath: "/home/u/ca.pem",
+      audience: "urn:intent-sidecar:admission",
+    },
     middleware: {
       name: "intent-sidecar/middleware",
       endpoint: "https://host.openshell.internal:7404",
@@ -104,7 +114,11 @@ export function activation(componentId: string, overrides: Record<string, unknow
     activationId: randomUUID(),
     componentId,
     gateway: { name: "nemoclaw" },
-    sandbox: { id: "sandbox-123", identityFingerprint: `sha256:${"b".repeat(64)}`, lifecycleGeneration: "generation-1" },
+    sandbox: {
+      id: "sandbox-123",
+      identityFingerprint: `sha256:${"b".repeat(64)}`,
+      lifecycleGeneration: "generation-1",
+    },
     policy: { source: "sandbox", hash: openshellPolicyHash, activeVersion: 7 },
     ...overrides,
   };

@@ -5,7 +5,9 @@ import { registerIntegration } from "../../sidecar/cli/commands/integration.ts";
 import { ExitError } from "../../sidecar/cli/exit.ts";
 
 export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const program = new Command("intent-sidecar").exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  const program = new Command("intent-sidecar")
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
   program.command("policy");
   registerIntegration(program);
   let stdout = "";
@@ -19,7 +21,8 @@ export async function runCli(args: string[]): Promise<{ code: number; stdout: st
     return { code: 0, stdout, stderr };
   } catch (e) {
     if (e instanceof ExitError) return { code: e.code, stdout, stderr: stderr + e.message };
-    if ((e as { code?: string }).code?.startsWith("commander.")) return { code: 2, stdout, stderr: stderr + (e as Error).message };
+    if ((e as { code?: string }).code?.startsWith("commander."))
+      return { code: 2, stdout, stderr: stderr + (e as Error).message };
     throw e;
   } finally {
     process.stdout.write = out;

@@ -12,13 +12,27 @@ beforeEach(() => {
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function directive(unit: string, key: string): string[] {
-  return unit.split("\n").filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+  return unit
+    .split("\n")
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1));
 }
 
 describe("intent-sidecar service install", () => {
   it("writes a user unit that starts the daemon, reloads with SIGHUP and stops with SIGTERM", async () => {
     const out = path.join(dir, "units");
-    const r = await runCli(["service", "install", "--output", out + "/", "--data-dir", path.join(dir, "data"), "--policy", "policy-examples/reference/policy.yaml", "--env-file", path.join(dir, "tokens.env")]);
+    const r = await runCli([
+      "service",
+      "install",
+      "--output",
+      out + "/",
+      "--data-dir",
+      path.join(dir, "data"),
+      "--policy",
+      "policy-examples/reference/policy.yaml",
+      "--env-file",
+      path.join(dir, "tokens.env"),
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const file = path.join(out, "intent-sidecar.service");
     expect(JSON.parse(r.stdout)).toMatchObject({ event: "service.installed", path: file, unchanged: false });
@@ -27,7 +41,13 @@ describe("intent-sidecar service install", () => {
     const exec = directive(unit, "ExecStart")[0]!.split(" ");
     expect(exec[0]).toBe(process.execPath);
     expect(exec[1]).toBe(path.resolve("bin/intent-sidecar.mjs"));
-    expect(exec.slice(2)).toEqual(["start", "--data-dir", path.join(dir, "data"), "--policy", path.resolve("policy-examples/reference/policy.yaml")]);
+    expect(exec.slice(2)).toEqual([
+      "start",
+      "--data-dir",
+      path.join(dir, "data"),
+      "--policy",
+      path.resolve("policy-examples/reference/policy.yaml"),
+    ]);
     expect(directive(unit, "ExecReload")).toEqual(["/bin/kill -HUP $MAINPID"]);
     expect(directive(unit, "KillSignal")).toEqual(["SIGTERM"]);
     expect(directive(unit, "Restart")).toEqual(["on-failure"]);
@@ -63,8 +83,14 @@ describe("intent-sidecar service install", () => {
     expect(systemdQuote("/50%/x")).toBe("/50%%/x");
     expect(systemdQuote("/$HOME/x")).toBe("/$$HOME/x");
     expect(() => systemdQuote("a\nb")).toThrow(/newline/);
-    const unit = renderUnit({ cli: "/opt/my tools/bin/intent-sidecar.mjs", dataDir: "/var/lib/side car", node: "/usr/bin/node" });
-    expect(directive(unit, "ExecStart")[0]).toBe('/usr/bin/node "/opt/my tools/bin/intent-sidecar.mjs" start --data-dir "/var/lib/side car"');
+    const unit = renderUnit({
+      cli: "/opt/my tools/bin/intent-sidecar.mjs",
+      dataDir: "/var/lib/side car",
+      node: "/usr/bin/node",
+    });
+    expect(directive(unit, "ExecStart")[0]).toBe(
+      '/usr/bin/node "/opt/my tools/bin/intent-sidecar.mjs" start --data-dir "/var/lib/side car"',
+    );
   });
 
   it("--print writes nothing", async () => {

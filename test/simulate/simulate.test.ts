@@ -17,7 +17,13 @@ tool_calls:
   hold: ["payments.*"]
 `;
 
-function record(id: string, at: string, body: { action: string; params: Record<string, unknown> }, decision: IntentRecord["decision"], extra: Partial<IntentRecord> = {}): IntentRecord {
+function record(
+  id: string,
+  at: string,
+  body: { action: string; params: Record<string, unknown> },
+  decision: IntentRecord["decision"],
+  extra: Partial<IntentRecord> = {},
+): IntentRecord {
   const intent = { agent: "bot", action: body.action, params: body.params, context: {} };
   return {
     id,
@@ -42,30 +48,48 @@ beforeEach(() => {
   const tool = (tool: string) => ({ action: "tool.call", params: { tool, args: {} } });
   store.insert(record("i1", "2026-03-20T10:00:00.000Z", tool("slack.post_message"), "APPROVED"));
   store.insert(record("i2", "2026-03-20T10:01:00.000Z", tool("github.get_repo"), "APPROVED"));
-  store.insert(record("i3", "2026-03-20T10:02:00.000Z", tool("shell.exec"), "DENIED", { reasons: [{ block: "tool_calls", rule: "allow", message: "x" }] }));
+  store.insert(
+    record("i3", "2026-03-20T10:02:00.000Z", tool("shell.exec"), "DENIED", {
+      reasons: [{ block: "tool_calls", rule: "allow", message: "x" }],
+    }),
+  );
   // a hold an operator later approved: it was PENDING when decided
-  store.insert(record("i4", "2026-03-20T10:03:00.000Z", tool("payments.refund"), "APPROVED", {
-    hold: { id: "h1", expires_at: "2026-03-21T10:03:00.000Z", approvals_required: 1, approvals: 1 },
-    reasons: [{ block: "tool_calls", rule: "hold", message: "x" }],
-  }));
+  store.insert(
+    record("i4", "2026-03-20T10:03:00.000Z", tool("payments.refund"), "APPROVED", {
+      hold: { id: "h1", expires_at: "2026-03-21T10:03:00.000Z", approvals_required: 1, approvals: 1 },
+      reasons: [{ block: "tool_calls", rule: "hold", message: "x" }],
+    }),
+  );
   // held only by a soft limit: not replayed, compared as APPROVED
-  store.insert(record("i5", "2026-03-20T10:04:00.000Z", { action: "report.weekly", params: {} }, "PENDING", {
-    hold: { id: "h2", expires_at: "2026-03-21T10:04:00.000Z", approvals_required: 1, approvals: 0 },
-    reasons: [{ block: "soft_limits", rule: "hourly", message: "x" }],
-  }));
+  store.insert(
+    record("i5", "2026-03-20T10:04:00.000Z", { action: "report.weekly", params: {} }, "PENDING", {
+      hold: { id: "h2", expires_at: "2026-03-21T10:04:00.000Z", approvals_required: 1, approvals: 0 },
+      reasons: [{ block: "soft_limits", rule: "hourly", message: "x" }],
+    }),
+  );
   db.close();
   fs.writeFileSync(path.join(dir, "same.yaml"), BASE);
   fs.writeFileSync(
     path.join(dir, "stricter.yaml"),
-    BASE.replace('allow: ["slack.post_message", "github.*", "payments.*"]', 'allow: ["slack.post_message", "github.*", "payments.*", "shell.exec"]\n  deny: ["github.*"]')
-      .replace('hold: ["payments.*"]', 'hold: ["slack.*"]'),
+    BASE.replace(
+      'allow: ["slack.post_message", "github.*", "payments.*"]',
+      'allow: ["slack.post_message", "github.*", "payments.*", "shell.exec"]\n  deny: ["github.*"]',
+    ).replace('hold: ["payments.*"]', 'hold: ["slack.*"]'),
   );
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe("intent-sidecar policy simulate", () => {
   it("reports no change when the candidate decides like the recorded policy", async () => {
-    const r = await runCli(["policy", "simulate", "--policy", path.join(dir, "same.yaml"), "--data-dir", dataDir, "--json"]);
+    const r = await runCli([
+      "policy",
+      "simulate",
+      "--policy",
+      path.join(dir, "same.yaml"),
+      "--data-dir",
+      dataDir,
+      "--json",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report).toMatchObject({ replayed: 5, changed: 0, unchanged: 5, soft_limit_only: 1, changes: [] });
@@ -73,7 +97,15 @@ describe("intent-sidecar policy simulate", () => {
   });
 
   it("lists exactly the intents whose decision would change, with the candidate's reasons", async () => {
-    const r = await runCli(["policy", "simulate", "--policy", path.join(dir, "stricter.yaml"), "--data-dir", dataDir, "--json"]);
+    const r = await runCli([
+      "policy",
+      "simulate",
+      "--policy",
+      path.join(dir, "stricter.yaml"),
+      "--data-dir",
+      dataDir,
+      "--json",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.changed).toBe(4);
@@ -93,15 +125,45 @@ describe("intent-sidecar policy simulate", () => {
   });
 
   it("prints a readable table and can fail CI on any change", async () => {
-    const r = await runCli(["policy", "simulate", "--policy", path.join(dir, "stricter.yaml"), "--data-dir", dataDir, "--fail-on-change"]);
+    const r = await runCli([
+      "policy",
+      "simulate",
+      "--policy",
+      path.join(dir, "stricter.yaml"),
+      "--data-dir",
+      dataDir,
+      "--fail-on-change",
+    ]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/replayed 5 intents: 4 would change, 1 unchanged/);
     expect(r.stdout).toMatch(/i2 {2}bot {2}tool\.call {2}APPROVED -> DENIED/);
-    expect((await runCli(["policy", "simulate", "--policy", path.join(dir, "same.yaml"), "--data-dir", dataDir, "--fail-on-change"])).code).toBe(0);
+    expect(
+      (
+        await runCli([
+          "policy",
+          "simulate",
+          "--policy",
+          path.join(dir, "same.yaml"),
+          "--data-dir",
+          dataDir,
+          "--fail-on-change",
+        ])
+      ).code,
+    ).toBe(0);
   });
 
   it("--limit replays only the most recent intents", async () => {
-    const r = await runCli(["policy", "simulate", "--policy", path.join(dir, "stricter.yaml"), "--data-dir", dataDir, "--json", "--limit", "2"]);
+    const r = await runCli([
+      "policy",
+      "simulate",
+      "--policy",
+      path.join(dir, "stricter.yaml"),
+      "--data-dir",
+      dataDir,
+      "--json",
+      "--limit",
+      "2",
+    ]);
     expect(JSON.parse(r.stdout)).toMatchObject({ replayed: 2 });
   });
 
@@ -110,7 +172,14 @@ describe("intent-sidecar policy simulate", () => {
     const bad = await runCli(["policy", "simulate", "--policy", path.join(dir, "bad.yaml"), "--data-dir", dataDir]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/bad\.yaml:3:\d+/u);
-    const missing = await runCli(["policy", "simulate", "--policy", path.join(dir, "same.yaml"), "--data-dir", path.join(dir, "nope")]);
+    const missing = await runCli([
+      "policy",
+      "simulate",
+      "--policy",
+      path.join(dir, "same.yaml"),
+      "--data-dir",
+      path.join(dir, "nope"),
+    ]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/no sidecar store/);
   });

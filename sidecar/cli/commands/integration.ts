@@ -32,12 +32,19 @@ function registerNemoClaw(program: Command): void {
   nemoclaw
     .command("install")
     .description("write ~/.config/nemoclaw/external-component.json (mode 0600) pointing NemoClaw at this sidecar")
-    .option("--data-dir <dir>", "the sidecar's data directory (holds the activation socket and proxy CA)", DEFAULT_DATA_DIR)
+    .option(
+      "--data-dir <dir>",
+      "the sidecar's data directory (holds the activation socket and proxy CA)",
+      DEFAULT_DATA_DIR,
+    )
     .option("--home <dir>", "home folder whose .config/nemoclaw receives the declaration")
     .option("--declaration <file>", "write the declaration here instead")
     .option("--component-id <id>", "componentId (also the OpenShell interceptor name)", DEFAULT_COMPONENT_ID)
     .option("--socket <path>", "activation socket path (default <data-dir>/nemoclaw/activation.sock)")
-    .option("--ca-cert <path>", "CA certificate NemoClaw pins for both connections (default <data-dir>/proxy-ca.crt.pem)")
+    .option(
+      "--ca-cert <path>",
+      "CA certificate NemoClaw pins for both connections (default <data-dir>/proxy-ca.crt.pem)",
+    )
     .option("--interceptor-endpoint <url>", "https://127.0.0.1:<port>")
     .option("--interceptor-audience <aud>", "audience of the interceptor's extension credentials")
     .option("--middleware-name <name>", "middleware registration name")
@@ -61,7 +68,10 @@ function registerNemoClaw(program: Command): void {
         });
         const file = o.declaration ?? defaultDeclarationPath(o.home);
         const result = installDeclaration(declaration, { declarationPath: file, force: Boolean(o.force) });
-        process.stdout.write(JSON.stringify({ event: "nemoclaw.installed", path: result.path, replaced: result.replaced, declaration }) + "\n");
+        process.stdout.write(
+          JSON.stringify({ event: "nemoclaw.installed", path: result.path, replaced: result.replaced, declaration }) +
+            "\n",
+        );
         if (!fs.existsSync(declaration.interceptor.caCertificatePath)) {
           process.stderr.write(
             `note: ${declaration.interceptor.caCertificatePath} does not exist yet; start the sidecar once ` +
