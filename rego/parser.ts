@@ -99,12 +99,12 @@ export class Parser {
       regoVersion: this.version,
       v1Rules: this.version === "v1",
     };
-    while (this.cur().kind === "ident" && this.cur().text === "import") {
+    while (this.cur().kind === "ident" && this.cur().text === "import" && !this.keywordRef()) {
       mod.imports.push(this.parseImport());
     }
     this.v1Rules = mod.v1Rules = this.version === "v1" || mod.imports.some((i) => importPath(i) === "rego.v1");
     while (this.cur().kind !== "eof") {
-      if (this.cur().kind === "ident" && this.cur().text === "import") {
+      if (this.cur().kind === "ident" && this.cur().text === "import" && !this.keywordRef()) {
         throw this.err("import must come before rules");
       }
       try {
@@ -218,7 +218,7 @@ export class Parser {
       } else if (!head.args) {
         throw this.err("default rules must have a value");
       }
-      if (this.isOp("{") || this.isKw("if")) throw this.err("default rules cannot have a body", start);
+      if ((this.isOp("{") && !this.tok.nl) || (this.isKw("if") && !this.keywordRef())) throw this.err("default rules cannot have a body", start);
       return [{ head, body: [trueExpr(head.loc)], isDefault: true, loc: this.loc(start), module: mod }];
     }
     if (this.isKw("contains") && !this.tok.nl) {
@@ -255,7 +255,7 @@ export class Parser {
     }
     // else chains
     let cur = rule;
-    while (this.isKw("else")) {
+    while (this.isKw("else") && !this.keywordRef()) {
       if (head.contains || ref.length > 1 && !head.value) throw this.err("else keyword cannot be used on multi-value rules");
       const et = this.tok;
       this.p++;
@@ -275,7 +275,7 @@ export class Parser {
 
   /** Parses `if { ... }`, `if expr`, or v0 `{ ... }`. Returns which form was found. */
   private parseRuleBody(rule: Rule, what: "rule" | "function" | "else"): "if" | "brace" | "none" {
-    if (this.isKw("if")) {
+    if (this.isKw("if") && !(this.keywordRef() && this.tok.nl)) {
       this.p++;
       if (this.isOp("{")) {
         // `if {` could also start an object/set term expression; OPA treats it as a body
@@ -423,7 +423,7 @@ export class Parser {
   }
 
   private parseWiths(expr: Expr): void {
-    while (this.tok.kind === "ident" && this.tok.text === "with") {
+    while (this.tok.kind === "ident" && this.tok.text === "with" && !this.keywordRef()) {
       const wt = this.tok;
       this.p++;
       const target = this.parseRefTerm();
@@ -452,7 +452,7 @@ export class Parser {
     } else {
       expr = this.parseExprNoWith();
     }
-    while (withs && this.tok.kind === "ident" && this.tok.text === "with") {
+    while (withs && this.tok.kind === "ident" && this.tok.text === "with" && !this.keywordRef()) {
       const wt = this.tok;
       this.p++;
       const target = this.parseRefTerm();
@@ -469,7 +469,7 @@ export class Parser {
     const t = this.tok;
     const loc = this.loc(t);
     if (this.isKw("every") && !this.keywordRef()) return this.parseEvery();
-    if (this.isKw("contains") && !(this.peek().kind === "op" && this.peek().text === "(")) throw this.err("unexpected contains keyword");
+    if (this.isKw("contains") && !this.keywordRef() && !(this.peek().kind === "op" && this.peek().text === "(")) throw this.err("unexpected contains keyword");
     // `x, y in xs` membership with key
     const lhs = this.parseTermWithIn(true);
     if ((this.isOp("=") || this.isOp(":=")) && (!this.tok.nl || this.depth > 0)) {
@@ -660,7 +660,10 @@ export class Parser {
         term = this.templateTerm(t);
         break;
       case "ident": {
-        if (t.text === "true" || t.text === "false") {
+        if ((t.text === "true" || t.text === "false" || t.text === "null") && this.keywordRef(t)) {
+          this.p++;
+          term = { t: "var", name: t.text, loc };
+        } else if (t.text === "true" || t.text === "false") {
           this.p++;
           term = { t: "val", v: t.text === "true", loc };
         } else if (t.text === "null") {
