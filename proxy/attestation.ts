@@ -4,7 +4,7 @@
 // Single use: the jti is recorded in the gate's replay store when the request is forwarded.
 import { AUDIENCE_PROXY, DEFAULT_ISSUER, httpBodyDigest, sha256Digest, type AttestationClaims } from "../protocol/index.ts";
 import { GateError } from "../executor-gate/errors.ts";
-import type { KeySource } from "../executor-gate/jwks.ts";
+import { pinnedKeys, type Jwk, type KeySource } from "../executor-gate/jwks.ts";
 import { memoryReplayStore } from "../executor-gate/replay/memory.ts";
 import type { ReplayStore } from "../executor-gate/replay/store.ts";
 import { MAX_CLOCK_TOLERANCE_SECONDS, verifyToken } from "../executor-gate/token.ts";
@@ -98,4 +98,21 @@ export function createProxyVerifier(opts: ProxyVerifierOptions): ProxyVerifier {
       return replay.consume(claims.jti, claims.exp + tolerance, token);
     },
   };
+}
+
+/** A key source over a JWKS the caller already holds (the sidecar's own key ring): re-imported only when the set of
+ * kids changes, so key rotation is picked up without any HTTP round trip. */
+export function keySourceFromJwks(getJwks: () => { keys: readonly object[] }): KeySource {
+  let cachedIds = "";
+  let cached: KeySource = pinnedKeys([]);
+  const current = (): KeySource => {
+    const list = getJwks().keys as Jwk[];
+    const ids = list.map((k) => `${k.kid}:${k.x}`).join(",");
+    if (ids !== cachedIds) {
+      cached = pinnedKeys([...list]);
+      cachedIds = ids;
+    }
+    return cached;
+  };
+  return { keyFor: (kid) => current().keyFor(kid), kids: () => current().kids() };
 }

@@ -11,7 +11,7 @@ import { requestHeaders, endToEndHeaders, writeRawHead, type Upstreams, type Ups
 import { buildInput, ruleBody } from "./input.ts";
 import type { ProxyPolicy } from "./policy.ts";
 import { normalizeHost, resolveTarget, TargetRefused, type Lookup } from "./resolve.ts";
-import type { ConnectionContext, ProxyDecisionEvent, ProxyLimits } from "./server.ts";
+import { NO_POLICY, type ConnectionContext, type ProxyDecisionEvent, type ProxyLimits } from "./server.ts";
 
 export interface RequestEnv {
   policy: () => ProxyPolicy | null;
@@ -200,7 +200,7 @@ async function decide(env: RequestEnv, req: http.IncomingMessage, ctx: Connectio
   const source = await ctx.source;
   event.source = { binary: source.binary, pid: source.pid, sandbox_id: env.sandboxId };
 
-  if (!policy) return fail(denied("no_policy", "no valid policy is loaded; all network access is denied"));
+  if (!policy) return fail(denied("no_policy", NO_POLICY));
 
   // 4. address (plain HTTP: resolved here; tunnels were resolved and checked at CONNECT)
   let address: string;

@@ -90,6 +90,9 @@ export interface ConnectionContext {
   tunnel: { host: string; port: number; target: ResolvedTarget } | null;
 }
 
+/** Why everything is denied while no network rules are active. */
+export const NO_POLICY = "no network policy is active (no valid policy is loaded, or it has no network block); all network access is denied";
+
 const UNKNOWN_SOURCE: Promise<SourceProcess> = Promise.resolve({ pid: null, binary: null });
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
@@ -191,7 +194,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       return deny(m[1]!, port, "bad_request", (err as Error).message, 400);
     }
     const policy = env.policy();
-    if (!policy) return deny(host, port, "no_policy", "no valid policy is loaded; all network access is denied");
+    if (!policy) return deny(host, port, "no_policy", NO_POLICY);
     let target: ResolvedTarget;
     try {
       target = await resolveTarget(host, policy.allowAddresses, policy.resolve, env.lookup);
@@ -219,6 +222,17 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     server.emit("connection", tlsSocket);
   }
 
+  // Closing the server also ends open tunnels and pooled upstream connections (which http.Server does not track),
+  // so whoever owns the server can close it like any other listener.
+  const closeListener = server.close.bind(server);
+  server.close = ((cb?: (err?: Error) => void) => {
+    closeListener(cb);
+    server.closeAllConnections();
+    for (const s of sockets) s.destroy();
+    upstreams.close();
+    return server;
+  }) as typeof server.close;
+
   const host = opts.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -234,14 +248,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     port: addr.port,
     url: `http://${urlHost}:${addr.port}`,
     server,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-        for (const s of sockets) s.destroy();
-      });
-      upstreams.close();
-    },
+    close: () => new Promise<void>((resolve) => void server.close(() => resolve())),
   };
 }
 

@@ -17,6 +17,10 @@ import { TokenAuth } from "./api/auth.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
+import { join } from "node:path";
+import { startProxy, CertificateAuthority, createProxyVerifier, keySourceFromJwks } from "../proxy/index.ts";
+import { sqliteReplayStore } from "../executor-gate/replay/sqlite.ts";
+import type { NetworkBlock } from "./policy/network.ts";
 
 export interface DaemonOptions {
   config: SidecarConfig;
@@ -68,13 +72,6 @@ function closeServer(server: Server): Promise<void> {
     server.closeIdleConnections?.();
     // long polls and keep-alive clients must not hold shutdown forever
     setTimeout(() => server.closeAllConnections?.(), 2000).unref();
-  });
-}
-
-function notFoundServer(what: string): Server {
-  return createServer((req, res) => {
-    res.writeHead(404, { "content-type": "application/json" });
-    res.end(JSON.stringify({ error: "not_found", message: `the ${what} is not available in this build` }));
   });
 }
 
@@ -162,10 +159,29 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const agentAddr = await listen(agentServer, config.agentAddr);
     servers.push(agentServer);
 
-    // Proxy listener: the proxy engineer replaces this placeholder with proxy/ wired to the active NetworkBlock.
-    const proxyServer = notFoundServer("proxy");
-    const proxyAddr = await listen(proxyServer, config.proxyAddr);
-    servers.push(proxyServer);
+    // Proxy listener (proxy/): every request decided by the active policy's network block (read per request, so
+    // reloads apply at once); attestations verified against our own keys; denials audited.
+    const proxyReplay = sqliteReplayStore(join(config.dataDir, "proxy-replay.sqlite"), { synchronous: config.synchronous });
+    const proxy = await startProxy({
+      ...(({ host, port }) => ({ host, port }))(splitAddr(config.proxyAddr)),
+      ca: await CertificateAuthority.loadOrCreate(config.dataDir),
+      policy: () => (provider.current() as { network?: NetworkBlock } | undefined)?.network?.proxy ?? null,
+      attestations: createProxyVerifier({
+        keys: keySourceFromJwks(() => keys.jwks()),
+        issuer: config.issuer,
+        audience: config.audiences.proxy,
+        replay: proxyReplay,
+      }),
+      sandboxId: config.sandboxId ?? null,
+      onDecision: (e) => {
+        if (e.allowed) return;
+        const { allowed: _allowed, ...denial } = e;
+        appendAudit(db, { type: "proxy.denied", ...denial });
+      },
+    });
+    servers.push(proxy.server);
+    proxy.server.once("close", () => proxyReplay.close());
+    const proxyAddr = `${proxy.host.includes(":") ? `[${proxy.host}]` : proxy.host}:${proxy.port}`;
 
     // Operator listener: operator API and console (sidecar/operator/, wired by sidecar/holds/subsystem.ts).
     const operatorApp = holdsSystem.operatorApp;
