@@ -51,7 +51,8 @@ if ! sidecar ca env --data-dir "$INTENT_SIDECAR_DATA_DIR" --proxy-addr "$INTENT_
   ca="$INTENT_SIDECAR_DATA_DIR/proxy-ca.crt.pem"
   proxy="http://$INTENT_SIDECAR_PROXY_ADDR"
   printf 'export HTTPS_PROXY=%q\nexport HTTP_PROXY=%q\nexport https_proxy=%q\nexport http_proxy=%q\n' "$proxy" "$proxy" "$proxy" "$proxy"
-  printf 'export NO_PROXY=%q\nexport no_proxy=%q\n' "127.0.0.1,localhost" "127.0.0.1,localhost"
   printf 'export SSL_CERT_FILE=%q\nexport NODE_EXTRA_CA_CERTS=%q\nexport REQUESTS_CA_BUNDLE=%q\nexport CURL_CA_BUNDLE=%q\n' "$ca" "$ca" "$ca" "$ca"
-  printf 'export INTENT_SIDECAR_URL=%q\n' "http://$INTENT_SIDECAR_AGENT_ADDR"
 fi
+# The sidecar itself is reached directly (loopback), never through its own proxy.
+printf 'export NO_PROXY=%q\nexport no_proxy=%q\n' "127.0.0.1,localhost" "127.0.0.1,localhost"
+printf 'export INTENT_SIDECAR_URL=%q\n' "http://$INTENT_SIDECAR_AGENT_ADDR"

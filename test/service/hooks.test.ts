@@ -67,10 +67,16 @@ describe("sandbox hooks", { timeout: 120_000 }, () => {
     expect(() => process.kill(pid, 0)).not.toThrow();
   });
 
-  it("start again: reuses the running sidecar", () => {
-    const r = hook("sandbox-start.sh");
-    expect(r.code, r.stderr).toBe(0);
+  it("start again: reuses the running sidecar; its output evals into the sandbox environment", () => {
+    const script = `eval "$(bash ${JSON.stringify(path.join(HOOKS, "sandbox-start.sh"))})" && printf '%s\\n' "$HTTPS_PROXY" "$NO_PROXY" "$INTENT_SIDECAR_URL"`;
+    const r = spawnSync("bash", ["-c", script], { env, encoding: "utf8", timeout: 90_000 });
+    expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/already answering/);
+    expect(r.stdout.trim().split("\n")).toEqual([
+      `http://${env.INTENT_SIDECAR_PROXY_ADDR}`,
+      "127.0.0.1,localhost",
+      `http://${env.INTENT_SIDECAR_AGENT_ADDR}`,
+    ]);
     expect(Number(fs.readFileSync(path.join(dir, "data", "sidecar.pid"), "utf8"))).toBe(pid);
   });
 
