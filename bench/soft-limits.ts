@@ -50,6 +50,7 @@ for (let i = 0; i < 1000; i++) ledger.checkAndReserve(`warm-${i}`, intent, [limi
 
 // Measured: each call is its own IMMEDIATE transaction (check + insert + commit), as in the daemon.
 const samples: number[] = [];
+const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
 for (let i = 0; i < ITER; i++) {
   const s = process.hrtime.bigint();
@@ -58,11 +59,14 @@ for (let i = 0; i < ITER; i++) {
   if (!r.ok) throw new Error("unexpected cap");
 }
 const elapsedUs = Number(process.hrtime.bigint() - t0) / 1000;
+const cpu1 = process.cpuUsage(cpu0);
+const cpuUs = (cpu1.user + cpu1.system) / ITER; // CPU time per op: insensitive to other processes on a busy machine
 samples.sort((a, b) => a - b);
 const pct = (p: number) => samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))]!.toFixed(1);
 
 // In the daemon the reservation joins the decision's own transaction; measure the statements without the commit.
 const INNER = 100;
+const icpu0 = process.cpuUsage();
 const ib = process.hrtime.bigint();
 for (let b = 0; b < ITER / INNER; b++) {
   db.transaction(() => {
@@ -70,6 +74,8 @@ for (let b = 0; b < ITER / INNER; b++) {
   }).immediate();
 }
 const innerUs = Number(process.hrtime.bigint() - ib) / 1000 / ITER;
+const icpu = process.cpuUsage(icpu0);
+const innerCpuUs = (icpu.user + icpu.system) / ITER;
 
 // Baseline: one naive window SUM over the same rows.
 const naive = db.prepare("SELECT SUM(amount) AS s FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? AND ts > ?");
@@ -87,7 +93,10 @@ console.log(
       mean_us: +(elapsedUs / ITER).toFixed(1),
       p50_us: +pct(50),
       p99_us: +pct(99),
+      cpu_us_per_op: +cpuUs.toFixed(1),
       in_caller_tx_mean_us: +innerUs.toFixed(1),
+      in_caller_tx_cpu_us_per_op: +innerCpuUs.toFixed(1),
+      load_average_1m: +(await import("node:os")).loadavg()[0]!.toFixed(1),
       naive_sum_us: +naiveUs.toFixed(0),
       speedup_vs_naive: +(naiveUs / (elapsedUs / ITER)).toFixed(0),
       window_total_before: total0,

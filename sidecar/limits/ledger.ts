@@ -69,13 +69,12 @@ export class LimitLedger {
       for (const c of charges) {
         const head = this.head.get(c.limit.id, c.scopeKey);
         heads.push(head);
-        if (!head) {
-          if (c.units > Math.round(c.limit.max * UNITS)) reasons.push(exceeded(c, 0));
-          continue;
-        }
-        if (this.already.get(intentId, c.limit.id)) continue; // an idempotent retry was counted once already
-        const total = head.cum - (this.before.get(c.limit.id, c.scopeKey, now - c.limit.windowMs)?.cum ?? 0);
-        if (total + c.units > Math.round(c.limit.max * UNITS)) reasons.push(exceeded(c, total));
+        const total = head ? head.cum - (this.before.get(c.limit.id, c.scopeKey, now - c.limit.windowMs)?.cum ?? 0) : 0;
+        if (total + c.units <= Math.round(c.limit.max * UNITS)) continue;
+        // over the cap, unless this intent was already counted (an idempotent retry); on the passing path the
+        // unique (intent_id, limit_id) index makes a repeated reservation a no-op instead
+        if (head && this.already.get(intentId, c.limit.id)) continue;
+        reasons.push(exceeded(c, total));
       }
       if (reasons.length > 0) return { ok: false, reasons, charges };
       charges.forEach((c, i) => this.append(c, intentId, now, heads[i]));
