@@ -7,7 +7,9 @@ import { timestampFromDate, TimestampSchema } from "@bufbuild/protobuf/wkt";
 import type { Expr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
 import type { Intent } from "../../protocol/index.ts";
 
-export const CEL_LIMITS = { maxLength: 2048, maxNodes: 400, maxComprehensionDepth: 2 } as const;
+/** Bounds that make one evaluation's cost linear in the intent's size (itself bounded by the request body limit):
+ * comprehensions (all/exists/map/filter) may not nest, since nesting two over the same list is quadratic. */
+export const CEL_LIMITS = { maxLength: 2048, maxNodes: 400, maxComprehensionDepth: 1 } as const;
 
 const VARIABLES = {
   intent: mapType(CelScalar.STRING, CelScalar.DYN),
@@ -82,7 +84,7 @@ function typeOf(e: Expr, scope: Set<string>, depth: number, w: Walk): T {
     case "comprehensionExpr": {
       const c = k.value;
       if (depth + 1 > CEL_LIMITS.maxComprehensionDepth) {
-        throw new CelCompileError(`nests more than ${CEL_LIMITS.maxComprehensionDepth} comprehensions (all/exists/map/filter); simplify it`, at);
+        throw new CelCompileError(`nests comprehensions (all/exists/map/filter inside another); their cost grows with the square of the input, so split the rule`, at);
       }
       typeOf(c.iterRange!, scope, depth, w);
       const inner = new Set(scope);

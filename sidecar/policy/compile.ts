@@ -227,9 +227,10 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     ...(raw.tool_calls
       ? {
           toolCalls: {
-            allow: compileGlobs(raw.tool_calls.allow),
-            deny: compileGlobs(raw.tool_calls.deny),
-            hold: compileGlobs(raw.tool_calls.hold),
+            // Tool names may carry capitals: match case-insensitively so `Shell.exec` cannot dodge `shell.*`.
+            allow: compileGlobs(raw.tool_calls.allow, { caseInsensitive: true }),
+            deny: compileGlobs(raw.tool_calls.deny, { caseInsensitive: true }),
+            hold: compileGlobs(raw.tool_calls.hold, { caseInsensitive: true }),
             ...(raw.tool_calls.domains
               ? { domains: { ...(raw.tool_calls.domains.allow ? { allow: compileHostGlobs(raw.tool_calls.domains.allow) } : {}), deny: compileHostGlobs(raw.tool_calls.domains.deny) } }
               : {}),

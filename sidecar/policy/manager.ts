@@ -108,7 +108,11 @@ export class PolicyManager extends EventEmitter<PolicyManagerEvents> {
       names.get(dir)!.add(path.basename(f));
     }
     // Module globs may gain files: also react to any .rego change in directories we already watch.
-    for (const [dir, w] of this.watchers) if (!names.has(dir)) (w.close(), this.watchers.delete(dir));
+    for (const [dir, w] of this.watchers) {
+      if (names.has(dir)) continue;
+      w.close();
+      this.watchers.delete(dir);
+    }
     this.watched = names;
     for (const dir of names.keys()) {
       if (this.watchers.has(dir)) continue;

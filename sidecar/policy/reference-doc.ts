@@ -55,7 +55,7 @@ and can only deny or hold; they never allow by themselves.
 - **duration**: \`<n>ms|s|m|h|d\`, combinable: \`"30s"\`, \`"90m"\`, \`"24h"\`, \`"7d"\`, \`"1h30m"\`.
 - **globs** over dotted names and hosts: \`*\` matches any run of characters including dots, \`?\` one character.
   \`github.*\` matches \`github.issues.create\`; \`*.company.com\` matches every subdomain but not \`company.com\`;
-  host globs are case-insensitive.
+  host and tool globs are case-insensitive (so \`Shell.exec\` cannot dodge \`shell.*\`).
 - **addresses**: \`0x\` + 40 hex digits, lower-case or with a valid EIP-55 checksum.
 - **chains**: a chain id or one of ${Object.keys(CHAIN_NAMES).map((n) => `\`${n}\``).join(", ")}.
 
@@ -101,8 +101,9 @@ that cannot be parsed is denied. \`max_args_bytes\` bounds the JSON size of \`ar
 CEL (cel.dev) with variables \`intent\` (a map: \`agent\`, \`action\`, \`params\`, \`context\`), \`agent\` (string) and \`now\`
 (timestamp). Expressions are parsed and checked at load: unknown variables and functions, mismatched literal operand
 types and a non-boolean result fail the load, as do expressions longer than ${CEL_LIMITS.maxLength} characters, with more
-than ${CEL_LIMITS.maxNodes} nodes, or nesting more than ${CEL_LIMITS.maxComprehensionDepth} comprehensions (these bounds bound the cost of one
-evaluation, whose input is bounded by the request size limit). At run time a rule whose \`when\` is true (or absent)
+than ${CEL_LIMITS.maxNodes} nodes, or nesting comprehensions (\`all\`/\`exists\`/\`map\`/\`filter\` inside another, whose cost
+would grow with the square of the input). These bounds make one evaluation's cost linear in the intent's size, which
+the request body limit bounds. At run time a rule whose \`when\` is true (or absent)
 and whose \`deny\`/\`hold\` expression is true denies/holds with its \`reason\`; any evaluation error (a missing field, a
 wrong type, a non-boolean result) DENIES, naming the rule. JSON numbers are CEL doubles; use \`double(...)\` on
 decimal strings.

@@ -128,8 +128,9 @@ describe("errors name file, line and column and say what to fix", () => {
     const long = Array.from({ length: 300 }, (_, i) => `intent.params.a${i} == 1`).join(" || ");
     const xs = await issuesOf(`custom:\n  - id: big\n    deny: '${long}'\n    reason: r\n`);
     expect(xs[0]).toMatch(/^3:12: custom\.0\.deny: is \d+ characters; the limit is 2048/);
-    const nested = "[1].all(x, [2].all(y, [3].all(z, z > 0)))";
-    expect((await issuesOf(`custom:\n  - id: n\n    deny: '${nested}'\n    reason: r\n`))[0]).toMatch(/nests more than 2 comprehensions/);
+    const nested = "intent.params.xs.all(x, intent.params.ys.exists(y, y == x))";
+    expect((await issuesOf(`custom:\n  - id: n\n    deny: '${nested}'\n    reason: r\n`))[0]).toMatch(/^3:52: custom\.0\.deny: nests comprehensions/);
+    expect(await loadPolicy(await t.write("ok.yaml", "custom:\n  - id: one\n    deny: 'intent.params.xs.exists(x, x == \"a\")'\n    reason: r\n"))).toBeDefined();
   });
   it("soft_limits, holds, notify and network are validated too", async () => {
     const xs = await issuesOf([

@@ -143,6 +143,7 @@ describe("tool_calls", () => {
   it("denies shell.* and github.delete_* (deny wins over allow)", async () => {
     expect(rules(await decide(policy, call("shell.exec")))).toEqual(["tool_calls/deny"]);
     expect(rules(await decide(policy, call("github.delete_repo")))).toEqual(["tool_calls/deny"]);
+    expect(rules(await decide(policy, call("Shell.Exec")))).toEqual(["tool_calls/deny"]);
   });
   it("holds payments.* for review", async () => {
     const r = await decide(policy, call("payments.send", { amount: "10" }));
