@@ -39,6 +39,10 @@ function decodeJson(part: string, what: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+// Headers repeat (one per signing key), so a checked header is remembered by its encoded form. Bounded, and only
+// headers that passed every check are kept.
+const checkedHeaders = new Map<string, Record<string, unknown>>();
+
 /** Splits a compact JWS and checks its header. Refuses every algorithm but Ed25519/EdDSA before touching a key,
  * so `none`, HS256-with-the-public-key and RSA tokens never reach a verifier. */
 export function parseCompact(token: unknown): Parsed {
@@ -53,6 +57,14 @@ export function parseCompact(token: unknown): Parsed {
   const [h, p, s] = parts as [string, string, string];
   if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s) || h === "" || p === "") {
     throw new GateError("malformed", "attestation parts must be non-empty base64url");
+  }
+  const signature = Buffer.from(s, "base64url");
+  const cached = checkedHeaders.get(h);
+  if (cached) {
+    if (signature.length !== 64) {
+      throw new GateError("bad_signature", `attestation signature is ${signature.length} bytes; Ed25519 signatures are 64`);
+    }
+    return { header: cached, signingInput: `${h}.${p}`, payloadB64: p, signature };
   }
   const header = decodeJson(h, "header");
   const alg = header.alg;
@@ -71,10 +83,11 @@ export function parseCompact(token: unknown): Parsed {
   if (typeof header.kid !== "string" || header.kid === "") {
     throw new GateError("malformed", "attestation header has no kid");
   }
-  const signature = Buffer.from(s, "base64url");
   if (signature.length !== 64) {
     throw new GateError("bad_signature", `attestation signature is ${signature.length} bytes; Ed25519 signatures are 64`);
   }
+  if (checkedHeaders.size >= 64) checkedHeaders.clear();
+  checkedHeaders.set(h, header);
   return { header, signingInput: `${h}.${p}`, payloadB64: p, signature };
 }
 
