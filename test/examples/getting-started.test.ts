@@ -16,11 +16,26 @@ let ready: { agent_addr: string; proxy_addr: string; operator_addr: string; poli
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "getting-started-"));
+  // The bundled reference policy, plus a `resolve` pin so the proxy step needs no DNS (CI has no network): the
+  // rules deny curl before any upstream connection is made.
+  const policyDir = path.join(dir, "policy");
+  fs.cpSync(path.join(ROOT, "policy-examples/reference"), policyDir, { recursive: true });
+  const policyFile = path.join(policyDir, "policy.yaml");
+  const pinned = fs
+    .readFileSync(policyFile, "utf8")
+    .replace(
+      '  require_attestation: ["api.production.company.com"]\n',
+      '  require_attestation: ["api.production.company.com"]\n  resolve: { "api.github.com": "127.0.0.1" }\n  allow_addresses: ["127.0.0.1/32"]\n',
+    );
+  expect(pinned).toContain("resolve:");
+  fs.writeFileSync(policyFile, pinned);
   daemon = spawn(
     process.execPath,
     [
       CLI,
       "start",
+      "--policy",
+      policyFile,
       "--data-dir",
       path.join(dir, "data"),
       "--agent-addr",
@@ -113,5 +128,29 @@ describe("getting started", { timeout: 180_000 }, () => {
     const res = await fetch(`http://${ready.operator_addr}/console/`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/text\/html/u);
+  });
+
+  it("the proxy denies a curl, with the reference rule's reason", () => {
+    const r = spawnSync(
+      "curl",
+      [
+        "-sS",
+        "-x",
+        `http://${ready.proxy_addr}`,
+        "--cacert",
+        path.join(dir, "data", "proxy-ca.crt.pem"),
+        "-w",
+        "\\n%{http_code}",
+        "https://api.github.com/zen",
+      ],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const [body, status] = r.stdout.trim().split("\n");
+    expect(status).toBe("403");
+    expect(JSON.parse(body!)).toMatchObject({
+      error: "forbidden",
+      reasons: [{ block: "network", message: "curl may not make network requests" }],
+    });
   });
 });
