@@ -15,6 +15,8 @@ export interface PolicySource {
   rego: { path: string; source: string; line: number }[];
   /** Syntax errors (already positioned). */
   syntaxIssues: PolicyIssue[];
+  /** Markdown: columns stripped from a line (indented fences), added back when reporting positions. */
+  colOffset: Map<number, number>;
 }
 
 export function isMarkdown(file: string): boolean {
@@ -22,7 +24,8 @@ export function isMarkdown(file: string): boolean {
 }
 
 /** Splits Markdown into YAML text (same line count) and Rego blocks. */
-export function extractMarkdown(text: string, display: string): { yaml: string; rego: { path: string; source: string; line: number }[] } {
+export function extractMarkdown(text: string, display: string): { yaml: string; rego: { path: string; source: string; line: number }[]; colOffset: Map<number, number> } {
+  const colOffset = new Map<number, number>();
   const lines = text.split(/\r?\n/);
   const out: string[] = [];
   const rego: { path: string; source: string; line: number }[] = [];
@@ -42,23 +45,25 @@ export function extractMarkdown(text: string, display: string): { yaml: string; 
       return;
     }
     const body = line.startsWith(" ".repeat(fence.indent)) ? line.slice(fence.indent) : line.trimStart();
+    if (body.length !== line.length) colOffset.set(i + 1, line.length - body.length);
     fence.body.push(body);
     out.push(fence.lang === "yaml" || fence.lang === "yml" ? body : "");
   });
-  return { yaml: out.join("\n"), rego };
+  return { yaml: out.join("\n"), rego, colOffset };
 }
 
 export function parseSource(file: string, display: string, text: string): PolicySource {
   let yamlText = text;
   let rego: PolicySource["rego"] = [];
-  if (isMarkdown(file)) ({ yaml: yamlText, rego } = extractMarkdown(text, display));
+  let colOffset = new Map<number, number>();
+  if (isMarkdown(file)) ({ yaml: yamlText, rego, colOffset } = extractMarkdown(text, display));
   const lines = new LineCounter();
   const doc = parseDocument(yamlText, { lineCounter: lines, intAsBigInt: true, uniqueKeys: true, prettyErrors: false });
   const syntaxIssues: PolicyIssue[] = [...doc.errors].map((e) => {
     const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-    return { file: display, line: pos.line, column: pos.col, path: "", message: `YAML syntax: ${firstLine(e.message)}` };
+    return { file: display, line: pos.line, column: pos.col + (colOffset.get(pos.line) ?? 0), path: "", message: `YAML syntax: ${firstLine(e.message)}` };
   });
-  return { file, display, doc, lines, rego, syntaxIssues };
+  return { file, display, doc, lines, rego, syntaxIssues, colOffset };
 }
 
 function firstLine(s: string): string {
@@ -95,7 +100,7 @@ export function positionOf(src: PolicySource, path: readonly (string | number)[]
   const node = nodeAt(src.doc, path, opts);
   const offset = node?.range?.[0] ?? 0;
   const p = src.lines.linePos(offset);
-  return { line: p.line, column: p.col };
+  return { line: p.line, column: p.col + (src.colOffset.get(p.line) ?? 0) };
 }
 
 /** Position of a character inside a scalar string (for CEL errors): best effort for plain and quoted scalars. */
@@ -105,6 +110,7 @@ export function positionInScalar(src: PolicySource, path: readonly (string | num
   const quoted = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE" ? 1 : 0;
   const start = src.lines.linePos(node.range[0]);
   const end = src.lines.linePos(node.range[1]);
-  if (start.line !== end.line) return { line: start.line, column: start.col };
-  return { line: start.line, column: start.col + quoted + index };
+  const shift = src.colOffset.get(start.line) ?? 0;
+  if (start.line !== end.line) return { line: start.line, column: start.col + shift };
+  return { line: start.line, column: start.col + shift + quoted + index };
 }

@@ -242,6 +242,11 @@ describe("Markdown policies", () => {
     expect(e.issues.map((i) => `${i.line}:${i.column}: ${i.path}`)).toEqual(["15:3: tool_calls.hodl"]);
     expect(e.message).toMatch(/policy\.md:15:3: tool_calls\.hodl: unknown field "hodl"; did you mean "hold"\?/);
   });
+  it("positions stay exact inside an indented fence (e.g. in a list item)", async () => {
+    const text = ["1. The limits:", "", "   ```yaml", "   evm:", "     max_value: \"a lot\"", "   ```", ""].join("\n");
+    const e = await loadError(await t.write("indented.md", text));
+    expect(e.issues.map((i) => `${i.line}:${i.column}: ${i.path}`)).toEqual(["5:17: evm.max_value"]);
+  });
   it("a top-level block defined twice across yaml fences is an error at the second one", async () => {
     const e = await loadError(await t.write("policy.md", [...md, "```yaml", "actions:", "  deny: [\"x\"]", "```"].join("\n")));
     expect(e.issues[0]!.line).toBe(23);
