@@ -27,7 +27,7 @@ export interface Limits {
   maxCollection: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxSteps: 50_000_000, maxMillis: 10_000, maxDepth: 2_000, maxCollection: 5_000_000 };
+export const DEFAULT_LIMITS: Limits = { maxSteps: 20_000_000, maxMillis: 5_000, maxDepth: 1_000, maxCollection: 1_000_000 };
 
 /** State shared by one query evaluation (across `with` scopes). It is also the builtins' context. */
 export class Root implements BuiltinContext {
@@ -130,7 +130,12 @@ export function evalExpr(e: Expr, f: Frame, c: Ctx, k: K): boolean {
     case "some":
       return k();
     case "somein":
-      return evalTerm(e.domain, f, c, (d) => iterate(d, (key, val) => unifyOpt(e.key, key, f, c, () => unify(e.value, val, f, c, k))));
+      return evalTerm(e.domain, f, c, (d) =>
+        iterate(d, (key, val) => {
+          c.root.tick();
+          return unifyOpt(e.key, key, f, c, () => unify(e.value, val, f, c, k));
+        }),
+      );
     case "every": {
       let ok = false;
       evalTerm(e.domain, f, c, (d) => {
@@ -549,6 +554,7 @@ function deref(v: Value, path: Term[], i: number, f: Frame, c: Ctx, k: VK): bool
     }
     const s = p.slot;
     const r = iterate(v, (key, val) => {
+      c.root.tick();
       f[s] = key;
       const r2 = deref(val, path, i + 1, f, c, k);
       f[s] = undefined;

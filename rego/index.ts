@@ -129,20 +129,22 @@ export class CompiledPolicy {
    * sidecar uses for allow/deny/deny_reason. Returns undefined when the document is undefined.
    */
   evalPath(path: string[], o: EvalOptions = {}, ctx?: Ctx): Value | undefined {
-    const c = ctx ?? this.newCtx(o);
+    const c = ctx ?? guardStack(() => this.newCtx(o));
     let out: Value | undefined;
     const t: Term = { t: "ref", head: { t: "var", name: "data" }, path: path.map((s) => ({ t: "val", v: s }) as Term) };
-    evalTerm(t, [], c, (v) => {
-      out = v;
-      return true;
-    });
+    guardStack(() =>
+      evalTerm(t, [], c, (v) => {
+        out = v;
+        return true;
+      }),
+    );
     flushPrint(c, o);
     return out;
   }
 
   /** allow / deny / deny_reason of a package in one evaluation (shared rule cache). */
   decide(pkg: string[], o: EvalOptions = {}): { allow: Value | undefined; deny: Value | undefined; deny_reason: Value | undefined } {
-    const c = this.newCtx(o);
+    const c = guardStack(() => this.newCtx(o));
     return {
       allow: this.evalPath([...pkg, "allow"], o, c),
       deny: this.evalPath([...pkg, "deny"], o, c),
@@ -162,10 +164,21 @@ export class CompiledPolicy {
   }
 
   evalNode(node: Node, o: EvalOptions = {}): Value | undefined {
-    const c = this.newCtx(o);
-    const v = evalNodeValue(node, c);
+    const c = guardStack(() => this.newCtx(o));
+    const v = guardStack(() => evalNodeValue(node, c));
     flushPrint(c, o);
     return v;
+  }
+}
+
+/** Deeply nested input or data can exhaust the JS stack: report it as a budget error, never crash. */
+function guardStack<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message))
+      throw new RegoError("eval_budget_error", "evaluation exceeded the maximum nesting depth (input, data or recursion too deep)");
+    throw e;
   }
 }
 
@@ -205,13 +218,13 @@ export class PreparedQuery {
 
   /** Evaluate: one row per solution (bindings of the query's named vars and the value of each expression). */
   eval(o: EvalOptions = {}): ResultRow[] {
-    const c = this.policy.newCtx(o);
+    const c = guardStack(() => this.policy.newCtx(o));
     const f: (Value | undefined)[] = new Array(this.nslots);
     const rows: ResultRow[] = [];
     const exprVals: Value[] = new Array(this.body.length);
     const body = this.body.map((e, i) => captureExpr(e, i, exprVals));
     try {
-      evalBody(body, 0, f, c, () => {
+      guardStack(() => evalBody(body, 0, f, c, () => {
         const bindings = new Map<string, Value>();
         for (const [name, slot] of this.vars) {
           const v = f[slot];
@@ -219,7 +232,7 @@ export class PreparedQuery {
         }
         rows.push({ bindings, expressions: exprVals.slice() });
         return false;
-      });
+      }));
     } finally {
       flushPrint(c, o);
     }

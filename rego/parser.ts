@@ -236,7 +236,7 @@ export class Parser {
     if (!head.contains && !head.value && !head.args && ref.length > 1) {
       if (!this.v1Rules) {
         const last = ref[ref.length - 1]!;
-        if (ref.length === 2 || last.t !== "val") {
+        if (ref.length === 2) {
           head.key = last;
           head.ref = ref.slice(0, -1);
           head.contains = true;
