@@ -14,6 +14,7 @@ import {
   type Connection,
 } from "./contract.ts";
 import { RequestError, readRequest, writeResponse } from "./http.ts";
+import { parseStrictJson } from "./strict-json.ts";
 import {
   handleActivate,
   handlePrepare,
@@ -185,7 +186,7 @@ async function serve(
     } else {
       let payload: unknown;
       try {
-        payload = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(request.body));
+        payload = parseStrictJson(new TextDecoder("utf-8", { fatal: true }).decode(request.body));
       } catch {
         payload = undefined;
       }
@@ -193,7 +194,7 @@ async function serve(
         payload === undefined
           ? {
               status: 400,
-              body: { error: "invalid_json", message: "the body is not valid UTF-8 JSON" },
+              body: { error: "invalid_json", message: "the body is not valid UTF-8 JSON with unique keys" },
               note: { event: "nemoclaw.request", result: "invalid", reason: "invalid_json" },
             }
           : await handler(payload, state);

@@ -182,6 +182,16 @@ describe("activation socket: malformed and oversized requests", () => {
     ["invalid JSON", () => request("/v1/activate", "{"), 400, "invalid_json"],
     ["a JSON array", () => request("/v1/activate", "[]"), 400, "invalid_json"],
     [
+      "a duplicate JSON key",
+      () =>
+        request(
+          "/v1/activate",
+          JSON.stringify(activation(COMPONENT)).replace('"componentId":', '"componentId":"other","componentId":'),
+        ),
+      400,
+      "invalid_json",
+    ],
+    [
       "the wrong activation schema",
       () => request("/v1/activate", JSON.stringify(activation(COMPONENT, { schemaVersion: 2 }))),
       400,
@@ -251,6 +261,14 @@ describe("activation socket: malformed and oversized requests", () => {
     const res = await sendRaw(socketPath, head + "x".repeat(1000));
     expect(res.status).toBe(413);
     expect(JSON.parse(res.body)).toMatchObject({ error: "body_too_large" });
+  });
+
+  it("refuses a body that is not UTF-8", async () => {
+    const body = Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]); // {"\xff":1}
+    const head = `POST /v1/activate HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const res = await sendRaw(socketPath, Buffer.concat([Buffer.from(head), body]));
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ error: "invalid_json" });
   });
 
   it("refuses oversized headers", async () => {
