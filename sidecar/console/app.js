@@ -1,3 +1,4 @@
+/* global document, sessionStorage, fetch, URLSearchParams, AbortController, TextDecoderStream, setTimeout, setInterval */
 // Operator console: sign in with an operator token, review holds, approve or deny with a comment.
 // Plain ES module, no build. Live updates from the SSE stream /v1/events (read with fetch so the token travels in
 // the Authorization header, never in a URL); a slow poll backs it up. The token lives in sessionStorage only.

@@ -294,9 +294,13 @@ export class HoldService extends EventEmitter {
     this.expireDue();
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.state) (where.push("state = ?"), args.push(filter.state));
-    if (filter.agent) (where.push("agent = ?"), args.push(filter.agent));
-    if (filter.rule) (where.push("EXISTS (SELECT 1 FROM json_each(rules_json) WHERE value = ?)"), args.push(filter.rule));
+    const add = (clause: string, arg: unknown) => {
+      where.push(clause);
+      args.push(arg);
+    };
+    if (filter.state) add("state = ?", filter.state);
+    if (filter.agent) add("agent = ?", filter.agent);
+    if (filter.rule) add("EXISTS (SELECT 1 FROM json_each(rules_json) WHERE value = ?)", filter.rule);
     const limit = Math.min(Math.max(1, filter.limit ?? 100), 1000);
     const rows = this.db
       .prepare<unknown[], HoldRow>(

@@ -22,7 +22,7 @@ export async function startChildDaemon(args: { dataDir: string; policy?: string;
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   const ready = await new Promise<{ agent_addr: string; operator_addr: string }>((resolve, reject) => {
     const rl = createInterface({ input: proc.stdout! });
-    const timer = setTimeout(() => reject(new Error(`daemon not ready in 30 s:\n${err}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`daemon not ready in 90 s:\n${err}`)), 90_000);
     rl.on("line", (line) => {
       try {
         const o = JSON.parse(line);

@@ -58,7 +58,8 @@ const disburse = (amount: number, extra: Record<string, unknown> = {}) => ({
   context: {},
 });
 
-describe("crash and restart", () => {
+// two real daemon starts (node + tsx): allow for a loaded machine
+describe("crash and restart", { timeout: 180_000 }, () => {
   it("loses nothing across SIGKILL: pending holds approvable, expired ones expired, ledger totals unchanged", async () => {
     const dir = tempDir();
     dirs.push(dir);

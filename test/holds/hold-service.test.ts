@@ -116,9 +116,9 @@ describe("hold service", () => {
 
   it("reserves soft-limit amounts in the approval's transaction, and everything survives reopening the file", async () => {
     const limits = [{ id: "daily", measure: (i: Intent) => Number(i.params.amount_usd), scope: "agent" as const, windowMs: 86_400_000, max: 100000 }];
-    let ledger: LimitLedger | undefined;
-    const withLedger = setup({ reserve: (id, i, now) => ledger!.reserve(id, i, limits, now) });
-    ledger = new LimitLedger(withLedger.db);
+    const box: { ledger?: LimitLedger } = {};
+    const withLedger = setup({ reserve: (id, i, now) => void box.ledger!.reserve(id, i, limits, now) });
+    const ledger = (box.ledger = new LimitLedger(withLedger.db));
     const first = withLedger;
     const h1 = withLedger.svc.create({ intentId: "r-1", intent, reasons: [{ ...bigReason, rule: "x" }], policyDigest: "d" });
     const h2 = withLedger.svc.create({ intentId: "r-2", intent, reasons: [bigReason], policyDigest: "d" });

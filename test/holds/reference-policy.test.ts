@@ -90,4 +90,15 @@ describe("reference policy: holds and soft limits", () => {
     expect(reason.rule).toBe("hourly-tool-calls");
     expect(reason.message).toContain("window total 200 + 1 would exceed the cap of 200");
   });
+
+  it("operators reload the policy and read recent decisions; agents cannot", async () => {
+    const reload = await http(`${op}/v1/policy/reload`, { method: "POST", token: OPS.alice });
+    expect(reload.status).toBe(200);
+    expect(reload.body).toMatchObject({ ok: true });
+    expect(reload.body.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect((await http(`${op}/v1/policy/reload`, { method: "POST", token: AGENT })).status).toBe(401);
+    const decisions = await http(`${op}/v1/decisions?limit=3`, { token: OPS.bob });
+    expect(decisions.body.decisions).toHaveLength(3);
+    expect(decisions.body.decisions[0]).toMatchObject({ agent: "ops-bot", action: "tool.call", decision: "PENDING" });
+  });
 });
