@@ -105,6 +105,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       keys,
       dataDir: config.dataDir,
       operatorTokens: config.operatorTokens,
+      agentTokens: config.agentTokens,
       currentPolicy: () => provider.current(),
       reloadPolicy: () => policy.reload(),
       issuer: config.issuer,

@@ -33,6 +33,8 @@ export interface HoldsSubsystemOptions {
   keys: KeyRing;
   dataDir: string;
   operatorTokens: Record<string, string>;
+  /** Agent tokens: an operator token equal to one of them is refused, so agent tokens never work as operator tokens. */
+  agentTokens?: Record<string, string>;
   /** The policy in force (its `config` is the policy engine's PolicyConfig). */
   currentPolicy(): { digest: string; config?: unknown } | undefined;
   reloadPolicy(): Promise<{ ok: boolean; digest?: string; error?: string }>;
@@ -122,7 +124,10 @@ export function createHoldsSubsystem(o: HoldsSubsystemOptions): HoldsSubsystem {
     },
   };
 
-  const auth = new OperatorAuth(o.operatorTokens);
+  const auth = new OperatorAuth(o.operatorTokens, o.agentTokens);
+  if (auth.rejected.length > 0) {
+    o.log?.error({ operators: auth.rejected }, "operator token(s) equal to an agent token are refused; give operators their own tokens");
+  }
   if (!auth.configured) {
     o.log?.warn({}, "no operator tokens configured (INTENT_SIDECAR_OPERATOR_TOKENS or operator_tokens): nobody can approve holds");
   }

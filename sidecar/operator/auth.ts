@@ -6,11 +6,19 @@ import { createHash, timingSafeEqual } from "node:crypto";
 export class OperatorAuth {
   private readonly entries: { name: string; hash: Buffer }[];
 
-  constructor(tokens: Record<string, string>) {
-    this.entries = Object.entries(tokens).map(([name, token]) => {
+  /** Operator names whose token is also an agent token; those operators are refused (see constructor). */
+  readonly rejected: string[] = [];
+
+  /** `agentTokens`: an operator token equal to an agent token is dropped, so an agent token never works here. */
+  constructor(tokens: Record<string, string>, agentTokens: Record<string, string> = {}) {
+    const agentHashes = Object.values(agentTokens).map(hashToken);
+    this.entries = [];
+    for (const [name, token] of Object.entries(tokens)) {
       const m = /^sha256:([0-9a-f]{64})$/i.exec(token);
-      return { name, hash: m ? Buffer.from(m[1]!, "hex") : hashToken(token) };
-    });
+      const hash = m ? Buffer.from(m[1]!, "hex") : hashToken(token);
+      if (agentHashes.some((a) => timingSafeEqual(a, hash))) this.rejected.push(name);
+      else this.entries.push({ name, hash });
+    }
   }
 
   get configured(): boolean {
