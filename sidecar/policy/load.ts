@@ -122,11 +122,29 @@ function zodIssue(src: PolicySource, js: unknown, i: z.core.$ZodIssue): PolicyIs
       };
     });
   }
-  let message = i.message;
-  if (i.code === "invalid_type" && valueAt(js, p) === undefined) message = `is required (${i.message.replace(/^Invalid input: /, "")})`;
-  else message = message.replace(/^Invalid input: /, "");
+  if (i.code === "invalid_key") {
+    const inner = (i as { issues?: { message: string }[] }).issues?.[0]?.message ?? i.message;
+    return [{ file: src.display, ...positionOf(src, p, { key: true }), path: p.join("."), message: `the key ${JSON.stringify(String(p.at(-1)))} is not valid: ${inner}` }];
+  }
+  let message = i.message.replace(/^Invalid input: /, "");
+  if (i.code === "invalid_type" && /^expected \w+, received \w+$/.test(message)) {
+    const want = (i as { expected?: string }).expected ?? "";
+    const value = valueAt(js, p);
+    const got = value === undefined ? "" : ` (got ${Array.isArray(value) ? "a list" : value === null ? "null" : typeof value === "object" ? "a mapping" : JSON.stringify(typeof value === "bigint" ? String(value) : value)})`;
+    message = `${WANT[want] ?? `must be ${want}`}${got}`;
+  }
+  if (i.code === "invalid_type" && valueAt(js, p) === undefined) message = `is required (${message})`;
   return [{ file: src.display, ...positionOf(src, p), path: p.join("."), message }];
 }
+
+const WANT: Record<string, string> = {
+  array: "must be a list",
+  object: "must be a mapping",
+  string: "must be a string",
+  number: "must be a number",
+  boolean: "must be true or false",
+  bigint: "must be an integer",
+};
 
 function compileIssue(src: PolicySource, i: CompileIssue): PolicyIssue {
   if (i.at) return { file: displayName(i.at.file), line: i.at.line, column: i.at.column, path: i.path.join("."), message: i.message };

@@ -55,6 +55,11 @@ describe("errors name file, line and column and say what to fix", () => {
     const xs = await issuesOf("tool_calls:\n  allow: \"github.*\"\ncustom:\n  - id: a\n    deny: 'true'\n");
     expect(xs[0]).toMatch(/^2:10: tool_calls\.allow: must be a list of globs/);
     expect(xs[1]).toMatch(/^4:5: custom\.0\.reason: is required/);
+    expect(await issuesOf("custom: {}\ntool_calls: []\nevm:\n  tokens:\n    \"US DC\": { address: \"0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913\", chain: 8453, decimals: 6 }\n")).toEqual([
+      "1:9: custom: must be a list (got a mapping)",
+      "2:13: tool_calls: must be a mapping (got a list)",
+      "5:5: evm.tokens.US DC: the key \"US DC\" is not valid: token symbols are letters, digits, . _ -",
+    ]);
   });
   it("bad addresses and checksums", async () => {
     const xs = await issuesOf("evm:\n  recipients:\n    allow:\n      - \"0x1234\"\n      - \"0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02914\"\n      - \"0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913\"\n      - \"0x833589fcd6edb6e08f4c7c32d4f71b54bda02913\"\n");
