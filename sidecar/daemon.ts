@@ -14,6 +14,7 @@ import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from
 import { createAgentApp, type Health } from "./api/agent.ts";
 import { attestationRoutes } from "./api/attestations.ts"; // also registers the redemption/receipt tables
 import { TokenAuth } from "./api/auth.ts";
+import { agentRequestListener } from "./api/fast-intents.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
@@ -155,7 +156,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       extend: attestationRoutes({ db, jwks: () => keys.jwks(), issuer: config.issuer }) });
 
     // --- listeners -----------------------------------------------------------------------------------------------
-    const agentServer = createServer(getRequestListener(agentApp.fetch));
+    const agentServer = createServer(agentRequestListener(agentApp, { pipeline, auth, bodyLimitBytes: config.bodyLimitBytes }));
     agentServer.keepAliveTimeout = 65_000;
     const agentAddr = await listen(agentServer, config.agentAddr);
     servers.push(agentServer);

@@ -1,0 +1,235 @@
+// Benchmark: POST /v1/intents on loopback with the reference policy at concurrency 16.
+// The daemon runs in this process; the load generator (16 keep-alive HTTP/1.1 connections over raw sockets, so it
+// costs as little CPU as possible) is a child process started by this script. Then a stage breakdown in-process.
+//   npx tsx bench/decisions.ts [--seconds 10] [--sync NORMAL|FULL]
+// Results: docs/performance/decisions.md.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir, cpus } from "node:os";
+import { join } from "node:path";
+import { encodeFunctionData, erc20Abi, parseEther } from "viem";
+import { loadConfig, type SidecarConfig } from "../sidecar/config.ts";
+import { startDaemon } from "../sidecar/daemon.ts";
+import { silentLogger } from "../sidecar/log.ts";
+import type { Stages } from "../sidecar/pipeline.ts";
+import { intentDigest, parseIntent, type Intent } from "../protocol/index.ts";
+import { buildClaims, signClaims } from "../sidecar/attest/index.ts";
+import type { LoadedPolicy } from "../sidecar/policy/load.ts";
+
+const args = process.argv.slice(2);
+const arg = (name: string, def: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
+};
+const SECONDS = Number(arg("seconds", "10"));
+const WARMUP_SECONDS = 2;
+const CONCURRENCY = 16;
+const SYNC = arg("sync", "NORMAL") as "NORMAL" | "FULL";
+
+const USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
+const VENDOR_A = "0x1111111111111111111111111111111111111111";
+
+/** The request mix: four APPROVED kinds (EVM decode, tool call with URL scan, CEL, native value) and one DENIED.
+ * Agents rotate over 2,000 names so the reference soft limits (200 tool calls/h, $100k/day per agent) stay clear. */
+function intentFor(i: number): Record<string, unknown> {
+  const agent = `agent-${i % 2000}`;
+  switch (i % 5) {
+    case 0:
+      return {
+        agent,
+        action: "evm.transaction",
+        params: { chain_id: 8453, to: USDC, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [VENDOR_A, 500_000_000n] }) },
+        context: { tenant: "acme", invoice: `inv-${i}` },
+      };
+    case 1:
+      return { agent, action: "tool.call", params: { tool: "slack.post_message", args: { channel: "#ops", text: `paid https://pay.company.com/i/${i}` } } };
+    case 2:
+      return { agent, action: "treasury.disburse", params: { ticket: `FIN-${i}`, amount_usd: "120.50" } };
+    case 3:
+      return { agent, action: "evm.transaction", params: { chain_id: 8453, to: VENDOR_A, value: parseEther("0.01").toString() } };
+    default:
+      return { agent, action: "evm.transaction", params: { chain_id: 1, to: VENDOR_A, value: "1" } }; // DENIED: chains
+  }
+}
+
+// ---- load generator (a child process running plain JS, so process.cpuUsage() in this process is the daemon's) ----
+// It connects 16 keep-alive HTTP/1.1 sockets, each sending the next request as soon as the previous response is in,
+// and writes "START"/"STOP" on stderr around the measured window.
+const loadSource = `
+const net = require("node:net");
+let input = "";
+process.stdin.on("data", (c) => (input += c));
+process.stdin.on("end", () => run(JSON.parse(input)));
+function run({ host, port, path, bodies, concurrency, warmupMs, runMs }) {
+  const reqs = bodies.map((b) => Buffer.from("POST " + path + " HTTP/1.1\\r\\nHost: " + host + ":" + port +
+    "\\r\\nContent-Type: application/json\\r\\nContent-Length: " + Buffer.byteLength(b) + "\\r\\n\\r\\n" + b));
+  const lat = [];
+  const statuses = {};
+  let counting = false, stop = false, next = 0, done = 0;
+  function conn() {
+    return new Promise((resolve) => {
+      const s = net.connect(port, host);
+      s.setNoDelay(true);
+      let buf = Buffer.alloc(0), t0 = 0;
+      const send = () => {
+        if (stop) { s.end(); return resolve(); }
+        t0 = performance.now();
+        s.write(reqs[next++ % reqs.length]);
+      };
+      s.on("connect", send);
+      s.on("data", (chunk) => {
+        buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+        for (;;) {
+          const he = buf.indexOf("\\r\\n\\r\\n");
+          if (he < 0) return;
+          const head = buf.subarray(0, he).toString("latin1");
+          const m = /content-length: *(\\d+)/i.exec(head);
+          const len = m ? Number(m[1]) : 0;
+          if (buf.length < he + 4 + len) return;
+          const status = head.slice(9, 12);
+          buf = buf.subarray(he + 4 + len);
+          if (counting) { lat.push(performance.now() - t0); statuses[status] = (statuses[status] || 0) + 1; done++; }
+          send();
+        }
+      });
+      s.on("error", (e) => { process.stderr.write("conn error " + e.message + "\\n"); resolve(); });
+    });
+  }
+  (async () => {
+    const all = [];
+    for (let i = 0; i < concurrency; i++) all.push(conn());
+    await new Promise((r) => setTimeout(r, warmupMs));
+    counting = true;
+    process.stderr.write("START\\n");
+    const start = performance.now();
+    await new Promise((r) => setTimeout(r, runMs));
+    counting = false;
+    process.stderr.write("STOP\\n");
+    const elapsed = performance.now() - start;
+    stop = true;
+    await Promise.all(all);
+    lat.sort((a, b) => a - b);
+    const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+    process.stdout.write(JSON.stringify({ done, elapsed, statuses, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: lat[lat.length - 1] }));
+  })();
+}
+`;
+
+interface LoadResult {
+  done: number;
+  elapsed: number;
+  statuses: Record<string, number>;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  /** CPU time of the daemon's process during the measured window, µs. */
+  serverCpuUs: number;
+}
+
+function runLoad(addr: string, path: string, bodies: string[], seconds: number): Promise<LoadResult> {
+  const i = addr.lastIndexOf(":");
+  const child = spawn(process.execPath, ["-e", loadSource], { stdio: ["pipe", "pipe", "pipe"] });
+  child.stdin.end(
+    JSON.stringify({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)), path, bodies, concurrency: CONCURRENCY, warmupMs: WARMUP_SECONDS * 1000, runMs: seconds * 1000 }),
+  );
+  let out = "";
+  let cpu0: NodeJS.CpuUsage | undefined;
+  let cpuUs = 0;
+  child.stdout.on("data", (c) => (out += c));
+  child.stderr.on("data", (c: Buffer) => {
+    const t = c.toString();
+    if (t.includes("START")) cpu0 = process.cpuUsage();
+    if (t.includes("STOP") && cpu0) {
+      const d = process.cpuUsage(cpu0);
+      cpuUs = d.user + d.system;
+    }
+    if (t.includes("conn error")) process.stderr.write(t);
+  });
+  return new Promise((resolve, reject) => {
+    child.once("exit", (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited ${code}`));
+      resolve({ ...(JSON.parse(out) as Omit<LoadResult, "serverCpuUs">), serverCpuUs: cpuUs });
+    });
+  });
+}
+
+function micro(label: string, n: number, fn: (i: number) => unknown): Promise<[string, number]> | [string, number] {
+  for (let i = 0; i < Math.min(200, n); i++) fn(i); // warm
+  const t0 = performance.now();
+  let pending: Promise<unknown>[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const r = fn(i);
+    if (r instanceof Promise) (pending ??= []).push(r);
+  }
+  if (pending) return Promise.all(pending).then(() => [label, ((performance.now() - t0) * 1000) / n] as [string, number]);
+  return [label, ((performance.now() - t0) * 1000) / n];
+}
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), "isc-bench-"));
+  const config: SidecarConfig = {
+    ...loadConfig({ dataDir, agentAddr: "127.0.0.1:0", proxyAddr: "127.0.0.1:0", operatorAddr: "127.0.0.1:0" }, {}),
+    synchronous: SYNC,
+  };
+  const stages: Stages = { schema: 0, policy: 0, record_sign: 0, count: 0 };
+  const d = await startDaemon({ config, log: silentLogger(), stages });
+  const bodies = Array.from({ length: 5000 }, (_, i) => JSON.stringify(intentFor(i)));
+  try {
+    // HTTP alone: the same server answering GET-less work — a 404 JSON body (hono routing + node:http), no pipeline.
+    const httpOnly = await runLoad(d.agentAddr, "/v1/none", ["{}"], Math.max(3, Math.round(SECONDS / 3)));
+    const startCount = stages.count;
+    Object.assign(stages, { schema: 0, policy: 0, record_sign: 0, count: 0 });
+    const r = await runLoad(d.agentAddr, "/v1/intents", bodies, SECONDS);
+    void startCount;
+    const rps = (r.done / r.elapsed) * 1000;
+    const httpRps = (httpOnly.done / httpOnly.elapsed) * 1000;
+    const per = (x: number) => (stages.count ? (x * 1000) / stages.count : 0);
+
+    // In-process stage costs, one decision at a time (µs per call).
+    const policy = d.policy.provider.current() as LoadedPolicy;
+    const intents = bodies.slice(0, 500).map((b) => (parseIntent(JSON.parse(b)) as { ok: true; intent: Intent }).intent);
+    const byBlock: [string, number][] = [];
+    for (const { block, evaluate } of policy.evaluators) {
+      byBlock.push(await micro(`block ${block}`, 5000, (i) => evaluate(intents[i % intents.length]!, { now: new Date() })));
+    }
+    const claims = intents.map((it, i) => buildClaims(`id-${i}`, it, policy.digest, new Date()));
+    const rows: [string, number][] = [
+      micro("JSON.parse body", 20000, (i) => JSON.parse(bodies[i % bodies.length]!)),
+      micro("schema (parseIntent)", 20000, (i) => parseIntent(JSON.parse(bodies[i % bodies.length]!))),
+      micro("JCS digest", 20000, (i) => intentDigest(intents[i % intents.length]!)),
+      ...byBlock,
+      micro("sign (Ed25519 JWS)", 5000, (i) => signClaims(d.keys.current, claims[i % claims.length]!)),
+    ] as [string, number][];
+
+    const statusLine = Object.entries(r.statuses)
+      .map(([s, n]) => `${s}: ${n}`)
+      .join(", ");
+    const out = {
+      machine: `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, node ${process.version}`,
+      sqlite_synchronous: SYNC,
+      concurrency: CONCURRENCY,
+      seconds: SECONDS,
+      decisions: r.done,
+      throughput_per_s: Math.round(rps),
+      p50_ms: +r.p50.toFixed(3),
+      p90_ms: +r.p90.toFixed(3),
+      p99_ms: +r.p99.toFixed(3),
+      max_ms: +r.max.toFixed(3),
+      statuses: statusLine,
+      server_cpu_us_per_decision: Math.round(r.serverCpuUs / r.done),
+      cpu_bound_capacity_per_core: Math.round((r.done / r.serverCpuUs) * 1e6),
+      http_only_per_s: Math.round(httpRps),
+      http_only_server_cpu_us: Math.round(httpOnly.serverCpuUs / httpOnly.done),
+      http_only_p99_ms: +httpOnly.p99.toFixed(3),
+      server_stage_us: { schema_and_digest: +per(stages.schema).toFixed(1), policy_blocks: +per(stages.policy).toFixed(1), sqlite_and_sign: +per(stages.record_sign).toFixed(1) },
+      micro_us: Object.fromEntries(rows.map(([k, v]) => [k, +v.toFixed(1)])),
+    };
+    console.log(JSON.stringify(out, null, 2));
+  } finally {
+    await d.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
