@@ -94,7 +94,8 @@ denied (rule \`rules\`): allow rules turn the operation into an allowlist.
 \`deny\` globs win (rule \`deny\`); a tool must match \`allow\` or \`hold\` (rule \`allow\`); \`hold\` makes it PENDING (rule
 \`hold\`). Every URL anywhere in \`args\` (keys and values, nested, and inside longer strings) is checked against
 \`domains\`: a host on \`domains.deny\` or, when \`domains.allow\` is set, outside it is denied (rule \`domains\`); a URL
-that cannot be parsed is denied. \`max_args_bytes\` bounds the JSON size of \`args\`. The \`domains\` rules also apply to
+that cannot be parsed is denied. URLs are recognised by their \`scheme://\` (any scheme: \`https://\`, \`ssh://\`,
+\`s3://\`…); a bare host name without a scheme is not a URL. \`max_args_bytes\` bounds the JSON size of \`args\`. The \`domains\` rules also apply to
 \`http.request\` URLs.
 
 ### custom
