@@ -155,8 +155,9 @@ export function createHoldsSubsystem(o: HoldsSubsystemOptions): HoldsSubsystem {
   const pruneTimer = setInterval(() => {
     try {
       ledger.prune(limitsOf(o.currentPolicy()), now().getTime());
+      outbox.purge();
     } catch (err) {
-      o.log?.error({ err: (err as Error).message }, "soft-limit ledger prune failed");
+      o.log?.error({ err: (err as Error).message }, "soft-limit ledger / outbox clean-up failed");
     }
   }, 10 * 60_000);
   pruneTimer.unref();

@@ -141,6 +141,13 @@ export class Outbox {
     };
   }
 
+  /** Deletes delivered and dead rows older than `olderThanMs` (kept meanwhile for inspection). Returns the count. */
+  purge(olderThanMs = 7 * 86_400_000): number {
+    return this.opts.db
+      .prepare("DELETE FROM notify_outbox WHERE state IN ('delivered', 'dead') AND created_at < ?")
+      .run(this.opts.now() - olderThanMs).changes;
+  }
+
   /** Counts by state, for metrics and tests. */
   stats(): Record<"pending" | "delivered" | "dead", number> {
     const out = { pending: 0, delivered: 0, dead: 0 };

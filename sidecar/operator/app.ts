@@ -171,10 +171,12 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
             const e = queue.shift()!;
             await stream.writeSSE({ event: "hold", data: JSON.stringify({ type: e.type, hold: e.hold }) });
           }
+          let timer: NodeJS.Timeout | undefined;
           await new Promise<void>((r) => {
             wake = r;
-            setTimeout(r, deps.pingMs ?? 15_000);
+            timer = setTimeout(r, deps.pingMs ?? 15_000);
           });
+          clearTimeout(timer);
           wake = undefined;
           if (open && !queue.length) await stream.writeSSE({ event: "ping", data: "{}" });
         }

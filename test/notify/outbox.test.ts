@@ -96,9 +96,15 @@ describe("webhook outbox", () => {
     new Outbox({ db: first, webhooks: () => [rx.url], defaultSecret: "k" }).enqueue({ type: "hold.expired", data: { n: 1 } });
     first.close(); // "crash" before any delivery
     expect(rx.got).toHaveLength(0);
-    const second = new Outbox({ db: new Database(file), webhooks: () => [rx.url], defaultSecret: "k" });
+    let clock = Date.now();
+    const second = new Outbox({ db: new Database(file), webhooks: () => [rx.url], defaultSecret: "k", now: () => clock });
     await second.deliverDue();
     expect(rx.got.map((g) => JSON.parse(g.body).data)).toEqual([{ n: 1 }]);
+    // delivered rows are kept a week for inspection, then purged
+    expect(second.purge()).toBe(0);
+    clock += 8 * 86_400_000;
+    expect(second.purge()).toBe(1);
+    expect(second.stats()).toEqual({ pending: 0, delivered: 0, dead: 0 });
   });
 
   it("keeps a generated default secret in the data dir with mode 0600", () => {
