@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { AttestationClaims, Intent } from "../../protocol/index.ts";
 import { createGate, GateError, sqliteReplayStore, type Gate, type GateErrorCode, type GateOptions } from "../../executor-gate/index.ts";
 import { evmIntent, mutate, OTHER_RECIPIENT, toolIntent } from "./intents.ts";
-import { startSidecar, type TestSidecar } from "./sidecar.ts";
+import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
 import { claimsFor, newKey, signJws } from "./mint.ts";
 
 let sc: TestSidecar; // the sidecar the gates trust
@@ -18,7 +18,7 @@ let dir: string;
 beforeAll(async () => {
   [sc, other] = await Promise.all([startSidecar(), startSidecar({ sidecarId: "other-sidecar", executorAudience: "intent-proxy" })]);
   dir = mkdtempSync(join(tmpdir(), "gate-errors-"));
-});
+}, SIDECAR_START_MS);
 afterAll(async () => {
   await Promise.all([sc?.close(), other?.close()]);
   rmSync(dir, { recursive: true, force: true });

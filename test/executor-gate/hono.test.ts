@@ -6,7 +6,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import { createGate, gateMiddleware, type GateVariables } from "../../executor-gate/index.ts";
 import { toolIntent } from "./intents.ts";
-import { startSidecar, type TestSidecar } from "./sidecar.ts";
+import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
 
 let sc: TestSidecar;
 let server: ServerType;
@@ -40,7 +40,7 @@ beforeAll(async () => {
       resolve();
     });
   });
-});
+}, SIDECAR_START_MS);
 afterAll(async () => {
   await new Promise((r) => server?.close(r));
   await sc?.close();

@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { createGate, GateError, type Jwk } from "../../executor-gate/index.ts";
 import { claimsFor, newKey, signJws } from "./mint.ts";
 import { evmIntent } from "./intents.ts";
-import { startSidecar, type TestSidecar } from "./sidecar.ts";
+import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
 
 const evm = evmIntent();
 
@@ -117,7 +117,7 @@ describe("a real key rotation", () => {
   let sc: TestSidecar;
   beforeAll(async () => {
     sc = await startSidecar();
-  });
+  }, SIDECAR_START_MS);
   afterAll(async () => sc?.close());
 
   it("a gate picks up the sidecar's new key on the first token signed with it", async () => {

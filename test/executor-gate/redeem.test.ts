@@ -3,13 +3,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGate, GateError, remoteRedemption, sendReceipt } from "../../executor-gate/index.ts";
 import { evmIntent, mutate, toolIntent } from "./intents.ts";
-import { startSidecar, TOKENS, type TestSidecar } from "./sidecar.ts";
+import { SIDECAR_START_MS, startSidecar, TOKENS, type TestSidecar } from "./sidecar.ts";
 
 let sc: TestSidecar;
 let other: TestSidecar;
 beforeAll(async () => {
   [sc, other] = await Promise.all([startSidecar(), startSidecar({ sidecarId: "other-sidecar" })]);
-});
+}, SIDECAR_START_MS);
 afterAll(async () => {
   await Promise.all([sc?.close(), other?.close()]);
 });

@@ -9,6 +9,9 @@ import { createInterface } from "node:readline";
 import type { Intent } from "../../protocol/index.ts";
 import type { JwksDocument } from "../../executor-gate/index.ts";
 
+/** How long a test waits for a sidecar child to print its ready line (the CI machine is small and busy). */
+export const SIDECAR_START_MS = 120_000;
+
 const BIN = resolve(import.meta.dirname, "../../bin/intent-sidecar.mjs");
 
 const POLICY = `version: 1
@@ -64,7 +67,7 @@ export async function startSidecar(opts: { sidecarId?: string; executorAudience?
   });
   const ready = await new Promise<{ agent_addr: string }>((res, rej) => {
     const lines = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => rej(new Error(`sidecar did not get ready: ${stderr}`)), 60_000);
+    const timer = setTimeout(() => rej(new Error(`sidecar did not get ready: ${stderr}`)), SIDECAR_START_MS - 5000);
     lines.on("line", (line) => {
       try {
         const msg = JSON.parse(line) as { event?: string; agent_addr: string };

@@ -7,7 +7,7 @@ import { base } from "viem/chains";
 import type { Intent } from "../../protocol/index.ts";
 import { createGate, GateError, gatedAccount, type AttestedIntent, type Gate, type SigningRequest } from "../../executor-gate/index.ts";
 import { evmIntent, OTHER_RECIPIENT, RECIPIENT } from "./intents.ts";
-import { startSidecar, type TestSidecar } from "./sidecar.ts";
+import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
 
 // A well-known test key (anvil account 0); it never holds funds on any chain we talk to (we talk to none).
 const account = privateKeyToAccount("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
@@ -17,7 +17,7 @@ let gate: Gate;
 beforeAll(async () => {
   sc = await startSidecar();
   gate = createGate({ jwks: sc.jwksUrl });
-});
+}, SIDECAR_START_MS);
 afterAll(async () => {
   await sc?.close();
 });
