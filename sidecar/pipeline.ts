@@ -1,7 +1,6 @@
 // The decision pipeline (SPEC section 3): parse → idempotency → policy blocks → combine (deny > hold > allow,
 // default deny) → soft limits + record + sign in ONE SQLite transaction → response.
 // Fail closed: any throw after parsing yields DENIED (block "sidecar"), never APPROVED; no policy loaded → 503.
-import { randomUUID } from "node:crypto";
 import {
   intentDigest,
   parseIntent,
@@ -13,7 +12,7 @@ import {
 } from "../protocol/index.ts";
 import type { BlockVerdict, Effect, EvalEnv } from "./policy/verdict.ts";
 import { buildClaims, signClaims, type KeyRing } from "./attest/index.ts";
-import { appendAudit, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
+import { appendAudit, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
 
 /** The policy side as the pipeline sees it; the daemon adapts the policy engineer's PolicyManager to this. */
@@ -181,7 +180,7 @@ export class Pipeline {
     }
     const t2 = performance.now();
 
-    const id = randomUUID();
+    const id = newIntentId(now.getTime());
     let out: ReturnType<Pipeline["record"]>;
     try {
       out = this.record(id, intent, digest, policy, effect, reasons, now);

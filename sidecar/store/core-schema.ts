@@ -6,7 +6,7 @@ registerMigration({
   up(db) {
     db.exec(`
       CREATE TABLE intents (
-        id            TEXT PRIMARY KEY,
+        id            TEXT PRIMARY KEY,       -- time-ordered (UUIDv7), so inserts append to the index
         agent         TEXT NOT NULL,
         action        TEXT NOT NULL,
         digest        TEXT NOT NULL,
@@ -20,7 +20,6 @@ registerMigration({
         created_at    TEXT NOT NULL,
         updated_at    TEXT NOT NULL
       );
-      CREATE INDEX intents_agent_created ON intents (agent, created_at);
       CREATE TABLE idempotency (
         agent      TEXT NOT NULL,
         key        TEXT NOT NULL,

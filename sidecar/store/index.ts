@@ -2,4 +2,4 @@
 export { openDatabase, dbPath, DB_FILE, type Db } from "./db.ts";
 export { registerMigration, runMigrations, registeredMigrations, type Migration } from "./migrations.ts";
 export { appendAudit, verifyAudit, auditRows, auditRowHash, GENESIS_HASH, type AuditEvent, type AuditRow, type VerifyResult } from "./audit.ts";
-export { IntentStore, intentChanges, type IntentRecord, type IntentUpdate, type StoredIntent } from "./intents.ts";
+export { IntentStore, intentChanges, newIntentId, type IntentRecord, type IntentUpdate, type StoredIntent } from "./intents.ts";

@@ -2,6 +2,7 @@
 // reasons, the signed CLAIMS (never the token: Ed25519 is deterministic, so re-signing reproduces it) and the
 // hold summary of a PENDING decision.
 import { EventEmitter } from "node:events";
+import { randomUUID } from "node:crypto";
 import type { AttestationClaims, DecisionKind, HoldSummary, Reason } from "../../protocol/index.ts";
 import type { Db } from "./db.ts";
 
@@ -71,6 +72,14 @@ function fromRow(r: Row): IntentRecord {
   return rec;
 }
 
+/** A time-ordered intent id (UUIDv7 layout: 48-bit Unix ms, version 7, random rest). Ordered ids keep the primary
+ * key index append-only, which keeps inserts cheap as the table grows. */
+export function newIntentId(now: number = Date.now()): string {
+  const r = randomUUID(); // xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx, random from a pooled CSPRNG
+  const ts = now.toString(16).padStart(12, "0");
+  return `${ts.slice(0, 8)}-${ts.slice(8, 12)}-7${r.slice(15)}`;
+}
+
 /** Process-local notifications: "changed" (intentId) whenever an intent's decision changes (long polls wake on it). */
 export const intentChanges = new EventEmitter();
 intentChanges.setMaxListeners(0);
@@ -95,7 +104,7 @@ export class IntentStore {
     );
     this.idemGet = db.prepare("SELECT digest, intent_id FROM idempotency WHERE agent = ? AND key = ?");
     this.idemPut = db.prepare("INSERT INTO idempotency (agent, key, digest, intent_id, created_at) VALUES (?, ?, ?, ?, ?)");
-    this.recentStmt = db.prepare("SELECT * FROM intents ORDER BY created_at DESC, rowid DESC LIMIT ?");
+    this.recentStmt = db.prepare("SELECT * FROM intents ORDER BY rowid DESC LIMIT ?"); // rowid = insertion order
   }
 
   insert(rec: IntentRecord): void {
