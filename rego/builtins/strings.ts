@@ -1,10 +1,11 @@
 // String builtins (OPA topdown/strings.go), with Go's rune-based semantics.
 import type { Value } from "../value.ts";
-import { compare, isNumber, isSet, toBigInt, toRegoString } from "../value.ts";
+import { compare, isNumber, isSet, toBigInt, toJSON, toRegoString } from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
 import { ARR, B, N, OBJ, S, SET, T, anyOf, fn, int, num, obj, operandErr, plainErr, str, typeErr } from "./util.ts";
 import { elemErr } from "./collections.ts";
 import { sprintf, intArg, type GoArg } from "./lib/gofmt.ts";
+import { renderTemplate } from "./lib/gotemplate.ts";
 
 function runes(s: string): string[] {
   return [...s];
@@ -224,3 +225,15 @@ export const stringBuiltins: BuiltinDef[] = [
   fn("strings.reverse", [S], S, (a) => reverse(str(a, 0))),
 ];
 
+
+stringBuiltins.push(
+  fn("strings.render_template", [S, T.object()], S, (a) => {
+    const tpl = str(a, 0);
+    const vars = obj(a, 1);
+    try {
+      return renderTemplate(tpl, toJSON(vars));
+    } catch (e) {
+      throw plainErr((e as Error).message);
+    }
+  }),
+);
