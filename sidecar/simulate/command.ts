@@ -4,6 +4,7 @@ import fs from "node:fs";
 import { ExitError } from "../cli/exit.ts";
 import { IntentStore, dbPath, openDatabase } from "../store/index.ts";
 import { formatIssue, isPolicyError, loadPolicy } from "../policy/index.ts";
+import type { Reason } from "../../protocol/index.ts";
 import { formatReport, simulate } from "./simulate.ts";
 
 export interface SimulateOptions {
@@ -36,12 +37,23 @@ export async function runSimulate(o: SimulateOptions): Promise<void> {
   }
   const db = openDatabase(o.dataDir, { readonly: true });
   let records;
+  const holdReasons = new Map<string, Reason[]>();
   try {
     records = new IntentStore(db).recent(limit);
+    // A resolved hold's intent row says how it ended; the holds table keeps why it was raised.
+    const hasHolds = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'holds'").get();
+    if (hasHolds) {
+      const byIntent = db.prepare("SELECT reasons_json FROM holds WHERE intent_id = ?");
+      for (const rec of records) {
+        if (!rec.hold) continue;
+        const row = byIntent.get(rec.id) as { reasons_json: string } | undefined;
+        if (row) holdReasons.set(rec.id, JSON.parse(row.reasons_json) as Reason[]);
+      }
+    }
   } finally {
     db.close();
   }
-  const report = await simulate(records, policy);
+  const report = await simulate(records, policy, { holdReasons: (id) => holdReasons.get(id) });
   process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatReport(report));
   if (o.failOnChange && report.changed > 0) throw new ExitError(1);
 }

@@ -37,18 +37,31 @@ export interface SimulationReport {
 const EFFECT_TO_DECISION = { allow: "APPROVED", deny: "DENIED", hold: "PENDING" } as const;
 
 /** The decision first given: a record with a hold summary started PENDING whatever happened to it later. */
-function recordedDecision(rec: IntentRecord): { decision: StaticDecision; softLimitOnly: boolean } {
+/** `holdReasons`: the reasons a hold was raised with (a resolved intent's own reasons say how it ended). */
+function recordedDecision(
+  rec: IntentRecord,
+  holdReasons?: Reason[],
+): { decision: StaticDecision; softLimitOnly: boolean } {
+  const reasons = holdReasons ?? rec.reasons;
   const first: StaticDecision = rec.hold
     ? "PENDING"
     : rec.decision === "EXPIRED"
       ? "PENDING"
       : (rec.decision as StaticDecision);
-  const softLimitOnly =
-    first === "PENDING" && rec.reasons.length > 0 && rec.reasons.every((r) => r.block === "soft_limits");
+  const softLimitOnly = first === "PENDING" && reasons.length > 0 && reasons.every((r) => r.block === "soft_limits");
   return { decision: softLimitOnly ? "APPROVED" : first, softLimitOnly };
 }
 
-export async function simulate(records: readonly IntentRecord[], policy: LoadedPolicy): Promise<SimulationReport> {
+export interface SimulateOptions {
+  /** The reasons a hold was raised with, by intent id (from the holds table), when known. */
+  holdReasons?: (intentId: string) => Reason[] | undefined;
+}
+
+export async function simulate(
+  records: readonly IntentRecord[],
+  policy: LoadedPolicy,
+  opts: SimulateOptions = {},
+): Promise<SimulationReport> {
   const report: SimulationReport = {
     candidate: { file: policy.file, digest: policy.digest },
     replayed: 0,
@@ -67,7 +80,10 @@ export async function simulate(records: readonly IntentRecord[], policy: LoadedP
       params: rec.intent.params,
       context: rec.intent.context ?? {},
     };
-    const { decision: recorded, softLimitOnly } = recordedDecision(rec);
+    const { decision: recorded, softLimitOnly } = recordedDecision(
+      rec,
+      rec.hold ? opts.holdReasons?.(rec.id) : undefined,
+    );
     if (softLimitOnly) report.soft_limit_only++;
     // evaluated at the time it was recorded: business-hours rules and CEL `now` see the original clock
     const { effect, reasons } = combineVerdicts(

@@ -124,6 +124,33 @@ describe("getting started", { timeout: 180_000 }, () => {
     expect(out).toMatch(/decisions: APPROVED, DENIED, APPROVED$/u);
   });
 
+  it("policy simulate replays those intents against another policy while the sidecar runs", () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        CLI,
+        "policy",
+        "simulate",
+        "--policy",
+        "policy-examples/devops-tools/policy.yaml",
+        "--data-dir",
+        path.join(dir, "data"),
+        "--json",
+      ],
+      { cwd: ROOT, encoding: "utf8" },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    // slack.post_message stays APPROVED and shell.exec DENIED; devops-tools has no payments.* tools
+    expect(report).toMatchObject({ replayed: 3, changed: 1, transitions: { "PENDING -> DENIED": 1 } });
+    expect(report.changes[0]).toMatchObject({
+      action: "tool.call",
+      recorded: "PENDING",
+      outcome: "APPROVED",
+      candidate: "DENIED",
+    });
+  });
+
   it("the operator console is served on the operator listener", async () => {
     const res = await fetch(`http://${ready.operator_addr}/console/`);
     expect(res.status).toBe(200);

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { intentDigest } from "../../protocol/index.ts";
 import { IntentStore, openDatabase, type IntentRecord } from "../../sidecar/store/index.ts";
+import { HOLDS_SCHEMA_SQL } from "../../sidecar/holds/schema.ts";
 import { runCli } from "../nemoclaw/run-cli.ts";
 
 let dir: string;
@@ -67,6 +68,19 @@ beforeEach(() => {
       reasons: [{ block: "soft_limits", rule: "hourly", message: "x" }],
     }),
   );
+  // a soft-limit hold an operator later denied: the intent row now carries the denial, the holds table the cause
+  store.insert(
+    record("i6", "2026-03-20T10:05:00.000Z", { action: "report.daily", params: {} }, "DENIED", {
+      hold: { id: "h3", expires_at: "2026-03-21T10:05:00.000Z", approvals_required: 1, approvals: 0 },
+      reasons: [{ block: "holds", rule: "denied", message: "hold denied by alice" }],
+    }),
+  );
+  db.exec(HOLDS_SCHEMA_SQL);
+  db.prepare(
+    `INSERT INTO holds (id, intent_id, agent, action, intent_json, reasons_json, rules_json, policy_digest, state,
+       approvals_required, created_at, expires_at) VALUES ('h3', 'i6', 'bot', 'report.daily', '{}', ?, '["daily"]', 'x',
+       'denied', 1, 0, 0)`,
+  ).run(JSON.stringify([{ block: "soft_limits", rule: "daily", message: "x" }]));
   db.close();
   fs.writeFileSync(path.join(dir, "same.yaml"), BASE);
   fs.writeFileSync(
@@ -92,7 +106,7 @@ describe("intent-sidecar policy simulate", () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ replayed: 5, changed: 0, unchanged: 5, soft_limit_only: 1, changes: [] });
+    expect(report).toMatchObject({ replayed: 6, changed: 0, unchanged: 6, soft_limit_only: 2, changes: [] });
     expect(report.candidate.digest).toMatch(/^sha256:/u);
   });
 
@@ -135,7 +149,7 @@ describe("intent-sidecar policy simulate", () => {
       "--fail-on-change",
     ]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/replayed 5 intents: 4 would change, 1 unchanged/);
+    expect(r.stdout).toMatch(/replayed 6 intents: 4 would change, 2 unchanged/);
     expect(r.stdout).toMatch(/i2 {2}bot {2}tool\.call {2}APPROVED -> DENIED/);
     expect(
       (
