@@ -108,7 +108,8 @@ export class Pipeline {
         digest,
         intent: { agent: intent.agent, action: intent.action, params: intent.params, context: intent.context },
         decision,
-        reasons: allReasons,
+        // SPEC section 3: an APPROVED answer carries `reasons: []`; what allowed it goes to the audit row
+        reasons: decision === "APPROVED" ? [] : allReasons,
         policy_digest: policy.digest,
         created_at: iso,
         updated_at: iso,

@@ -31,6 +31,7 @@ describe("reference policy: allowed paths", () => {
     const r = await decide(usdcTransfer(VENDOR_A, usdc(500n)));
     expect(r.decision).toBe("APPROVED");
     expect(r.attestation).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(r.reasons).toEqual([]);
   });
   it("a small native transfer to vendor-b on Base Sepolia is APPROVED", async () => {
     expect((await decide(nativeTransfer(VENDOR_B, "0.01", 84532))).decision).toBe("APPROVED");
