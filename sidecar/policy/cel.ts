@@ -2,7 +2,7 @@
 // checked and planned once at load; evaluation only binds variables. @bufbuild/cel 0.6's checker does not handle
 // calls yet, so load-time checking is ours: known variables and functions, literal operand types, the result type,
 // and bounds on size (length, AST nodes, comprehension nesting) that bound the cost of one evaluation.
-import { celEnv, CelScalar, isCelError, mapType, objectType, parse, plan, type CelResult } from "@bufbuild/cel";
+import { celEnv, celList, celMap, CelScalar, isCelError, mapType, objectType, parse, plan, type CelResult } from "@bufbuild/cel";
 import { timestampFromDate, TimestampSchema } from "@bufbuild/protobuf/wkt";
 import type { Expr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
 import type { Intent } from "../../protocol/index.ts";
@@ -151,10 +151,54 @@ function lineColToIndex(src: string, line: number, col: number): number {
   return Math.max(0, idx + col - 1);
 }
 
+/** A JSON object seen as a CEL map, converting each member on first access and caching it. @bufbuild/cel would
+ * otherwise rebuild a Map of every object on every access (`intent.params.x` twice = two conversions of `intent`
+ * and of `params`); converting eagerly instead would cost the whole intent even when a rule reads one field. */
+class LazyRecord implements ReadonlyMap<string, unknown> {
+  private readonly cache = new Map<string, unknown>();
+  constructor(private readonly obj: Record<string, unknown>) {}
+  get(key: unknown): unknown {
+    if (typeof key !== "string" || !Object.hasOwn(this.obj, key)) return undefined;
+    let v = this.cache.get(key);
+    if (v === undefined) {
+      v = lazyCel(this.obj[key]);
+      this.cache.set(key, v);
+    }
+    return v;
+  }
+  has(key: unknown): boolean {
+    return typeof key === "string" && Object.hasOwn(this.obj, key);
+  }
+  get size(): number {
+    return Object.keys(this.obj).length;
+  }
+  keys(): MapIterator<string> {
+    return Object.keys(this.obj)[Symbol.iterator]() as MapIterator<string>;
+  }
+  *entries(): MapIterator<[string, unknown]> {
+    for (const k of Object.keys(this.obj)) yield [k, this.get(k)];
+  }
+  *values(): MapIterator<unknown> {
+    for (const k of Object.keys(this.obj)) yield this.get(k);
+  }
+  forEach(cb: (value: unknown, key: string, map: ReadonlyMap<string, unknown>) => void, thisArg?: unknown): void {
+    for (const k of Object.keys(this.obj)) cb.call(thisArg, this.get(k), k, this);
+  }
+  [Symbol.iterator](): MapIterator<[string, unknown]> {
+    return this.entries();
+  }
+}
+
+function lazyCel(v: unknown): unknown {
+  if (Array.isArray(v)) return celList(v.map(lazyCel) as never);
+  if (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) return celMap(new LazyRecord(v as Record<string, unknown>) as never);
+  return v;
+}
+
 /** Bindings for one evaluation: the intent as a map (agent, action, params, context), the agent, and `now`. */
 export function celBindings(intent: Intent, now: Date): CelBindings {
   return {
-    intent: { agent: intent.agent, action: intent.action, params: intent.params, context: intent.context },
+    intent: lazyCel({ agent: intent.agent, action: intent.action, params: intent.params, context: intent.context }),
     agent: intent.agent,
     now: timestampFromDate(now),
   };

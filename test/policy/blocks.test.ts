@@ -84,6 +84,24 @@ describe("custom CEL variables", () => {
   });
 });
 
+describe("CEL over nested JSON", () => {
+  it("lists, nested maps, `in`, map equality; prototype keys are not fields", async () => {
+    const { compileCel, celBindings } = await import("../../sidecar/policy/cel.ts");
+    const i = intent({ action: "x.y", params: { xs: [1, 2, { k: "v" }], o: { a: 1 }, n: null, s: "hi" } });
+    const truths = [
+      "intent.params.xs.exists(x, x == 2.0)",
+      "size(intent.params) == 4",
+      '"o" in intent.params',
+      '!("constructor" in intent.params) && !has(intent.params.constructor)',
+      'intent.params.o == {"a": 1.0}',
+      "intent.params.n == null",
+      'intent.params.xs[2].k == "v"',
+      'intent.context.size() == 0 && intent.params.s.size() == 2',
+    ];
+    for (const e of truths) expect([e, compileCel(e, "bool")(celBindings(i, new Date()))]).toEqual([e, true]);
+  });
+});
+
 describe("tool_calls", () => {
   it("a tool listed only under hold is held, not denied", async () => {
     const r = await decide(p, intent({ action: "tool.call", params: { tool: "payments.refund", args: {} } }));
