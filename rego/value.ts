@@ -154,7 +154,8 @@ export class RObject {
   }
 
   get(k: Value): Value | undefined {
-    if (isPrim(k)) return this.prim.get(k);
+    if (typeof k === "string") return this.prim.get(k);
+    if (k === null || typeof k !== "object") return this.prim.get(k);
     if (!this.comp) return undefined;
     return this.comp.get(canonicalKey(k))?.[1];
   }
@@ -508,6 +509,16 @@ function writeJSON(v: Value, indent: string, cur: string): string {
   if (v instanceof RObject) {
     if (v.size === 0) return "{}";
     const ks = v.keys();
+    if (!v.comp && ks.every((k) => typeof k === "string")) {
+      // common case: string keys, already in order
+      let out = "{" + nl;
+      for (let i = 0; i < ks.length; i++) {
+        const k = ks[i] as string;
+        if (i) out += "," + nl;
+        out += inner + JSON.stringify(k) + sep + writeJSON(v.prim.get(k)!, indent, inner);
+      }
+      return out + nl + cur + "}";
+    }
     // output keys are strings; non-string keys are encoded, and the encoded strings then sort like Go's map keys
     const pairs = ks.map((k) => [typeof k === "string" ? k : toJSONString(k), v.get(k)!] as const);
     pairs.sort((p, q) => compareStrings(p[0], q[0]));
