@@ -84,6 +84,21 @@ describe("holds through the daemon", () => {
     expect((await http(`${op}/v1/holds/${res.body.hold.id}/approve`, { body: {}, token: OPS.alice })).status).toBe(409);
   });
 
+  it("the sweeper expires a hold: the long poll wakes with EXPIRED and the hold can no longer be approved", async () => {
+    const { agent, op } = await daemon(stubPolicy({ hold: ["treasury.disburse"], ttlMs: 1500 }));
+    const res = await http(`${agent}/v1/intents`, { body: disburse(10), token: AGENT_TOKEN });
+    expect(res.body.decision).toBe("PENDING");
+    const out = await http(`${agent}/v1/intents/${res.body.intent_id}?wait=30`, { token: AGENT_TOKEN });
+    expect(out.body.decision).toBe("EXPIRED");
+    expect(out.body.reasons.some((r: { block: string; rule: string }) => r.block === "holds" && r.rule === "expired")).toBe(true);
+    const late = await http(`${op}/v1/holds/${res.body.hold.id}/approve`, { body: {}, token: OPS.alice });
+    expect(late.status).toBe(409);
+    expect(late.body.error).toBe("not_pending");
+    expect((await http(`${op}/v1/holds?state=expired`, { token: OPS.alice })).body.holds.map((h: { id: string }) => h.id)).toEqual([
+      res.body.hold.id,
+    ]);
+  });
+
   it("agent tokens get 401 on every operator route, and the agent listener has no hold routes", async () => {
     const { agent, op } = await daemon(stubPolicy({ hold: ["treasury.disburse"] }));
     const res = await http(`${agent}/v1/intents`, { body: disburse(10), token: AGENT_TOKEN });
