@@ -4,6 +4,7 @@ import { createLocalJWKSet, jwtVerify } from "jose";
 import { startTestDaemon, http, removeDir } from "../sidecar/helpers.ts";
 import { stubPolicy } from "./policy-stub.ts";
 import { ATTESTATION_TYP, intentDigest } from "../../protocol/index.ts";
+import { auditRows, verifyAudit } from "../../sidecar/store/index.ts";
 
 const AGENT_TOKEN = "agent-secret-token";
 const OPS = { alice: "alice-operator-token", bob: "bob-operator-token" };
@@ -70,6 +71,11 @@ describe("holds through the daemon", () => {
     expect(show.body.approvals.map((a: { operator: string }) => a.operator)).toEqual(["alice", "bob"]);
     const decisions = await http(`${op}/v1/decisions?limit=5`, { token: OPS.bob });
     expect(decisions.body.decisions[0]).toMatchObject({ intent_id: res.body.intent_id, decision: "APPROVED" });
+
+    // every transition is in the hash-chained audit log, which still verifies
+    expect(verifyAudit(d.db).ok).toBe(true);
+    const holdEvents = [...auditRows(d.db)].filter((r) => r.data.hold_id === holdId).map((r) => `${r.type}:${r.data.operator ?? ""}`);
+    expect(holdEvents).toEqual(["hold.created:", "decision:", "hold.approval:alice", "hold.approval:bob", "hold.approved:bob"]);
   });
 
   it("one denial ends the hold and the agent reads DENIED", async () => {
