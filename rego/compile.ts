@@ -87,6 +87,20 @@ export class Compiler {
       }
       this.pkgRules.set(key, set);
     }
+    // every package is a document, even without rules (an empty package evaluates to {})
+    for (const m of this.modules) {
+      let n = this.root;
+      n.hasRules = true;
+      for (const seg of m.pkg) {
+        let c = n.children.get(seg);
+        if (!c) {
+          c = newNode([...n.path, seg]);
+          n.children.set(seg, c);
+        }
+        c.hasRules = true;
+        n = c;
+      }
+    }
     // first register every rule path (so calls and refs can resolve), then compile bodies
     const pending: [Module, Rule, CRule][] = [];
     for (const m of this.modules) {
@@ -1101,7 +1115,7 @@ function forEachDataRef(r: CRule, fn: (path: string[]) => void): void {
         if (t.head.t === "var" && t.head.name === "data" && t.head.slot === undefined) {
           const p: string[] = [];
           for (const x of t.path) {
-            if (x.t === "val" && typeof x.v === "string") p.push(x.v);
+            if (x.t === "val" && (typeof x.v === "string" || typeof x.v === "number")) p.push(String(x.v));
             else break;
           }
           fn(p);

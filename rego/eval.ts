@@ -355,6 +355,8 @@ function fastValue(t: Term, f: Frame, c: Ctx): Value | undefined | typeof NS {
           key = f[p.slot];
           if (key === undefined) return NS;
         } else return NS;
+        // numbers index data objects by their string form (data.x[2] is data.x["2"])
+        if (typeof key === "number" && h.slot === undefined && h.name === "data" && v instanceof RObject) key = String(key);
         v = getKey(v, key);
         if (v === undefined) return undefined;
       }
@@ -539,12 +541,14 @@ export function iterate(v: Value, fn: (key: Value, val: Value) => boolean): bool
   return false;
 }
 
-function deref(v: Value, path: Term[], i: number, f: Frame, c: Ctx, k: VK): boolean {
+function deref(v: Value, path: Term[], i: number, f: Frame, c: Ctx, k: VK, isData = false): boolean {
   if (i === path.length) return k(v);
   const p = path[i]!;
   if (p.t === "val") {
-    const x = getKey(v, p.v);
-    return x === undefined ? false : deref(x, path, i + 1, f, c, k);
+    // numbers index base data objects by their string form (data.x[2] is data.x["2"])
+    const key = isData && typeof p.v === "number" && v instanceof RObject ? String(p.v) : p.v;
+    const x = getKey(v, key);
+    return x === undefined ? false : deref(x, path, i + 1, f, c, k, isData);
   }
   if (p.t === "var" && p.slot !== undefined) {
     const b = f[p.slot];
@@ -584,7 +588,7 @@ function evalData(node: Node | undefined, base: Value | undefined, path: Term[],
     }
     if (!node.hasRules) node = undefined;
   }
-  if (!node) return base === undefined ? false : deref(base, path, i, f, c, k);
+  if (!node) return base === undefined ? false : deref(base, path, i, f, c, k, true);
   if (i === path.length) {
     const v = fullValue(node, base, c);
     return v === undefined ? false : k(v);
@@ -610,6 +614,8 @@ function evalData(node: Node | undefined, base: Value | undefined, path: Term[],
 }
 
 function evalDataKey(node: Node, base: Value | undefined, key: Value, path: Term[], i: number, f: Frame, c: Ctx, k: VK): boolean {
+  // numbers index data documents by their string form (data[2] is data["2"])
+  if (typeof key === "number" && !Array.isArray(base)) key = String(key);
   const child = typeof key === "string" ? node.children.get(key) : undefined;
   const cb = base === undefined ? undefined : getKey(base, key);
   if (!child && cb === undefined) return false;
@@ -728,11 +734,18 @@ function evalMulti(node: Node, c: Ctx): Value | undefined {
       }),
     );
   }
-  // ground children below an object node (e.g. `p[x] := 1` and `p.q := 2`)
-  if (!isSet) {
+  // ground children below an object node (e.g. `p[x] := 1` and `p.q := 2`, or `p[q] contains r` and `p.b contains 1`)
+  if (out instanceof RObject) {
     for (const [ck, child] of node.children) {
       const v = child.rules.length || child.defaultRule ? evalNodeValue(child, c) : fullValue(child, undefined, c);
-      if (v !== undefined) insertPath(out as RObject, [ck], v, false, node.rules[0]?.loc);
+      if (v === undefined) continue;
+      const prev = out.get(ck);
+      if (prev instanceof RSet && v instanceof RSet) {
+        const u = new RSet();
+        prev.forEachUnordered((x) => u.add(x));
+        v.forEachUnordered((x) => u.add(x));
+        out.set(ck, u);
+      } else insertPath(out, [ck], v, false, node.rules[0]?.loc);
     }
   }
   if (!isSet && out.size === 0 && node.defaultRule) {
@@ -769,6 +782,13 @@ function insertPath(o: RObject, keys: Value[], v: Value, setLeaf: boolean, loc?:
   if (prev !== undefined && !equals(prev, v)) {
     if (prev instanceof RObject && v instanceof RObject) {
       v.forEachUnordered((vv, kk) => insertPath(prev, [kk], vv, false, loc));
+      return;
+    }
+    if (prev instanceof RSet && v instanceof RSet) {
+      const u = new RSet();
+      prev.forEachUnordered((x) => u.add(x));
+      v.forEachUnordered((x) => u.add(x));
+      cur.set(last, u);
       return;
     }
     throw new RegoError("eval_conflict_error", "object keys must be unique", loc);

@@ -236,7 +236,8 @@ export class Parser {
     if (!head.contains && !head.value && !head.args && ref.length > 1) {
       if (!this.v1Rules) {
         const last = ref[ref.length - 1]!;
-        if (ref.length === 2) {
+        // with the `if` keyword imported, `p[x] if ...` is a single-value rule (key x, value true)
+        if (ref.length === 2 && !(hasBody === "if" && this.kw.has("contains"))) {
           head.key = last;
           head.ref = ref.slice(0, -1);
           head.contains = true;
