@@ -39,6 +39,13 @@ describe.skipIf(!CHROMIUM)("operator console in headless chromium", { timeout: 1
       body: { agent: "treasury-bot", action: "treasury.disburse", params: { amount_usd: amount, ticket }, context: {} },
     });
 
+  // generous waits: CI runs every suite at once on two cores
+  async function newPage(): Promise<Page> {
+    const page = await browser!.newPage();
+    page.setDefaultTimeout(60_000);
+    return page;
+  }
+
   async function signIn(page: Page, token: string) {
     await page.goto(`http://${d.operatorAddr}/`);
     await page.fill("#token", token);
@@ -46,7 +53,7 @@ describe.skipIf(!CHROMIUM)("operator console in headless chromium", { timeout: 1
   }
 
   it("refuses a token that is not an operator token", async () => {
-    const page = await browser!.newPage();
+    const page = await newPage();
     await signIn(page, AGENT);
     await page.waitForSelector("#sign-in-error:not([hidden])");
     expect(await page.textContent("#sign-in-error")).toContain("not an operator token");
@@ -55,7 +62,7 @@ describe.skipIf(!CHROMIUM)("operator console in headless chromium", { timeout: 1
   });
 
   it("signs in, shows a new hold live, approves it with a comment; the agent's long poll gets a verifying attestation", async () => {
-    const page = await browser!.newPage();
+    const page = await newPage();
     await signIn(page, OPS.alice);
     await page.waitForSelector("#holds-view:not([hidden])");
     expect(await page.textContent("#operator-name")).toBe("alice");
@@ -80,7 +87,7 @@ describe.skipIf(!CHROMIUM)("operator console in headless chromium", { timeout: 1
     await page.locator(`article.hold[data-hold-id="${holdId}"] .approvals`, { hasText: "1 of 2: alice (“invoice 42 verified”)" }).waitFor();
 
     // the second operator approves in their own session
-    const page2 = await browser!.newPage();
+    const page2 = await newPage();
     await signIn(page2, OPS.bob);
     const card2 = page2.locator(`article.hold[data-hold-id="${holdId}"]`);
     await card2.waitFor();
@@ -103,7 +110,7 @@ describe.skipIf(!CHROMIUM)("operator console in headless chromium", { timeout: 1
 
   it("denies with a comment; the agent reads DENIED", async () => {
     const r = await disburse(70000, "T-78");
-    const page = await browser!.newPage();
+    const page = await newPage();
     await signIn(page, OPS.bob);
     const card = page.locator(`article.hold[data-hold-id="${r.body.hold.id}"]`);
     await card.waitFor();
