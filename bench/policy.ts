@@ -19,9 +19,21 @@ function mk(action: string, params: Record<string, unknown>): Intent {
 }
 
 const cases: Record<string, Intent> = {
-  "evm: 500 USDC transfer (APPROVED)": mk("evm.transaction", { chain_id: 8453, to: USDC, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [VENDOR_A, 500_000_000n] }) }),
-  "evm: native 0.01 ETH (APPROVED)": mk("evm.transaction", { chain_id: 8453, to: VENDOR_A, value: "10000000000000000" }),
-  "tool_calls: slack with URL (APPROVED)": mk("tool.call", { tool: "slack.post_message", args: { channel: "#ops", text: "deploy done, see https://ci.company.com/run/42" } }),
+  "evm: 500 USDC transfer (APPROVED)": mk("evm.transaction", {
+    chain_id: 8453,
+    to: USDC,
+    value: "0",
+    data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [VENDOR_A, 500_000_000n] }),
+  }),
+  "evm: native 0.01 ETH (APPROVED)": mk("evm.transaction", {
+    chain_id: 8453,
+    to: VENDOR_A,
+    value: "10000000000000000",
+  }),
+  "tool_calls: slack with URL (APPROVED)": mk("tool.call", {
+    tool: "slack.post_message",
+    args: { channel: "#ops", text: "deploy done, see https://ci.company.com/run/42" },
+  }),
   "custom: treasury.disburse (APPROVED)": mk("treasury.disburse", { amount_usd: "1200", ticket: "FIN-42" }),
   "custom: disbursement > $50k (PENDING)": mk("treasury.disburse", { amount_usd: "60000", ticket: "FIN-43" }),
 };
@@ -46,7 +58,10 @@ for (const [name, intent] of Object.entries(cases)) {
   }
   const mean = ((performance.now() - t0) * 1000) / ITER;
   const b0 = performance.now();
-  for (let i = 0; i < ITER; i++) createHash("sha256").update(JSON.stringify(JSON.parse(JSON.stringify(intent)))).digest("hex");
+  for (let i = 0; i < ITER; i++)
+    createHash("sha256")
+      .update(JSON.stringify(JSON.parse(JSON.stringify(intent))))
+      .digest("hex");
   const base = ((performance.now() - b0) * 1000) / ITER;
   lat.sort((a, b) => a - b);
   const row = `${name} | ${pct(lat, 50).toFixed(1)} | ${pct(lat, 99).toFixed(1)} | ${mean.toFixed(1)} | ${base.toFixed(1)} | ${(mean / base).toFixed(1)}x`;
@@ -61,4 +76,6 @@ for (let i = 0; i < 20; i++) {
   loads.push(performance.now() - s);
 }
 loads.sort((a, b) => a - b);
-console.log(`loadPolicy (reference, incl. Rego compile of the network block): p50 ${pct(loads, 50).toFixed(1)} ms, max ${loads.at(-1)!.toFixed(1)} ms`);
+console.log(
+  `loadPolicy (reference, incl. Rego compile of the network block): p50 ${pct(loads, 50).toFixed(1)} ms, max ${loads.at(-1)!.toFixed(1)} ms`,
+);

@@ -2,7 +2,18 @@
 // checked and planned once at load; evaluation only binds variables. @bufbuild/cel 0.6's checker does not handle
 // calls yet, so load-time checking is ours: known variables and functions, literal operand types, the result type,
 // and bounds on size (length, AST nodes, comprehension nesting) that bound the cost of one evaluation.
-import { celEnv, celList, celMap, CelScalar, isCelError, mapType, objectType, parse, plan, type CelResult } from "@bufbuild/cel";
+import {
+  celEnv,
+  celList,
+  celMap,
+  CelScalar,
+  isCelError,
+  mapType,
+  objectType,
+  parse,
+  plan,
+  type CelResult,
+} from "@bufbuild/cel";
 import { timestampFromDate, TimestampSchema } from "@bufbuild/protobuf/wkt";
 import type { Expr } from "@bufbuild/cel-spec/cel/expr/syntax_pb.js";
 import type { Intent } from "../../protocol/index.ts";
@@ -19,7 +30,16 @@ const VARIABLES = {
 const env = celEnv({ variables: VARIABLES });
 
 // Operators the planner handles itself, plus everything the standard library registers.
-const KNOWN_FUNCS = new Set<string>(["_&&_", "_||_", "_?_:_", "_[_]", "@not_strictly_false", "not_strictly_false", "@in", "_in_"]);
+const KNOWN_FUNCS = new Set<string>([
+  "_&&_",
+  "_||_",
+  "_?_:_",
+  "_[_]",
+  "@not_strictly_false",
+  "not_strictly_false",
+  "@in",
+  "_in_",
+]);
 for (const f of env.funcs) KNOWN_FUNCS.add((f as { name: string }).name);
 
 export class CelCompileError extends Error {
@@ -31,15 +51,58 @@ export class CelCompileError extends Error {
   }
 }
 
-type T = "bool" | "int" | "uint" | "double" | "string" | "bytes" | "null" | "list" | "map" | "timestamp" | "duration" | "type" | "dyn";
+type T =
+  | "bool"
+  | "int"
+  | "uint"
+  | "double"
+  | "string"
+  | "bytes"
+  | "null"
+  | "list"
+  | "map"
+  | "timestamp"
+  | "duration"
+  | "type"
+  | "dyn";
 
 const FUNC_RESULT: Record<string, T> = {
-  "_==_": "bool", "_!=_": "bool", "_<_": "bool", "_<=_": "bool", "_>_": "bool", "_>=_": "bool", "_&&_": "bool", "_||_": "bool",
-  "!_": "bool", "@in": "bool", contains: "bool", startsWith: "bool", endsWith: "bool", matches: "bool", "@not_strictly_false": "bool",
-  size: "int", int: "int", uint: "uint", double: "double", string: "string", bytes: "bytes", bool: "bool",
-  timestamp: "timestamp", duration: "duration", type: "type", dyn: "dyn",
-  getSeconds: "int", getMinutes: "int", getHours: "int", getMilliseconds: "int", getFullYear: "int", getMonth: "int",
-  getDate: "int", getDayOfMonth: "int", getDayOfWeek: "int", getDayOfYear: "int",
+  "_==_": "bool",
+  "_!=_": "bool",
+  "_<_": "bool",
+  "_<=_": "bool",
+  "_>_": "bool",
+  "_>=_": "bool",
+  "_&&_": "bool",
+  "_||_": "bool",
+  "!_": "bool",
+  "@in": "bool",
+  contains: "bool",
+  startsWith: "bool",
+  endsWith: "bool",
+  matches: "bool",
+  "@not_strictly_false": "bool",
+  size: "int",
+  int: "int",
+  uint: "uint",
+  double: "double",
+  string: "string",
+  bytes: "bytes",
+  bool: "bool",
+  timestamp: "timestamp",
+  duration: "duration",
+  type: "type",
+  dyn: "dyn",
+  getSeconds: "int",
+  getMinutes: "int",
+  getHours: "int",
+  getMilliseconds: "int",
+  getFullYear: "int",
+  getMonth: "int",
+  getDate: "int",
+  getDayOfMonth: "int",
+  getDayOfWeek: "int",
+  getDayOfYear: "int",
 };
 const NUMERIC = new Set<T>(["int", "uint", "double"]);
 
@@ -49,14 +112,28 @@ interface Walk {
 }
 
 function typeOf(e: Expr, scope: Set<string>, depth: number, w: Walk): T {
-  if (++w.nodes > CEL_LIMITS.maxNodes) throw new CelCompileError(`is too complex (more than ${CEL_LIMITS.maxNodes} nodes); split it into several rules`);
+  if (++w.nodes > CEL_LIMITS.maxNodes)
+    throw new CelCompileError(`is too complex (more than ${CEL_LIMITS.maxNodes} nodes); split it into several rules`);
   const at = w.offsets.get(e.id) ?? 0;
   const k = e.exprKind;
   switch (k.case) {
     case "constExpr": {
       const c = k.value.constantKind.case;
-      return c === "boolValue" ? "bool" : c === "int64Value" ? "int" : c === "uint64Value" ? "uint" : c === "doubleValue" ? "double"
-        : c === "stringValue" ? "string" : c === "bytesValue" ? "bytes" : c === "nullValue" ? "null" : "dyn";
+      return c === "boolValue"
+        ? "bool"
+        : c === "int64Value"
+          ? "int"
+          : c === "uint64Value"
+            ? "uint"
+            : c === "doubleValue"
+              ? "double"
+              : c === "stringValue"
+                ? "string"
+                : c === "bytesValue"
+                  ? "bytes"
+                  : c === "nullValue"
+                    ? "null"
+                    : "dyn";
     }
     case "identExpr": {
       const n = k.value.name;
@@ -64,12 +141,14 @@ function typeOf(e: Expr, scope: Set<string>, depth: number, w: Walk): T {
       if (n === "intent") return "map";
       if (n === "agent") return "string";
       if (n === "now") return "timestamp";
-      if (["int", "uint", "double", "string", "bool", "bytes", "list", "map", "null_type", "type"].includes(n)) return "type";
+      if (["int", "uint", "double", "string", "bool", "bytes", "list", "map", "null_type", "type"].includes(n))
+        return "type";
       throw new CelCompileError(`undeclared reference to "${n}"; the variables are intent, agent and now`, at);
     }
     case "selectExpr": {
       const t = typeOf(k.value.operand!, scope, depth, w);
-      if (t !== "map" && t !== "dyn") throw new CelCompileError(`cannot select field "${k.value.field}" from a ${t}`, at);
+      if (t !== "map" && t !== "dyn")
+        throw new CelCompileError(`cannot select field "${k.value.field}" from a ${t}`, at);
       return k.value.testOnly ? "bool" : "dyn";
     }
     case "listExpr":
@@ -84,7 +163,10 @@ function typeOf(e: Expr, scope: Set<string>, depth: number, w: Walk): T {
     case "comprehensionExpr": {
       const c = k.value;
       if (depth + 1 > CEL_LIMITS.maxComprehensionDepth) {
-        throw new CelCompileError(`nests comprehensions (all/exists/map/filter inside another); their cost grows with the square of the input, so split the rule`, at);
+        throw new CelCompileError(
+          `nests comprehensions (all/exists/map/filter inside another); their cost grows with the square of the input, so split the rule`,
+          at,
+        );
       }
       typeOf(c.iterRange!, scope, depth, w);
       const inner = new Set(scope);
@@ -101,16 +183,27 @@ function typeOf(e: Expr, scope: Set<string>, depth: number, w: Walk): T {
       if (k.value.target) args.unshift(typeOf(k.value.target, scope, depth, w));
       if (args.length === 2 && ["_+_", "_-_", "_*_", "_/_", "_%_", "_<_", "_<=_", "_>_", "_>=_"].includes(fn)) {
         const [a, b] = args as [T, T];
-        const ok = a === "dyn" || b === "dyn" || a === b || (NUMERIC.has(a) && NUMERIC.has(b) && !["_+_", "_-_", "_*_", "_/_", "_%_"].includes(fn))
-          || (fn === "_+_" && ((a === "timestamp" && b === "duration") || (a === "duration" && b === "timestamp")))
-          || (fn === "_-_" && a === "timestamp" && b === "duration");
-        if (!ok) throw new CelCompileError(`no matching overload for ${fn.replace(/_/g, " ").trim()} applied to (${a}, ${b}); convert with int(), double() or string()`, at);
+        const ok =
+          a === "dyn" ||
+          b === "dyn" ||
+          a === b ||
+          (NUMERIC.has(a) && NUMERIC.has(b) && !["_+_", "_-_", "_*_", "_/_", "_%_"].includes(fn)) ||
+          (fn === "_+_" && ((a === "timestamp" && b === "duration") || (a === "duration" && b === "timestamp"))) ||
+          (fn === "_-_" && a === "timestamp" && b === "duration");
+        if (!ok)
+          throw new CelCompileError(
+            `no matching overload for ${fn.replace(/_/g, " ").trim()} applied to (${a}, ${b}); convert with int(), double() or string()`,
+            at,
+          );
         if (fn === "_-_" && a === "timestamp" && b === "timestamp") return "duration";
         if (["_<_", "_<=_", "_>_", "_>=_"].includes(fn)) return "bool";
         return a === "dyn" ? (b === "dyn" ? "dyn" : b) : a;
       }
       if ((fn === "_&&_" || fn === "_||_" || fn === "!_") && args.some((t) => t !== "bool" && t !== "dyn")) {
-        throw new CelCompileError(`${fn === "!_" ? "!" : fn.slice(1, 3)} needs boolean operands, got (${args.join(", ")})`, at);
+        throw new CelCompileError(
+          `${fn === "!_" ? "!" : fn.slice(1, 3)} needs boolean operands, got (${args.join(", ")})`,
+          at,
+        );
       }
       if (fn === "_?_:_") return args[1] === args[2] ? args[1]! : "dyn";
       return FUNC_RESULT[fn] ?? "dyn";
@@ -125,7 +218,8 @@ export type CelProgram = (bindings: CelBindings) => CelResult;
 
 /** Parses, checks and plans an expression whose result must be `want`. Throws CelCompileError with an offset. */
 export function compileCel(source: string, want: "bool" | "number"): CelProgram {
-  if (source.length > CEL_LIMITS.maxLength) throw new CelCompileError(`is ${source.length} characters; the limit is ${CEL_LIMITS.maxLength}`);
+  if (source.length > CEL_LIMITS.maxLength)
+    throw new CelCompileError(`is ${source.length} characters; the limit is ${CEL_LIMITS.maxLength}`);
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(source);
@@ -139,8 +233,10 @@ export function compileCel(source: string, want: "bool" | "number"): CelProgram 
   const info = (parsed as { sourceInfo?: { positions?: Record<string, number> } }).sourceInfo;
   for (const [id, off] of Object.entries(info?.positions ?? {})) offsets.set(BigInt(id), off);
   const t = typeOf(parsed.expr, new Set(), 0, { nodes: 0, offsets });
-  if (want === "bool" && t !== "bool" && t !== "dyn") throw new CelCompileError(`must be a boolean expression, but gives ${t}`);
-  if (want === "number" && !NUMERIC.has(t) && t !== "dyn") throw new CelCompileError(`must give a number, but gives ${t}; wrap it in double(...)`);
+  if (want === "bool" && t !== "bool" && t !== "dyn")
+    throw new CelCompileError(`must be a boolean expression, but gives ${t}`);
+  if (want === "number" && !NUMERIC.has(t) && t !== "dyn")
+    throw new CelCompileError(`must give a number, but gives ${t}; wrap it in double(...)`);
   return plan(env, parsed) as unknown as CelProgram;
 }
 
@@ -191,7 +287,8 @@ class LazyRecord implements ReadonlyMap<string, unknown> {
 
 function lazyCel(v: unknown): unknown {
   if (Array.isArray(v)) return celList(v.map(lazyCel) as never);
-  if (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) return celMap(new LazyRecord(v as Record<string, unknown>) as never);
+  if (v !== null && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype)
+    return celMap(new LazyRecord(v as Record<string, unknown>) as never);
   return v;
 }
 
@@ -229,7 +326,14 @@ export function compileMeasure(expr: string): (intent: Intent, env: { now: Date 
   return (intent, env) => {
     const r = p(celBindings(intent, env.now));
     if (isCelError(r)) throw new Error(`measure failed: ${r.message}`);
-    const n = typeof r === "bigint" ? Number(r) : typeof r === "number" ? r : typeof r === "object" && r && "value" in r ? Number((r as { value: bigint }).value) : NaN;
+    const n =
+      typeof r === "bigint"
+        ? Number(r)
+        : typeof r === "number"
+          ? r
+          : typeof r === "object" && r && "value" in r
+            ? Number((r as { value: bigint }).value)
+            : NaN;
     if (!Number.isFinite(n)) throw new Error(`measure gave ${String(r)}, not a finite number`);
     return n;
   };
@@ -245,10 +349,15 @@ export function actionGate(source: string): Set<string> | undefined {
     return undefined;
   }
   const isAction = (e: Expr | undefined) =>
-    e?.exprKind.case === "selectExpr" && !e.exprKind.value.testOnly && e.exprKind.value.field === "action" &&
-    e.exprKind.value.operand?.exprKind.case === "identExpr" && e.exprKind.value.operand.exprKind.value.name === "intent";
+    e?.exprKind.case === "selectExpr" &&
+    !e.exprKind.value.testOnly &&
+    e.exprKind.value.field === "action" &&
+    e.exprKind.value.operand?.exprKind.case === "identExpr" &&
+    e.exprKind.value.operand.exprKind.value.name === "intent";
   const str = (e: Expr | undefined) =>
-    e?.exprKind.case === "constExpr" && e.exprKind.value.constantKind.case === "stringValue" ? e.exprKind.value.constantKind.value : undefined;
+    e?.exprKind.case === "constExpr" && e.exprKind.value.constantKind.case === "stringValue"
+      ? e.exprKind.value.constantKind.value
+      : undefined;
   const walk = (e: Expr): string[] | undefined => {
     if (e.exprKind.case !== "callExpr") return undefined;
     const { function: fn, args } = e.exprKind.value;
@@ -263,7 +372,7 @@ export function actionGate(source: string): Set<string> | undefined {
     }
     if (fn === "_||_") {
       const parts = args.map(walk);
-      return parts.every((p) => p !== undefined) ? parts.flat() as string[] : undefined;
+      return parts.every((p) => p !== undefined) ? (parts.flat() as string[]) : undefined;
     }
     return undefined;
   };

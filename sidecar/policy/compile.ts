@@ -6,7 +6,16 @@ import { parse as parseYaml, YAMLParseError } from "yaml";
 import { getAddress, parseAbi, toFunctionSelector, type Abi, type AbiFunction, type Address } from "viem";
 import type { RawPolicy, RawCriterion } from "./schema.ts";
 import { CHAIN_NAMES } from "./schema.ts";
-import type { AddressLists, Criterion, CustomRule, EvmConfig, EvmRule, PolicyConfig, SoftLimitConfig, TokenConfig } from "./config.ts";
+import type {
+  AddressLists,
+  Criterion,
+  CustomRule,
+  EvmConfig,
+  EvmRule,
+  PolicyConfig,
+  SoftLimitConfig,
+  TokenConfig,
+} from "./config.ts";
 import { compileGlobs, compileHostGlobs } from "./glob.ts";
 import { parseAmount, parseDuration, parseTokenAmount } from "./units.ts";
 import { actionGate, CelCompileError, compileCel, compileMeasure } from "./cel.ts";
@@ -53,7 +62,11 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
   const ids = new Map<string, Path>();
   const claimId = (id: string, p: Path) => {
     const prev = ids.get(id);
-    if (prev) issues.push({ path: p, message: `rule id "${id}" is already used at ${prev.join(".")}; rule ids must be unique` });
+    if (prev)
+      issues.push({
+        path: p,
+        message: `rule id "${id}" is already used at ${prev.join(".")}; rule ids must be unique`,
+      });
     else ids.set(id, p);
   };
 
@@ -70,7 +83,13 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
         else issues.push({ path: ["evm", "tokens", symbol, "max_transfer"], message: r.message });
       }
       const chain = chainId(t.chain);
-      tokens.set(`${chain}:${t.address.toLowerCase()}`, { symbol, address: getAddress(t.address.toLowerCase()) as Address, chain, decimals: t.decimals, ...(maxTransfer !== undefined ? { maxTransfer } : {}) });
+      tokens.set(`${chain}:${t.address.toLowerCase()}`, {
+        symbol,
+        address: getAddress(t.address.toLowerCase()) as Address,
+        chain,
+        decimals: t.decimals,
+        ...(maxTransfer !== undefined ? { maxTransfer } : {}),
+      });
     }
     const abis: Abi[number][] = [];
     for (const [i, a] of (e.abis ?? []).entries()) {
@@ -84,12 +103,16 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
           try {
             text = (await readTracked(abs, referenced)).toString("utf8");
           } catch (err) {
-            issues.push({ path: p, message: `cannot read ABI file ${a} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); paths are relative to the policy file` });
+            issues.push({
+              path: p,
+              message: `cannot read ABI file ${a} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); paths are relative to the policy file`,
+            });
             continue;
           }
           const json = JSON.parse(text) as unknown;
           const arr = Array.isArray(json) ? json : (json as { abi?: unknown }).abi;
-          if (!Array.isArray(arr)) throw new Error(`${a} is neither a JSON ABI array nor an artifact with an "abi" field`);
+          if (!Array.isArray(arr))
+            throw new Error(`${a} is neither a JSON ABI array nor an artifact with an "abi" field`);
           abis.push(...checkAbi(arr as Abi));
         }
       } catch (err) {
@@ -104,10 +127,19 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
         const compiled = compileCriterion(c, ["evm", "rules", i, "criteria", j], issues);
         if (compiled) criteria.push(compiled);
         if (compiled && r.operation === "signTypedData" && c.type === "evmData") {
-          issues.push({ path: ["evm", "rules", i, "criteria", j, "type"], message: "evmData applies to transactions; it cannot match signTypedData" });
+          issues.push({
+            path: ["evm", "rules", i, "criteria", j, "type"],
+            message: "evmData applies to transactions; it cannot match signTypedData",
+          });
         }
       }
-      rules.push({ id: r.id, effect: r.effect, ...(r.operation ? { operation: r.operation } : {}), criteria, ...(r.reason ? { reason: r.reason } : {}) });
+      rules.push({
+        id: r.id,
+        effect: r.effect,
+        ...(r.operation ? { operation: r.operation } : {}),
+        criteria,
+        ...(r.reason ? { reason: r.reason } : {}),
+      });
     }
     const maxValue = e.max_value !== undefined ? parseAmount(e.max_value) : undefined;
     evm = {
@@ -128,7 +160,10 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
   for (const [i, r] of (raw.custom ?? []).entries()) {
     claimId(r.id, ["custom", i, "id"]);
     if ((r.deny === undefined) === (r.hold === undefined)) {
-      issues.push({ path: ["custom", i], message: `rule ${r.id} needs exactly one of deny or hold (a CEL expression)` });
+      issues.push({
+        path: ["custom", i],
+        message: `rule ${r.id} needs exactly one of deny or hold (a CEL expression)`,
+      });
       continue;
     }
     const effect = r.deny !== undefined ? "deny" : "hold";
@@ -136,7 +171,16 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     const when = r.when !== undefined ? cel(r.when, "bool", ["custom", i, "when"], issues) : undefined;
     const expr = cel(source, "bool", ["custom", i, effect], issues);
     const whenActions = r.when !== undefined ? actionGate(r.when) : undefined;
-    if (expr && (r.when === undefined || when)) custom.push({ id: r.id, effect, expr, source, reason: r.reason, ...(when ? { when } : {}), ...(whenActions ? { whenActions } : {}) });
+    if (expr && (r.when === undefined || when))
+      custom.push({
+        id: r.id,
+        effect,
+        expr,
+        source,
+        reason: r.reason,
+        ...(when ? { when } : {}),
+        ...(whenActions ? { whenActions } : {}),
+      });
   }
 
   // soft_limits
@@ -151,7 +195,15 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     }
     const win = parseDuration(s.window);
     if (measure && win.ok) {
-      softLimits.push({ id: s.id, ...(s.actions ? { actions: compileGlobs(s.actions) } : {}), measureSource: s.measure.trim(), measure, scope: s.scope, windowMs: win.value, max: s.max });
+      softLimits.push({
+        id: s.id,
+        ...(s.actions ? { actions: compileGlobs(s.actions) } : {}),
+        measureSource: s.measure.trim(),
+        measure,
+        scope: s.scope,
+        windowMs: win.value,
+        max: s.max,
+      });
     }
   }
 
@@ -162,7 +214,11 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     const modules: NetworkSpec["modules"] = [];
     for (const [i, pattern] of (n.modules ?? []).entries()) {
       const files = (await expandGlob(dir, pattern)).filter((f) => f.endsWith(".rego") && !f.endsWith("_test.rego"));
-      if (files.length === 0) issues.push({ path: ["network", "modules", i], message: `"${pattern}" matches no .rego files (relative to ${dir || "."})` });
+      if (files.length === 0)
+        issues.push({
+          path: ["network", "modules", i],
+          message: `"${pattern}" matches no .rego files (relative to ${dir || "."})`,
+        });
       for (const f of files) modules.push({ path: f, source: (await readTracked(f, referenced)).toString("utf8") });
     }
     modules.push(...input.inlineRego);
@@ -173,17 +229,27 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
       try {
         text = (await readTracked(abs, referenced)).toString("utf8");
       } catch (err) {
-        issues.push({ path: ["network", "data", i], message: `cannot read ${rel} (${(err as NodeJS.ErrnoException).code ?? "error"}); paths are relative to the policy file` });
+        issues.push({
+          path: ["network", "data", i],
+          message: `cannot read ${rel} (${(err as NodeJS.ErrnoException).code ?? "error"}); paths are relative to the policy file`,
+        });
         continue;
       }
       try {
         const doc = parseYaml(text, { prettyErrors: true }) as unknown;
         if (doc === null || typeof doc !== "object" || Array.isArray(doc)) {
-          issues.push({ path: ["network", "data", i], message: `${rel} must hold a JSON/YAML object (its keys become data.<key>)` });
+          issues.push({
+            path: ["network", "data", i],
+            message: `${rel} must hold a JSON/YAML object (its keys become data.<key>)`,
+          });
         } else deepMerge(data, doc as Record<string, unknown>);
       } catch (err) {
         const pos = err instanceof YAMLParseError ? err.linePos?.[0] : undefined;
-        issues.push({ path: ["network", "data", i], message: `${rel} is not valid JSON/YAML: ${firstLine((err as Error).message)}`, ...(pos ? { at: { file: abs, line: pos.line, column: pos.col } } : {}) });
+        issues.push({
+          path: ["network", "data", i],
+          message: `${rel} is not valid JSON/YAML: ${firstLine((err as Error).message)}`,
+          ...(pos ? { at: { file: abs, line: pos.line, column: pos.col } } : {}),
+        });
       }
     }
     network = {
@@ -195,7 +261,14 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
       resolve: n.resolve ?? {},
     };
   } else if (input.inlineRego.length > 0) {
-    network = { package: "nemoclaw.network", modules: [...input.inlineRego], data: {}, require_attestation: [], allow_addresses: [], resolve: {} };
+    network = {
+      package: "nemoclaw.network",
+      modules: [...input.inlineRego],
+      data: {},
+      require_attestation: [],
+      allow_addresses: [],
+      resolve: {},
+    };
   }
 
   // holds
@@ -212,17 +285,25 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
   const overrides = new Map<string, { approvalsRequired: number; ttlMs: number }>();
   for (const [i, o] of (raw.holds?.overrides ?? []).entries()) {
     if (!holdRuleIds.has(o.rule)) {
-      issues.push({ path: ["holds", "overrides", i, "rule"], message: `no rule "${o.rule}" can raise a hold; use one of: ${[...holdRuleIds].join(", ")}` });
+      issues.push({
+        path: ["holds", "overrides", i, "rule"],
+        message: `no rule "${o.rule}" can raise a hold; use one of: ${[...holdRuleIds].join(", ")}`,
+      });
     }
     const t = o.ttl !== undefined ? parseDuration(o.ttl) : undefined;
-    overrides.set(o.rule, { approvalsRequired: o.approvals_required ?? approvalsRequired, ttlMs: t?.ok ? t.value : ttlMs });
+    overrides.set(o.rule, {
+      approvalsRequired: o.approvals_required ?? approvalsRequired,
+      ttlMs: t?.ok ? t.value : ttlMs,
+    });
   }
 
   if (issues.length) return { issues, referenced };
   const config: PolicyConfig = {
     version: 1,
     ...(raw.name !== undefined ? { name: raw.name } : {}),
-    ...(raw.actions ? { actions: { allow: compileGlobs(raw.actions.allow), deny: compileGlobs(raw.actions.deny) } } : {}),
+    ...(raw.actions
+      ? { actions: { allow: compileGlobs(raw.actions.allow), deny: compileGlobs(raw.actions.deny) } }
+      : {}),
     ...(evm ? { evm } : {}),
     ...(raw.tool_calls
       ? {
@@ -232,7 +313,12 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
             deny: compileGlobs(raw.tool_calls.deny, { caseInsensitive: true }),
             hold: compileGlobs(raw.tool_calls.hold, { caseInsensitive: true }),
             ...(raw.tool_calls.domains
-              ? { domains: { ...(raw.tool_calls.domains.allow ? { allow: compileHostGlobs(raw.tool_calls.domains.allow) } : {}), deny: compileHostGlobs(raw.tool_calls.domains.deny) } }
+              ? {
+                  domains: {
+                    ...(raw.tool_calls.domains.allow ? { allow: compileHostGlobs(raw.tool_calls.domains.allow) } : {}),
+                    deny: compileHostGlobs(raw.tool_calls.domains.deny),
+                  },
+                }
               : {}),
             ...(raw.tool_calls.max_args_bytes !== undefined ? { maxArgsBytes: raw.tool_calls.max_args_bytes } : {}),
           },
@@ -242,7 +328,11 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     softLimits,
     ...(network ? { network } : {}),
     holds: { ttlMs, approvalsRequired, overrides },
-    notify: { webhooks: (raw.notify?.webhooks ?? []).map((w) => (typeof w === "string" ? { url: w } : { url: w.url, ...(w.events ? { events: w.events } : {}) })) },
+    notify: {
+      webhooks: (raw.notify?.webhooks ?? []).map((w) =>
+        typeof w === "string" ? { url: w } : { url: w.url, ...(w.events ? { events: w.events } : {}) },
+      ),
+    },
     holdRuleIds,
   };
   return { config, issues, referenced };
@@ -272,7 +362,7 @@ function compileCriterion(c: RawCriterion, p: Path, issues: CompileIssue[]): Cri
     case "ethValue": {
       const v = c.ethValue ?? c.value;
       if (v === undefined) {
-        issues.push({ path: p, message: "ethValue criterion needs `ethValue` (an amount such as \"0.01 ether\")" });
+        issues.push({ path: p, message: 'ethValue criterion needs `ethValue` (an amount such as "0.01 ether")' });
         return undefined;
       }
       const r = parseAmount(v);
@@ -293,24 +383,46 @@ function compileCriterion(c: RawCriterion, p: Path, issues: CompileIssue[]): Cri
       }
       const fns = abi.filter((i): i is AbiFunction => i.type === "function" && i.name === c.function);
       if (fns.length === 0) {
-        issues.push({ path: [...p, "function"], message: `function "${c.function}" is not in the ${abiName} ABI; known: ${functionNames(abi).join(", ")}` });
+        issues.push({
+          path: [...p, "function"],
+          message: `function "${c.function}" is not in the ${abiName} ABI; known: ${functionNames(abi).join(", ")}`,
+        });
         return undefined;
       }
       const params = c.params ?? [];
       for (const [k, prm] of params.entries()) {
         const inputs = fns.flatMap((f) => f.inputs);
         if (!inputs.some((i) => i.name === prm.name)) {
-          issues.push({ path: [...p, "params", k, "name"], message: `${c.function} has no argument "${prm.name}"; its arguments: ${[...new Set(inputs.map((i) => i.name))].join(", ")}` });
+          issues.push({
+            path: [...p, "params", k, "name"],
+            message: `${c.function} has no argument "${prm.name}"; its arguments: ${[...new Set(inputs.map((i) => i.name))].join(", ")}`,
+          });
         }
         const set = prm.operator === "in" || prm.operator === "not in";
-        if (set && !prm.values) issues.push({ path: [...p, "params", k], message: `operator "${prm.operator}" needs \`values\` (a list)` });
-        if (!set && prm.value === undefined) issues.push({ path: [...p, "params", k], message: `operator "${prm.operator}" needs \`value\`` });
+        if (set && !prm.values)
+          issues.push({ path: [...p, "params", k], message: `operator "${prm.operator}" needs \`values\` (a list)` });
+        if (!set && prm.value === undefined)
+          issues.push({ path: [...p, "params", k], message: `operator "${prm.operator}" needs \`value\`` });
         const type = inputs.find((i) => i.name === prm.name)?.type ?? "";
         if (/^u?int/.test(type) && prm.value !== undefined && !/^-?\d+$/.test(String(prm.value))) {
-          issues.push({ path: [...p, "params", k, "value"], message: `${prm.name} is a ${type}; write the value as an integer string in base units, e.g. "1000000000"` });
+          issues.push({
+            path: [...p, "params", k, "value"],
+            message: `${prm.name} is a ${type}; write the value as an integer string in base units, e.g. "1000000000"`,
+          });
         }
       }
-      return { type: "evmData", abi, abiName, function: c.function, params: params.map((x) => ({ name: x.name, operator: x.operator, ...(x.value !== undefined ? { value: x.value } : {}), ...(x.values ? { values: x.values } : {}) })) };
+      return {
+        type: "evmData",
+        abi,
+        abiName,
+        function: c.function,
+        params: params.map((x) => ({
+          name: x.name,
+          operator: x.operator,
+          ...(x.value !== undefined ? { value: x.value } : {}),
+          ...(x.values ? { values: x.values } : {}),
+        })),
+      };
     }
   }
 }
@@ -318,7 +430,8 @@ function compileCriterion(c: RawCriterion, p: Path, issues: CompileIssue[]): Cri
 function deepMerge(into: Record<string, unknown>, from: Record<string, unknown>): void {
   for (const [k, v] of Object.entries(from)) {
     const cur = into[k];
-    if (cur && typeof cur === "object" && !Array.isArray(cur) && v && typeof v === "object" && !Array.isArray(v)) deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>);
+    if (cur && typeof cur === "object" && !Array.isArray(cur) && v && typeof v === "object" && !Array.isArray(v))
+      deepMerge(cur as Record<string, unknown>, v as Record<string, unknown>);
     else into[k] = v;
   }
 }

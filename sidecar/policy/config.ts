@@ -30,7 +30,12 @@ export type Criterion =
       abi: Abi;
       abiName: string;
       function: string;
-      params: { name: string; operator: NumericOp | "in" | "not in"; value?: string | number | boolean; values?: (string | number)[] }[];
+      params: {
+        name: string;
+        operator: NumericOp | "in" | "not in";
+        value?: string | number | boolean;
+        values?: (string | number)[];
+      }[];
     };
 
 export interface EvmRule {

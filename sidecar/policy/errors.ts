@@ -36,8 +36,22 @@ export class PolicyError extends Error {
     this.issues = issues;
   }
 
-  toJSON(): { code: PolicyErrorCode; message: string; file: string; line: number; column: number; issues: PolicyIssue[] } {
-    return { code: this.code, message: this.message, file: this.file, line: this.line, column: this.column, issues: this.issues };
+  toJSON(): {
+    code: PolicyErrorCode;
+    message: string;
+    file: string;
+    line: number;
+    column: number;
+    issues: PolicyIssue[];
+  } {
+    return {
+      code: this.code,
+      message: this.message,
+      file: this.file,
+      line: this.line,
+      column: this.column,
+      issues: this.issues,
+    };
   }
 }
 

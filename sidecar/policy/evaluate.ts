@@ -6,7 +6,11 @@ import type { LoadedPolicy } from "./load.ts";
 
 function failed(block: string, e: unknown): BlockVerdict {
   const msg = e instanceof Error ? e.message : String(e);
-  return { block, effect: "deny", reasons: [{ block, rule: "error", message: `the ${block} block failed (${msg}), so the intent is denied` }] };
+  return {
+    block,
+    effect: "deny",
+    reasons: [{ block, rule: "error", message: `the ${block} block failed (${msg}), so the intent is denied` }],
+  };
 }
 
 /** Every applicable block's verdict, in policy order (actions, evm, tool_calls, custom, network). Never throws. */
@@ -28,7 +32,13 @@ export async function evaluateBlocks(policy: LoadedPolicy, intent: Intent, env: 
         out.push(failed("network", e));
       }
     } else {
-      out.push({ block: "network", effect: "deny", reasons: [{ block: "network", rule: "missing", message: "the policy has no network block, so http.request is denied" }] });
+      out.push({
+        block: "network",
+        effect: "deny",
+        reasons: [
+          { block: "network", rule: "missing", message: "the policy has no network block, so http.request is denied" },
+        ],
+      });
     }
   }
   return out;
@@ -40,9 +50,15 @@ export function combineVerdicts(verdicts: readonly BlockVerdict[]): { effect: Ef
   const of = (e: Effect) => verdicts.filter((v) => v.effect === e).flatMap((v) => v.reasons);
   if (verdicts.some((v) => v.effect === "deny")) {
     const reasons = of("deny");
-    return { effect: "deny", reasons: reasons.length ? reasons : [{ block: "policy", rule: "deny", message: "denied by policy" }] };
+    return {
+      effect: "deny",
+      reasons: reasons.length ? reasons : [{ block: "policy", rule: "deny", message: "denied by policy" }],
+    };
   }
   if (verdicts.some((v) => v.effect === "hold")) return { effect: "hold", reasons: of("hold") };
   if (verdicts.some((v) => v.effect === "allow")) return { effect: "allow", reasons: of("allow") };
-  return { effect: "deny", reasons: [{ block: "policy", rule: "default_deny", message: "no policy block allows this action (default deny)" }] };
+  return {
+    effect: "deny",
+    reasons: [{ block: "policy", rule: "default_deny", message: "no policy block allows this action (default deny)" }],
+  };
 }

@@ -74,6 +74,7 @@ export function policyDigest(policyFile: string, policyBytes: Buffer, referenced
     h.update(bytes);
   };
   frame(path.basename(policyFile), policyBytes);
-  for (const f of [...referenced].sort((a, b) => a.path.localeCompare(b.path))) frame(path.relative(dir, f.path), f.bytes);
+  for (const f of [...referenced].sort((a, b) => a.path.localeCompare(b.path)))
+    frame(path.relative(dir, f.path), f.bytes);
   return `sha256:${h.digest("hex")}`;
 }

@@ -21,8 +21,9 @@ export function globToRegExp(pattern: string, caseInsensitive = false): RegExp {
 
 /** Validates a glob: non-empty, no whitespace. Returns a message or undefined. */
 export function globProblem(pattern: string): string | undefined {
-  if (pattern.length === 0) return "is empty; use a name or a glob such as \"github.*\"";
-  if (/\s/.test(pattern)) return `${JSON.stringify(pattern)} contains whitespace; globs match names like "github.*" or hosts like "*.company.com"`;
+  if (pattern.length === 0) return 'is empty; use a name or a glob such as "github.*"';
+  if (/\s/.test(pattern))
+    return `${JSON.stringify(pattern)} contains whitespace; globs match names like "github.*" or hosts like "*.company.com"`;
   return undefined;
 }
 

@@ -50,20 +50,49 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
     bytes = await readFile(abs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? "error";
-    throw new PolicyError("policy_io", [{ file: display, line: 0, column: 0, path: "", message: `cannot read the policy file (${code}); check the path given with --policy` }]);
+    throw new PolicyError("policy_io", [
+      {
+        file: display,
+        line: 0,
+        column: 0,
+        path: "",
+        message: `cannot read the policy file (${code}); check the path given with --policy`,
+      },
+    ]);
   }
   const src = parseSource(abs, display, bytes.toString("utf8"));
   if (src.syntaxIssues.length) throw new PolicyError("policy_invalid", src.syntaxIssues);
 
   // An empty file (or a Markdown file without yaml blocks) is an empty policy: every action is denied.
-  const js = (src.doc.contents === null ? {} : undefined) ?? src.doc.toJS({ reviver: (_k: unknown, v: unknown) => (typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v) }) as unknown;
+  const js =
+    (src.doc.contents === null ? {} : undefined) ??
+    (src.doc.toJS({
+      reviver: (_k: unknown, v: unknown) =>
+        typeof v === "bigint" && v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)
+          ? Number(v)
+          : v,
+    }) as unknown);
   if (js === null || js === undefined || typeof js !== "object" || Array.isArray(js)) {
-    throw new PolicyError("policy_invalid", [{ file: display, line: 1, column: 1, path: "", message: "the policy must be a YAML mapping with blocks such as actions, evm, tool_calls (see docs/policy-reference.md)" }]);
+    throw new PolicyError("policy_invalid", [
+      {
+        file: display,
+        line: 1,
+        column: 1,
+        path: "",
+        message:
+          "the policy must be a YAML mapping with blocks such as actions, evm, tool_calls (see docs/policy-reference.md)",
+      },
+    ]);
   }
   const parsed = policySchema.safeParse(js);
-  if (!parsed.success) throw new PolicyError("policy_invalid", sortIssues(parsed.error.issues.flatMap((i) => zodIssue(src, js, i))));
+  if (!parsed.success)
+    throw new PolicyError("policy_invalid", sortIssues(parsed.error.issues.flatMap((i) => zodIssue(src, js, i))));
 
-  const out = await compilePolicy({ raw: parsed.data as RawPolicy, file: abs, inlineRego: src.rego.map(({ path: p, source }) => ({ path: p, source })) });
+  const out = await compilePolicy({
+    raw: parsed.data as RawPolicy,
+    file: abs,
+    inlineRego: src.rego.map(({ path: p, source }) => ({ path: p, source })),
+  });
   if (!out.config) throw new PolicyError("policy_invalid", sortIssues(out.issues.map((i) => compileIssue(src, i))));
   const config = out.config;
 
@@ -74,7 +103,9 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
     } catch (e) {
       if (e instanceof PolicyError) throw e;
       const pos = positionOf(src, ["network"], { key: true });
-      throw new PolicyError("policy_invalid", [{ file: display, ...pos, path: "network", message: `the Rego modules do not compile: ${(e as Error).message}` }]);
+      throw new PolicyError("policy_invalid", [
+        { file: display, ...pos, path: "network", message: `the Rego modules do not compile: ${(e as Error).message}` },
+      ]);
     }
   }
 
@@ -124,13 +155,23 @@ function zodIssue(src: PolicySource, js: unknown, i: z.core.$ZodIssue): PolicyIs
   }
   if (i.code === "invalid_key") {
     const inner = (i as { issues?: { message: string }[] }).issues?.[0]?.message ?? i.message;
-    return [{ file: src.display, ...positionOf(src, p, { key: true }), path: p.join("."), message: `the key ${JSON.stringify(String(p.at(-1)))} is not valid: ${inner}` }];
+    return [
+      {
+        file: src.display,
+        ...positionOf(src, p, { key: true }),
+        path: p.join("."),
+        message: `the key ${JSON.stringify(String(p.at(-1)))} is not valid: ${inner}`,
+      },
+    ];
   }
   let message = i.message.replace(/^Invalid input: /, "");
   if (i.code === "invalid_type" && /^expected \w+, received \w+$/.test(message)) {
     const want = (i as { expected?: string }).expected ?? "";
     const value = valueAt(js, p);
-    const got = value === undefined ? "" : ` (got ${Array.isArray(value) ? "a list" : value === null ? "null" : typeof value === "object" ? "a mapping" : JSON.stringify(typeof value === "bigint" ? String(value) : value)})`;
+    const got =
+      value === undefined
+        ? ""
+        : ` (got ${Array.isArray(value) ? "a list" : value === null ? "null" : typeof value === "object" ? "a mapping" : JSON.stringify(typeof value === "bigint" ? String(value) : value)})`;
     message = `${WANT[want] ?? `must be ${want}`}${got}`;
   }
   if (i.code === "invalid_type" && valueAt(js, p) === undefined) message = `is required (${message})`;
@@ -147,8 +188,16 @@ const WANT: Record<string, string> = {
 };
 
 function compileIssue(src: PolicySource, i: CompileIssue): PolicyIssue {
-  if (i.at) return { file: displayName(i.at.file), line: i.at.line, column: i.at.column, path: i.path.join("."), message: i.message };
-  const pos = i.index !== undefined ? positionInScalar(src, i.path, i.index) : positionOf(src, i.path, { key: !!i.key });
+  if (i.at)
+    return {
+      file: displayName(i.at.file),
+      line: i.at.line,
+      column: i.at.column,
+      path: i.path.join("."),
+      message: i.message,
+    };
+  const pos =
+    i.index !== undefined ? positionInScalar(src, i.path, i.index) : positionOf(src, i.path, { key: !!i.key });
   return { file: src.display, ...pos, path: i.path.join("."), message: i.message };
 }
 

@@ -31,7 +31,9 @@ export class PolicyManager extends EventEmitter<PolicyManagerEvents> {
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<unknown> = Promise.resolve();
   private stopped = false;
-  private readonly opts: Required<Omit<PolicyManagerOptions, "load">> & { load: (file: string) => Promise<LoadedPolicy> };
+  private readonly opts: Required<Omit<PolicyManagerOptions, "load">> & {
+    load: (file: string) => Promise<LoadedPolicy>;
+  };
 
   constructor(file: string, opts: PolicyManagerOptions = {}) {
     super();
@@ -84,7 +86,12 @@ export class PolicyManager extends EventEmitter<PolicyManagerEvents> {
       if (!fromWatcher || changed || hadError) this.emit("reloaded", p, previous);
       return { ok: true, digest: p.digest, changed };
     } catch (e) {
-      const error = e instanceof PolicyError ? e : new PolicyError("policy_io", [{ file: this.file, line: 0, column: 0, path: "", message: (e as Error).message }]);
+      const error =
+        e instanceof PolicyError
+          ? e
+          : new PolicyError("policy_io", [
+              { file: this.file, line: 0, column: 0, path: "", message: (e as Error).message },
+            ]);
       this.error = error;
       this.emit("reload_failed", error);
       return { ok: false, error };

@@ -57,7 +57,9 @@ and can only deny or hold; they never allow by themselves.
   \`github.*\` matches \`github.issues.create\`; \`*.company.com\` matches every subdomain but not \`company.com\`;
   host and tool globs are case-insensitive (so \`Shell.exec\` cannot dodge \`shell.*\`).
 - **addresses**: \`0x\` + 40 hex digits, lower-case or with a valid EIP-55 checksum.
-- **chains**: a chain id or one of ${Object.keys(CHAIN_NAMES).map((n) => `\`${n}\``).join(", ")}.
+- **chains**: a chain id or one of ${Object.keys(CHAIN_NAMES)
+  .map((n) => `\`${n}\``)
+  .join(", ")}.
 
 ## Block semantics
 
@@ -133,10 +135,18 @@ export function renderReference(): string {
     const top = isBlock ? head : "top level";
     if (top !== current) {
       current = top;
-      lines.push("", top === "top level" ? "### Top level" : `### \`${top}\``, "", "| field | type | unit | default | meaning |", "|---|---|---|---|---|");
+      lines.push(
+        "",
+        top === "top level" ? "### Top level" : `### \`${top}\``,
+        "",
+        "| field | type | unit | default | meaning |",
+        "|---|---|---|---|---|",
+      );
     }
     const type = f.meta?.unit && f.type === "value" ? f.meta.unit : f.type;
-    lines.push(`| \`${escape(f.path)}\` | ${escape(type)} | ${escape(f.meta?.unit ?? "")} | ${escape(f.meta?.default ?? "")} | ${escape(f.meta?.description ?? "")} |`);
+    lines.push(
+      `| \`${escape(f.path)}\` | ${escape(type)} | ${escape(f.meta?.unit ?? "")} | ${escape(f.meta?.default ?? "")} | ${escape(f.meta?.description ?? "")} |`,
+    );
   }
   return lines.join("\n") + "\n";
 }

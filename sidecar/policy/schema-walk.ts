@@ -3,7 +3,16 @@
 import type { z } from "zod";
 import type { FieldMeta } from "./schema.ts";
 
-type Def = { type: string; shape?: Record<string, z.ZodType>; innerType?: z.ZodType; element?: z.ZodType; valueType?: z.ZodType; options?: z.ZodType[]; in?: z.ZodType; schema?: z.ZodType };
+type Def = {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  innerType?: z.ZodType;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+  options?: z.ZodType[];
+  in?: z.ZodType;
+  schema?: z.ZodType;
+};
 const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
 /** Strips optional/default/nullable/pipe wrappers. */
@@ -11,7 +20,11 @@ export function unwrap(s: z.ZodType): z.ZodType {
   let cur = s;
   for (;;) {
     const d = defOf(cur);
-    if ((d.type === "optional" || d.type === "default" || d.type === "nullable" || d.type === "readonly") && d.innerType) cur = d.innerType;
+    if (
+      (d.type === "optional" || d.type === "default" || d.type === "nullable" || d.type === "readonly") &&
+      d.innerType
+    )
+      cur = d.innerType;
     else if (d.type === "pipe" && d.in) cur = d.in;
     else return cur;
   }
@@ -57,17 +70,28 @@ export interface FieldDoc {
 function typeName(s: z.ZodType): string {
   const d = defOf(unwrap(s));
   switch (d.type) {
-    case "object": return "map";
+    case "object":
+      return "map";
     case "array": {
       const inner = typeName(d.element!);
       return `list of ${inner.includes(" | ") ? `(${inner})` : inner}`;
     }
-    case "record": return `map of ${typeName(d.valueType!)}`;
-    case "union": return (d.options ?? []).map(typeName).join(" | ");
-    case "enum": return Object.values((unwrap(s) as unknown as { _zod: { def: { entries: Record<string, string> } } })._zod.def.entries).map((v) => JSON.stringify(v)).join(" | ");
-    case "literal": return JSON.stringify((unwrap(s) as unknown as { _zod: { def: { values: unknown[] } } })._zod.def.values[0]);
-    case "unknown": return "value";
-    default: return d.type;
+    case "record":
+      return `map of ${typeName(d.valueType!)}`;
+    case "union":
+      return (d.options ?? []).map(typeName).join(" | ");
+    case "enum":
+      return Object.values(
+        (unwrap(s) as unknown as { _zod: { def: { entries: Record<string, string> } } })._zod.def.entries,
+      )
+        .map((v) => JSON.stringify(v))
+        .join(" | ");
+    case "literal":
+      return JSON.stringify((unwrap(s) as unknown as { _zod: { def: { values: unknown[] } } })._zod.def.values[0]);
+    case "unknown":
+      return "value";
+    default:
+      return d.type;
   }
 }
 
@@ -86,7 +110,9 @@ export function listFields(s: z.ZodType, prefix = ""): FieldDoc[] {
       if (ed.type === "union") {
         for (const o of ed.options ?? []) {
           const shape = defOf(unwrap(o)).shape;
-          const tag = shape?.type ? (unwrap(shape.type) as unknown as { _zod: { def: { values?: unknown[] } } })._zod.def.values?.[0] : undefined;
+          const tag = shape?.type
+            ? (unwrap(shape.type) as unknown as { _zod: { def: { values?: unknown[] } } })._zod.def.values?.[0]
+            : undefined;
           if (defOf(unwrap(o)).type !== "object") continue;
           const variant = tag !== undefined ? `${p}[type=${String(tag)}]` : `${p}[]`;
           if (tag !== undefined) {
@@ -96,9 +122,11 @@ export function listFields(s: z.ZodType, prefix = ""): FieldDoc[] {
           out.push(...listFields(o, variant).filter((f) => !f.path.endsWith("].type") || tag === undefined));
         }
       }
-    } else if (cd.type === "record" && cd.valueType && defOf(unwrap(cd.valueType)).type === "object") out.push(...listFields(cd.valueType, `${p}.<name>`));
+    } else if (cd.type === "record" && cd.valueType && defOf(unwrap(cd.valueType)).type === "object")
+      out.push(...listFields(cd.valueType, `${p}.<name>`));
   };
-  if (d.type === "object") for (const [k, v] of Object.entries(d.shape ?? {})) visitChild(v, prefix ? `${prefix}.${k}` : k);
+  if (d.type === "object")
+    for (const [k, v] of Object.entries(d.shape ?? {})) visitChild(v, prefix ? `${prefix}.${k}` : k);
   else if (d.type === "union") for (const o of d.options ?? []) out.push(...listFields(o, prefix));
   return dedupe(out);
 }

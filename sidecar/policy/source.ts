@@ -24,7 +24,10 @@ export function isMarkdown(file: string): boolean {
 }
 
 /** Splits Markdown into YAML text (same line count) and Rego blocks. */
-export function extractMarkdown(text: string, display: string): { yaml: string; rego: { path: string; source: string; line: number }[]; colOffset: Map<number, number> } {
+export function extractMarkdown(
+  text: string,
+  display: string,
+): { yaml: string; rego: { path: string; source: string; line: number }[]; colOffset: Map<number, number> } {
   const colOffset = new Map<number, number>();
   const lines = text.split(/\r?\n/);
   const out: string[] = [];
@@ -39,7 +42,12 @@ export function extractMarkdown(text: string, display: string): { yaml: string; 
     }
     const close = new RegExp(`^ {0,3}${fence.marker[0] === "`" ? "`" : "~"}{${fence.marker.length},}\\s*$`);
     if (close.test(line)) {
-      if (fence.lang === "rego") rego.push({ path: `${display}#L${fence.start + 1}`, source: fence.body.join("\n") + "\n", line: fence.start + 1 });
+      if (fence.lang === "rego")
+        rego.push({
+          path: `${display}#L${fence.start + 1}`,
+          source: fence.body.join("\n") + "\n",
+          line: fence.start + 1,
+        });
       fence = undefined;
       out.push("");
       return;
@@ -61,7 +69,13 @@ export function parseSource(file: string, display: string, text: string): Policy
   const doc = parseDocument(yamlText, { lineCounter: lines, intAsBigInt: true, uniqueKeys: true, prettyErrors: false });
   const syntaxIssues: PolicyIssue[] = [...doc.errors].map((e) => {
     const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
-    return { file: display, line: pos.line, column: pos.col + (colOffset.get(pos.line) ?? 0), path: "", message: `YAML syntax: ${firstLine(e.message)}` };
+    return {
+      file: display,
+      line: pos.line,
+      column: pos.col + (colOffset.get(pos.line) ?? 0),
+      path: "",
+      message: `YAML syntax: ${firstLine(e.message)}`,
+    };
   });
   return { file, display, doc, lines, rego, syntaxIssues, colOffset };
 }
@@ -71,7 +85,11 @@ function firstLine(s: string): string {
 }
 
 /** The YAML node at a path, walking up to the nearest existing ancestor. `key: true` points at the key itself. */
-export function nodeAt(doc: Document.Parsed, path: readonly (string | number)[], opts: { key?: boolean } = {}): Node | undefined {
+export function nodeAt(
+  doc: Document.Parsed,
+  path: readonly (string | number)[],
+  opts: { key?: boolean } = {},
+): Node | undefined {
   let node: unknown = doc.contents;
   let last: Node | undefined = (doc.contents as Node | null) ?? undefined;
   for (let i = 0; i < path.length; i++) {
@@ -96,7 +114,11 @@ export function nodeAt(doc: Document.Parsed, path: readonly (string | number)[],
 }
 
 /** Line and column (1-based) of a path's node in the source. */
-export function positionOf(src: PolicySource, path: readonly (string | number)[], opts: { key?: boolean } = {}): { line: number; column: number } {
+export function positionOf(
+  src: PolicySource,
+  path: readonly (string | number)[],
+  opts: { key?: boolean } = {},
+): { line: number; column: number } {
   const node = nodeAt(src.doc, path, opts);
   const offset = node?.range?.[0] ?? 0;
   const p = src.lines.linePos(offset);
@@ -104,7 +126,11 @@ export function positionOf(src: PolicySource, path: readonly (string | number)[]
 }
 
 /** Position of a character inside a scalar string (for CEL errors): best effort for plain and quoted scalars. */
-export function positionInScalar(src: PolicySource, path: readonly (string | number)[], index: number): { line: number; column: number } {
+export function positionInScalar(
+  src: PolicySource,
+  path: readonly (string | number)[],
+  index: number,
+): { line: number; column: number } {
   const node = nodeAt(src.doc, path);
   if (!node || !isScalar(node) || !node.range) return positionOf(src, path);
   const quoted = node.type === "QUOTE_DOUBLE" || node.type === "QUOTE_SINGLE" ? 1 : 0;

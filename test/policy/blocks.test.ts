@@ -70,10 +70,16 @@ describe("custom CEL variables", () => {
   it("`now` is the evaluation time", async () => {
     expect((await decide(p, intent({ action: "ops.restart", params: {} }), at(10))).effect).toBe("allow");
     const night = await decide(p, intent({ action: "ops.restart", params: {} }), at(22));
-    expect(night.reasons).toEqual([{ block: "custom", rule: "office-hours", message: "ops actions only 08:00-18:00 UTC" }]);
+    expect(night.reasons).toEqual([
+      { block: "custom", rule: "office-hours", message: "ops actions only 08:00-18:00 UTC" },
+    ]);
   });
   it("`agent` and `intent.context`", async () => {
-    const r = await decide(p, intent({ action: "ops.restart", agent: "intern-7", params: {}, context: { team: "finance" } }), at(10));
+    const r = await decide(
+      p,
+      intent({ action: "ops.restart", agent: "intern-7", params: {}, context: { team: "finance" } }),
+      at(10),
+    );
     expect(r.effect).toBe("hold");
     expect(rules(r)).toEqual(["custom/interns-review"]);
   });
@@ -96,7 +102,7 @@ describe("CEL over nested JSON", () => {
       'intent.params.o == {"a": 1.0}',
       "intent.params.n == null",
       'intent.params.xs[2].k == "v"',
-      'intent.context.size() == 0 && intent.params.s.size() == 2',
+      "intent.context.size() == 0 && intent.params.s.size() == 2",
     ];
     for (const e of truths) expect([e, compileCel(e, "bool")(celBindings(i, new Date()))]).toEqual([e, true]);
   });
@@ -111,14 +117,24 @@ describe("tool_calls", () => {
 
 describe("evm rules", () => {
   const transfer = (to: `0x${string}`, amount: bigint) =>
-    intent({ action: "evm.transaction", params: { chain_id: 8453, to: TOKEN, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [to, amount] }) } });
+    intent({
+      action: "evm.transaction",
+      params: {
+        chain_id: 8453,
+        to: TOKEN,
+        value: "0",
+        data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [to, amount] }),
+      },
+    });
   it("evmData `in` compares addresses case-insensitively", async () => {
     expect(rules(await decide(p, transfer(B, 1n)))).toEqual(["evm/no-b"]);
     expect((await decide(p, transfer(A, 1n))).effect).toBe("allow");
   });
   it("hold reasons read in token units", async () => {
     const r = await decide(p, transfer(A, 150_000_000n));
-    expect(r.reasons).toEqual([{ block: "evm", rule: "review-big", message: "matches rule review-big: transfer amount 150 USDC >= 100 USDC" }]);
+    expect(r.reasons).toEqual([
+      { block: "evm", rule: "review-big", message: "matches rule review-big: transfer amount 150 USDC >= 100 USDC" },
+    ]);
   });
   it("signTypedData rules match typed data by verifyingContract", async () => {
     const typed = (verifyingContract: string) =>
@@ -128,7 +144,12 @@ describe("evm rules", () => {
           chain_id: 8453,
           typed_data: {
             domain: { name: "Router", version: "1", chainId: 8453, verifyingContract },
-            types: { Order: [{ name: "maker", type: "address" }, { name: "amount", type: "uint256" }] },
+            types: {
+              Order: [
+                { name: "maker", type: "address" },
+                { name: "amount", type: "uint256" },
+              ],
+            },
             primaryType: "Order",
             message: { maker: A, amount: "5" },
           },
@@ -138,17 +159,39 @@ describe("evm rules", () => {
     expect((await decide(p, typed(TOKEN))).effect).toBe("allow");
   });
   it("contracts.allow applies to calls; unknown calldata passes when deny_unknown_calldata is false", async () => {
-    expect((await decide(p, intent({ action: "evm.transaction", params: { chain_id: 1, to: A, value: "1" } }))).effect).toBe("allow");
-    const call = await decide(p, intent({ action: "evm.transaction", params: { chain_id: 1, to: A, value: "0", data: "0x12345678" } }));
-    expect(call.reasons).toEqual([{ block: "evm", rule: "contracts", message: "contract 0x1111…1111 is not in contracts.allow" }]);
-    expect((await decide(p, intent({ action: "evm.transaction", params: { chain_id: 1, to: TOKEN, value: "0", data: "0x12345678" } }))).effect).toBe("allow");
+    expect(
+      (await decide(p, intent({ action: "evm.transaction", params: { chain_id: 1, to: A, value: "1" } }))).effect,
+    ).toBe("allow");
+    const call = await decide(
+      p,
+      intent({ action: "evm.transaction", params: { chain_id: 1, to: A, value: "0", data: "0x12345678" } }),
+    );
+    expect(call.reasons).toEqual([
+      { block: "evm", rule: "contracts", message: "contract 0x1111…1111 is not in contracts.allow" },
+    ]);
+    expect(
+      (
+        await decide(
+          p,
+          intent({ action: "evm.transaction", params: { chain_id: 1, to: TOKEN, value: "0", data: "0x12345678" } }),
+        )
+      ).effect,
+    ).toBe("allow");
   });
   it("a typed data domain on another chain than chain_id is denied", async () => {
     const r = await decide(
       p,
       intent({
         action: "evm.typed_data",
-        params: { chain_id: 8453, typed_data: { domain: { name: "X", chainId: 1 }, types: { M: [{ name: "a", type: "uint256" }] }, primaryType: "M", message: { a: "1" } } },
+        params: {
+          chain_id: 8453,
+          typed_data: {
+            domain: { name: "X", chainId: 1 },
+            types: { M: [{ name: "a", type: "uint256" }] },
+            primaryType: "M",
+            message: { a: "1" },
+          },
+        },
       }),
     );
     expect(r.reasons[0]).toMatchObject({ block: "evm", rule: "chains" });

@@ -1,21 +1,46 @@
 // evaluateBlocks and combineVerdicts: fail closed, default deny, precedence, blocks absent from the policy.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { combineVerdicts, evaluateBlocks, loadPolicy, type BlockVerdict, type LoadedPolicy } from "../../sidecar/policy/index.ts";
-import { compileGlobs, compileHostGlobs, parseAmount, parseDuration, parseTokenAmount, compileMeasure } from "../../sidecar/policy/index.ts";
+import {
+  combineVerdicts,
+  evaluateBlocks,
+  loadPolicy,
+  type BlockVerdict,
+  type LoadedPolicy,
+} from "../../sidecar/policy/index.ts";
+import {
+  compileGlobs,
+  compileHostGlobs,
+  parseAmount,
+  parseDuration,
+  parseTokenAmount,
+  compileMeasure,
+} from "../../sidecar/policy/index.ts";
 import { decide, intent, tempDir } from "./helpers.ts";
 
-const v = (block: string, effect: BlockVerdict["effect"], rule = "r"): BlockVerdict => ({ block, effect, reasons: effect === "abstain" ? [] : [{ block, rule, message: `${block} ${effect}` }] });
+const v = (block: string, effect: BlockVerdict["effect"], rule = "r"): BlockVerdict => ({
+  block,
+  effect,
+  reasons: effect === "abstain" ? [] : [{ block, rule, message: `${block} ${effect}` }],
+});
 
 describe("combineVerdicts", () => {
   it("deny > hold > allow, regardless of order", () => {
     expect(combineVerdicts([v("a", "allow"), v("b", "hold"), v("c", "deny")]).effect).toBe("deny");
-    expect(combineVerdicts([v("c", "deny"), v("a", "allow")]).reasons).toEqual([{ block: "c", rule: "r", message: "c deny" }]);
-    expect(combineVerdicts([v("a", "allow"), v("b", "hold")])).toEqual({ effect: "hold", reasons: [{ block: "b", rule: "r", message: "b hold" }] });
+    expect(combineVerdicts([v("c", "deny"), v("a", "allow")]).reasons).toEqual([
+      { block: "c", rule: "r", message: "c deny" },
+    ]);
+    expect(combineVerdicts([v("a", "allow"), v("b", "hold")])).toEqual({
+      effect: "hold",
+      reasons: [{ block: "b", rule: "r", message: "b hold" }],
+    });
     expect(combineVerdicts([v("a", "allow"), v("b", "abstain")]).effect).toBe("allow");
   });
   it("denies when nothing allowed (default deny)", () => {
     expect(combineVerdicts([]).effect).toBe("deny");
-    expect(combineVerdicts([v("a", "abstain")])).toEqual({ effect: "deny", reasons: [{ block: "policy", rule: "default_deny", message: expect.stringContaining("default deny") }] });
+    expect(combineVerdicts([v("a", "abstain")])).toEqual({
+      effect: "deny",
+      reasons: [{ block: "policy", rule: "default_deny", message: expect.stringContaining("default deny") }],
+    });
   });
 });
 
@@ -33,8 +58,18 @@ describe("evaluateBlocks", () => {
       ...empty,
       evaluators: [
         { block: "actions", evaluate: () => ({ block: "actions", effect: "allow", reasons: [] }) },
-        { block: "evm", evaluate: () => { throw new Error("boom"); } },
-        { block: "custom", evaluate: async () => { throw new Error("async boom"); } },
+        {
+          block: "evm",
+          evaluate: () => {
+            throw new Error("boom");
+          },
+        },
+        {
+          block: "custom",
+          evaluate: async () => {
+            throw new Error("async boom");
+          },
+        },
       ],
     };
     const vs = await evaluateBlocks(p, intent({ action: "report.x", params: {} }), { now: new Date() });
@@ -60,15 +95,34 @@ describe("evaluateBlocks", () => {
   });
 
   it("actions.allow does not open kinds that have their own block; actions.deny closes any kind", async () => {
-    const p = await loadPolicy(await t.write("a.yaml", "actions:\n  allow: [\"*\"]\n  deny: [\"tool.call\"]\ntool_calls:\n  allow: [\"*\"]\n"));
-    expect((await decide(p, intent({ action: "evm.transaction", params: { chain_id: 1, to: "0x1111111111111111111111111111111111111111", value: "0" } }))).reasons[0]!.rule).toBe("missing");
-    expect((await decide(p, intent({ action: "tool.call", params: { tool: "a.b", args: {} } }))).reasons.map((x) => x.rule)).toEqual(["deny"]);
+    const p = await loadPolicy(
+      await t.write("a.yaml", 'actions:\n  allow: ["*"]\n  deny: ["tool.call"]\ntool_calls:\n  allow: ["*"]\n'),
+    );
+    expect(
+      (
+        await decide(
+          p,
+          intent({
+            action: "evm.transaction",
+            params: { chain_id: 1, to: "0x1111111111111111111111111111111111111111", value: "0" },
+          }),
+        )
+      ).reasons[0]!.rule,
+    ).toBe("missing");
+    expect(
+      (await decide(p, intent({ action: "tool.call", params: { tool: "a.b", args: {} } }))).reasons.map((x) => x.rule),
+    ).toEqual(["deny"]);
     expect((await decide(p, intent({ action: "anything.else", params: {} }))).effect).toBe("allow");
   });
 
   it("http.request goes to the network block (inline Rego from Markdown), which denies here", async () => {
-    const p = await loadPolicy(await t.write("n.md", "```rego\npackage nemoclaw.network\ndefault allow := false\n```\n"));
-    const r = await decide(p, intent({ action: "http.request", params: { method: "GET", url: "https://example.com/" } }));
+    const p = await loadPolicy(
+      await t.write("n.md", "```rego\npackage nemoclaw.network\ndefault allow := false\n```\n"),
+    );
+    const r = await decide(
+      p,
+      intent({ action: "http.request", params: { method: "GET", url: "https://example.com/" } }),
+    );
     expect(r.effect).toBe("deny");
     expect(r.reasons.map((x) => x.block)).toEqual(["network"]);
   });
@@ -81,23 +135,29 @@ describe("evm rules precedence and criteria", () => {
   const B = "0x2222222222222222222222222222222222222222";
   beforeAll(async () => {
     t = await tempDir();
-    p = await loadPolicy(await t.write("evm.yaml", [
-      "evm:",
-      "  rules:",
-      "    - id: allow-base",
-      "      effect: allow",
-      "      operation: sendTransaction",
-      "      criteria: [{ type: evmNetwork, operator: in, networks: [base] }]",
-      "    - id: review-big",
-      "      effect: hold",
-      "      criteria: [{ type: ethValue, operator: \">\", ethValue: \"1 ether\" }]",
-      "    - id: block-b",
-      "      effect: deny",
-      "      criteria: [{ type: evmAddress, operator: in, addresses: [\"" + B + "\"] }]",
-    ].join("\n")));
+    p = await loadPolicy(
+      await t.write(
+        "evm.yaml",
+        [
+          "evm:",
+          "  rules:",
+          "    - id: allow-base",
+          "      effect: allow",
+          "      operation: sendTransaction",
+          "      criteria: [{ type: evmNetwork, operator: in, networks: [base] }]",
+          "    - id: review-big",
+          "      effect: hold",
+          '      criteria: [{ type: ethValue, operator: ">", ethValue: "1 ether" }]',
+          "    - id: block-b",
+          "      effect: deny",
+          '      criteria: [{ type: evmAddress, operator: in, addresses: ["' + B + '"] }]',
+        ].join("\n"),
+      ),
+    );
   });
   afterAll(() => t.cleanup());
-  const send = (chain_id: number, to: string, value: string) => intent({ action: "evm.transaction", params: { chain_id, to, value } });
+  const send = (chain_id: number, to: string, value: string) =>
+    intent({ action: "evm.transaction", params: { chain_id, to, value } });
 
   it("deny beats hold beats allow whatever the order", async () => {
     expect((await decide(p, send(8453, B, "2000000000000000000"))).reasons.map((r) => r.rule)).toEqual(["block-b"]);

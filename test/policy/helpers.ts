@@ -5,7 +5,11 @@ import path from "node:path";
 import { combineVerdicts, evaluateBlocks, type LoadedPolicy } from "../../sidecar/policy/index.ts";
 import { parseIntent, type Intent } from "../../protocol/index.ts";
 
-export async function tempDir(): Promise<{ dir: string; write(name: string, text: string): Promise<string>; cleanup(): Promise<void> }> {
+export async function tempDir(): Promise<{
+  dir: string;
+  write(name: string, text: string): Promise<string>;
+  cleanup(): Promise<void>;
+}> {
   const dir = await mkdtemp(path.join(tmpdir(), "policy-test-"));
   return {
     dir,
@@ -20,8 +24,18 @@ export async function tempDir(): Promise<{ dir: string; write(name: string, text
 }
 
 /** Validates the intent with the real protocol schema first, so tests only send what an agent could send. */
-export function intent(body: { action: string; params: Record<string, unknown>; agent?: string; context?: Record<string, unknown> }): Intent {
-  const r = parseIntent({ agent: body.agent ?? "treasury-bot", action: body.action, params: body.params, ...(body.context ? { context: body.context } : {}) });
+export function intent(body: {
+  action: string;
+  params: Record<string, unknown>;
+  agent?: string;
+  context?: Record<string, unknown>;
+}): Intent {
+  const r = parseIntent({
+    agent: body.agent ?? "treasury-bot",
+    action: body.action,
+    params: body.params,
+    ...(body.context ? { context: body.context } : {}),
+  });
   if (!r.ok) throw new Error(`test intent is malformed: ${JSON.stringify(r.issues)}`);
   return r.intent;
 }

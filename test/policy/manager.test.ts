@@ -20,7 +20,10 @@ afterEach(async () => {
 const allowing = (action: string) => `actions:\n  allow: ["${action}"]\n`;
 
 /** Resolves with the next event of that name. */
-function next<E extends "reloaded" | "reload_failed">(mgr: PolicyManager, event: E): Promise<E extends "reloaded" ? LoadedPolicy : PolicyError> {
+function next<E extends "reloaded" | "reload_failed">(
+  mgr: PolicyManager,
+  event: E,
+): Promise<E extends "reloaded" ? LoadedPolicy : PolicyError> {
   return new Promise((resolve) => mgr.once(event, ((x: never) => resolve(x)) as never));
 }
 
@@ -37,7 +40,7 @@ describe("PolicyManager", () => {
     m = new PolicyManager(f, { watch: false });
     const first = await m.start();
     const failed = next(m, "reload_failed");
-    await writeFile(f, "actions:\n  allow: [\"report.b\"\n");
+    await writeFile(f, 'actions:\n  allow: ["report.b"\n');
     const r = await m.reload();
     expect(r.ok).toBe(false);
     expect(!r.ok && r.error.code).toBe("policy_invalid");
@@ -85,24 +88,24 @@ describe("PolicyManager", () => {
     m = new PolicyManager(f, { debounceMs: 50 });
     const first = await m.start();
     const failed = next(m, "reload_failed");
-    await writeFile(f, "evm:\n  max_value: \"lots\"\n");
+    await writeFile(f, 'evm:\n  max_value: "lots"\n');
     const err = await failed;
     expect(err.issues[0]).toMatchObject({ line: 2, column: 14, path: "evm.max_value" });
     expect(m.current()).toBe(first);
     const reloaded = next(m, "reloaded");
-    await writeFile(f, "evm:\n  max_value: \"1 ether\"\n");
+    await writeFile(f, 'evm:\n  max_value: "1 ether"\n');
     expect((await reloaded).config.evm?.maxValue).toBe(10n ** 18n);
     expect(m.lastError).toBeUndefined();
   });
 
   it("reloads when a referenced file changes", async () => {
     await t.write("net/rules.rego", "package nemoclaw.network\ndefault allow := false\n");
-    await t.write("net/data.json", "{\"a\": 1}");
-    const f = await t.write("policy.yaml", "network:\n  modules: [\"net/*.rego\"]\n  data: [\"net/data.json\"]\n");
+    await t.write("net/data.json", '{"a": 1}');
+    const f = await t.write("policy.yaml", 'network:\n  modules: ["net/*.rego"]\n  data: ["net/data.json"]\n');
     m = new PolicyManager(f, { debounceMs: 50 });
     const first = await m.start();
     const reloaded = next(m, "reloaded");
-    await writeFile(path.join(t.dir, "net/data.json"), "{\"a\": 2}");
+    await writeFile(path.join(t.dir, "net/data.json"), '{"a": 2}');
     const p = await reloaded;
     expect(p.config.network?.data).toEqual({ a: 2 });
     expect(p.digest).not.toBe(first.digest);

@@ -12,7 +12,9 @@ describe("docs/policy-reference.md", () => {
     expect(committed).toBe(renderReference());
   });
   it("documents every field", () => {
-    const undocumented = listFields(policySchema).filter((f) => !f.meta?.description && !f.path.endsWith("].type")).map((f) => f.path);
+    const undocumented = listFields(policySchema)
+      .filter((f) => !f.meta?.description && !f.path.endsWith("].type"))
+      .map((f) => f.path);
     expect(undocumented).toEqual([]);
   });
 });

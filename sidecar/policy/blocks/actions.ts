@@ -15,10 +15,16 @@ export function ownBlockOf(action: string): "tool_calls" | "evm" | "network" | u
 export function actionsEvaluator(cfg: PolicyConfig["actions"]): BlockEvaluator {
   return (intent) => {
     const denied = cfg?.deny.match(intent.action);
-    if (denied) return deny("actions", [reason("actions", "deny", `action ${intent.action} matches actions.deny "${denied}"`)]);
+    if (denied)
+      return deny("actions", [reason("actions", "deny", `action ${intent.action} matches actions.deny "${denied}"`)]);
     if (ownBlockOf(intent.action)) return abstain("actions");
     const allowed = cfg?.allow.match(intent.action);
-    if (allowed) return allow("actions", [reason("actions", "allow", `action ${intent.action} matches actions.allow "${allowed}"`)]);
-    return deny("actions", [reason("actions", "allow", `action ${intent.action} is not in actions.allow (default deny)`)]);
+    if (allowed)
+      return allow("actions", [
+        reason("actions", "allow", `action ${intent.action} matches actions.allow "${allowed}"`),
+      ]);
+    return deny("actions", [
+      reason("actions", "allow", `action ${intent.action} is not in actions.allow (default deny)`),
+    ]);
   };
 }

@@ -19,14 +19,19 @@ export function customEvaluator(rules: CustomRule[]): BlockEvaluator {
         b ??= celBindings(intent, env.now);
         const w = evalBool(r.when, b);
         if (typeof w !== "boolean") {
-          denies.push(reason("custom", r.id, `rule ${r.id}: when failed to evaluate (${w.error}), so the intent is denied`));
+          denies.push(
+            reason("custom", r.id, `rule ${r.id}: when failed to evaluate (${w.error}), so the intent is denied`),
+          );
           continue;
         }
         if (!w) continue;
       }
       b ??= celBindings(intent, env.now);
       const v = evalBool(r.expr, b);
-      if (typeof v !== "boolean") denies.push(reason("custom", r.id, `rule ${r.id}: ${r.effect} failed to evaluate (${v.error}), so the intent is denied`));
+      if (typeof v !== "boolean")
+        denies.push(
+          reason("custom", r.id, `rule ${r.id}: ${r.effect} failed to evaluate (${v.error}), so the intent is denied`),
+        );
       else if (v) (r.effect === "deny" ? denies : holds).push(reason("custom", r.id, r.reason));
     }
     if (denies.length) return deny("custom", denies);

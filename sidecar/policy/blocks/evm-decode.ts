@@ -20,7 +20,12 @@ export function normalizeTx(params: Record<string, unknown>): EvmTx {
     if (declared !== undefined && tx.chainId !== undefined && declared !== tx.chainId) {
       throw new Error(`params.chain_id ${declared} differs from the serialized transaction's chain id ${tx.chainId}`);
     }
-    return { chainId, ...(tx.to ? { to: tx.to.toLowerCase() } : {}), value: tx.value ?? 0n, data: (tx.data ?? "0x") as Hex };
+    return {
+      chainId,
+      ...(tx.to ? { to: tx.to.toLowerCase() } : {}),
+      value: tx.value ?? 0n,
+      data: (tx.data ?? "0x") as Hex,
+    };
   }
   return {
     chainId: params.chain_id as number,
@@ -33,7 +38,11 @@ export function normalizeTx(params: Record<string, unknown>): EvmTx {
 export type SelectorMap = Map<string, { fn: AbiFunction; source: "erc20" | "erc721" | "abis" }>;
 
 /** Selector → function for one ABI; the first function with a selector wins. */
-export function selectorMapOf(abi: Abi, source: "erc20" | "erc721" | "abis", map: SelectorMap = new Map()): SelectorMap {
+export function selectorMapOf(
+  abi: Abi,
+  source: "erc20" | "erc721" | "abis",
+  map: SelectorMap = new Map(),
+): SelectorMap {
   for (const item of abi) {
     if (item.type !== "function") continue;
     const sel = toFunctionSelector(item);
@@ -65,7 +74,9 @@ export function decodeCall(map: SelectorMap, data: Hex): DecodedCall | undefined
   try {
     // The selector is already matched: decode the arguments directly (viem's decodeFunctionData would re-hash every
     // ABI item's signature on each call).
-    const args = decodeStatic(hit.fn.inputs, data) ?? (decodeAbiParameters(hit.fn.inputs, `0x${data.slice(10)}`) as readonly unknown[]);
+    const args =
+      decodeStatic(hit.fn.inputs, data) ??
+      (decodeAbiParameters(hit.fn.inputs, `0x${data.slice(10)}`) as readonly unknown[]);
     const named: Record<string, unknown> = {};
     hit.fn.inputs.forEach((inp, i) => {
       named[inp.name || String(i)] = args[i];
@@ -135,11 +146,15 @@ export function effectOf(call: DecodedCall): Effect {
     case "transfer":
       return { beneficiary: addr(a[0]), kind: "transfer", amount: a[1] as bigint };
     case "transferFrom":
-      return call.source === "erc20" ? { beneficiary: addr(a[1]), kind: "transfer", amount: a[2] as bigint } : { beneficiary: addr(a[1]) };
+      return call.source === "erc20"
+        ? { beneficiary: addr(a[1]), kind: "transfer", amount: a[2] as bigint }
+        : { beneficiary: addr(a[1]) };
     case "safeTransferFrom":
       return { beneficiary: addr(a[1]) };
     case "approve":
-      return call.source === "erc20" ? { beneficiary: addr(a[0]), kind: "approval", amount: a[1] as bigint } : { beneficiary: addr(a[0]) };
+      return call.source === "erc20"
+        ? { beneficiary: addr(a[0]), kind: "approval", amount: a[1] as bigint }
+        : { beneficiary: addr(a[0]) };
     case "permit":
       return { beneficiary: addr(a[1]), kind: "approval", amount: a[2] as bigint };
     case "setApprovalForAll":

@@ -26,11 +26,22 @@ export interface RuleSubject {
 const AMOUNT_ARGS = new Set(["amount", "value", "wad", "_value", "_amount"]);
 
 const cmp = (a: bigint, op: NumericOp, b: bigint): boolean =>
-  op === ">" ? a > b : op === ">=" ? a >= b : op === "<" ? a < b : op === "<=" ? a <= b : op === "==" ? a === b : a !== b;
+  op === ">"
+    ? a > b
+    : op === ">="
+      ? a >= b
+      : op === "<"
+        ? a < b
+        : op === "<="
+          ? a <= b
+          : op === "=="
+            ? a === b
+            : a !== b;
 
 function same(actual: unknown, expected: string | number | boolean): boolean {
   if (typeof actual === "bigint") return /^-?\d+$/.test(String(expected)) && actual === BigInt(expected);
-  if (typeof actual === "string" && typeof expected === "string") return actual.toLowerCase() === expected.toLowerCase();
+  if (typeof actual === "string" && typeof expected === "string")
+    return actual.toLowerCase() === expected.toLowerCase();
   return actual === expected;
 }
 
@@ -39,7 +50,9 @@ type CompiledCriterion = { c: Criterion; selectors?: SelectorMap };
 function criterionMatches({ c, selectors }: CompiledCriterion, s: RuleSubject): { ok: boolean; detail: string } {
   switch (c.type) {
     case "ethValue":
-      return s.value === undefined ? { ok: false, detail: "" } : { ok: cmp(s.value, c.operator, c.value), detail: `value ${s.value} ${c.operator} ${c.value}` };
+      return s.value === undefined
+        ? { ok: false, detail: "" }
+        : { ok: cmp(s.value, c.operator, c.value), detail: `value ${s.value} ${c.operator} ${c.value}` };
     case "evmAddress": {
       if (!s.address) return { ok: false, detail: "" };
       const inSet = c.addresses.has(s.address);
@@ -47,12 +60,18 @@ function criterionMatches({ c, selectors }: CompiledCriterion, s: RuleSubject): 
     }
     case "evmNetwork": {
       const inSet = c.chains.has(s.chainId);
-      return { ok: c.operator === "in" ? inSet : !inSet, detail: `chain ${s.chainId} ${c.operator} [${[...c.chains].join(", ")}]` };
+      return {
+        ok: c.operator === "in" ? inSet : !inSet,
+        detail: `chain ${s.chainId} ${c.operator} [${[...c.chains].join(", ")}]`,
+      };
     }
     case "evmData": {
       if (!s.data || s.data === "0x") return { ok: false, detail: "" };
       const sel = s.data.slice(0, 10).toLowerCase();
-      const reuse = s.decoded && s.decoded.selector === sel && selectors!.get(sel)?.fn.name === s.decoded.fn.name ? s.decoded : undefined;
+      const reuse =
+        s.decoded && s.decoded.selector === sel && selectors!.get(sel)?.fn.name === s.decoded.fn.name
+          ? s.decoded
+          : undefined;
       const call = reuse ?? decodeCall(selectors!, s.data);
       if (!call || call.fn.name !== c.function) return { ok: false, detail: "" };
       const details: string[] = [];
@@ -65,12 +84,21 @@ function criterionMatches({ c, selectors }: CompiledCriterion, s: RuleSubject): 
         } else if (p.operator === "==" || p.operator === "!=") {
           ok = same(actual, p.value!) === (p.operator === "==");
         } else {
-          ok = typeof actual === "bigint" && /^-?\d+$/.test(String(p.value)) && cmp(actual, p.operator, BigInt(p.value as string | number));
+          ok =
+            typeof actual === "bigint" &&
+            /^-?\d+$/.test(String(p.value)) &&
+            cmp(actual, p.operator, BigInt(p.value as string | number));
         }
         if (!ok) return { ok: false, detail: "" };
         const fmt = (v: unknown) =>
-          s.token && typeof v === "bigint" && AMOUNT_ARGS.has(p.name) ? formatToken(v, s.token.decimals, s.token.symbol) : String(v);
-        const expected = p.values ? `[${p.values.join(", ")}]` : /^\d+$/.test(String(p.value)) ? fmt(BigInt(String(p.value))) : String(p.value);
+          s.token && typeof v === "bigint" && AMOUNT_ARGS.has(p.name)
+            ? formatToken(v, s.token.decimals, s.token.symbol)
+            : String(v);
+        const expected = p.values
+          ? `[${p.values.join(", ")}]`
+          : /^\d+$/.test(String(p.value))
+            ? fmt(BigInt(String(p.value)))
+            : String(p.value);
         details.push(`${p.name} ${fmt(actual)} ${p.operator} ${expected}`);
       }
       return { ok: true, detail: `${c.function} ${details.join(", ")}` };
@@ -79,12 +107,15 @@ function criterionMatches({ c, selectors }: CompiledCriterion, s: RuleSubject): 
 }
 
 const appliesTo = (r: EvmRule, op: Operation) =>
-  r.operation === undefined || (op === "signTypedData" ? r.operation === "signTypedData" : r.operation !== "signTypedData");
+  r.operation === undefined ||
+  (op === "signTypedData" ? r.operation === "signTypedData" : r.operation !== "signTypedData");
 
 export function compileRules(rules: EvmRule[]) {
   const compiled = rules.map((r) => ({
     rule: r,
-    criteria: r.criteria.map((c): CompiledCriterion => (c.type === "evmData" ? { c, selectors: selectorsFor(c) } : { c })),
+    criteria: r.criteria.map((c): CompiledCriterion =>
+      c.type === "evmData" ? { c, selectors: selectorsFor(c) } : { c },
+    ),
   }));
   return (s: RuleSubject): { deny: Reason[]; hold: Reason[] } => {
     const out = { deny: [] as Reason[], hold: [] as Reason[] };
@@ -110,7 +141,13 @@ export function compileRules(rules: EvmRule[]) {
       else allowed = true;
     }
     if (allowRules > 0 && !allowed && out.deny.length === 0) {
-      out.deny.push(reason("evm", "rules", "no evm.rules allow rule matches this intent (allow rules make the operation an allowlist)"));
+      out.deny.push(
+        reason(
+          "evm",
+          "rules",
+          "no evm.rules allow rule matches this intent (allow rules make the operation an allowlist)",
+        ),
+      );
     }
     return out;
   };

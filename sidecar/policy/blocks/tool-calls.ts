@@ -39,14 +39,18 @@ function checkDomains(domains: NonNullable<ToolCallsConfig["domains"]>, urls: st
   for (const url of urls) {
     const host = hostOf(url);
     if (host === undefined) {
-      reasons.push(reason("tool_calls", "domains", `${where} contains a URL that cannot be parsed: ${url.slice(0, 100)}`));
+      reasons.push(
+        reason("tool_calls", "domains", `${where} contains a URL that cannot be parsed: ${url.slice(0, 100)}`),
+      );
       continue;
     }
     if (seen.has(host)) continue;
     seen.add(host);
     const denied = domains.deny.match(host);
-    if (denied) reasons.push(reason("tool_calls", "domains", `host ${host} in ${where} matches domains.deny "${denied}"`));
-    else if (domains.allow && !domains.allow.test(host)) reasons.push(reason("tool_calls", "domains", `host ${host} in ${where} is not in domains.allow`));
+    if (denied)
+      reasons.push(reason("tool_calls", "domains", `host ${host} in ${where} matches domains.deny "${denied}"`));
+    else if (domains.allow && !domains.allow.test(host))
+      reasons.push(reason("tool_calls", "domains", `host ${host} in ${where} is not in domains.allow`));
   }
   return reasons;
 }
@@ -60,7 +64,10 @@ export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined): BlockEvalu
       return reasons.length ? deny("tool_calls", reasons) : abstain("tool_calls");
     }
     if (intent.action !== "tool.call") return abstain("tool_calls");
-    if (!cfg) return deny("tool_calls", [reason("tool_calls", "missing", "the policy has no tool_calls block, so tool calls are denied")]);
+    if (!cfg)
+      return deny("tool_calls", [
+        reason("tool_calls", "missing", "the policy has no tool_calls block, so tool calls are denied"),
+      ]);
     const tool = intent.params.tool;
     if (typeof tool !== "string") return deny("tool_calls", [reason("tool_calls", "tool", "params.tool is missing")]);
     const args = intent.params.args ?? {};
@@ -68,14 +75,21 @@ export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined): BlockEvalu
     const denied = cfg.deny.match(tool);
     if (denied) reasons.push(reason("tool_calls", "deny", `tool ${tool} matches tool_calls.deny "${denied}"`));
     const held = cfg.hold.match(tool);
-    if (!denied && !held && !cfg.allow.test(tool)) reasons.push(reason("tool_calls", "allow", `tool ${tool} is not in tool_calls.allow`));
+    if (!denied && !held && !cfg.allow.test(tool))
+      reasons.push(reason("tool_calls", "allow", `tool ${tool} is not in tool_calls.allow`));
     if (cfg.maxArgsBytes !== undefined) {
       const size = Buffer.byteLength(JSON.stringify(args), "utf8");
-      if (size > cfg.maxArgsBytes) reasons.push(reason("tool_calls", "max_args_bytes", `args are ${size} bytes, over max_args_bytes ${cfg.maxArgsBytes}`));
+      if (size > cfg.maxArgsBytes)
+        reasons.push(
+          reason("tool_calls", "max_args_bytes", `args are ${size} bytes, over max_args_bytes ${cfg.maxArgsBytes}`),
+        );
     }
     if (cfg.domains) reasons.push(...checkDomains(cfg.domains, findUrls(args), "args"));
     if (reasons.length) return deny("tool_calls", reasons);
-    if (held) return hold("tool_calls", [reason("tool_calls", "hold", `tool ${tool} matches tool_calls.hold "${held}" and needs human review`)]);
+    if (held)
+      return hold("tool_calls", [
+        reason("tool_calls", "hold", `tool ${tool} matches tool_calls.hold "${held}" and needs human review`),
+      ]);
     return allow("tool_calls", [reason("tool_calls", "allow", `tool ${tool} is allowed`)]);
   };
 }
