@@ -3,10 +3,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
-import { resolve } from "node:path";
 import { createGate, GateError, type Jwk } from "../../executor-gate/index.ts";
+import { rotateKeys } from "../../sidecar/attest/index.ts";
 import { claimsFor, newKey, signJws } from "./mint.ts";
 import { evmIntent } from "./intents.ts";
 import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
@@ -125,7 +123,7 @@ describe("a real key rotation", () => {
     const before = await sc.attest(evm);
     await gate.verify(before.token, evm);
     const oldKids = gate.keys.kids();
-    await promisify(execFile)(process.execPath, [resolve(import.meta.dirname, "../../bin/intent-sidecar.mjs"), "keys", "rotate", "--data-dir", sc.dataDir]);
+    rotateKeys(sc.dataDir); // what `intent-sidecar keys rotate` does, on the running sidecar's data dir
     // the daemon polls its key files; wait until it signs with a new kid
     let after = await sc.attest(evm);
     const kidOf = (t: string) => JSON.parse(Buffer.from(t.split(".")[0]!, "base64url").toString()).kid as string;

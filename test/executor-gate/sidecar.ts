@@ -1,13 +1,13 @@
 // A real sidecar for the gate tests: `intent-sidecar start` as a child process on port 0 with a test policy that
 // approves the intents in intents.ts. Tokens come from it exactly as an agent would get them.
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { promisify } from "node:util";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import type { Intent } from "../../protocol/index.ts";
 import type { JwksDocument } from "../../executor-gate/index.ts";
+import { auditRows, openDatabase } from "../../sidecar/store/index.ts";
 
 /** How long a test waits for a sidecar child to print its ready line (the CI machine is small and busy). */
 export const SIDECAR_START_MS = 120_000;
@@ -37,7 +37,7 @@ export interface TestSidecar {
   jwks(): Promise<JwksDocument>;
   /** Declares `intent` as its agent; resolves with the attestation of an APPROVED decision (throws otherwise). */
   attest(intent: Intent): Promise<{ token: string; intentId: string }>;
-  /** `intent-sidecar audit export` of this sidecar's data dir, parsed. */
+  /** The audit rows of this sidecar's data dir. */
   audit(): Promise<{ type: string; data: Record<string, unknown> }[]>;
   close(): Promise<void>;
 }
@@ -103,8 +103,13 @@ export async function startSidecar(opts: { sidecarId?: string; executorAudience?
       return { token: body.attestation, intentId: body.intent_id };
     },
     async audit() {
-      const { stdout } = await promisify(execFile)(process.execPath, [BIN, "audit", "export", "--data-dir", dataDir]);
-      return stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as { type: string; data: Record<string, unknown> });
+      // Read-only, in-process (what `audit export` prints, without paying a CLI start-up per assertion).
+      const db = openDatabase(dataDir, { readonly: true });
+      try {
+        return [...auditRows(db)].map((r) => ({ type: r.type, data: r.data }));
+      } finally {
+        db.close();
+      }
     },
     async close() {
       if (child.exitCode === null) {
