@@ -69,13 +69,6 @@ const pct = (xs: number[], p: number) => {
 };
 const ms = (x: number) => x.toFixed(3);
 
-async function serial(agent: https.Agent, url: string, n: number): Promise<number[]> {
-  for (let i = 0; i < Math.min(200, n); i++) await get(agent, url); // warm-up
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) out.push(await get(agent, url));
-  return out;
-}
-
 /** Interleaves the two agents so load on the machine hits both equally. */
 async function interleaved(a: https.Agent, b: https.Agent, url: string, n: number): Promise<[number[], number[]]> {
   for (let i = 0; i < Math.min(200, n); i++) {

@@ -130,7 +130,6 @@ export class CertificateAuthority {
       const key = await subtle.importKey("pkcs8", new Uint8Array(fromPem(keyPem, "PRIVATE KEY")), EC, false, ["sign"]);
       return new CertificateAuthority(cert, key, files, cacheSize ?? DEFAULT_CACHE_SIZE);
     } catch (err) {
-      if (err instanceof CaError) throw err;
       const where = files ? ` (${files.certPath}, ${files.keyPath})` : "";
       throw new CaError("ca_invalid", `the proxy CA${where} is not a valid ECDSA P-256 certificate and key: ${
         (err as Error).message
