@@ -126,7 +126,10 @@ export class PolicyManager extends EventEmitter<PolicyManagerEvents> {
       try {
         const w = watch(dir, { persistent: false }, (_event, filename) => {
           const wanted = this.watched.get(dir);
-          if (!filename || wanted?.has(String(filename)) || String(filename).endsWith(".rego")) this.schedule();
+          // Also new .rego files (module globs) and `..data`-style swaps of Kubernetes ConfigMap volumes, where the
+          // policy file is a symlink whose target directory is replaced atomically.
+          const name = filename ? String(filename) : "";
+          if (!name || wanted?.has(name) || name.endsWith(".rego") || name.startsWith("..")) this.schedule();
         });
         w.on("error", () => undefined);
         this.watchers.set(dir, w);

@@ -98,6 +98,23 @@ describe("PolicyManager", () => {
     expect(m.lastError).toBeUndefined();
   });
 
+  it("follows a symlinked policy whose target is swapped atomically (Kubernetes ConfigMap volumes)", async () => {
+    const { mkdir, symlink } = await import("node:fs/promises");
+    await mkdir(path.join(t.dir, "v1"));
+    await writeFile(path.join(t.dir, "v1", "policy.yaml"), allowing("report.v1"));
+    await symlink("v1", path.join(t.dir, "..data"));
+    await symlink(path.join("..data", "policy.yaml"), path.join(t.dir, "policy.yaml"));
+    m = new PolicyManager(path.join(t.dir, "policy.yaml"), { debounceMs: 50 });
+    await m.start();
+    await mkdir(path.join(t.dir, "v2"));
+    await writeFile(path.join(t.dir, "v2", "policy.yaml"), allowing("report.v2"));
+    const reloaded = next(m, "reloaded");
+    await symlink("v2", path.join(t.dir, "..data_tmp"));
+    await rename(path.join(t.dir, "..data_tmp"), path.join(t.dir, "..data"));
+    await reloaded;
+    expect((await decide(m.current()!, intent({ action: "report.v2", params: {} }))).effect).toBe("allow");
+  });
+
   it("reloads when a referenced file changes", async () => {
     await t.write("net/rules.rego", "package nemoclaw.network\ndefault allow := false\n");
     await t.write("net/data.json", '{"a": 1}');
