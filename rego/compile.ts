@@ -965,6 +965,12 @@ function exprNeeds(e: Expr, safe: Set<number>): number[] {
         break;
       }
       if (t.t === "call") {
+        // vars bound by refs inside the call's arguments (e.g. `foo == input.foos[foo]`) count as bound
+        const outs = new Set<number>();
+        termOutputs(t, outs);
+        const addInputs = (x: Term) => {
+          for (const s of termInputs(x, safe)) if (!safe.has(s) && !outs.has(s)) need.add(s);
+        };
         // output argument: last arg beyond declared arity
         const isUser = t.op.startsWith("data.");
         const n = t.args.length;

@@ -315,6 +315,7 @@ function fastValue(t: Term, f: Frame, c: Ctx): Value | undefined | typeof NS {
       let v: Value | undefined;
       const path = t.path;
       let i = 0;
+      let baseDoc = false;
       if (h.slot !== undefined) {
         v = f[h.slot];
         if (v === undefined) return NS;
@@ -343,8 +344,14 @@ function fastValue(t: Term, f: Frame, c: Ctx): Value | undefined | typeof NS {
             if (node.kind === "func") return undefined;
             v = evalNodeValue(node, c);
           } else if (node.hasRules) return NS;
-          else v = base;
-        } else v = base;
+          else {
+            v = base;
+            baseDoc = true;
+          }
+        } else {
+          v = base;
+          baseDoc = true;
+        }
         if (v === undefined) return undefined;
       } else return NS;
       for (; i < path.length; i++) {
@@ -356,7 +363,7 @@ function fastValue(t: Term, f: Frame, c: Ctx): Value | undefined | typeof NS {
           if (key === undefined) return NS;
         } else return NS;
         // numbers index data objects by their string form (data.x[2] is data.x["2"])
-        if (typeof key === "number" && h.slot === undefined && h.name === "data" && v instanceof RObject) key = String(key);
+        if (baseDoc && typeof key === "number" && v instanceof RObject) key = String(key);
         v = getKey(v, key);
         if (v === undefined) return undefined;
       }
@@ -483,18 +490,31 @@ function templateString(v: Value): string {
   return toRegoString(v);
 }
 
-function evalItems(items: Term[], i: number, out: Value[], f: Frame, c: Ctx, k: (vs: Value[]) => boolean): boolean {
-  if (i === items.length) return k(out);
+function evalItems(items: Term[], i: number, out: Value[], f: Frame, c: Ctx, k: (vs: Value[]) => boolean, deferred?: number[]): boolean {
+  if (i === items.length) {
+    if (!deferred) return k(out);
+    // vars that other items bound while iterating (e.g. `foo == input.foos[foo]`)
+    for (const j of deferred) {
+      const t = items[j] as Term & { t: "var" };
+      const v = f[t.slot!];
+      if (v === undefined) throw new RegoError("rego_unsafe_var_error", `var ${t.name} is unsafe`, t.loc);
+      out[j] = v;
+    }
+    return k(out);
+  }
   const t = items[i]!;
   const fv = fastValue(t, f, c);
   if (fv !== NS) {
     if (fv === undefined) return false;
     out[i] = fv;
-    return evalItems(items, i + 1, out, f, c, k);
+    return evalItems(items, i + 1, out, f, c, k, deferred);
+  }
+  if (t.t === "var" && t.slot !== undefined && f[t.slot] === undefined) {
+    return evalItems(items, i + 1, out, f, c, k, [...(deferred ?? []), i]);
   }
   return evalTerm(t, f, c, (v) => {
     out[i] = v;
-    return evalItems(items, i + 1, out, f, c, k);
+    return evalItems(items, i + 1, out, f, c, k, deferred);
   });
 }
 
@@ -632,7 +652,9 @@ function fullValue(node: Node, base: Value | undefined, c: Ctx): Value | undefin
   if (base instanceof RObject) base.forEachUnordered((v, kk) => o.set(kk, v));
   for (const [ck, child] of node.children) {
     if (!child.hasRules && !c.nodeOverrides) continue;
-    const v = fullValue(child, base instanceof RObject ? base.get(ck) : undefined, c);
+    const bv = base instanceof RObject ? base.get(ck) : undefined;
+    if (bv !== undefined && (child.rules.length || child.defaultRule)) continue; // base documents win over rules
+    const v = fullValue(child, bv, c);
     if (v !== undefined) o.set(ck, v);
     else if (child.hasRules && child.kind !== "func" && !(child.rules.length || child.defaultRule)) o.set(ck, new RObject());
   }
@@ -931,7 +953,7 @@ function evalCall(t: Term & { t: "call" }, f: Frame, c: Ctx, k: VK, loc: Locatio
         const a = fastValue(args[0]!, f, c);
         const b = fastValue(args[1]!, f, c);
         if (a !== NS && b !== NS) return a === undefined || b === undefined ? false : k(compareOp(op, a, b));
-        return evalTerm(args[0]!, f, c, (x) => evalTerm(args[1]!, f, c, (y) => k(compareOp(op, x, y))));
+        return evalItems(args, 0, new Array(2), f, c, (vs) => k(compareOp(op, vs[0]!, vs[1]!)));
       }
       break;
     case "internal.member_2": {
