@@ -93,24 +93,30 @@ export class LimitLedger {
 
   /**
    * Deletes rows that left every window, keeping per stream the newest row at or before the cut-off: its `cum` is
-   * the base the next window total subtracts. Returns the number of rows deleted.
+   * the base the next window total subtracts. Deletes in chunks of `chunk` rows, each its own short transaction, so
+   * a large clean-up never holds the write lock long enough to stall decisions. Returns the number of rows deleted.
    */
-  prune(limits: readonly SoftLimit[], now: number): number {
+  prune(limits: readonly SoftLimit[], now: number, chunk = 5000): number {
     let deleted = 0;
     const streams = this.db.prepare<[string], { scope_key: string }>(
       "SELECT DISTINCT scope_key FROM soft_limit_ledger WHERE limit_id = ?",
     );
-    const del = this.db.prepare<[string, string, number, number, number]>(
-      "DELETE FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? AND (ts < ? OR (ts = ? AND cum < ?))",
+    const del = this.db.prepare<[string, string, number, number, number, number]>(
+      `DELETE FROM soft_limit_ledger WHERE rowid IN (
+         SELECT rowid FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? AND (ts < ? OR (ts = ? AND cum < ?)) LIMIT ?)`,
     );
-    this.inTx(() => {
-      for (const limit of limits) {
-        for (const { scope_key } of streams.all(limit.id)) {
-          const base = this.before.get(limit.id, scope_key, now - limit.windowMs);
-          if (base) deleted += del.run(limit.id, scope_key, base.ts, base.ts, base.cum).changes;
+    for (const limit of limits) {
+      for (const { scope_key } of streams.all(limit.id)) {
+        for (;;) {
+          const n = this.inTx(() => {
+            const base = this.before.get(limit.id, scope_key, now - limit.windowMs);
+            return base ? del.run(limit.id, scope_key, base.ts, base.ts, base.cum, chunk).changes : 0;
+          });
+          deleted += n;
+          if (n < chunk) break;
         }
       }
-    });
+    }
     return deleted;
   }
 
