@@ -253,6 +253,7 @@ export class HoldService extends EventEmitter {
 
   /** Expires every pending hold whose time is up. The sweeper calls this; reads expire lazily too. */
   expireDue(): number {
+    if (this.q.due.all(this.now()).length === 0) return 0; // the common case: no write lock taken
     const expired: HoldView[] = this.tx(() => {
       const out: HoldView[] = [];
       for (const { id } of this.q.due.all(this.now())) {
