@@ -24,10 +24,45 @@ modules (named \`<file>#L<line>\`). The worked example is \`policy-examples/refe
 - Relative paths (\`network.modules\`, \`network.data\`, \`evm.abis\` files) are resolved against the policy file's directory.
 - The policy digest (\`sha256:<hex>\`, in attestations and \`/healthz\`) covers the policy file and every file it
   references; for a policy that references no files it equals \`sha256sum policy.yaml\`.
-- The daemon reloads on any change to the policy file or a referenced file (editors that save by rename are handled)
+- The daemon reloads on any change to the policy file or a referenced file (editors that save by rename and
+  Kubernetes ConfigMap volumes, which swap a \`..data\` symlink, are handled)
   and on \`POST /v1/policy/reload\` / SIGHUP. A file that fails validation leaves the last valid policy serving; the
   error is logged, shown in \`/healthz\` and audited.
 - An empty file is a valid policy that denies everything.
+
+## A Markdown policy
+
+A policy can be a reviewed document; only the fenced \`yaml\` and \`rego\` blocks count:
+
+\`\`\`\`markdown
+# Treasury agent policy
+
+The agent may publish reports. Approved by finance on 2026-03-01.
+
+\`\`\`yaml
+actions:
+  allow: ["report.*"]
+\`\`\`
+
+It may call GitHub, but never delete anything:
+
+\`\`\`yaml
+tool_calls:
+  allow: ["github.*"]
+  deny: ["github.delete_*"]
+\`\`\`
+
+Egress: read-only GitHub.
+
+\`\`\`rego
+package nemoclaw.network
+
+allow if {
+  input.request.host == "api.github.com"
+  input.request.method in {"GET", "HEAD"}
+}
+\`\`\`
+\`\`\`\`
 
 ## How a decision is made
 

@@ -18,3 +18,22 @@ describe("docs/policy-reference.md", () => {
     expect(undocumented).toEqual([]);
   });
 });
+
+describe("the Markdown example in docs/policy-reference.md", () => {
+  it("loads and decides as the document says", async () => {
+    const { loadPolicy } = await import("../../sidecar/policy/index.ts");
+    const { decide, intent, tempDir } = await import("./helpers.ts");
+    const doc = await readFile(new URL("../../docs/policy-reference.md", import.meta.url), "utf8");
+    const example = /````markdown\n([\s\S]*?)\n````/.exec(doc)![1]!;
+    const t = await tempDir();
+    try {
+      const p = await loadPolicy(await t.write("policy.md", example));
+      expect((await decide(p, intent({ action: "report.weekly", params: {} }))).effect).toBe("allow");
+      const del = await decide(p, intent({ action: "tool.call", params: { tool: "github.delete_repo", args: {} } }));
+      expect(del.reasons.map((r) => r.rule)).toEqual(["deny"]);
+      expect(p.config.network?.modules).toHaveLength(1);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
