@@ -13,7 +13,7 @@ function marshalIndent(v: Value, prefix: string, indent: string): string {
   const compact = toJSONString(v, indent === "" ? undefined : indent);
   if (indent === "") {
     // Go's MarshalIndent with an empty indent still breaks lines
-    return prefix + toJSONString(v, "\u0000").replace(/\u0000/g, "").replace(/\n/g, "\n" + prefix);
+    return prefix + toJSONString(v, "\u0000").split("\u0000").join("").replace(/\n/g, "\n" + prefix);
   }
   return prefix + compact.replace(/\n/g, "\n" + prefix);
 }

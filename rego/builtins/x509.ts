@@ -119,7 +119,7 @@ function certJSON(der: Buffer): Value {
   let c: px.X509Certificate;
   try {
     c = new px.X509Certificate(new Uint8Array(der));
-  } catch (e) {
+  } catch {
     throw plainErr(`x509: malformed certificate`);
   }
   const bc = c.getExtension(px.BasicConstraintsExtension);

@@ -18,6 +18,7 @@ function unescapePath(s: string): string {
 }
 
 export function parseURI(raw: string): URIParts {
+  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(raw)) throw new URIError(`parse ${JSON.stringify(raw)}: net/url: invalid control character in URL`);
   const out: URIParts = {};
   let rest = raw;
