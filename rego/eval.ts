@@ -654,6 +654,14 @@ function fullValue(node: Node, base: Value | undefined, c: Ctx): Value | undefin
     if (!child.hasRules && !c.nodeOverrides) continue;
     const bv = base instanceof RObject ? base.get(ck) : undefined;
     if (bv !== undefined && (child.rules.length || child.defaultRule)) continue; // base documents win over rules
+    if (child.kind === "func") {
+      // a function without arguments shows its value in the enclosing document, as in OPA
+      if (child.arity === 0) {
+        const fv = callFunction(child, [], c);
+        if (fv !== undefined) o.set(ck, fv);
+      }
+      continue;
+    }
     const v = fullValue(child, bv, c);
     if (v !== undefined) o.set(ck, v);
     else if (child.hasRules && child.kind !== "func" && !(child.rules.length || child.defaultRule)) o.set(ck, new RObject());
@@ -1077,12 +1085,18 @@ function evalPrint(args: Term[], f: Frame, c: Ctx, k: K): boolean {
 function evalMocked(t: Term & { t: "call" }, mock: Term | Value, f: Frame, c: Ctx, k: VK): boolean {
   if (isTerm(mock)) {
     // replacement function
-    const repl: Term = { t: "call", op: (mock as { op: string }).op, args: t.args, loc: t.loc };
+    // arguments are evaluated in the caller's context; the replacement runs without function mocks (a mock never
+    // calls another mock, as in OPA)
     const c2 = c.derive();
-    c2.mocks = new Map(c.mocks);
-    c2.mocks.delete(t.op);
-    // the replacement sees the same mocks except itself (avoid infinite mocking of identical names)
-    return evalCall(repl as Term & { t: "call" }, f, c2.mocks.size === (c.mocks?.size ?? 0) ? c : c2, k, t.loc, false);
+    c2.mocks = undefined;
+    const op = (mock as { op: string }).op;
+    const def = t.op.startsWith("data.") ? undefined : c.root.builtins.get(t.op);
+    const ar = def ? (def.decl.variadic ? t.args.length : def.decl.args.length) : (nodeArity(t.op, c) ?? t.args.length);
+    const ins = t.args.length > ar ? t.args.slice(0, ar) : t.args;
+    return evalItems(ins, 0, new Array(ins.length), f, c, (vs) => {
+      const repl = { t: "call", op, args: vs.map((v) => ({ t: "val", v }) as Term), loc: t.loc } as Term & { t: "call" };
+      return evalCall(repl, f, c2, (r) => (t.args.length > ar ? unify(t.args[ar]!, r, f, c, () => k(true)) : k(r)), t.loc, false);
+    });
   }
   // constant value: the call returns it regardless of arguments (arguments are still evaluated)
   const def = t.op.startsWith("data.") ? undefined : c.root.builtins.get(t.op);

@@ -271,7 +271,13 @@ export class Parser {
       cur.else = er;
       cur = er;
     }
-    return [rule];
+    // v0 chained bodies `p { a } { b }`: each further body is another rule with the same head
+    const rules = [rule];
+    while (!this.v1Rules && this.isOp("{") && !this.tok.nl) {
+      const extra: Rule = { ...rule, head: { ...rule.head }, body: this.parseBraceBody(), else: undefined, loc: this.loc() };
+      rules.push(extra);
+    }
+    return rules;
   }
 
   /** Parses `if { ... }`, `if expr`, or v0 `{ ... }`. Returns which form was found. */
@@ -279,8 +285,21 @@ export class Parser {
     if (this.isKw("if") && !(this.keywordRef() && this.tok.nl)) {
       this.p++;
       if (this.isOp("{")) {
-        // `if {` could also start an object/set term expression; OPA treats it as a body
-        rule.body = this.parseBraceBody();
+        // `if {` usually starts a body; when that does not parse (e.g. `if {x: i | ...}`), it is a term expression
+        const save = this.p;
+        const errs = this.errors.length;
+        try {
+          rule.body = this.parseBraceBody();
+        } catch (e) {
+          if (!(e instanceof RegoError)) throw e;
+          this.p = save;
+          this.errors.length = errs;
+          try {
+            rule.body = [this.parseExpr()];
+          } catch {
+            throw e;
+          }
+        }
       } else {
         rule.body = [this.parseExpr()];
       }
@@ -476,7 +495,7 @@ export class Parser {
     if ((this.isOp("=") || this.isOp(":=")) && (!this.tok.nl || this.depth > 0)) {
       const op = this.tok.text === "=" ? "eq" : "assign";
       this.p++;
-      const rhs = this.parseTermWithIn(false);
+      const rhs = this.parseTermWithIn(true);
       return { k: "term", term: { t: "call", op, args: [lhs, rhs], loc }, negated: false, with: [], loc };
     }
     return { k: "term", term: lhs, negated: false, with: [], loc };
