@@ -15,6 +15,7 @@ import {
   DEFAULT_COMPONENT_ID,
 } from "../../nemoclaw/index.ts";
 import { installUnit, renderUnit } from "../../service/systemd.ts";
+import { checkInstallation } from "../../nemoclaw/check.ts";
 
 const DEFAULT_DATA_DIR = "./.intent-sidecar";
 /** The proxy CA certificate file in the data directory (proxy/ca.ts CA_CERT_FILE). */
@@ -83,6 +84,8 @@ function registerNemoClaw(program: Command): void {
       }
     });
 
+  registerNemoClawCheck(nemoclaw);
+
   nemoclaw
     .command("uninstall")
     .description("remove the NemoClaw declaration if it names this component")
@@ -101,6 +104,21 @@ function registerNemoClaw(program: Command): void {
       } catch (err) {
         usage(err);
       }
+    });
+}
+
+function registerNemoClawCheck(nemoclaw: Command): void {
+  nemoclaw
+    .command("check")
+    .description("run NemoClaw's own checks on the installed declaration, CA files and activation socket")
+    .option("--home <dir>", "home folder whose .config/nemoclaw holds the declaration")
+    .option("--declaration <file>", "the declaration file")
+    .option("--json", "print the results as JSON")
+    .action(async (o) => {
+      const results = await checkInstallation(path.resolve(o.declaration ?? defaultDeclarationPath(o.home)));
+      if (o.json) process.stdout.write(JSON.stringify(results) + "\n");
+      else for (const r of results) process.stdout.write(`${r.ok ? "ok  " : "FAIL"} ${r.check}: ${r.message}\n`);
+      if (results.some((r) => !r.ok)) throw new ExitError(1);
     });
 }
 

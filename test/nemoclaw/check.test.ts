@@ -1,0 +1,86 @@
+// `nemoclaw check` reports what NemoClaw would refuse, and passes once the sidecar created its CA and serves the socket.
+import fs from "node:fs";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { CertificateAuthority } from "../../proxy/ca.ts";
+import { startActivationServer, type ActivationServer } from "../../sidecar/nemoclaw/index.ts";
+import { privateTmp } from "./private-tmp.ts";
+import { runCli } from "./run-cli.ts";
+
+let home: string;
+let server: ActivationServer | undefined;
+const declaration = () => path.join(home, ".config", "nemoclaw", "external-component.json");
+
+async function check() {
+  const r = await runCli(["nemoclaw", "check", "--home", home, "--json"]);
+  const results = JSON.parse(r.stdout) as { check: string; ok: boolean; message: string }[];
+  return { code: r.code, byCheck: Object.fromEntries(results.map((x) => [x.check, x])) };
+}
+
+beforeEach(() => {
+  home = privateTmp("check-");
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+describe("intent-sidecar nemoclaw check", () => {
+  it("fails without a declaration and says how to make one", async () => {
+    const { code, byCheck } = await check();
+    expect(code).toBe(1);
+    expect(byCheck["declaration file"]).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/nemoclaw install/),
+    });
+  });
+
+  it("fails until the CA exists and the socket is served, then passes", async () => {
+    const dataDir = path.join(home, "data");
+    expect((await runCli(["nemoclaw", "install", "--home", home, "--data-dir", dataDir])).code).toBe(0);
+    let r = await check();
+    expect(r.code).toBe(1);
+    expect(r.byCheck["declaration file"]!.ok).toBe(true);
+    expect(r.byCheck["declaration content"]!.ok).toBe(true);
+    expect(r.byCheck["interceptor CA file"]).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/does not exist/),
+    });
+    expect(r.byCheck["activation socket"]!.ok).toBe(false);
+
+    await CertificateAuthority.loadOrCreate(dataDir);
+    const decl = JSON.parse(fs.readFileSync(declaration(), "utf8"));
+    server = await startActivationServer({
+      socketPath: decl.activationSocketPath,
+      componentId: decl.componentId,
+      activePolicyDigest: () => `sha256:${"c".repeat(64)}`,
+    });
+    r = await check();
+    expect(Object.values(r.byCheck).filter((x) => !x.ok)).toEqual([]);
+    expect(r.code).toBe(0);
+
+    // a key in the CA file, a loose mode on the declaration: both refused, as NemoClaw would
+    const caPath = path.join(dataDir, "proxy-ca.crt.pem");
+    fs.appendFileSync(caPath, fs.readFileSync(path.join(dataDir, "proxy-ca.key.pem")));
+    fs.chmodSync(declaration(), 0o644);
+    r = await check();
+    expect(r.byCheck["declaration file"]).toMatchObject({ ok: false, message: expect.stringMatching(/mode 644/) });
+    expect(r.byCheck["interceptor CA file"]).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/certificates only/),
+    });
+  });
+
+  it("reports a declaration field NemoClaw would refuse", async () => {
+    expect((await runCli(["nemoclaw", "install", "--home", home, "--data-dir", path.join(home, "d")])).code).toBe(0);
+    const decl = JSON.parse(fs.readFileSync(declaration(), "utf8"));
+    decl.interceptor.endpoint = "https://0.0.0.0:9443";
+    fs.writeFileSync(declaration(), JSON.stringify(decl));
+    const r = await check();
+    expect(r.byCheck["declaration content"]).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/endpoint_restricted/),
+    });
+  });
+});
