@@ -64,7 +64,7 @@ function checkCa(field: string, file: string): CheckResult {
   try {
     stat = fs.lstatSync(file);
   } catch {
-    return { check, ok: false, message: `${file} does not exist; start the sidecar once to create its CA` };
+    return { check, ok: false, message: `${file} does not exist; create it with `intent-sidecar ca export --data-dir DIR` or by starting the sidecar` };
   }
   if (!stat.isFile()) return { check, ok: false, message: `${file} is not a regular file (or is a symlink)` };
   if ((stat.uid !== uid() && stat.uid !== 0) || (stat.mode & 0o022) !== 0 || stat.nlink !== 1) {

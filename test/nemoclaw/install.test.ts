@@ -43,7 +43,7 @@ describe("intent-sidecar nemoclaw install|uninstall", () => {
       },
     });
     // the CA does not exist yet: say what to do
-    expect(r.stderr).toMatch(/start the sidecar once/);
+    expect(r.stderr).toContain(`intent-sidecar ca export --data-dir ${dataDir}`);
   });
 
   it("takes every connection setting from flags and can name itself the provider-profile source", async () => {

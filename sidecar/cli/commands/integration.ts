@@ -75,8 +75,8 @@ function registerNemoClaw(program: Command): void {
         );
         if (!fs.existsSync(declaration.interceptor.caCertificatePath)) {
           process.stderr.write(
-            `note: ${declaration.interceptor.caCertificatePath} does not exist yet; start the sidecar once ` +
-              "(`intent-sidecar start --data-dir ...`) so it creates its CA before NemoClaw onboards.\n",
+            `note: ${declaration.interceptor.caCertificatePath} does not exist yet; create it before NemoClaw ` +
+              `onboards: intent-sidecar ca export --data-dir ${dataDir} > /dev/null (or start the sidecar once)\n`,
           );
         }
       } catch (err) {
