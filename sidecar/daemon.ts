@@ -107,6 +107,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       dataDir: config.dataDir,
       operatorTokens: config.operatorTokens,
       agentTokens: config.agentTokens,
+      registry: metrics.registry,
       currentPolicy: () => provider.current(),
       reloadPolicy: () => policy.reload(),
       issuer: config.issuer,

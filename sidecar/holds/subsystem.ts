@@ -19,6 +19,8 @@ import { loadWebhookSecret } from "../notify/secret.ts";
 import { createOperatorApp, type DecisionSummary } from "../operator/app.ts";
 import { OperatorAuth } from "../operator/auth.ts";
 import "./migrations.ts";
+import type { Registry } from "prom-client";
+import { registerHoldMetrics } from "./metrics.ts";
 
 /** The parts of the policy engine's PolicyConfig this subsystem reads (absent under the interim evaluator). */
 interface PolicyConfigView {
@@ -43,6 +45,8 @@ export interface HoldsSubsystemOptions {
   audienceFor(action: string): string;
   now?: () => Date;
   log?: { warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  /** The daemon's Prometheus registry: adds hold and outbox gauges. */
+  registry?: Registry;
   /** Sweeper and delivery intervals (tests shorten them). */
   sweepMs?: number;
   deliverMs?: number;
@@ -150,6 +154,7 @@ export function createHoldsSubsystem(o: HoldsSubsystemOptions): HoldsSubsystem {
     audit: (e) => void appendAudit(o.db, e, now()),
   });
 
+  if (o.registry) registerHoldMetrics(o.registry, o.db);
   holds.on("error", (err: Error) => o.log?.error({ err: err.message }, "hold sweeper failed"));
   const stopSweeper = holds.startSweeper(o.sweepMs ?? 1000);
   const pruneTimer = setInterval(() => {

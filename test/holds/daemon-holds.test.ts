@@ -72,6 +72,10 @@ describe("holds through the daemon", () => {
     const decisions = await http(`${op}/v1/decisions?limit=5`, { token: OPS.bob });
     expect(decisions.body.decisions[0]).toMatchObject({ intent_id: res.body.intent_id, decision: "APPROVED" });
 
+    const metrics = await fetch(`${agent}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/intent_sidecar_holds\{state="approved"\} 1/);
+    expect(metrics).toMatch(/intent_sidecar_holds\{state="pending"\} 0/);
+
     // every transition is in the hash-chained audit log, which still verifies
     expect(verifyAudit(d.db).ok).toBe(true);
     const holdEvents = [...auditRows(d.db)].filter((r) => r.data.hold_id === holdId).map((r) => `${r.type}:${r.data.operator ?? ""}`);
