@@ -64,7 +64,11 @@ function checkCa(field: string, file: string): CheckResult {
   try {
     stat = fs.lstatSync(file);
   } catch {
-    return { check, ok: false, message: `${file} does not exist; create it with `intent-sidecar ca export --data-dir DIR` or by starting the sidecar` };
+    return {
+      check,
+      ok: false,
+      message: `${file} does not exist; create it with: intent-sidecar ca export --data-dir DIR (or start the sidecar once)`,
+    };
   }
   if (!stat.isFile()) return { check, ok: false, message: `${file} is not a regular file (or is a symlink)` };
   if ((stat.uid !== uid() && stat.uid !== 0) || (stat.mode & 0o022) !== 0 || stat.nlink !== 1) {
@@ -98,7 +102,8 @@ function checkCa(field: string, file: string): CheckResult {
 async function checkSocket(socketPath: string): Promise<CheckResult> {
   const check = "activation socket";
   const bad = unsafeParent(socketPath);
-  if (bad) return { check, ok: false, message: `${socketPath} is below ${bad}, which is unsafe (group/other-writable)` };
+  if (bad)
+    return { check, ok: false, message: `${socketPath} is below ${bad}, which is unsafe (group/other-writable)` };
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(socketPath);
