@@ -60,8 +60,10 @@ async function refresh() {
   const params = new URLSearchParams();
   const state = $("#state-filter").value;
   const agent = $("#agent-filter").value.trim();
+  const rule = $("#rule-filter").value.trim();
   if (state) params.set("state", state);
   if (agent) params.set("agent", agent);
+  if (rule) params.set("rule", rule);
   const body = await api(`/v1/holds?${params}`);
   clockSkew = Date.parse(body.now) - Date.now();
   holds = body.holds;
@@ -182,6 +184,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#sign-out").addEventListener("click", () => signOut());
   $("#state-filter").addEventListener("change", () => refresh().catch(() => {}));
   $("#agent-filter").addEventListener("change", () => refresh().catch(() => {}));
+  $("#rule-filter").addEventListener("change", () => refresh().catch(() => {}));
   setInterval(() => {
     for (const el of document.querySelectorAll(".time-left[data-expires-at]")) {
       if (el.closest(".hold")?.querySelector(".state")?.textContent === "pending") el.textContent = timeLeft(el.dataset.expiresAt);

@@ -108,15 +108,24 @@ describe.skipIf(!CHROMIUM)("operator console in headless chromium", { timeout: 1
     await page2.close();
   });
 
-  it("denies with a comment; the agent reads DENIED", async () => {
+  it("filters by rule and state; denies with a comment; the agent reads DENIED", async () => {
     const r = await disburse(70000, "T-78");
     const page = await newPage();
     await signIn(page, OPS.bob);
     const card = page.locator(`article.hold[data-hold-id="${r.body.hold.id}"]`);
     await card.waitFor();
+    await page.fill("#rule-filter", "no-such-rule");
+    await page.press("#rule-filter", "Enter");
+    await card.waitFor({ state: "detached" });
+    await page.fill("#rule-filter", "big-disbursement-review");
+    await page.press("#rule-filter", "Enter");
+    await card.waitFor();
     await card.locator(".comment").fill("vendor not onboarded");
     await card.locator("button.deny").click();
     await card.waitFor({ state: "detached" });
+    await page.selectOption("#state-filter", "denied");
+    await card.waitFor();
+    expect(await card.locator(".state").textContent()).toBe("denied");
     const out = await http(`${d.url}/v1/intents/${r.body.intent_id}`, { token: AGENT });
     expect(out.body.decision).toBe("DENIED");
     expect(JSON.stringify(out.body.reasons)).toContain("vendor not onboarded");
