@@ -197,3 +197,36 @@ describe("evm rules", () => {
     expect(r.reasons[0]).toMatchObject({ block: "evm", rule: "chains" });
   });
 });
+
+describe("inputs chosen to be slow or to hide things", () => {
+  let q: LoadedPolicy;
+  beforeAll(async () => {
+    q = await loadPolicy(
+      await t.write(
+        "adversarial.yaml",
+        'tool_calls:\n  allow: ["*a*a*a*b", "web.*"]\n  domains:\n    allow: ["*.company.com"]\n',
+      ),
+    );
+  });
+  it("globs match long names without backtracking blow-up", async () => {
+    const r = await decide(q, intent({ action: "tool.call", params: { tool: `a.${"a".repeat(50_000)}`, args: {} } }));
+    expect(r.reasons.map((x) => x.rule)).toEqual(["allow"]);
+    expect(
+      (await decide(q, intent({ action: "tool.call", params: { tool: `a.${"a".repeat(5_000)}b`, args: {} } }))).effect,
+    ).toBe("allow");
+  });
+  it("URL scanning stays linear on long dotted text", async () => {
+    const text = `${"a.".repeat(100_000)} https://evil.example/`;
+    const r = await decide(q, intent({ action: "tool.call", params: { tool: "web.fetch", args: { text } } }));
+    expect(r.effect).toBe("deny");
+    expect(r.reasons[0]!.rule).toBe("domains");
+  });
+  it("a URL nested thousands of levels deep is still found", async () => {
+    let args: Record<string, unknown> = { url: "https://evil.example/" };
+    for (let i = 0; i < 5_000; i++) args = { x: args };
+    const r = await decide(q, intent({ action: "tool.call", params: { tool: "web.fetch", args } }));
+    expect(r.reasons).toEqual([
+      { block: "tool_calls", rule: "domains", message: "host evil.example in args is not in domains.allow" },
+    ]);
+  });
+});

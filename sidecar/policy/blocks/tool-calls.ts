@@ -6,19 +6,23 @@ import type { ToolCallsConfig } from "../config.ts";
 import type { Reason } from "../../../protocol/index.ts";
 import { abstain, allow, deny, hold, reason } from "./verdicts.ts";
 
-const URL_RE = /\b[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^\s"'<>`\\]+/g;
+// The scheme is bounded so that a long run of word characters and dots cannot make the scan quadratic.
+const URL_RE = /\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}:\/\/[^\s"'<>`\\]+/g;
 
-/** Every URL-looking substring in a JSON value. */
-export function findUrls(value: unknown, out: string[] = [], depth = 0): string[] {
-  if (depth > 64) return out;
-  if (typeof value === "string") {
-    if (value.includes("://")) for (const m of value.matchAll(URL_RE)) out.push(m[0]);
-  } else if (Array.isArray(value)) {
-    for (const v of value) findUrls(v, out, depth + 1);
-  } else if (value !== null && typeof value === "object") {
-    for (const [k, v] of Object.entries(value)) {
-      findUrls(k, out, depth + 1);
-      findUrls(v, out, depth + 1);
+/** Every URL-looking substring in a JSON value (keys and values, at any depth; iterative, so deep nesting can
+ * neither hide a URL nor overflow the stack). */
+export function findUrls(value: unknown): string[] {
+  const out: string[] = [];
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === "string") {
+      if (v.includes("://")) for (const m of v.matchAll(URL_RE)) out.push(m[0]);
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]);
+    } else if (v !== null && typeof v === "object") {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) stack.push(entries[i]![1], entries[i]![0]);
     }
   }
   return out;
