@@ -337,9 +337,23 @@ function yamlUnmarshal(s: string): Value {
   try {
     doc = YAML.parse(s, { intAsBigInt: true, uniqueKeys: false, version: "1.1", strict: false, maxAliasCount: 1000 });
   } catch (e) {
-    throw plainErr(`yaml: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`);
+    throw plainErr(goYamlError(e));
   }
   return fromJSON(normalizeYaml(doc));
+}
+
+/** go-yaml's wording for the common syntax errors (`yaml: line N: ...`). */
+function goYamlError(e: unknown): string {
+  const err = e as { message?: string; code?: string; linePos?: { line: number }[] };
+  const msg = (err.message ?? String(e)).split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "");
+  const line = err.linePos?.[0]?.line ?? 1;
+  let text = msg;
+  if (/Flow sequence must end with a \]/.test(msg)) text = "did not find expected ',' or ']'";
+  else if (/Flow map must end with a \}/.test(msg)) text = "did not find expected ',' or '}'";
+  else if (err.code === "BLOCK_AS_IMPLICIT_KEY") text = "mapping values are not allowed in this context";
+  else if (err.code === "TAB_AS_INDENT" || err.code === "BAD_SCALAR_START") text = "found character that cannot start any token";
+  else if (/Missing closing .?quote/.test(msg)) text = "found unexpected end of stream";
+  return `yaml: line ${line}: ${text}`;
 }
 
 function normalizeYaml(v: unknown): unknown {
