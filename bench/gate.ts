@@ -18,9 +18,13 @@ const SEED = Number(process.env.SEED ?? 100_000);
 // A signing key and its JWKS served over real HTTP, as the sidecar would.
 const { privateKey, publicKey } = generateKeyPairSync("ed25519");
 const x = (publicKey.export({ format: "jwk" }) as { x: string }).x;
-const kid = createHash("sha256").update(JSON.stringify({ crv: "Ed25519", kty: "OKP", x })).digest("base64url");
+const kid = createHash("sha256")
+  .update(JSON.stringify({ crv: "Ed25519", kty: "OKP", x }))
+  .digest("base64url");
 const jwk = { kty: "OKP", crv: "Ed25519", x, kid, use: "sig", alg: "Ed25519" };
-const server = createServer((_, res) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] })));
+const server = createServer((_, res) =>
+  res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys: [jwk] })),
+);
 await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
 const jwksUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`;
 
@@ -35,7 +39,17 @@ const header = Buffer.from(JSON.stringify({ alg: "Ed25519", typ: ATTESTATION_TYP
 const now = Math.floor(Date.now() / 1000);
 function token(jti: string): string {
   const payload = Buffer.from(
-    JSON.stringify({ iss: DEFAULT_ISSUER, sub: intent.agent, aud: AUDIENCE_EXECUTOR, iat: now, nbf: now, exp: now + 3600, jti, intent: claim, policy: { digest: "sha256:" + "0".repeat(64) } }),
+    JSON.stringify({
+      iss: DEFAULT_ISSUER,
+      sub: intent.agent,
+      aud: AUDIENCE_EXECUTOR,
+      iat: now,
+      nbf: now,
+      exp: now + 3600,
+      jti,
+      intent: claim,
+      policy: { digest: "sha256:" + "0".repeat(64) },
+    }),
   ).toString("base64url");
   return `${header}.${payload}.${sign(null, Buffer.from(`${header}.${payload}`), privateKey).toString("base64url")}`;
 }
@@ -65,7 +79,9 @@ async function measure(name: string, fn: (i: number) => unknown): Promise<Return
     samples.push(Number(process.hrtime.bigint() - t) / 1000);
   }
   const r = stats(samples);
-  console.log(`${name.padEnd(46)} p50 ${r.p50.toFixed(1).padStart(7)} µs   p99 ${r.p99.toFixed(1).padStart(7)} µs   mean ${r.mean.toFixed(1).padStart(7)} µs`);
+  console.log(
+    `${name.padEnd(46)} p50 ${r.p50.toFixed(1).padStart(7)} µs   p99 ${r.p99.toFixed(1).padStart(7)} µs   mean ${r.mean.toFixed(1).padStart(7)} µs`,
+  );
   return r;
 }
 
@@ -80,7 +96,9 @@ const floor = await measure("baseline: node:crypto Ed25519 verify only", (i) => 
 });
 const jose = await measure("baseline: jose compactVerify (signature only)", (i) => compactVerify(tokens[i]!, joseKey));
 const verify = await measure("gate.verify (cached JWKS, SQLite replay store)", (i) => gate.verify(tokens[i]!, intent));
-const consume = await measure("gate.consume (verify + record use in SQLite)", (i) => gate.consume(consumeTokens[i]!, intent));
+const consume = await measure("gate.consume (verify + record use in SQLite)", (i) =>
+  gate.consume(consumeTokens[i]!, intent),
+);
 console.log(
   `\ngate.verify p50 ${verify.p50.toFixed(1)} µs (target <= 150 µs: ${verify.p50 <= 150 ? "met" : "NOT met"}); ` +
     `${(verify.p50 / floor.p50).toFixed(2)}x the bare signature check, ${(verify.p50 / jose.p50).toFixed(2)}x jose; ` +

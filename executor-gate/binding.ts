@@ -24,10 +24,15 @@ export function checkBinding(claims: AttestationClaims, intent: IntentInput): vo
   try {
     expected = intentClaim({ ...intent, context: intent.context ?? {} } as Intent);
   } catch (e) {
-    throw new GateError("digest_mismatch", `the intent cannot be digested: ${e instanceof Error ? e.message : String(e)}`, { jti });
+    throw new GateError(
+      "digest_mismatch",
+      `the intent cannot be digested: ${e instanceof Error ? e.message : String(e)}`,
+      { jti },
+    );
   }
   const attested = claims.intent;
-  if (attested.action !== expected.action) throw mismatch(jti, `action is "${expected.action}", attested "${attested.action}"`);
+  if (attested.action !== expected.action)
+    throw mismatch(jti, `action is "${expected.action}", attested "${attested.action}"`);
   if (attested.evm || expected.evm) {
     const a = attested.evm;
     const e = expected.evm;
@@ -64,10 +69,13 @@ const normData = (d: string | undefined | null): string => (d ?? "0x").toLowerCa
 /** Throws `digest_mismatch` unless the transaction is the one the (already digest-checked) intent declares: chain id,
  * recipient, value and the whole calldata. */
 export function checkTransactionMatchesIntent(jti: string, tx: TxLike, intent: IntentInput): void {
-  if (intent.action !== "evm.transaction") throw mismatch(jti, `a transaction needs an evm.transaction intent, got "${intent.action}"`);
+  if (intent.action !== "evm.transaction")
+    throw mismatch(jti, `a transaction needs an evm.transaction intent, got "${intent.action}"`);
   const want = evmTransactionFields(intent.params);
   if (tx.chainId !== want.chain_id) throw mismatch(jti, `chain id is ${tx.chainId}, attested ${want.chain_id}`);
-  if ((tx.to ?? "").toLowerCase() !== (want.to ?? "").toLowerCase()) throw mismatch(jti, `recipient is ${tx.to}, attested ${want.to}`);
-  if ((tx.value ?? 0n) !== want.value) throw mismatch(jti, `value is ${tx.value ?? 0n} wei, attested ${want.value} wei`);
+  if ((tx.to ?? "").toLowerCase() !== (want.to ?? "").toLowerCase())
+    throw mismatch(jti, `recipient is ${tx.to}, attested ${want.to}`);
+  if ((tx.value ?? 0n) !== want.value)
+    throw mismatch(jti, `value is ${tx.value ?? 0n} wei, attested ${want.value} wei`);
   if (normData(tx.data) !== normData(want.data)) throw mismatch(jti, "calldata differs from the attested calldata");
 }

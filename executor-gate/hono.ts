@@ -17,7 +17,10 @@ export interface GateMiddlewareOptions {
 export type GateVariables = { attestation: AttestationClaims };
 
 /** Verifies and consumes the attestation before the handler runs; the claims are in `c.get("attestation")`. */
-export function gateMiddleware(gate: Gate, opts: GateMiddlewareOptions): MiddlewareHandler<{ Variables: GateVariables }> {
+export function gateMiddleware(
+  gate: Gate,
+  opts: GateMiddlewareOptions,
+): MiddlewareHandler<{ Variables: GateVariables }> {
   const header = opts.header ?? ATTESTATION_HEADER;
   return async (c, next) => {
     let claims: AttestationClaims;
@@ -29,12 +32,18 @@ export function gateMiddleware(gate: Gate, opts: GateMiddlewareOptions): Middlew
         intent = await opts.intentFor(c);
       } catch (e) {
         if (e instanceof GateError) throw e;
-        throw new GateError("malformed", `could not build the intent from this request: ${e instanceof Error ? e.message : String(e)}`);
+        throw new GateError(
+          "malformed",
+          `could not build the intent from this request: ${e instanceof Error ? e.message : String(e)}`,
+        );
       }
       claims = await gate.consume(token, intent);
     } catch (e) {
       // Fail closed: a gate error says why; anything else (store or sidecar outage) is still a refusal.
-      const body = e instanceof GateError ? e.toJSON() : { error: "unavailable", message: "the gate could not verify the attestation" };
+      const body =
+        e instanceof GateError
+          ? e.toJSON()
+          : { error: "unavailable", message: "the gate could not verify the attestation" };
       return c.json(body, 403);
     }
     c.set("attestation", claims);

@@ -1,7 +1,15 @@
 // The executor gate: verify an attestation before an action runs (SPEC section 7).
 export { createGate, type Gate, type GateOptions } from "./gate.ts";
 export { GateError, GATE_ERROR_CODES, isGateError, type GateErrorCode } from "./errors.ts";
-export { pinnedKeys, remoteJwks, importJwks, type KeySource, type Jwk, type JwksDocument, type RemoteJwksOptions } from "./jwks.ts";
+export {
+  pinnedKeys,
+  remoteJwks,
+  importJwks,
+  type KeySource,
+  type Jwk,
+  type JwksDocument,
+  type RemoteJwksOptions,
+} from "./jwks.ts";
 export { checkBinding, checkTransactionMatchesIntent, type IntentInput, type TxLike } from "./binding.ts";
 export { verifyToken, parseCompact, MAX_CLOCK_TOLERANCE_SECONDS, type TokenCheck } from "./token.ts";
 export type { ReplayStore } from "./replay/store.ts";

@@ -51,7 +51,11 @@ export function pinnedKeys(doc: JwksDocument | Jwk[]): KeySource {
   return {
     keyFor(kid) {
       const k = keys.get(kid);
-      if (!k) throw new GateError("unknown_key", `no pinned key has kid "${kid}" (pinned kids: ${[...keys.keys()].join(", ") || "none"})`);
+      if (!k)
+        throw new GateError(
+          "unknown_key",
+          `no pinned key has kid "${kid}" (pinned kids: ${[...keys.keys()].join(", ") || "none"})`,
+        );
       return k;
     },
     kids: () => [...keys.keys()],
@@ -86,7 +90,10 @@ export function remoteJwks(url: string | URL, opts: RemoteJwksOptions = {}): Key
   async function load(): Promise<void> {
     lastAttempt = now();
     try {
-      const res = await doFetch(href, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: "application/json" } });
+      const res = await doFetch(href, {
+        signal: AbortSignal.timeout(timeoutMs),
+        headers: { accept: "application/json" },
+      });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       keys = importJwks((await res.json()) as JwksDocument);
       fetchedAt = now();
@@ -130,7 +137,10 @@ export function remoteJwks(url: string | URL, opts: RemoteJwksOptions = {}): Key
 }
 
 /** Accepts what `createGate({ jwks })` takes: a URL (string or URL), a JWKS document, an array of JWKs, or a source. */
-export function keySourceFrom(jwks: string | URL | JwksDocument | Jwk[] | KeySource, opts: RemoteJwksOptions = {}): KeySource {
+export function keySourceFrom(
+  jwks: string | URL | JwksDocument | Jwk[] | KeySource,
+  opts: RemoteJwksOptions = {},
+): KeySource {
   if (typeof jwks === "string" || jwks instanceof URL) return remoteJwks(jwks, opts);
   if (typeof (jwks as KeySource).keyFor === "function") return jwks as KeySource;
   return pinnedKeys(jwks as JwksDocument | Jwk[]);

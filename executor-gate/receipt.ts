@@ -21,7 +21,15 @@ export async function sendReceipt(
     body: JSON.stringify(receipt),
     signal: AbortSignal.timeout(opts.timeoutMs ?? 5000),
   });
-  const body = (await res.json().catch(() => ({}))) as { error?: string; message?: string; intent_id?: string; recorded?: boolean };
-  if (!res.ok) throw new Error(`receipt for ${intentId} was refused: HTTP ${res.status} ${body.error ?? ""} ${body.message ?? ""}`.trim());
+  const body = (await res.json().catch(() => ({}))) as {
+    error?: string;
+    message?: string;
+    intent_id?: string;
+    recorded?: boolean;
+  };
+  if (!res.ok)
+    throw new Error(
+      `receipt for ${intentId} was refused: HTTP ${res.status} ${body.error ?? ""} ${body.message ?? ""}`.trim(),
+    );
   return { intent_id: body.intent_id ?? intentId, recorded: body.recorded ?? true };
 }

@@ -52,7 +52,10 @@ export function parseCompact(token: unknown): Parsed {
   if (typeof token !== "string") throw new GateError("malformed", "attestation must be a compact JWS string");
   const parts = token.trim().split(".");
   if (parts.length !== 3) {
-    throw new GateError("malformed", `attestation must be a compact JWS with 3 dot-separated parts, got ${parts.length}`);
+    throw new GateError(
+      "malformed",
+      `attestation must be a compact JWS with 3 dot-separated parts, got ${parts.length}`,
+    );
   }
   const [h, p, s] = parts as [string, string, string];
   if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s) || h === "" || p === "") {
@@ -62,7 +65,10 @@ export function parseCompact(token: unknown): Parsed {
   const cached = checkedHeaders.get(h);
   if (cached) {
     if (signature.length !== 64) {
-      throw new GateError("bad_signature", `attestation signature is ${signature.length} bytes; Ed25519 signatures are 64`);
+      throw new GateError(
+        "bad_signature",
+        `attestation signature is ${signature.length} bytes; Ed25519 signatures are 64`,
+      );
     }
     return { header: cached, signingInput: `${h}.${p}`, payloadB64: p, signature };
   }
@@ -75,7 +81,10 @@ export function parseCompact(token: unknown): Parsed {
     );
   }
   if (header.typ !== ATTESTATION_TYP) {
-    throw new GateError("malformed", `attestation typ is ${JSON.stringify(header.typ ?? null)}, expected "${ATTESTATION_TYP}"`);
+    throw new GateError(
+      "malformed",
+      `attestation typ is ${JSON.stringify(header.typ ?? null)}, expected "${ATTESTATION_TYP}"`,
+    );
   }
   if (header.crit !== undefined || header.b64 !== undefined) {
     throw new GateError("malformed", "attestation header carries crit/b64 extensions, which the gate does not support");
@@ -84,7 +93,10 @@ export function parseCompact(token: unknown): Parsed {
     throw new GateError("malformed", "attestation header has no kid");
   }
   if (signature.length !== 64) {
-    throw new GateError("bad_signature", `attestation signature is ${signature.length} bytes; Ed25519 signatures are 64`);
+    throw new GateError(
+      "bad_signature",
+      `attestation signature is ${signature.length} bytes; Ed25519 signatures are 64`,
+    );
   }
   if (checkedHeaders.size >= 64) checkedHeaders.clear();
   checkedHeaders.set(h, header);
@@ -96,8 +108,10 @@ function claimShapeError(what: string): GateError {
 }
 
 function checkShape(c: Record<string, unknown>): AttestationClaims {
-  for (const k of ["iss", "sub", "jti"]) if (typeof c[k] !== "string" || c[k] === "") throw claimShapeError(`${k} must be a non-empty string`);
-  for (const k of ["exp", "nbf", "iat"]) if (typeof c[k] !== "number" || !Number.isFinite(c[k])) throw claimShapeError(`${k} must be a number`);
+  for (const k of ["iss", "sub", "jti"])
+    if (typeof c[k] !== "string" || c[k] === "") throw claimShapeError(`${k} must be a non-empty string`);
+  for (const k of ["exp", "nbf", "iat"])
+    if (typeof c[k] !== "number" || !Number.isFinite(c[k])) throw claimShapeError(`${k} must be a number`);
   const aud = c.aud;
   if (typeof aud !== "string" && !(Array.isArray(aud) && aud.every((a) => typeof a === "string"))) {
     throw claimShapeError("aud must be a string");
@@ -132,18 +146,32 @@ export function checkClaims(payload: Record<string, unknown>, check: TokenCheck)
   const now = check.now() / 1000;
   const tol = check.clockToleranceSeconds;
   if (now > claims.exp + tol) {
-    throw new GateError("expired", `attestation expired ${Math.floor(now - claims.exp)} s ago (clock tolerance ${tol} s)`, { jti });
+    throw new GateError(
+      "expired",
+      `attestation expired ${Math.floor(now - claims.exp)} s ago (clock tolerance ${tol} s)`,
+      { jti },
+    );
   }
   if (now + tol < claims.nbf) {
-    throw new GateError("not_yet_valid", `attestation is not valid for another ${Math.ceil(claims.nbf - now)} s (clock tolerance ${tol} s)`, { jti });
+    throw new GateError(
+      "not_yet_valid",
+      `attestation is not valid for another ${Math.ceil(claims.nbf - now)} s (clock tolerance ${tol} s)`,
+      { jti },
+    );
   }
   if (claims.iss !== check.issuer) {
-    throw new GateError("wrong_issuer", `attestation was issued by "${claims.iss}", expected "${check.issuer}"`, { jti });
+    throw new GateError("wrong_issuer", `attestation was issued by "${claims.iss}", expected "${check.issuer}"`, {
+      jti,
+    });
   }
   if (check.audience !== null) {
     const auds = Array.isArray(claims.aud) ? (claims.aud as string[]) : [claims.aud];
     if (!auds.includes(check.audience)) {
-      throw new GateError("wrong_audience", `attestation is for audience "${auds.join(", ")}", this gate is "${check.audience}"`, { jti });
+      throw new GateError(
+        "wrong_audience",
+        `attestation is for audience "${auds.join(", ")}", this gate is "${check.audience}"`,
+        { jti },
+      );
     }
   }
   return claims;

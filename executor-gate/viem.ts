@@ -25,7 +25,10 @@ export interface GatedAccountOptions {
 }
 
 function refused(what: string): never {
-  throw new GateError("missing", `${what} is refused: the gated account signs only attested transactions and typed data`);
+  throw new GateError(
+    "missing",
+    `${what} is refused: the gated account signs only attested transactions and typed data`,
+  );
 }
 
 /** Numbers and bigints as decimal strings, hex strings lower-cased: so `1000n`, `1000` and `"1000"` compare equal,
@@ -41,13 +44,19 @@ function normalize(v: unknown): unknown {
 function typedDataShape(td: { domain?: unknown; types?: unknown; primaryType?: unknown; message?: unknown }): string {
   const types = { ...((td.types ?? {}) as Record<string, unknown>) };
   delete types.EIP712Domain; // viem derives it from the domain; the intent may or may not list it
-  return canonicalize(normalize({ domain: td.domain ?? {}, types, primaryType: td.primaryType, message: td.message ?? {} }));
+  return canonicalize(
+    normalize({ domain: td.domain ?? {}, types, primaryType: td.primaryType, message: td.message ?? {} }),
+  );
 }
 
 export function gatedAccount<A extends LocalAccount>(account: A, gate: Gate, opts: GatedAccountOptions): A {
   async function attested(request: SigningRequest): Promise<AttestedIntent> {
     const a = await opts.attestationFor(request);
-    if (!a?.attestation) throw new GateError("missing", `no attestation for this ${request.kind === "transaction" ? "transaction" : "typed data"}`);
+    if (!a?.attestation)
+      throw new GateError(
+        "missing",
+        `no attestation for this ${request.kind === "transaction" ? "transaction" : "typed data"}`,
+      );
     return a;
   }
 
@@ -65,8 +74,14 @@ export function gatedAccount<A extends LocalAccount>(account: A, gate: Gate, opt
       const { attestation, intent } = await attested({ kind: "typed_data", typedData });
       const claims = await gate.verify(attestation, intent);
       const declared = (intent.params as { typed_data?: Record<string, unknown> }).typed_data;
-      if (intent.action !== "evm.typed_data" || !declared || typedDataShape(declared) !== typedDataShape(typedData as never)) {
-        throw new GateError("digest_mismatch", "the typed data differs from the attested typed data", { jti: claims.jti });
+      if (
+        intent.action !== "evm.typed_data" ||
+        !declared ||
+        typedDataShape(declared) !== typedDataShape(typedData as never)
+      ) {
+        throw new GateError("digest_mismatch", "the typed data differs from the attested typed data", {
+          jti: claims.jti,
+        });
       }
       await gate.consume(attestation, intent);
       return (account.signTypedData as (p: unknown) => Promise<Hex>)(typedData);

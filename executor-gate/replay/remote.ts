@@ -36,7 +36,9 @@ export async function redeem(opts: RemoteRedemptionOptions, jti: string, attesta
     if (res.status === 403 && (GATE_ERROR_CODES as readonly string[]).includes(body.error ?? "")) {
       throw Object.assign(new Error(body.message ?? body.error), { gateCode: body.error as GateErrorCode });
     }
-    throw new Error(`sidecar redemption failed: HTTP ${res.status}${body.error ? ` ${body.error}` : ""}${body.message ? `: ${body.message}` : ""}`);
+    throw new Error(
+      `sidecar redemption failed: HTTP ${res.status}${body.error ? ` ${body.error}` : ""}${body.message ? `: ${body.message}` : ""}`,
+    );
   }
   return body as RedeemResponse;
 }
@@ -58,8 +60,14 @@ export function remoteRedemption(opts: RemoteRedemptionOptions): ReplayStore {
         // Fail closed: without the sidecar's word we cannot know we are first. A sidecar that refuses the token
         // itself answers with a gate code, which we pass on; anything else is an outage, not a verdict.
         const code = (e as { gateCode?: GateErrorCode }).gateCode;
-        if (code) throw new GateError(code, `the sidecar refused to redeem attestation ${jti}: ${(e as Error).message}`, { jti });
-        throw new Error(`could not redeem attestation ${jti} at the sidecar, refusing to run: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+        if (code)
+          throw new GateError(code, `the sidecar refused to redeem attestation ${jti}: ${(e as Error).message}`, {
+            jti,
+          });
+        throw new Error(
+          `could not redeem attestation ${jti} at the sidecar, refusing to run: ${e instanceof Error ? e.message : String(e)}`,
+          { cause: e },
+        );
       }
       if (local.size > 10_000) for (const [k, v] of local) if (v < Date.now() / 1000) local.delete(k);
       local.set(jti, expiresAt);

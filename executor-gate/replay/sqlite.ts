@@ -15,8 +15,12 @@ export function sqliteReplayStore(file: string, opts: SqliteReplayOptions = {}):
   db.pragma("journal_mode = WAL");
   db.pragma(`synchronous = ${opts.synchronous === "NORMAL" ? "NORMAL" : "FULL"}`);
   db.pragma("busy_timeout = 5000");
-  db.exec("CREATE TABLE IF NOT EXISTS gate_used_jti (jti TEXT PRIMARY KEY, keep_until INTEGER NOT NULL, used_at INTEGER NOT NULL) WITHOUT ROWID");
-  const hasStmt = db.prepare<[string, number], { one: number }>("SELECT 1 AS one FROM gate_used_jti WHERE jti = ? AND keep_until >= ?");
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS gate_used_jti (jti TEXT PRIMARY KEY, keep_until INTEGER NOT NULL, used_at INTEGER NOT NULL) WITHOUT ROWID",
+  );
+  const hasStmt = db.prepare<[string, number], { one: number }>(
+    "SELECT 1 AS one FROM gate_used_jti WHERE jti = ? AND keep_until >= ?",
+  );
   // A lapsed record (kept past its token's exp) may be overwritten; a live one never.
   const insertStmt = db.prepare<[string, number, number, number]>(
     "INSERT INTO gate_used_jti (jti, keep_until, used_at) VALUES (?, ?, ?) ON CONFLICT(jti) DO UPDATE SET keep_until = excluded.keep_until, used_at = excluded.used_at WHERE gate_used_jti.keep_until < ?",

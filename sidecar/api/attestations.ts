@@ -6,6 +6,7 @@
 // nobody can burn another executor's attestation by guessing its jti. Tokens are never stored or logged.
 import { z } from "zod";
 import type { Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { KeyObject } from "node:crypto";
 import { DEFAULT_ISSUER, type AttestationClaims } from "../../protocol/index.ts";
 import { GateError } from "../../executor-gate/errors.ts";
@@ -50,7 +51,10 @@ type Env = { Variables: { agent: string | undefined } };
 const receiptBody = z
   .object({
     outcome: z.enum(["succeeded", "failed"], { error: 'must be "succeeded" or "failed"' }),
-    tx_hash: z.string().regex(/^0x[0-9a-fA-F]{64}$/, "must be a 0x-prefixed 32-byte hex hash").optional(),
+    tx_hash: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, "must be a 0x-prefixed 32-byte hex hash")
+      .optional(),
     error: z.string().max(1000, "must be at most 1000 characters").optional(),
   })
   .strict();
@@ -74,9 +78,14 @@ function ownKeys(jwks: AttestationRoutesDeps["jwks"]): KeySource {
   };
 }
 
+/** Refuses oversized bodies while they stream in, before anything is buffered. */
+const limitBody = bodyLimit({
+  maxSize: MAX_BODY_BYTES,
+  onError: (c) => c.json({ error: "body_too_large", message: `the body exceeds ${MAX_BODY_BYTES} bytes` }, 413),
+});
+
 async function readJson(c: Context): Promise<{ ok: true; body: unknown } | { ok: false; res: Response }> {
   const text = await c.req.text();
-  if (text.length > MAX_BODY_BYTES) return { ok: false, res: c.json({ error: "body_too_large", message: `the body exceeds ${MAX_BODY_BYTES} bytes` }, 413) };
   try {
     return { ok: true, body: JSON.parse(text) };
   } catch {
@@ -99,7 +108,9 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
   const insertRedemption = db.prepare<[string, string, number, string, string | null]>(
     "INSERT INTO attestation_redemptions (jti, aud, exp, redeemed_at, redeemed_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT(jti) DO NOTHING",
   );
-  const getRedemption = db.prepare<[string], { redeemed_at: string }>("SELECT redeemed_at FROM attestation_redemptions WHERE jti = ?");
+  const getRedemption = db.prepare<[string], { redeemed_at: string }>(
+    "SELECT redeemed_at FROM attestation_redemptions WHERE jti = ?",
+  );
   const getIntent = db.prepare<[string], { decision: string }>("SELECT decision FROM intents WHERE id = ?");
   const insertReceipt = db.prepare<[string, string, string | null, string | null, string | null, string]>(
     "INSERT INTO execution_receipts (intent_id, outcome, tx_hash, error, reported_by, recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(intent_id) DO NOTHING",
@@ -109,20 +120,41 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
   const redeemTx = db.transaction((claims: AttestationClaims, by: string | undefined, at: Date) => {
     const aud = Array.isArray(claims.aud) ? (claims.aud as string[]).join(",") : claims.aud;
     const first = insertRedemption.run(claims.jti, aud, claims.exp, at.toISOString(), by ?? null).changes === 1;
-    appendAudit(db, { type: first ? "attestation.redeemed" : "attestation.replay_refused", intent_id: claims.jti, aud, by: by ?? null }, at);
+    appendAudit(
+      db,
+      {
+        type: first ? "attestation.redeemed" : "attestation.replay_refused",
+        intent_id: claims.jti,
+        aud,
+        by: by ?? null,
+      },
+      at,
+    );
     return { first, redeemed_at: first ? at.toISOString() : getRedemption.get(claims.jti)!.redeemed_at };
   });
 
   const receiptTx = db.transaction((id: string, r: z.infer<typeof receiptBody>, by: string | undefined, at: Date) => {
-    const inserted = insertReceipt.run(id, r.outcome, r.tx_hash ?? null, r.error ?? null, by ?? null, at.toISOString()).changes === 1;
+    const inserted =
+      insertReceipt.run(id, r.outcome, r.tx_hash ?? null, r.error ?? null, by ?? null, at.toISOString()).changes === 1;
     if (inserted) {
-      appendAudit(db, { type: "execution.receipt", intent_id: id, outcome: r.outcome, tx_hash: r.tx_hash ?? null, error: r.error ?? null, by: by ?? null }, at);
+      appendAudit(
+        db,
+        {
+          type: "execution.receipt",
+          intent_id: id,
+          outcome: r.outcome,
+          tx_hash: r.tx_hash ?? null,
+          error: r.error ?? null,
+          by: by ?? null,
+        },
+        at,
+      );
     }
     return inserted;
   });
 
   return (app) => {
-    app.post("/v1/attestations/:jti/redeem", async (c) => {
+    app.post("/v1/attestations/:jti/redeem", limitBody, async (c) => {
       const jti = c.req.param("jti");
       const read = await readJson(c);
       if (!read.ok) return read.res;
@@ -140,10 +172,16 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
       }
       const at = now();
       const r = redeemTx(claims, c.get("agent"), at);
-      return c.json({ jti, redeemed: true, first: r.first, redeemed_at: r.redeemed_at, expires_at: new Date(claims.exp * 1000).toISOString() });
+      return c.json({
+        jti,
+        redeemed: true,
+        first: r.first,
+        redeemed_at: r.redeemed_at,
+        expires_at: new Date(claims.exp * 1000).toISOString(),
+      });
     });
 
-    app.post("/v1/intents/:id/receipt", async (c) => {
+    app.post("/v1/intents/:id/receipt", limitBody, async (c) => {
       const id = c.req.param("id");
       const read = await readJson(c);
       if (!read.ok) return read.res;
@@ -158,13 +196,19 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
       const intent = getIntent.get(id);
       if (!intent) return c.json({ error: "not_found", message: `no intent ${id}` }, 404);
       if (intent.decision !== "APPROVED") {
-        return c.json({ error: "not_approved", message: `intent ${id} is ${intent.decision}; only approved intents execute` }, 409);
+        return c.json(
+          { error: "not_approved", message: `intent ${id} is ${intent.decision}; only approved intents execute` },
+          409,
+        );
       }
       const at = now();
       if (!receiptTx(id, parsed.data, c.get("agent"), at)) {
         return c.json({ error: "receipt_exists", message: `a receipt for intent ${id} was already recorded` }, 409);
       }
-      return c.json({ intent_id: id, recorded: true, outcome: parsed.data.outcome, recorded_at: at.toISOString() }, 201);
+      return c.json(
+        { intent_id: id, recorded: true, outcome: parsed.data.outcome, recorded_at: at.toISOString() },
+        201,
+      );
     });
   };
 }

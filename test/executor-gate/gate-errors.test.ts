@@ -6,7 +6,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AttestationClaims, Intent } from "../../protocol/index.ts";
-import { createGate, GateError, sqliteReplayStore, type Gate, type GateErrorCode, type GateOptions } from "../../executor-gate/index.ts";
+import {
+  createGate,
+  GateError,
+  sqliteReplayStore,
+  type Gate,
+  type GateErrorCode,
+  type GateOptions,
+} from "../../executor-gate/index.ts";
 import { evmIntent, mutate, OTHER_RECIPIENT, toolIntent } from "./intents.ts";
 import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
 import { claimsFor, newKey, signJws } from "./mint.ts";
@@ -16,7 +23,10 @@ let other: TestSidecar; // another sidecar: another key, another issuer, and the
 let dir: string;
 
 beforeAll(async () => {
-  [sc, other] = await Promise.all([startSidecar(), startSidecar({ sidecarId: "other-sidecar", executorAudience: "intent-proxy" })]);
+  [sc, other] = await Promise.all([
+    startSidecar(),
+    startSidecar({ sidecarId: "other-sidecar", executorAudience: "intent-proxy" }),
+  ]);
   dir = mkdtempSync(join(tmpdir(), "gate-errors-"));
 }, SIDECAR_START_MS);
 afterAll(async () => {
@@ -63,7 +73,12 @@ const rows: Row[] = [
       return { token: `bm90IGpzb24.${p}.${s}`, intent: evm };
     },
   },
-  { name: "wrong typ", code: "malformed", make: async () => ({ token: withHeader(await real(evm), { typ: "JWT" }), intent: evm }), message: /typ is "JWT"/ },
+  {
+    name: "wrong typ",
+    code: "malformed",
+    make: async () => ({ token: withHeader(await real(evm), { typ: "JWT" }), intent: evm }),
+    message: /typ is "JWT"/,
+  },
   {
     name: "alg none",
     code: "bad_signature",
@@ -82,11 +97,17 @@ const rows: Row[] = [
       const [h, p] = parts(token);
       const jwk = (await sc.jwks()).keys.find((k) => k.kid === dec(h).kid)!;
       const h2 = enc({ ...dec(h), alg: "HS256" });
-      const mac = createHmac("sha256", Buffer.from(jwk.x as string, "base64url")).update(`${h2}.${p}`).digest("base64url");
+      const mac = createHmac("sha256", Buffer.from(jwk.x as string, "base64url"))
+        .update(`${h2}.${p}`)
+        .digest("base64url");
       return { token: `${h2}.${p}.${mac}`, intent: evm };
     },
   },
-  { name: "RS256 header", code: "bad_signature", make: async () => ({ token: withHeader(await real(evm), { alg: "RS256" }), intent: evm }) },
+  {
+    name: "RS256 header",
+    code: "bad_signature",
+    make: async () => ({ token: withHeader(await real(evm), { alg: "RS256" }), intent: evm }),
+  },
   {
     name: "another key presented under the trusted kid",
     code: "bad_signature",
@@ -107,7 +128,12 @@ const rows: Row[] = [
       return { token: `${h}.${enc(c)}.${s}`, intent: mutate(evm, { value: "1000000000000001" }) };
     },
   },
-  { name: "another key (another sidecar)", code: "unknown_key", make: async () => ({ token: (await other.attest(evm)).token, intent: evm }), message: /no key with kid/ },
+  {
+    name: "another key (another sidecar)",
+    code: "unknown_key",
+    make: async () => ({ token: (await other.attest(evm)).token, intent: evm }),
+    message: /no key with kid/,
+  },
   {
     name: "expired by 31 s",
     code: "expired",
@@ -130,9 +156,18 @@ const rows: Row[] = [
     name: "the proxy's audience at the executor",
     code: "wrong_audience",
     message: /"intent-proxy"/,
-    make: async () => ({ token: (await other.attest(evm)).token, intent: evm, gate: { jwks: other.jwksUrl, issuer: "other-sidecar" } }),
+    make: async () => ({
+      token: (await other.attest(evm)).token,
+      intent: evm,
+      gate: { jwks: other.jwksUrl, issuer: "other-sidecar" },
+    }),
   },
-  { name: "another issuer", code: "wrong_issuer", make: async () => ({ token: await real(evm), intent: evm, gate: { issuer: "payments-sidecar" } }), message: /"intent-sidecar"/ },
+  {
+    name: "another issuer",
+    code: "wrong_issuer",
+    make: async () => ({ token: await real(evm), intent: evm, gate: { issuer: "payments-sidecar" } }),
+    message: /"intent-sidecar"/,
+  },
   {
     name: "one wei more",
     code: "digest_mismatch",
@@ -145,16 +180,38 @@ const rows: Row[] = [
     message: /recipient is 0x2222/,
     make: async () => ({ token: await real(evm), intent: mutate(evm, { to: OTHER_RECIPIENT }) }),
   },
-  { name: "another chain", code: "digest_mismatch", message: /chain id is 1,/, make: async () => ({ token: await real(evm), intent: mutate(evm, { chain_id: 1 }) }) },
-  { name: "calldata added", code: "digest_mismatch", message: /selector/, make: async () => ({ token: await real(evm), intent: mutate(evm, { data: "0xa9059cbb" }) }) },
+  {
+    name: "another chain",
+    code: "digest_mismatch",
+    message: /chain id is 1,/,
+    make: async () => ({ token: await real(evm), intent: mutate(evm, { chain_id: 1 }) }),
+  },
+  {
+    name: "calldata added",
+    code: "digest_mismatch",
+    message: /selector/,
+    make: async () => ({ token: await real(evm), intent: mutate(evm, { data: "0xa9059cbb" }) }),
+  },
   {
     name: "another tool argument",
     code: "digest_mismatch",
     message: /intent digest/,
-    make: async () => ({ token: await real(tool), intent: toolIntent({ channel: "#ops", text: "deploy done; also rotate keys" }) }),
+    make: async () => ({
+      token: await real(tool),
+      intent: toolIntent({ channel: "#ops", text: "deploy done; also rotate keys" }),
+    }),
   },
-  { name: "another agent", code: "digest_mismatch", message: /agent is "treasury-bot"/, make: async () => ({ token: await real(tool), intent: { ...tool, agent: "treasury-bot" } }) },
-  { name: "another context", code: "digest_mismatch", make: async () => ({ token: await real(evm), intent: { ...evm, context: { tenant: "evil" } } }) },
+  {
+    name: "another agent",
+    code: "digest_mismatch",
+    message: /agent is "treasury-bot"/,
+    make: async () => ({ token: await real(tool), intent: { ...tool, agent: "treasury-bot" } }),
+  },
+  {
+    name: "another context",
+    code: "digest_mismatch",
+    make: async () => ({ token: await real(evm), intent: { ...evm, context: { tenant: "evil" } } }),
+  },
   {
     name: "a replay",
     code: "replayed",
@@ -207,8 +264,12 @@ describe("the gate refuses with the right code", () => {
   it("tolerates up to 30 s of clock skew, and no gate can be configured for more", async () => {
     const token = await real(evm);
     const { exp, nbf } = claimsOf(token);
-    await expect(createGate({ jwks: sc.jwksUrl, now: () => (exp + 29) * 1000 }).verify(token, evm)).resolves.toBeTruthy();
-    await expect(createGate({ jwks: sc.jwksUrl, now: () => (nbf - 29) * 1000 }).verify(token, evm)).resolves.toBeTruthy();
+    await expect(
+      createGate({ jwks: sc.jwksUrl, now: () => (exp + 29) * 1000 }).verify(token, evm),
+    ).resolves.toBeTruthy();
+    await expect(
+      createGate({ jwks: sc.jwksUrl, now: () => (nbf - 29) * 1000 }).verify(token, evm),
+    ).resolves.toBeTruthy();
     expect(() => createGate({ jwks: sc.jwksUrl, clockTolerance: 31 })).toThrow(/between 0 and 30/);
   });
 });
@@ -237,7 +298,9 @@ describe("single use with the SQLite store", () => {
     const token = await real(evm);
     const results = await Promise.allSettled([a.run(token, evm, () => "a"), b.run(token, evm, () => "b")]);
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
-    const codes = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => (r.reason as GateError).code);
+    const codes = results
+      .filter((r): r is PromiseRejectedResult => r.status === "rejected")
+      .map((r) => (r.reason as GateError).code);
     expect(codes).toEqual(["replayed"]);
     await a.close();
     await b.close();

@@ -70,7 +70,12 @@ describe("gateMiddleware", () => {
 
   it.each([
     { name: "no attestation header", code: "missing", args: toolIntent().params.args, token: false },
-    { name: "another tool argument", code: "digest_mismatch", args: { channel: "#ops", text: "something else" }, token: true },
+    {
+      name: "another tool argument",
+      code: "digest_mismatch",
+      args: { channel: "#ops", text: "something else" },
+      token: true,
+    },
     { name: "a garbage token", code: "malformed", args: toolIntent().params.args, token: "garbage" },
     { name: "a body the mapping cannot read", code: "malformed", args: "{not json", token: true },
   ])("answers 403 for $name ($code) and never reaches the handler", async (row) => {

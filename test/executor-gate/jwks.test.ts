@@ -57,7 +57,11 @@ describe("remote JWKS", () => {
     await gate.verify(signJws(k1, claimsFor(evm)), evm);
     srv.set([k1.publicJwk, k2.publicJwk]); // the sidecar rotated: k2 is new
     now += 31_000;
-    const t2 = claimsFor(evm, { iat: Math.floor(now / 1000), nbf: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 300 });
+    const t2 = claimsFor(evm, {
+      iat: Math.floor(now / 1000),
+      nbf: Math.floor(now / 1000),
+      exp: Math.floor(now / 1000) + 300,
+    });
     expect((await gate.verify(signJws(k2, t2), evm)).jti).toBe(t2.jti);
     expect(srv.fetches()).toBe(2);
     // junk kids inside the cooldown do not reach the sidecar
@@ -106,7 +110,9 @@ describe("remote JWKS", () => {
     const gate = createGate({ jwks: { keys: bad } });
     expect(gate.keys.kids()).toEqual([]);
     for (const k of bad) {
-      await expect(gate.verify(signJws({ ...key, kid: k.kid! }, claimsFor(evm)), evm)).rejects.toMatchObject({ code: "unknown_key" });
+      await expect(gate.verify(signJws({ ...key, kid: k.kid! }, claimsFor(evm)), evm)).rejects.toMatchObject({
+        code: "unknown_key",
+      });
     }
   });
 });

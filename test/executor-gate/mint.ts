@@ -19,7 +19,9 @@ export interface TestKey {
 
 /** RFC 7638 thumbprint of an OKP key: SHA-256 over {"crv","kty","x"} in that order, base64url. */
 export function thumbprint(jwk: { crv: string; x: string }): string {
-  return createHash("sha256").update(JSON.stringify({ crv: jwk.crv, kty: "OKP", x: jwk.x })).digest("base64url");
+  return createHash("sha256")
+    .update(JSON.stringify({ crv: jwk.crv, kty: "OKP", x: jwk.x }))
+    .digest("base64url");
 }
 
 export function newKey(): TestKey {

@@ -33,7 +33,12 @@ describe("POST /v1/attestations/{jti}/redeem", () => {
     expect(first.status).toBe(200);
     expect(first.body).toMatchObject({ jti: intentId, redeemed: true, first: true });
     const again = await post(`/v1/attestations/${intentId}/redeem`, { attestation: token });
-    expect(again.body).toMatchObject({ jti: intentId, redeemed: true, first: false, redeemed_at: first.body.redeemed_at });
+    expect(again.body).toMatchObject({
+      jti: intentId,
+      redeemed: true,
+      first: false,
+      redeemed_at: first.body.redeemed_at,
+    });
     const audit = await sc.audit();
     expect(audit.filter((r) => r.data.intent_id === intentId).map((r) => r.type)).toEqual(
       expect.arrayContaining(["attestation.redeemed", "attestation.replay_refused"]),
@@ -42,9 +47,25 @@ describe("POST /v1/attestations/{jti}/redeem", () => {
   });
 
   it.each([
-    { name: "no agent-listener token", status: 401, error: "unauthorized", make: async () => ({ jti: "x", body: {}, auth: null }) },
+    {
+      name: "no agent-listener token",
+      status: 401,
+      error: "unauthorized",
+      make: async () => ({ jti: "x", body: {}, auth: null }),
+    },
     { name: "no attestation in the body", status: 403, error: "missing", make: async () => ({ jti: "x", body: {} }) },
-    { name: "a body that is not JSON", status: 400, error: "invalid_json", make: async () => ({ jti: "x", body: "{nope" }) },
+    {
+      name: "a body that is not JSON",
+      status: 400,
+      error: "invalid_json",
+      make: async () => ({ jti: "x", body: "{nope" }),
+    },
+    {
+      name: "an oversized body",
+      status: 413,
+      error: "body_too_large",
+      make: async () => ({ jti: "x", body: { attestation: "a".repeat(70_000) } }),
+    },
     {
       name: "the attestation of another intent",
       status: 403,
@@ -71,12 +92,20 @@ describe("POST /v1/attestations/{jti}/redeem", () => {
       make: async () => {
         const a = await sc.attest(evm);
         const [h, p] = a.token.split(".");
-        return { jti: a.intentId, body: { attestation: `${h}.${p}.${Buffer.alloc(64).toString("base64url")}` }, honest: a };
+        return {
+          jti: a.intentId,
+          body: { attestation: `${h}.${p}.${Buffer.alloc(64).toString("base64url")}` },
+          honest: a,
+        };
       },
     },
   ])("refuses $name ($status $error) and marks nothing", async (row) => {
     const r = await row.make();
-    const res = await post(`/v1/attestations/${r.jti}/redeem`, r.body, "auth" in r ? (r.auth as null) : TOKENS.executor);
+    const res = await post(
+      `/v1/attestations/${r.jti}/redeem`,
+      r.body,
+      "auth" in r ? (r.auth as null) : TOKENS.executor,
+    );
     expect(res.status).toBe(row.status);
     expect(res.body.error).toBe(row.error);
     // the refused attempt burned nothing: the real holder is still first
@@ -106,7 +135,10 @@ describe("POST /v1/attestations/{jti}/redeem", () => {
 
   it("fails closed when the sidecar cannot be reached: nothing runs", async () => {
     const { token } = await sc.attest(evm);
-    const gate = createGate({ jwks: await sc.jwks(), replay: remoteRedemption({ url: "http://127.0.0.1:9", timeoutMs: 2000 }) });
+    const gate = createGate({
+      jwks: await sc.jwks(),
+      replay: remoteRedemption({ url: "http://127.0.0.1:9", timeoutMs: 2000 }),
+    });
     let ran = false;
     await expect(gate.run(token, evm, () => (ran = true))).rejects.toThrow(/could not redeem/);
     expect(ran).toBe(false);
@@ -115,7 +147,9 @@ describe("POST /v1/attestations/{jti}/redeem", () => {
   it("a mutated intent is refused before anything is redeemed", async () => {
     const { token } = await sc.attest(evm);
     const gate = createGate({ jwks: sc.jwksUrl, replay: remoteRedemption(executor()) });
-    await expect(gate.run(token, mutate(evm, { value: "1000000000000001" }), () => undefined)).rejects.toMatchObject({ code: "digest_mismatch" });
+    await expect(gate.run(token, mutate(evm, { value: "1000000000000001" }), () => undefined)).rejects.toMatchObject({
+      code: "digest_mismatch",
+    });
     // the honest executor can still run it
     expect(await gate.run(token, evm, () => "ran")).toBe("ran");
   });
@@ -126,7 +160,9 @@ describe("POST /v1/intents/{id}/receipt", () => {
     const { token, intentId } = await sc.attest(evm);
     const gate = createGate({ jwks: sc.jwksUrl, replay: remoteRedemption(executor()) });
     const txHash = "0x" + "ab".repeat(32);
-    await gate.run(token, evm, async (claims) => sendReceipt(executor(), claims.jti, { outcome: "succeeded", tx_hash: txHash }));
+    await gate.run(token, evm, async (claims) =>
+      sendReceipt(executor(), claims.jti, { outcome: "succeeded", tx_hash: txHash }),
+    );
     const again = await post(`/v1/intents/${intentId}/receipt`, { outcome: "failed", error: "nonce too low" });
     expect(again.status).toBe(409);
     expect(again.body.error).toBe("receipt_exists");
@@ -144,8 +180,20 @@ describe("POST /v1/intents/{id}/receipt", () => {
 
   it.each([
     { name: "an unknown outcome", body: { outcome: "maybe" }, status: 400, error: "invalid_receipt", path: "outcome" },
-    { name: "a malformed tx hash", body: { outcome: "succeeded", tx_hash: "0x12" }, status: 400, error: "invalid_receipt", path: "tx_hash" },
-    { name: "an unknown field", body: { outcome: "succeeded", attestation: "x" }, status: 400, error: "invalid_receipt", path: "(body)" },
+    {
+      name: "a malformed tx hash",
+      body: { outcome: "succeeded", tx_hash: "0x12" },
+      status: 400,
+      error: "invalid_receipt",
+      path: "tx_hash",
+    },
+    {
+      name: "an unknown field",
+      body: { outcome: "succeeded", attestation: "x" },
+      status: 400,
+      error: "invalid_receipt",
+      path: "(body)",
+    },
   ])("refuses $name with the path that is wrong", async (row) => {
     const { intentId } = await sc.attest(evm);
     const res = await post(`/v1/intents/${intentId}/receipt`, row.body);

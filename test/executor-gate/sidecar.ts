@@ -28,7 +28,12 @@ tool_calls:
 `;
 
 /** Agent-listener bearer tokens by name. Agents declare intents; `executor` redeems and posts receipts. */
-export const TOKENS = { "treasury-bot": "tok-treasury", "ops-bot": "tok-ops", "web-bot": "tok-web", executor: "tok-executor" };
+export const TOKENS = {
+  "treasury-bot": "tok-treasury",
+  "ops-bot": "tok-ops",
+  "web-bot": "tok-web",
+  executor: "tok-executor",
+};
 
 export interface TestSidecar {
   url: string;
@@ -55,9 +60,30 @@ export async function startSidecar(opts: { sidecarId?: string; executorAudience?
   writeFileSync(configFile, config.length ? config.join("\n") + "\n" : "{}\n");
   const child: ChildProcess = spawn(
     process.execPath,
-    [BIN, "start", "--config", configFile, "--policy", policyFile, "--data-dir", dataDir, "--agent-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--operator-addr", "127.0.0.1:0"],
+    [
+      BIN,
+      "start",
+      "--config",
+      configFile,
+      "--policy",
+      policyFile,
+      "--data-dir",
+      dataDir,
+      "--agent-addr",
+      "127.0.0.1:0",
+      "--proxy-addr",
+      "127.0.0.1:0",
+      "--operator-addr",
+      "127.0.0.1:0",
+    ],
     {
-      env: { ...process.env, INTENT_SIDECAR_AGENT_TOKENS: Object.entries(TOKENS).map(([n, t]) => `${n}=${t}`).join(","), INTENT_SIDECAR_OPERATOR_TOKENS: "ops=tok-operator" },
+      env: {
+        ...process.env,
+        INTENT_SIDECAR_AGENT_TOKENS: Object.entries(TOKENS)
+          .map(([n, t]) => `${n}=${t}`)
+          .join(","),
+        INTENT_SIDECAR_OPERATOR_TOKENS: "ops=tok-operator",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
@@ -95,11 +121,20 @@ export async function startSidecar(opts: { sidecarId?: string; executorAudience?
     async attest(intent) {
       const res = await fetch(`${url}/v1/intents`, {
         method: "POST",
-        headers: { "content-type": "application/json", authorization: `Bearer ${TOKENS[intent.agent as keyof typeof TOKENS]}` },
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${TOKENS[intent.agent as keyof typeof TOKENS]}`,
+        },
         body: JSON.stringify(intent),
       });
-      const body = (await res.json()) as { decision?: string; attestation?: string; intent_id: string; reasons?: unknown };
-      if (body.decision !== "APPROVED" || !body.attestation) throw new Error(`sidecar did not approve: ${res.status} ${JSON.stringify(body)}`);
+      const body = (await res.json()) as {
+        decision?: string;
+        attestation?: string;
+        intent_id: string;
+        reasons?: unknown;
+      };
+      if (body.decision !== "APPROVED" || !body.attestation)
+        throw new Error(`sidecar did not approve: ${res.status} ${JSON.stringify(body)}`);
       return { token: body.attestation, intentId: body.intent_id };
     },
     async audit() {

@@ -1,11 +1,26 @@
 // gatedAccount with a local account and a real viem wallet client (signing only: a custom transport answers the few
 // RPC calls locally and captures the raw transaction instead of broadcasting it).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createWalletClient, custom, keccak256, parseTransaction, recoverTransactionAddress, type Hex, type TransactionSerializable } from "viem";
+import {
+  createWalletClient,
+  custom,
+  keccak256,
+  parseTransaction,
+  recoverTransactionAddress,
+  type Hex,
+  type TransactionSerializable,
+} from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { base } from "viem/chains";
 import type { Intent } from "../../protocol/index.ts";
-import { createGate, GateError, gatedAccount, type AttestedIntent, type Gate, type SigningRequest } from "../../executor-gate/index.ts";
+import {
+  createGate,
+  GateError,
+  gatedAccount,
+  type AttestedIntent,
+  type Gate,
+  type SigningRequest,
+} from "../../executor-gate/index.ts";
 import { evmIntent, OTHER_RECIPIENT, RECIPIENT } from "./intents.ts";
 import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
 
@@ -58,13 +73,23 @@ function wallet(a: ReturnType<typeof attestations>) {
         case "eth_gasPrice":
           return "0x3b9aca00";
         case "eth_getBlockByNumber":
-          return { baseFeePerGas: "0x3b9aca00", number: "0x1", timestamp: "0x0", hash: "0x" + "00".repeat(32), transactions: [] };
+          return {
+            baseFeePerGas: "0x3b9aca00",
+            number: "0x1",
+            timestamp: "0x0",
+            hash: "0x" + "00".repeat(32),
+            transactions: [],
+          };
         default:
           throw new Error(`unexpected RPC ${method}`);
       }
     },
   });
-  const client = createWalletClient({ account: gatedAccount(account, gate, { attestationFor: a.attestationFor }), chain: base, transport });
+  const client = createWalletClient({
+    account: gatedAccount(account, gate, { attestationFor: a.attestationFor }),
+    chain: base,
+    transport,
+  });
   return { client, sent };
 }
 
@@ -113,7 +138,13 @@ describe("gatedAccount", () => {
     const a = attestations();
     await a.declare(evmIntent());
     const signer = gatedAccount(account, gate, { attestationFor: a.attestationFor });
-    const tx: TransactionSerializable = { chainId: 8453, to: RECIPIENT, value: 1_000_000_000_000_000n, type: "eip1559", ...fees };
+    const tx: TransactionSerializable = {
+      chainId: 8453,
+      to: RECIPIENT,
+      value: 1_000_000_000_000_000n,
+      type: "eip1559",
+      ...fees,
+    };
     const signed = await signer.signTransaction(tx);
     expect(await recoverTransactionAddress({ serializedTransaction: signed as never })).toBe(account.address);
     await expect(signer.signTransaction(tx)).rejects.toMatchObject({ code: "replayed" });
@@ -122,17 +153,29 @@ describe("gatedAccount", () => {
   it("signs attested typed data and refuses other typed data", async () => {
     const typedData = {
       domain: { name: "Invoices", version: "1", chainId: 8453, verifyingContract: RECIPIENT },
-      types: { Payment: [{ name: "invoice", type: "string" }, { name: "amount", type: "uint256" }] },
+      types: {
+        Payment: [
+          { name: "invoice", type: "string" },
+          { name: "amount", type: "uint256" },
+        ],
+      },
       primaryType: "Payment",
       message: { invoice: "42", amount: "1000" },
     } as const;
-    const intent: Intent = { agent: "treasury-bot", action: "evm.typed_data", params: { chain_id: 8453, typed_data: typedData }, context: {} };
+    const intent: Intent = {
+      agent: "treasury-bot",
+      action: "evm.typed_data",
+      params: { chain_id: 8453, typed_data: typedData },
+      context: {},
+    };
     const a = attestations();
     await a.declare(intent);
     const signer = gatedAccount(account, gate, { attestationFor: a.attestationFor });
     // viem callers pass bigints; the attested form carries decimal strings: the same data
     const asSigned = { ...typedData, message: { invoice: "42", amount: 1000n } };
-    await expect(signer.signTypedData({ ...asSigned, message: { invoice: "42", amount: 1001n } })).rejects.toMatchObject({ code: "digest_mismatch" });
+    await expect(
+      signer.signTypedData({ ...asSigned, message: { invoice: "42", amount: 1001n } }),
+    ).rejects.toMatchObject({ code: "digest_mismatch" });
     const sig = await signer.signTypedData(asSigned);
     expect(sig).toBe(await account.signTypedData(asSigned));
   });
@@ -140,7 +183,9 @@ describe("gatedAccount", () => {
   it("refuses raw hash signing, EIP-7702 authorizations and messages", async () => {
     const signer = gatedAccount(account, gate, { attestationFor: () => undefined });
     await expect(signer.sign!({ hash: keccak256("0x01") })).rejects.toBeInstanceOf(GateError);
-    await expect(signer.signAuthorization!({ chainId: 8453, address: RECIPIENT, nonce: 0 })).rejects.toBeInstanceOf(GateError);
+    await expect(signer.signAuthorization!({ chainId: 8453, address: RECIPIENT, nonce: 0 })).rejects.toBeInstanceOf(
+      GateError,
+    );
     await expect(signer.signMessage({ message: "login" })).rejects.toBeInstanceOf(GateError);
   });
 });
