@@ -664,7 +664,7 @@ function fullValue(node: Node, base: Value | undefined, c: Ctx): Value | undefin
     }
     const v = fullValue(child, bv, c);
     if (v !== undefined) o.set(ck, v);
-    else if (child.hasRules && child.kind !== "func" && !(child.rules.length || child.defaultRule)) o.set(ck, new RObject());
+    else if (child.hasRules && !(child.rules.length || child.defaultRule)) o.set(ck, new RObject());
   }
   return o;
 }

@@ -57,7 +57,7 @@ export function tokenize(src: string, file: string, rowOffset = 0, colOffset = 0
     if (c >= 48 && c <= 57) {
       const m = /^(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(src.slice(i, i + 1000));
       if (!m) throw err("illegal number format");
-      let j = i + m[0].length;
+      const j = i + m[0].length;
       // "01" and "1a" are errors in Rego
       if (j < n && (isIdentPart(src.charCodeAt(j)) || src[j] === "."))
         if (!(src[j] === "." && !/\d/.test(src[j + 1] ?? ""))) throw err(`illegal number format`);
