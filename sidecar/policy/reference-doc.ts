@@ -114,7 +114,8 @@ Serialized transactions (\`params.serialized\`) are parsed with viem; a declared
 transaction's. A transaction without \`to\` (deployment) is denied.
 
 \`evm.typed_data\` (EIP-712, validated with viem): the domain \`chainId\` must equal \`chain_id\`; \`chains\`;
-\`verifyingContract\` against \`contracts\`; a message with a \`spender\` (Permit, Permit2) is checked against
+\`verifyingContract\` against \`contracts\` (with \`contracts.allow\` set, typed data without a verifyingContract is
+denied); a message with a \`spender\` (Permit, Permit2) is checked against
 \`recipients\`, and its \`value\`/\`amount\`/\`details.amount\` against \`deny_unlimited_approvals\` and the token's
 \`max_transfer\`.
 

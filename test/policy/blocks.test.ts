@@ -156,6 +156,28 @@ describe("evm rules", () => {
         },
       });
     expect(rules(await decide(p, typed(ROUTER)))).toEqual(["evm/contracts", "evm/no-signing-for-router"]);
+    const anonymous = await decide(
+      p,
+      intent({
+        action: "evm.typed_data",
+        params: {
+          chain_id: 8453,
+          typed_data: {
+            domain: { name: "X", chainId: 8453 },
+            types: { M: [{ name: "a", type: "uint256" }] },
+            primaryType: "M",
+            message: { a: "1" },
+          },
+        },
+      }),
+    );
+    expect(anonymous.reasons).toEqual([
+      {
+        block: "evm",
+        rule: "contracts",
+        message: "typed data without a domain verifyingContract cannot match contracts.allow",
+      },
+    ]);
     expect((await decide(p, typed(TOKEN))).effect).toBe("allow");
   });
   it("contracts.allow applies to calls; unknown calldata passes when deny_unknown_calldata is false", async () => {

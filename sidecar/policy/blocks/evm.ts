@@ -183,6 +183,9 @@ function typedData(
       out.push(reason("evm", "contracts", `verifyingContract ${shortAddr(vc)} is in contracts.deny`));
     else if (cfg.contracts.allow && !cfg.contracts.allow.has(vc))
       out.push(reason("evm", "contracts", `verifyingContract ${shortAddr(vc)} is not in contracts.allow`));
+  } else if (cfg.contracts.allow) {
+    // Fail closed: with an allowlist, typed data that names no contract cannot be shown to be allowed.
+    out.push(reason("evm", "contracts", "typed data without a domain verifyingContract cannot match contracts.allow"));
   }
   // Permit-style messages: EIP-2612 Permit {spender, value}, Permit2 {spender, details.amount}.
   const msg = td.message;
