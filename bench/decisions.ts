@@ -4,6 +4,8 @@
 //   npx tsx bench/decisions.ts [--seconds 10] [--sync NORMAL|FULL]
 // Results: docs/performance/decisions.md.
 import { spawn } from "node:child_process";
+import { Session } from "node:inspector/promises";
+import { writeFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
@@ -14,6 +16,7 @@ import { silentLogger } from "../sidecar/log.ts";
 import type { Stages } from "../sidecar/pipeline.ts";
 import { intentDigest, parseIntent, type Intent } from "../protocol/index.ts";
 import { buildClaims, signClaims } from "../sidecar/attest/index.ts";
+import { appendAudit, IntentStore, newIntentId } from "../sidecar/store/index.ts";
 import type { LoadedPolicy } from "../sidecar/policy/load.ts";
 
 const args = process.argv.slice(2);
@@ -127,6 +130,14 @@ interface LoadResult {
   serverCpuUs: number;
 }
 
+/** BENCH_PROFILE=1 writes a CPU profile of the daemon during the measured window to ./decisions.cpuprofile. */
+let profiler: Session | undefined;
+if (process.env.BENCH_PROFILE) {
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+}
+
 function runLoad(addr: string, path: string, bodies: string[], seconds: number): Promise<LoadResult> {
   const i = addr.lastIndexOf(":");
   const child = spawn(process.execPath, ["-e", loadSource], { stdio: ["pipe", "pipe", "pipe"] });
@@ -139,10 +150,16 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
   child.stdout.on("data", (c) => (out += c));
   child.stderr.on("data", (c: Buffer) => {
     const t = c.toString();
-    if (t.includes("START")) cpu0 = process.cpuUsage();
+    if (t.includes("START")) {
+      cpu0 = process.cpuUsage();
+      if (profiler) void profiler.post("Profiler.start");
+    }
     if (t.includes("STOP") && cpu0) {
       const d = process.cpuUsage(cpu0);
       cpuUs = d.user + d.system;
+      if (profiler) {
+        void profiler.post("Profiler.stop").then(({ profile }) => writeFileSync("decisions.cpuprofile", JSON.stringify(profile)));
+      }
     }
     if (t.includes("conn error")) process.stderr.write(t);
   });
@@ -154,16 +171,16 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
   });
 }
 
-function micro(label: string, n: number, fn: (i: number) => unknown): Promise<[string, number]> | [string, number] {
-  for (let i = 0; i < Math.min(200, n); i++) fn(i); // warm
-  const t0 = performance.now();
-  let pending: Promise<unknown>[] | undefined;
+/** CPU µs per call of `fn` (process CPU time, so other load on the machine does not inflate it as much as wall time). */
+async function micro(label: string, n: number, fn: (i: number) => unknown): Promise<[string, number]> {
+  for (let i = 0; i < Math.min(200, n); i++) await fn(i); // warm up
+  const c0 = process.cpuUsage();
   for (let i = 0; i < n; i++) {
     const r = fn(i);
-    if (r instanceof Promise) (pending ??= []).push(r);
+    if (r instanceof Promise) await r;
   }
-  if (pending) return Promise.all(pending).then(() => [label, ((performance.now() - t0) * 1000) / n] as [string, number]);
-  return [label, ((performance.now() - t0) * 1000) / n];
+  const c = process.cpuUsage(c0);
+  return [label, (c.user + c.system) / n];
 }
 
 async function main() {
@@ -176,31 +193,37 @@ async function main() {
   const d = await startDaemon({ config, log: silentLogger(), stages });
   const bodies = Array.from({ length: 5000 }, (_, i) => JSON.stringify(intentFor(i)));
   try {
-    // HTTP alone: the same server answering GET-less work — a 404 JSON body (hono routing + node:http), no pipeline.
-    const httpOnly = await runLoad(d.agentAddr, "/v1/none", ["{}"], Math.max(3, Math.round(SECONDS / 3)));
-    const startCount = stages.count;
     Object.assign(stages, { schema: 0, policy: 0, record_sign: 0, count: 0 });
     const r = await runLoad(d.agentAddr, "/v1/intents", bodies, SECONDS);
-    void startCount;
     const rps = (r.done / r.elapsed) * 1000;
-    const httpRps = (httpOnly.done / httpOnly.elapsed) * 1000;
     const per = (x: number) => (stages.count ? (x * 1000) / stages.count : 0);
 
-    // In-process stage costs, one decision at a time (µs per call).
+    // In-process costs, one call at a time, CPU µs per call.
     const policy = d.policy.provider.current() as LoadedPolicy;
-    const intents = bodies.slice(0, 500).map((b) => (parseIntent(JSON.parse(b)) as { ok: true; intent: Intent }).intent);
-    const byBlock: [string, number][] = [];
+    const intents = bodies.map((b) => (parseIntent(JSON.parse(b)) as { ok: true; intent: Intent }).intent);
+    const claims = intents.slice(0, 500).map((it, i) => buildClaims(`id-${i}`, it, policy.digest, new Date()));
+    const bodyObjs = bodies.map((b) => JSON.parse(b) as Record<string, unknown>);
+    const rows: [string, number][] = [];
+    rows.push(await micro("whole decision in-process (pipeline.decide, no HTTP)", 3000, (i) => d.pipeline.decide({ ...bodyObjs[(i + 7) % bodyObjs.length]!, agent: `inproc-${i % 2000}` })));
+    rows.push(await micro("JSON.parse body", 20000, (i) => JSON.parse(bodies[i % bodies.length]!)));
+    rows.push(await micro("schema (zod parseIntent)", 20000, (i) => parseIntent(bodyObjs[i % bodyObjs.length])));
+    rows.push(await micro("JCS digest", 20000, (i) => intentDigest(intents[i % intents.length]!)));
     for (const { block, evaluate } of policy.evaluators) {
-      byBlock.push(await micro(`block ${block}`, 5000, (i) => evaluate(intents[i % intents.length]!, { now: new Date() })));
+      const label = block === "evm" ? "block evm (viem decoding)" : block === "custom" ? "block custom (CEL)" : `block ${block}`;
+      rows.push(await micro(label, 5000, (i) => evaluate(intents[i % intents.length]!, { now: new Date() })));
     }
-    const claims = intents.map((it, i) => buildClaims(`id-${i}`, it, policy.digest, new Date()));
-    const rows: [string, number][] = [
-      micro("JSON.parse body", 20000, (i) => JSON.parse(bodies[i % bodies.length]!)),
-      micro("schema (parseIntent)", 20000, (i) => parseIntent(JSON.parse(bodies[i % bodies.length]!))),
-      micro("JCS digest", 20000, (i) => intentDigest(intents[i % intents.length]!)),
-      ...byBlock,
-      micro("sign (Ed25519 JWS)", 5000, (i) => signClaims(d.keys.current, claims[i % claims.length]!)),
-    ] as [string, number][];
+    rows.push(await micro("sign (Ed25519 JWS)", 5000, (i) => signClaims(d.keys.current, claims[i % claims.length]!)));
+    const store = new IntentStore(d.db);
+    const record = d.db.transaction((i: number) => {
+      const it = intents[i % intents.length]!;
+      store.insert({
+        id: newIntentId(), agent: it.agent, action: it.action, digest: "sha256:x", intent: { agent: it.agent, action: it.action, params: it.params, context: it.context },
+        decision: "APPROVED", reasons: [], claims: claims[i % claims.length]!, kid: d.keys.current.kid, policy_digest: policy.digest,
+        created_at: new Date().toISOString(), updated_at: new Date().toISOString(),
+      });
+      appendAudit(d.db, { type: "decision", intent_id: "x", agent: it.agent, action: it.action, decision: "APPROVED", reasons: [] });
+    });
+    rows.push(await micro(`SQLite commit (intent row + audit row, synchronous=${SYNC})`, 3000, (i) => record(i)));
 
     const statusLine = Object.entries(r.statuses)
       .map(([s, n]) => `${s}: ${n}`)
@@ -219,11 +242,8 @@ async function main() {
       statuses: statusLine,
       server_cpu_us_per_decision: Math.round(r.serverCpuUs / r.done),
       cpu_bound_capacity_per_core: Math.round((r.done / r.serverCpuUs) * 1e6),
-      http_only_per_s: Math.round(httpRps),
-      http_only_server_cpu_us: Math.round(httpOnly.serverCpuUs / httpOnly.done),
-      http_only_p99_ms: +httpOnly.p99.toFixed(3),
-      server_stage_us: { schema_and_digest: +per(stages.schema).toFixed(1), policy_blocks: +per(stages.policy).toFixed(1), sqlite_and_sign: +per(stages.record_sign).toFixed(1) },
-      micro_us: Object.fromEntries(rows.map(([k, v]) => [k, +v.toFixed(1)])),
+      server_stage_wall_us: { schema_and_digest: +per(stages.schema).toFixed(1), policy_blocks: +per(stages.policy).toFixed(1), sqlite_and_sign: +per(stages.record_sign).toFixed(1) },
+      cpu_us_per_call: Object.fromEntries(rows.map(([k, v]) => [k, +v.toFixed(1)])),
     };
     console.log(JSON.stringify(out, null, 2));
   } finally {

@@ -61,18 +61,20 @@ function stmts(db: Db): Statements {
  * the rest of your transaction. */
 export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): number {
   const s = stmts(db);
-  const run = () => {
-    const head = s.head.get();
-    const seq = (head?.seq ?? 0) + 1;
-    const prev = head?.hash ?? GENESIS_HASH;
-    const { type, ...data } = event;
-    const ts = now.toISOString();
-    const hash = auditRowHash(prev, seq, ts, type, data);
-    s.insert.run(seq, ts, type, canonicalize(data), prev, hash);
-    s.setHead.run(seq, hash);
-    return seq;
-  };
-  return db.inTransaction ? run() : db.transaction(run).immediate();
+  if (db.inTransaction) return appendIn(s, event, now);
+  return db.transaction(appendIn).immediate(s, event, now);
+}
+
+function appendIn(s: Statements, event: AuditEvent, now: Date): number {
+  const head = s.head.get();
+  const seq = (head?.seq ?? 0) + 1;
+  const prev = head?.hash ?? GENESIS_HASH;
+  const { type, ...data } = event;
+  const ts = now.toISOString();
+  const hash = auditRowHash(prev, seq, ts, type, data);
+  s.insert.run(seq, ts, type, canonicalize(data), prev, hash);
+  s.setHead.run(seq, hash);
+  return seq;
 }
 
 export type VerifyResult =
