@@ -171,7 +171,7 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
         return c.json(e.toJSON(), 403);
       }
       const at = now();
-      const r = redeemTx(claims, c.get("agent"), at);
+      const r = redeemTx.immediate(claims, c.get("agent"), at);
       return c.json({
         jti,
         redeemed: true,
@@ -202,7 +202,7 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
         );
       }
       const at = now();
-      if (!receiptTx(id, parsed.data, c.get("agent"), at)) {
+      if (!receiptTx.immediate(id, parsed.data, c.get("agent"), at)) {
         return c.json({ error: "receipt_exists", message: `a receipt for intent ${id} was already recorded` }, 409);
       }
       return c.json(
