@@ -4,7 +4,7 @@
 import type { Expr, Module, Rule, Term, With } from "./ast.ts";
 import { RegoError, type Location } from "./errors.ts";
 import { importPath, refName } from "./parser.ts";
-import type { BuiltinDef } from "./builtins/api.ts";
+import type { BuiltinDef, Type } from "./builtins/api.ts";
 
 export type RuleKind = "complete" | "set" | "object" | "func";
 
@@ -663,7 +663,61 @@ function resolveCallName(t: Term & { t: "call" }, ctx: NameCtx): string {
   if (!def.decl.variadic && n !== ar && n !== ar + 1) {
     throw new RegoError("rego_type_error", `${name}: arity mismatch\n\thave: (${n} args)\n\twant: (${ar} args)`, t.loc);
   }
+  if (!def.decl.variadic) checkLiteralArgs(name, def, t);
   return name;
+}
+
+/** Kind of a literal argument term, when it is known at compile time. */
+function literalKind(t: Term): string | undefined {
+  switch (t.t) {
+    case "val":
+      return t.v === null ? "null" : typeof t.v === "boolean" ? "boolean" : typeof t.v === "string" ? "string" : "number";
+    case "array":
+    case "arraycomp":
+      return "array";
+    case "set":
+    case "setcomp":
+      return "set";
+    case "object":
+    case "objcomp":
+      return "object";
+    default:
+      return undefined;
+  }
+}
+
+function typeAccepts(ty: Type, kind: string): boolean {
+  if (ty.kind === "any") return !ty.of || ty.of.length === 0 || ty.of.some((x) => typeAccepts(x, kind));
+  return ty.kind === kind;
+}
+
+function typeString(ty: Type): string {
+  switch (ty.kind) {
+    case "any":
+      return ty.of && ty.of.length ? `any<${ty.of.map(typeString).join(", ")}>` : "any";
+    case "array":
+      return `array[${typeString(ty.of)}]`;
+    case "set":
+      return `set[${typeString(ty.of)}]`;
+    case "object":
+      return `object[${typeString(ty.key)}: ${typeString(ty.value)}]`;
+    default:
+      return ty.kind;
+  }
+}
+
+/** OPA reports calls whose literal arguments can never match the declared types at compile time. */
+function checkLiteralArgs(name: string, def: BuiltinDef, t: Term & { t: "call" }): void {
+  const decl = def.decl.args;
+  let bad = false;
+  for (let i = 0; i < decl.length && i < t.args.length; i++) {
+    const k = literalKind(t.args[i]!);
+    if (k && !typeAccepts(decl[i]!, k)) bad = true;
+  }
+  if (!bad) return;
+  const have = decl.map((_, i) => literalKind(t.args[i]!) ?? "any").join(", ");
+  const want = decl.map(typeString).join(", ");
+  throw new RegoError("rego_type_error", `${name}: invalid argument(s)\n\thave: (${have})\n\twant: (${want})`, t.loc);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

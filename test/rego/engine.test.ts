@@ -60,6 +60,12 @@ describe("compile errors", () => {
     expect(e.errors[0]!.code).toBe("rego_recursion_error");
   });
 
+  it("reports builtin calls whose literal arguments have the wrong type", () => {
+    const e = compileError(['package x\n\np := upper(1)\n']);
+    expect(e.errors[0]!.code).toBe("rego_type_error");
+    expect(e.errors[0]!.detail).toBe("upper: invalid argument(s)\n\thave: (number)\n\twant: (string)");
+  });
+
   it("reports undefined functions", () => {
     const e = compileError(["package x\n\np if nosuch(1)\n"]);
     expect(e.errors[0]!.code).toBe("rego_type_error");
