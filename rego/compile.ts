@@ -424,13 +424,25 @@ function collectScopeVars(body: Expr[], scope: Scope, ctx: NameCtx): void {
   const declTerm = (t: Term) => {
     walkVarsShallow(t, (name) => declare(name), true);
   };
+  const assigned = new Set<string>();
   for (const e of body) {
     if (e.k === "some") for (const v of e.vars) if (v.t === "var") declare(v.name);
     if (e.k === "somein") {
       if (e.key) declTerm(e.key);
       declTerm(e.value);
     }
-    if (e.k === "term" && e.term.t === "call" && e.term.op === "assign") declTerm(e.term.args[0]!);
+    if (e.k === "term" && e.term.t === "call" && e.term.op === "assign") {
+      walkVarsShallow(
+        e.term.args[0]!,
+        (name) => {
+          if (name === "_") return;
+          if (assigned.has(name)) throw new RegoError("rego_compile_error", `var ${name} assigned above`, e.loc);
+          assigned.add(name);
+        },
+        true,
+      );
+      declTerm(e.term.args[0]!);
+    }
   }
   for (const e of body) {
     if (e.k === "term") collectTermVars(e.term, scope, ctx);
