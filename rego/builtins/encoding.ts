@@ -9,6 +9,37 @@ import { b64urlBytes } from "./jwt.ts";
 
 // ---- JSON ----
 
+/** Compact JSON like OPA's json.marshal; objects with only string keys take a fast path (keys are cached sorted). */
+function marshal(v: Value): string {
+  if (v === null) return "null";
+  switch (typeof v) {
+    case "string":
+      return JSON.stringify(v);
+    case "boolean":
+      return v ? "true" : "false";
+    case "number":
+    case "bigint":
+      return toJSONString(v);
+  }
+  if (Array.isArray(v)) {
+    let out = "[";
+    for (let i = 0; i < v.length; i++) out += (i ? "," : "") + marshal(v[i]!);
+    return out + "]";
+  }
+  if (isObject(v)) {
+    if (v.comp !== undefined) return toJSONString(v);
+    const keys = v.keys();
+    let out = "{";
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (typeof k !== "string") return toJSONString(v);
+      out += (i ? "," : "") + JSON.stringify(k) + ":" + marshal(v.get(k)!);
+    }
+    return out + "}";
+  }
+  return toJSONString(v);
+}
+
 function marshalIndent(v: Value, prefix: string, indent: string): string {
   const compact = toJSONString(v, indent === "" ? undefined : indent);
   if (indent === "") {
@@ -487,7 +518,7 @@ function marshalWithOptions(v: Value, opts: RObject): string {
 }
 
 export const encodingBuiltins: BuiltinDef[] = [
-  fn("json.marshal", [A], S, (a) => toJSONString(a[0]!)),
+  fn("json.marshal", [A], S, (a) => marshal(a[0]!)),
   fn("json.marshal_with_options", [A, OBJ], S, (a) => marshalWithOptions(a[0]!, obj(a, 1))),
   fn("json.unmarshal", [S], A, (a) => jsonUnmarshal(str(a, 0))),
   fn("json.is_valid", [S], B, (a) => {

@@ -51,9 +51,27 @@ function delimiters(v: Value): string[] {
   return out.length === 0 ? ["."] : out;
 }
 
+/** regex.match is pure: remember recent results per pattern (policies match the same hosts over and over). */
+const matchMemo = new Map<string, Map<string, boolean>>();
+function regexMatch(pattern: string, s: string): boolean {
+  const re = compileRegex(pattern);
+  if (s.length > 256) return re.match(s);
+  let memo = matchMemo.get(pattern);
+  if (!memo) {
+    if (matchMemo.size >= 1000) matchMemo.clear();
+    matchMemo.set(pattern, (memo = new Map()));
+  }
+  const hit = memo.get(s);
+  if (hit !== undefined) return hit;
+  const r = re.match(s);
+  if (memo.size >= 256) memo.clear();
+  memo.set(s, r);
+  return r;
+}
+
 export const regexBuiltins: BuiltinDef[] = [
-  fn("regex.match", [S, S], B, (a) => compileRegex(str(a, 0)).match(str(a, 1))),
-  fn("re_match", [S, S], B, (a) => compileRegex(str(a, 0)).match(str(a, 1)), { deprecated: true }),
+  fn("regex.match", [S, S], B, (a) => regexMatch(str(a, 0), str(a, 1))),
+  fn("re_match", [S, S], B, (a) => regexMatch(str(a, 0), str(a, 1)), { deprecated: true }),
   fn("regex.is_valid", [A], B, (a) => typeof a[0] === "string" && isValidRegex(a[0])),
   fn("regex.split", [S, S], T.array(S), (a) => {
     const p = str(a, 0);

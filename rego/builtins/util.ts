@@ -13,26 +13,38 @@ export function fn(name: string, args: Type[], result: Type | undefined, impl: I
   return {
     name,
     decl: { args, result },
-    fn: (a: Value[], ctx: BuiltinContext) => wrap(name, () => impl(a, ctx, name)),
+    fn: (a: Value[], ctx: BuiltinContext) => {
+      try {
+        return impl(a, ctx, name);
+      } catch (e) {
+        throw convertError(name, e);
+      }
+    },
     ...extra,
   } as FunctionBuiltin;
 }
 
 export function rel(name: string, args: Type[], result: Type | undefined, impl: (args: Value[], ctx: BuiltinContext, name: string) => Iterable<Value>): BuiltinDef {
-  return { name, relation: true, decl: { args, result }, fn: (a: Value[], ctx: BuiltinContext) => wrap(name, () => impl(a, ctx, name)) } as RelationBuiltin;
+  return {
+    name,
+    relation: true,
+    decl: { args, result },
+    fn: (a: Value[], ctx: BuiltinContext) => {
+      try {
+        return impl(a, ctx, name);
+      } catch (e) {
+        throw convertError(name, e);
+      }
+    },
+  } as RelationBuiltin;
 }
 
-/** Plain Errors thrown by libraries become `<name>: <message>` builtin errors. */
-function wrap<R>(name: string, f: () => R): R {
-  try {
-    return f();
-  } catch (e) {
-    if (e instanceof BuiltinError) throw e;
-    if (e instanceof OperandError) throw new BuiltinError("eval_type_error", `${name}: ${e.message}`);
-    if (e instanceof RangeError && /call stack|Invalid (string|array) length/i.test(e.message)) throw builtinError(name, e.message);
-    if (e instanceof Error) throw builtinError(name, e.message);
-    throw builtinError(name, String(e));
-  }
+/** Plain Errors thrown by libraries become `<name>: <message>` builtin errors; operand errors become type errors. */
+function convertError(name: string, e: unknown): BuiltinError {
+  if (e instanceof BuiltinError) return e;
+  if (e instanceof OperandError) return new BuiltinError("eval_type_error", `${name}: ${e.message}`);
+  if (e instanceof Error) return builtinError(name, e.message);
+  return builtinError(name, String(e));
 }
 
 /** An operand error raised from nested helpers that do not know the builtin's name. */

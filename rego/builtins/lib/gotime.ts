@@ -53,9 +53,11 @@ function isLeap(y: number): boolean {
   return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
 }
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 export function daysIn(month: number, year: number): number {
   if (month === 2) return isLeap(year) ? 29 : 28;
-  return [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]!;
+  return DAYS_IN_MONTH[month - 1]!;
 }
 
 // ---- zones ----
@@ -679,7 +681,22 @@ function parseNanos(frac: string): number {
   return Number(digits);
 }
 
+const RFC3339_FAST = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|([+-])(\d{2}):(\d{2}))$/;
+
 export function parseRFC3339(value: string): GoTime {
+  // Fast path for well-formed input; anything unusual (or out of range) goes through Go's general parser.
+  const m = RFC3339_FAST.exec(value);
+  if (m) {
+    const y = +m[1]!, mo = +m[2]!, d = +m[3]!, h = +m[4]!, mi = +m[5]!, s = +m[6]!;
+    if (mo >= 1 && mo <= 12 && d >= 1 && d <= daysIn(mo, y) && h < 24 && mi < 60 && s < 60) {
+      const off = m[8] === "Z" ? 0 : (m[9] === "-" ? -1 : 1) * (Number(m[10]) * 3600 + Number(m[11]) * 60);
+      if (Math.abs(off) < 24 * 3600) {
+        const sec = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off;
+        const nano = m[7] ? Number(m[7].padEnd(9, "0")) : 0;
+        return { ns: BigInt(sec) * NS_PER_SEC + BigInt(nano), zone: off === 0 ? UTC : fixedZone("", off) };
+      }
+    }
+  }
   return parse(NAMED_LAYOUTS.RFC3339!, value);
 }
 
