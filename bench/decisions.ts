@@ -41,15 +41,28 @@ function intentFor(i: number): Record<string, unknown> {
       return {
         agent,
         action: "evm.transaction",
-        params: { chain_id: 8453, to: USDC, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [VENDOR_A, 500_000_000n] }) },
+        params: {
+          chain_id: 8453,
+          to: USDC,
+          value: "0",
+          data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [VENDOR_A, 500_000_000n] }),
+        },
         context: { tenant: "acme", invoice: `inv-${i}` },
       };
     case 1:
-      return { agent, action: "tool.call", params: { tool: "slack.post_message", args: { channel: "#ops", text: `paid https://pay.company.com/i/${i}` } } };
+      return {
+        agent,
+        action: "tool.call",
+        params: { tool: "slack.post_message", args: { channel: "#ops", text: `paid https://pay.company.com/i/${i}` } },
+      };
     case 2:
       return { agent, action: "treasury.disburse", params: { ticket: `FIN-${i}`, amount_usd: "120.50" } };
     case 3:
-      return { agent, action: "evm.transaction", params: { chain_id: 8453, to: VENDOR_A, value: parseEther("0.01").toString() } };
+      return {
+        agent,
+        action: "evm.transaction",
+        params: { chain_id: 8453, to: VENDOR_A, value: parseEther("0.01").toString() },
+      };
     default:
       return { agent, action: "evm.transaction", params: { chain_id: 1, to: VENDOR_A, value: "1" } }; // DENIED: chains
   }
@@ -142,7 +155,15 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
   const i = addr.lastIndexOf(":");
   const child = spawn(process.execPath, ["-e", loadSource], { stdio: ["pipe", "pipe", "pipe"] });
   child.stdin.end(
-    JSON.stringify({ host: addr.slice(0, i), port: Number(addr.slice(i + 1)), path, bodies, concurrency: CONCURRENCY, warmupMs: WARMUP_SECONDS * 1000, runMs: seconds * 1000 }),
+    JSON.stringify({
+      host: addr.slice(0, i),
+      port: Number(addr.slice(i + 1)),
+      path,
+      bodies,
+      concurrency: CONCURRENCY,
+      warmupMs: WARMUP_SECONDS * 1000,
+      runMs: seconds * 1000,
+    }),
   );
   let out = "";
   let cpu0: NodeJS.CpuUsage | undefined;
@@ -158,7 +179,9 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
       const d = process.cpuUsage(cpu0);
       cpuUs = d.user + d.system;
       if (profiler) {
-        void profiler.post("Profiler.stop").then(({ profile }) => writeFileSync("decisions.cpuprofile", JSON.stringify(profile)));
+        void profiler
+          .post("Profiler.stop")
+          .then(({ profile }) => writeFileSync("decisions.cpuprofile", JSON.stringify(profile)));
       }
     }
     if (t.includes("conn error")) process.stderr.write(t);
@@ -204,12 +227,17 @@ async function main() {
     const claims = intents.slice(0, 500).map((it, i) => buildClaims(`id-${i}`, it, policy.digest, new Date()));
     const bodyObjs = bodies.map((b) => JSON.parse(b) as Record<string, unknown>);
     const rows: [string, number][] = [];
-    rows.push(await micro("whole decision in-process (pipeline.decide, no HTTP)", 3000, (i) => d.pipeline.decide({ ...bodyObjs[(i + 7) % bodyObjs.length]!, agent: `inproc-${i % 2000}` })));
+    rows.push(
+      await micro("whole decision in-process (pipeline.decide, no HTTP)", 3000, (i) =>
+        d.pipeline.decide({ ...bodyObjs[(i + 7) % bodyObjs.length]!, agent: `inproc-${i % 2000}` }),
+      ),
+    );
     rows.push(await micro("JSON.parse body", 20000, (i) => JSON.parse(bodies[i % bodies.length]!)));
     rows.push(await micro("schema (zod parseIntent)", 20000, (i) => parseIntent(bodyObjs[i % bodyObjs.length])));
     rows.push(await micro("JCS digest", 20000, (i) => intentDigest(intents[i % intents.length]!)));
     for (const { block, evaluate } of policy.evaluators) {
-      const label = block === "evm" ? "block evm (viem decoding)" : block === "custom" ? "block custom (CEL)" : `block ${block}`;
+      const label =
+        block === "evm" ? "block evm (viem decoding)" : block === "custom" ? "block custom (CEL)" : `block ${block}`;
       rows.push(await micro(label, 5000, (i) => evaluate(intents[i % intents.length]!, { now: new Date() })));
     }
     rows.push(await micro("sign (Ed25519 JWS)", 5000, (i) => signClaims(d.keys.current, claims[i % claims.length]!)));
@@ -217,11 +245,27 @@ async function main() {
     const record = d.db.transaction((i: number) => {
       const it = intents[i % intents.length]!;
       store.insert({
-        id: newIntentId(), agent: it.agent, action: it.action, digest: "sha256:x", intent: { agent: it.agent, action: it.action, params: it.params, context: it.context },
-        decision: "APPROVED", reasons: [], claims: claims[i % claims.length]!, kid: d.keys.current.kid, policy_digest: policy.digest,
-        created_at: new Date().toISOString(), updated_at: new Date().toISOString(),
+        id: newIntentId(),
+        agent: it.agent,
+        action: it.action,
+        digest: "sha256:x",
+        intent: { agent: it.agent, action: it.action, params: it.params, context: it.context },
+        decision: "APPROVED",
+        reasons: [],
+        claims: claims[i % claims.length]!,
+        kid: d.keys.current.kid,
+        policy_digest: policy.digest,
+        created_at: new Date().toISOString(),
+        updated_at: new Date().toISOString(),
       });
-      appendAudit(d.db, { type: "decision", intent_id: "x", agent: it.agent, action: it.action, decision: "APPROVED", reasons: [] });
+      appendAudit(d.db, {
+        type: "decision",
+        intent_id: "x",
+        agent: it.agent,
+        action: it.action,
+        decision: "APPROVED",
+        reasons: [],
+      });
     });
     rows.push(await micro(`SQLite commit (intent row + audit row, synchronous=${SYNC})`, 3000, (i) => record(i)));
 
@@ -242,7 +286,11 @@ async function main() {
       statuses: statusLine,
       server_cpu_us_per_decision: Math.round(r.serverCpuUs / r.done),
       cpu_bound_capacity_per_core: Math.round((r.done / r.serverCpuUs) * 1e6),
-      server_stage_wall_us: { schema_and_digest: +per(stages.schema).toFixed(1), policy_blocks: +per(stages.policy).toFixed(1), sqlite_and_sign: +per(stages.record_sign).toFixed(1) },
+      server_stage_wall_us: {
+        schema_and_digest: +per(stages.schema).toFixed(1),
+        policy_blocks: +per(stages.policy).toFixed(1),
+        sqlite_and_sign: +per(stages.record_sign).toFixed(1),
+      },
       cpu_us_per_call: Object.fromEntries(rows.map(([k, v]) => [k, +v.toFixed(1)])),
     };
     console.log(JSON.stringify(out, null, 2));

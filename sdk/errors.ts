@@ -51,7 +51,10 @@ export class PolicyUnavailableError extends SidecarError {
 
 /** The sidecar could not be reached, or answered something that is not the agent API. */
 export class SidecarUnavailableError extends SidecarError {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super("unavailable", message);
     this.name = "SidecarUnavailableError";
   }
@@ -59,7 +62,10 @@ export class SidecarUnavailableError extends SidecarError {
 
 /** waitFor gave up while the intent was still PENDING. */
 export class WaitTimeoutError extends SidecarError {
-  constructor(readonly intentId: string, timeoutMs: number) {
+  constructor(
+    readonly intentId: string,
+    timeoutMs: number,
+  ) {
     super("wait_timeout", `intent ${intentId} is still PENDING after ${timeoutMs} ms`);
     this.name = "WaitTimeoutError";
   }

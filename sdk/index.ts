@@ -64,7 +64,12 @@ export function createClient(opts: ClientOptions = {}): SidecarClient {
   const headers: Record<string, string> = { accept: "application/json" };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;
 
-  async function call(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<{ status: number; json: any }> {
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; json: any }> {
     let res: Response;
     try {
       res = await doFetch(base + path, {
@@ -90,7 +95,9 @@ export function createClient(opts: ClientOptions = {}): SidecarClient {
     switch (res.status) {
       case 400:
         throw new InvalidIntentError(
-          json?.issues?.length ? `${message}: ${json.issues.map((i: { path: string; message: string }) => `${i.path} ${i.message}`).join("; ")}` : message,
+          json?.issues?.length
+            ? `${message}: ${json.issues.map((i: { path: string; message: string }) => `${i.path} ${i.message}`).join("; ")}`
+            : message,
           json?.issues ?? [],
           code,
         );
@@ -120,7 +127,8 @@ export function createClient(opts: ClientOptions = {}): SidecarClient {
       for (;;) {
         const left = deadline - Date.now();
         const wait = Math.max(0, Math.min(MAX_POLL_SECONDS, Math.floor(left / 1000)));
-        const d = (await call("GET", `/v1/intents/${encodeURIComponent(intentId)}?wait=${wait}`, undefined, o.signal)).json as Decision;
+        const d = (await call("GET", `/v1/intents/${encodeURIComponent(intentId)}?wait=${wait}`, undefined, o.signal))
+          .json as Decision;
         if (d.decision !== "PENDING") return d;
         if (Date.now() >= deadline) throw new WaitTimeoutError(intentId, timeoutMs);
         if (wait === 0) await new Promise((r) => setTimeout(r, Math.min(250, Math.max(0, deadline - Date.now()))));

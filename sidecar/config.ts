@@ -5,7 +5,13 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { AUDIENCE_EXECUTOR, AUDIENCE_PROXY, DEFAULT_ISSUER, DEFAULT_TTL_SECONDS, MAX_TTL_SECONDS } from "../protocol/index.ts";
+import {
+  AUDIENCE_EXECUTOR,
+  AUDIENCE_PROXY,
+  DEFAULT_ISSUER,
+  DEFAULT_TTL_SECONDS,
+  MAX_TTL_SECONDS,
+} from "../protocol/index.ts";
 
 /** The package root (where package.json and policy-examples/ live), independent of the working directory. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -43,8 +49,13 @@ export interface ConfigFlags {
   operatorAddr?: string;
 }
 
-const addr = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'must be "host:port", e.g. "127.0.0.1:7400"');
-const duration = z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(s|m|h)?$/, 'must be seconds or "<n>s|m|h"')]);
+const addr = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'must be "host:port", e.g. "127.0.0.1:7400"');
+const duration = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^[0-9]+(s|m|h)?$/, 'must be seconds or "<n>s|m|h"'),
+]);
 const tokens = z.union([z.record(z.string(), z.string().min(1)), z.array(z.string()), z.string()]);
 
 const fileSchema = z
@@ -56,7 +67,10 @@ const fileSchema = z
     policy: z.string().optional(),
     sidecar_id: z.string().min(1).optional(),
     ttl: duration.optional(),
-    audiences: z.object({ executor: z.string().min(1).optional(), proxy: z.string().min(1).optional() }).strict().optional(),
+    audiences: z
+      .object({ executor: z.string().min(1).optional(), proxy: z.string().min(1).optional() })
+      .strict()
+      .optional(),
     agent_tokens: tokens.optional(),
     operator_tokens: tokens.optional(),
     body_limit: z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(k|kb|KiB|m|mb|MiB)?$/)]).optional(),
@@ -115,7 +129,10 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     const r = fileSchema.safeParse(raw);
     if (!r.success) {
       const msg = r.error.issues
-        .map((i) => `${i.path.join(".") || "(file)"}: ${i.code === "unrecognized_keys" ? `unknown key(s) ${i.keys.join(", ")}` : i.message}`)
+        .map(
+          (i) =>
+            `${i.path.join(".") || "(file)"}: ${i.code === "unrecognized_keys" ? `unknown key(s) ${i.keys.join(", ")}` : i.message}`,
+        )
         .join("; ");
       throw new ConfigError(`${path}: ${msg}`);
     }
@@ -131,17 +148,28 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     agentAddr: flags.agentAddr ?? file.agent_addr ?? "127.0.0.1:7400",
     proxyAddr: flags.proxyAddr ?? file.proxy_addr ?? "127.0.0.1:7401",
     operatorAddr: flags.operatorAddr ?? file.operator_addr ?? "127.0.0.1:7402",
-    dataDir: flags.dataDir ? resolve(flags.dataDir) : file.data_dir ? resolve(base, file.data_dir) : resolve(".intent-sidecar"),
+    dataDir: flags.dataDir
+      ? resolve(flags.dataDir)
+      : file.data_dir
+        ? resolve(base, file.data_dir)
+        : resolve(".intent-sidecar"),
     policyFile: flags.policy ? resolve(flags.policy) : file.policy ? resolve(base, file.policy) : DEFAULT_POLICY_FILE,
     issuer: file.sidecar_id ?? DEFAULT_ISSUER,
     ttlSeconds,
-    audiences: { executor: file.audiences?.executor ?? AUDIENCE_EXECUTOR, proxy: file.audiences?.proxy ?? AUDIENCE_PROXY },
+    audiences: {
+      executor: file.audiences?.executor ?? AUDIENCE_EXECUTOR,
+      proxy: file.audiences?.proxy ?? AUDIENCE_PROXY,
+    },
     agentTokens: { ...parseTokens(file.agent_tokens, "agent_tokens"), ...envAgent },
     operatorTokens: { ...parseTokens(file.operator_tokens, "operator_tokens"), ...envOperator },
     bodyLimitBytes: file.body_limit !== undefined ? bytes(file.body_limit) : 256 * 1024,
     synchronous: file.sqlite_synchronous ?? "NORMAL",
   };
-  for (const [k, v] of [["--agent-addr", cfg.agentAddr], ["--proxy-addr", cfg.proxyAddr], ["--operator-addr", cfg.operatorAddr]]) {
+  for (const [k, v] of [
+    ["--agent-addr", cfg.agentAddr],
+    ["--proxy-addr", cfg.proxyAddr],
+    ["--operator-addr", cfg.operatorAddr],
+  ]) {
     if (!addr.safeParse(v).success) throw new ConfigError(`${k} ${v}: must be "host:port", e.g. "127.0.0.1:7400"`);
   }
   if (file.sandbox_id !== undefined) cfg.sandboxId = file.sandbox_id;

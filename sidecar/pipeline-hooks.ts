@@ -58,7 +58,11 @@ export const defaultHoldService: HoldService = {
     // overrides: a Map rule → {approvalsRequired, ttlMs} (sidecar/policy config) or a list of {rule, approvals_required}
     const ov = holds.overrides;
     const entries: [string, Record<string, unknown>][] =
-      ov instanceof Map ? [...ov.entries()] : Array.isArray(ov) ? ov.map((o: Record<string, unknown>) => [String(o.rule), o]) : [];
+      ov instanceof Map
+        ? [...ov.entries()]
+        : Array.isArray(ov)
+          ? ov.map((o: Record<string, unknown>) => [String(o.rule), o])
+          : [];
     let ttl = ttlMs;
     for (const [rule, o] of entries) {
       if (!req.reasons.some((r) => r.rule === rule)) continue;

@@ -57,7 +57,11 @@ export interface PipelineDeps {
 
 export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
 
-const INTERNAL: Reason = { block: "sidecar", rule: "internal_error", message: "internal error while deciding; denied (fail closed)" };
+const INTERNAL: Reason = {
+  block: "sidecar",
+  rule: "internal_error",
+  message: "internal error while deciding; denied (fail closed)",
+};
 
 function statusOf(decision: string): number {
   return decision === "PENDING" ? 202 : 200;
@@ -91,7 +95,8 @@ export class Pipeline {
           return { rec: store.get(prior.intent_id)!, replay: store.get(prior.intent_id)! };
         }
       }
-      let decision: IntentRecord["decision"] = effect === "allow" ? "APPROVED" : effect === "hold" ? "PENDING" : "DENIED";
+      let decision: IntentRecord["decision"] =
+        effect === "allow" ? "APPROVED" : effect === "hold" ? "PENDING" : "DENIED";
       let allReasons = reasons;
       if (decision === "APPROVED") {
         const over = this.limits.checkAndReserve({ db, intentId: id, intent, policy, now });
@@ -122,7 +127,8 @@ export class Pipeline {
       }
       store.insert(rec);
       deps.onRecorded?.(rec);
-      if (intent.idempotency_key !== undefined) store.recordIdempotent(intent.agent, intent.idempotency_key, digest, id, now);
+      if (intent.idempotency_key !== undefined)
+        store.recordIdempotent(intent.agent, intent.idempotency_key, digest, id, now);
       appendAudit(
         db,
         {
@@ -152,7 +158,10 @@ export class Pipeline {
     if (agent !== undefined && intent.agent !== agent) {
       return {
         status: 403,
-        body: { error: "agent_mismatch", message: `this token belongs to agent "${agent}"; the intent names "${intent.agent}"` },
+        body: {
+          error: "agent_mismatch",
+          message: `this token belongs to agent "${agent}"; the intent names "${intent.agent}"`,
+        },
       };
     }
     const digest = intentDigest(intent);
@@ -166,7 +175,10 @@ export class Pipeline {
 
     const policy = this.deps.policies.current();
     if (!policy) {
-      return { status: 503, body: { error: "policy_unavailable", message: "no valid policy is loaded; every intent is refused" } };
+      return {
+        status: 503,
+        body: { error: "policy_unavailable", message: "no valid policy is loaded; every intent is refused" },
+      };
     }
     const now = this.now();
     let effect: Effect;
@@ -174,7 +186,8 @@ export class Pipeline {
     try {
       const verdicts = await this.deps.policies.evaluate(policy, intent, { now });
       ({ effect, reasons } = this.deps.policies.combine(verdicts));
-      if (effect !== "allow" && effect !== "hold" && effect !== "deny") throw new Error(`unknown effect ${String(effect)}`);
+      if (effect !== "allow" && effect !== "hold" && effect !== "deny")
+        throw new Error(`unknown effect ${String(effect)}`);
     } catch {
       effect = "deny";
       reasons = [INTERNAL];
@@ -212,7 +225,10 @@ export class Pipeline {
     if (!rec) {
       return {
         status: 409,
-        body: { error: "idempotency_conflict", message: "this idempotency_key was already used for a different intent" },
+        body: {
+          error: "idempotency_conflict",
+          message: "this idempotency_key was already used for a different intent",
+        },
       };
     }
     const response = this.render(rec);
@@ -223,7 +239,8 @@ export class Pipeline {
   /** The agent-facing view of a stored intent; re-signs stored claims (deterministic) instead of storing tokens. */
   render(rec: IntentRecord): DecisionResponse {
     let decision = rec.decision;
-    if (decision === "PENDING" && rec.hold && Date.parse(rec.hold.expires_at) <= this.now().getTime()) decision = "EXPIRED";
+    if (decision === "PENDING" && rec.hold && Date.parse(rec.hold.expires_at) <= this.now().getTime())
+      decision = "EXPIRED";
     const res: DecisionResponse = { decision, intent_id: rec.id, reasons: rec.reasons };
     if (decision === "APPROVED" && rec.claims) {
       const key = (rec.kid && this.deps.keys.byKid(rec.kid)) || this.deps.keys.current;
@@ -233,7 +250,10 @@ export class Pipeline {
     if (rec.policy_digest) res.policy = { digest: rec.policy_digest };
     if (rec.hold && (decision === "PENDING" || decision === "EXPIRED")) res.hold = rec.hold;
     if (decision === "EXPIRED" && !rec.reasons.some((r) => r.block === "holds")) {
-      res.reasons = [...rec.reasons, { block: "holds", rule: "expired", message: `hold ${rec.hold!.id} expired without approval` }];
+      res.reasons = [
+        ...rec.reasons,
+        { block: "holds", rule: "expired", message: `hold ${rec.hold!.id} expired without approval` },
+      ];
     }
     return res;
   }

@@ -38,7 +38,10 @@ export function combineDefault(verdicts: BlockVerdict[]): { effect: Effect; reas
   if (verdicts.some((v) => v.effect === "deny")) return { effect: "deny", reasons: of("deny") };
   if (verdicts.some((v) => v.effect === "hold")) return { effect: "hold", reasons: of("hold") };
   if (verdicts.some((v) => v.effect === "allow")) return { effect: "allow", reasons: [] };
-  return { effect: "deny", reasons: [{ block: "actions", rule: "default_deny", message: "no policy block allows this action" }] };
+  return {
+    effect: "deny",
+    reasons: [{ block: "actions", rule: "default_deny", message: "no policy block allows this action" }],
+  };
 }
 
 function errorText(e: unknown): string {

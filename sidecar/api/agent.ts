@@ -100,7 +100,8 @@ export function createAgentApp(deps: AgentApiDeps): Hono<AgentEnv> {
     let waitS = 0;
     if (waitParam !== undefined) {
       waitS = Number(waitParam);
-      if (!Number.isFinite(waitS) || waitS < 0) return err(c, 400, "invalid_wait", "wait must be a number of seconds ≥ 0");
+      if (!Number.isFinite(waitS) || waitS < 0)
+        return err(c, 400, "invalid_wait", "wait must be a number of seconds ≥ 0");
       waitS = Math.min(waitS, MAX_WAIT_SECONDS);
     }
     let rec = deps.pipeline.lookup(id, agent);

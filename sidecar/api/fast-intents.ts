@@ -94,9 +94,14 @@ export function agentRequestListener(app: Hono<any>, deps: FastPathDeps): Reques
     const auth = deps.auth.check(req.headers.authorization);
     if (!auth.ok) {
       req.resume();
-      send(res, 401, { error: "unauthorized", message: "missing or unknown agent token (Authorization: Bearer <token>)" }, {
-        "www-authenticate": 'Bearer realm="intent-sidecar"',
-      });
+      send(
+        res,
+        401,
+        { error: "unauthorized", message: "missing or unknown agent token (Authorization: Bearer <token>)" },
+        {
+          "www-authenticate": 'Bearer realm="intent-sidecar"',
+        },
+      );
       return;
     }
     if (Number(req.headers["content-length"] ?? NaN) > deps.bodyLimitBytes) {

@@ -17,7 +17,13 @@ export interface ClaimOptions {
   approval?: ApprovalClaim;
 }
 
-export function buildClaims(intentId: string, intent: Intent, policyDigest: string, now: Date, opts: ClaimOptions = {}): AttestationClaims {
+export function buildClaims(
+  intentId: string,
+  intent: Intent,
+  policyDigest: string,
+  now: Date,
+  opts: ClaimOptions = {},
+): AttestationClaims {
   const iat = Math.floor(now.getTime() / 1000);
   const claims: AttestationClaims = {
     iss: opts.issuer ?? DEFAULT_ISSUER,

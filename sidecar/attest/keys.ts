@@ -74,7 +74,10 @@ function readState(dir: string): KeyState | undefined {
     if (typeof s.current !== "string" || !Array.isArray(s.retired)) throw new Error("bad shape");
     return s;
   } catch (e) {
-    throw new KeyError("key_invalid", `${file}: not a valid key state file (${(e as Error).message}); restore it from backup`);
+    throw new KeyError(
+      "key_invalid",
+      `${file}: not a valid key state file (${(e as Error).message}); restore it from backup`,
+    );
   }
 }
 

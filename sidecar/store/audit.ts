@@ -25,13 +25,7 @@ export interface AuditRow {
 
 /** The hash of a row: SHA-256 over prev_hash followed by the JCS form of {seq, ts, type, data}. */
 export function auditRowHash(prevHash: string, seq: number, ts: string, type: string, data: unknown): string {
-  return (
-    "sha256:" +
-    createHash("sha256")
-      .update(prevHash)
-      .update(canonicalize({ seq, ts, type, data }))
-      .digest("hex")
-  );
+  return "sha256:" + createHash("sha256").update(prevHash).update(canonicalize({ seq, ts, type, data })).digest("hex");
 }
 
 interface Statements {
@@ -78,17 +72,19 @@ function appendIn(s: Statements, event: AuditEvent, now: Date): number {
 }
 
 export type VerifyResult =
-  | { ok: true; rows: number; head: string }
-  | { ok: false; rows: number; seq: number | null; problem: string };
+  { ok: true; rows: number; head: string } | { ok: false; rows: number; seq: number | null; problem: string };
 
 /** Walks the whole chain: seqs contiguous from 1, each prev_hash equal to the previous row's hash, each hash
  * recomputed, and the last row equal to the stored head. Reports the first bad row. */
 export function verifyAudit(db: Db): VerifyResult {
-  const head = db.prepare("SELECT seq, hash FROM audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
+  const head = db.prepare("SELECT seq, hash FROM audit_head WHERE id = 1").get() as
+    { seq: number; hash: string } | undefined;
   let expectedSeq = 1;
   let prev = GENESIS_HASH;
   let rows = 0;
-  for (const r of db.prepare("SELECT seq, ts, type, data_json, prev_hash, hash FROM audit ORDER BY seq").iterate() as Iterable<{
+  for (const r of db
+    .prepare("SELECT seq, ts, type, data_json, prev_hash, hash FROM audit ORDER BY seq")
+    .iterate() as Iterable<{
     seq: number;
     ts: string;
     type: string;
@@ -97,10 +93,20 @@ export function verifyAudit(db: Db): VerifyResult {
     hash: string;
   }>) {
     if (r.seq !== expectedSeq) {
-      return { ok: false, rows, seq: expectedSeq, problem: `row ${expectedSeq} is missing (next row found is ${r.seq})` };
+      return {
+        ok: false,
+        rows,
+        seq: expectedSeq,
+        problem: `row ${expectedSeq} is missing (next row found is ${r.seq})`,
+      };
     }
     if (r.prev_hash !== prev) {
-      return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: prev_hash does not match the hash of row ${r.seq - 1}` };
+      return {
+        ok: false,
+        rows,
+        seq: r.seq,
+        problem: `row ${r.seq}: prev_hash does not match the hash of row ${r.seq - 1}`,
+      };
     }
     let data: unknown;
     try {
@@ -114,7 +120,8 @@ export function verifyAudit(db: Db): VerifyResult {
     } catch {
       return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: data cannot be canonicalized` };
     }
-    if (hash !== r.hash) return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: contents do not match its hash (edited)` };
+    if (hash !== r.hash)
+      return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: contents do not match its hash (edited)` };
     prev = r.hash;
     expectedSeq++;
     rows++;
@@ -138,7 +145,14 @@ export function verifyAudit(db: Db): VerifyResult {
 export function* auditRows(db: Db, fromSeq = 1): Generator<AuditRow> {
   for (const r of db
     .prepare("SELECT seq, ts, type, data_json, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq")
-    .iterate(fromSeq) as Iterable<{ seq: number; ts: string; type: string; data_json: string; prev_hash: string; hash: string }>) {
+    .iterate(fromSeq) as Iterable<{
+    seq: number;
+    ts: string;
+    type: string;
+    data_json: string;
+    prev_hash: string;
+    hash: string;
+  }>) {
     yield { seq: r.seq, ts: r.ts, type: r.type, data: JSON.parse(r.data_json), prev_hash: r.prev_hash, hash: r.hash };
   }
 }

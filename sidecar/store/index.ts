@@ -1,5 +1,21 @@
 // The daemon's SQLite store: open, migrations registry, intents/idempotency, hash-chained audit.
 export { openDatabase, dbPath, DB_FILE, type Db } from "./db.ts";
 export { registerMigration, runMigrations, registeredMigrations, type Migration } from "./migrations.ts";
-export { appendAudit, verifyAudit, auditRows, auditRowHash, GENESIS_HASH, type AuditEvent, type AuditRow, type VerifyResult } from "./audit.ts";
-export { IntentStore, intentChanges, newIntentId, type IntentRecord, type IntentUpdate, type StoredIntent } from "./intents.ts";
+export {
+  appendAudit,
+  verifyAudit,
+  auditRows,
+  auditRowHash,
+  GENESIS_HASH,
+  type AuditEvent,
+  type AuditRow,
+  type VerifyResult,
+} from "./audit.ts";
+export {
+  IntentStore,
+  intentChanges,
+  newIntentId,
+  type IntentRecord,
+  type IntentUpdate,
+  type StoredIntent,
+} from "./intents.ts";

@@ -103,7 +103,9 @@ export class IntentStore {
          kid = COALESCE(?, kid), hold_json = COALESCE(?, hold_json), updated_at = ? WHERE id = ?`,
     );
     this.idemGet = db.prepare("SELECT digest, intent_id FROM idempotency WHERE agent = ? AND key = ?");
-    this.idemPut = db.prepare("INSERT INTO idempotency (agent, key, digest, intent_id, created_at) VALUES (?, ?, ?, ?, ?)");
+    this.idemPut = db.prepare(
+      "INSERT INTO idempotency (agent, key, digest, intent_id, created_at) VALUES (?, ?, ?, ?, ?)",
+    );
     this.recentStmt = db.prepare("SELECT * FROM intents ORDER BY rowid DESC LIMIT ?"); // rowid = insertion order
   }
 

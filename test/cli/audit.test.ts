@@ -14,7 +14,9 @@ const copies: string[] = [];
 beforeAll(async () => {
   const d = await startTestDaemon({ policy: fakePolicy({ allow: ["report.send"] }) });
   for (let i = 0; i < 5; i++) {
-    await http(`${d.url}/v1/intents`, { body: { agent: "bot", action: i % 2 ? "report.send" : "shell.rm", params: { i } } });
+    await http(`${d.url}/v1/intents`, {
+      body: { agent: "bot", action: i % 2 ? "report.send" : "shell.rm", params: { i } },
+    });
   }
   base = d.dataDir;
   await d.close();
@@ -45,7 +47,10 @@ describe("audit verify / export", () => {
   it("export writes one JSON object per row, chained", () => {
     const r = runCli(["audit", "export", "--data-dir", base]);
     expect(r.status).toBe(0);
-    const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const rows = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(rows.map((x) => x.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(rows[0].type).toBe("decision");
     expect(rows[1].prev_hash).toBe(rows[0].hash);
@@ -55,7 +60,11 @@ describe("audit verify / export", () => {
 
   // (more tamper cases run in-process in test/sidecar/audit-chain.test.ts; each CLI run costs seconds)
   const cases: [string, string, RegExp][] = [
-    ["an edited row", `UPDATE audit SET data_json = replace(data_json, '"DENIED"', '"APPROVED"') WHERE seq = 3`, /row 3/],
+    [
+      "an edited row",
+      `UPDATE audit SET data_json = replace(data_json, '"DENIED"', '"APPROVED"') WHERE seq = 3`,
+      /row 3/,
+    ],
     ["a deleted middle row", `DELETE FROM audit WHERE seq = 2`, /row 2/],
     ["a deleted last row", `DELETE FROM audit WHERE seq = 5`, /row 5|head/],
   ];
@@ -67,5 +76,4 @@ describe("audit verify / export", () => {
       expect(r.stderr).toMatch(where);
     });
   }
-
 });

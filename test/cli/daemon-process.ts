@@ -24,8 +24,21 @@ export interface RunningDaemon {
 export async function spawnDaemon(args: string[], env: Record<string, string> = {}): Promise<RunningDaemon> {
   const child = spawn(
     process.execPath,
-    [BIN, "start", "--agent-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--operator-addr", "127.0.0.1:0", ...args],
-    { env: { ...process.env, INTENT_SIDECAR_AGENT_TOKENS: "", INTENT_SIDECAR_OPERATOR_TOKENS: "", ...env }, stdio: ["ignore", "pipe", "pipe"] },
+    [
+      BIN,
+      "start",
+      "--agent-addr",
+      "127.0.0.1:0",
+      "--proxy-addr",
+      "127.0.0.1:0",
+      "--operator-addr",
+      "127.0.0.1:0",
+      ...args,
+    ],
+    {
+      env: { ...process.env, INTENT_SIDECAR_AGENT_TOKENS: "", INTENT_SIDECAR_OPERATOR_TOKENS: "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   let err = "";
   child.stderr!.on("data", (d) => (err += d));
@@ -36,7 +49,9 @@ export async function spawnDaemon(args: string[], env: Record<string, string> = 
     exited.then((code) => {
       throw new Error(`daemon exited (${code}) before ready: ${err}`);
     }),
-    new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`no ready line within 30 s: ${err}`)), 30_000).unref()),
+    new Promise<never>((_, rej) =>
+      setTimeout(() => rej(new Error(`no ready line within 30 s: ${err}`)), 30_000).unref(),
+    ),
   ]);
   const ready = JSON.parse(first) as Ready;
   return {
@@ -53,7 +68,14 @@ export async function spawnDaemon(args: string[], env: Record<string, string> = 
 }
 
 /** Runs a CLI command to completion. */
-export function runCli(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -17,7 +17,9 @@ afterAll(async () => {
   removeDir(d.dataDir);
 });
 
-const declare = async () => (await http(`${d.url}/v1/intents`, { body: { agent: "bot", action: "report.send", params: {} } })).body.attestation as string;
+const declare = async () =>
+  (await http(`${d.url}/v1/intents`, { body: { agent: "bot", action: "report.send", params: {} } })).body
+    .attestation as string;
 
 describe("keys rotate", () => {
   it("rotates while the daemon runs; old and new attestations verify against the JWKS", async () => {

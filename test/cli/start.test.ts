@@ -9,7 +9,8 @@ import { spawnDaemon, runCli } from "./daemon-process.ts";
 const USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
 const VENDOR_A = "0x1111111111111111111111111111111111111111";
 // ERC-20 transfer(vendor-a, 500 USDC)
-const transfer500 = "0xa9059cbb" + VENDOR_A.slice(2).toLowerCase().padStart(64, "0") + (500n * 10n ** 6n).toString(16).padStart(64, "0");
+const transfer500 =
+  "0xa9059cbb" + VENDOR_A.slice(2).toLowerCase().padStart(64, "0") + (500n * 10n ** 6n).toString(16).padStart(64, "0");
 
 const intent = {
   agent: "treasury-bot",
@@ -32,7 +33,13 @@ describe("intent-sidecar start (child process)", () => {
   it("prints one ready line with the listeners and the policy digest, serves the bundled policy, stops on SIGTERM", async () => {
     const d = await spawnDaemon(["--data-dir", dir]);
     try {
-      expect(Object.keys(d.ready).sort()).toEqual(["agent_addr", "event", "operator_addr", "policy_digest", "proxy_addr"]);
+      expect(Object.keys(d.ready).sort()).toEqual([
+        "agent_addr",
+        "event",
+        "operator_addr",
+        "policy_digest",
+        "proxy_addr",
+      ]);
       expect(d.ready.event).toBe("ready");
       expect(d.ready.agent_addr).toMatch(/^127\.0\.0\.1:\d+$/);
       expect(d.ready.agent_addr).not.toBe("127.0.0.1:0");
@@ -43,7 +50,10 @@ describe("intent-sidecar start (child process)", () => {
       const r = await http(`${d.url}/v1/intents`, { body: intent });
       expect(r.body.decision).toBe("APPROVED");
       firstId = r.body.intent_id;
-      const { protectedHeader } = await jwtVerify(r.body.attestation, createRemoteJWKSet(new URL(`${d.url}/.well-known/jwks.json`)));
+      const { protectedHeader } = await jwtVerify(
+        r.body.attestation,
+        createRemoteJWKSet(new URL(`${d.url}/.well-known/jwks.json`)),
+      );
       firstKid = protectedHeader.kid!;
       // the key file is private
       const keyFile = readdirSync(join(dir, "keys")).find((f) => f.endsWith(".pem"))!;
@@ -66,7 +76,10 @@ describe("intent-sidecar start (child process)", () => {
       expect(conflict.status).toBe(409);
       const got = await http(`${d.url}/v1/intents/${firstId}`);
       expect(got.body.decision).toBe("APPROVED");
-      expect((await jwtVerify(got.body.attestation, createRemoteJWKSet(new URL(`${d.url}/.well-known/jwks.json`)))).protectedHeader.kid).toBe(firstKid);
+      expect(
+        (await jwtVerify(got.body.attestation, createRemoteJWKSet(new URL(`${d.url}/.well-known/jwks.json`))))
+          .protectedHeader.kid,
+      ).toBe(firstKid);
     } finally {
       expect(await d.stop()).toBe(0);
     }

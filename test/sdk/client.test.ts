@@ -44,15 +44,25 @@ describe("sdk createClient", () => {
 
   it("typed errors: invalid intent with issues, bad token, idempotency conflict, unreachable sidecar", async () => {
     const c = createClient({ baseUrl: d.url, token: "tok-1" });
-    const bad = await c.declare({ action: "evm.transaction", params: { chain_id: 1, to: "0x12", value: 5 } }).catch((e) => e);
+    const bad = await c
+      .declare({ action: "evm.transaction", params: { chain_id: 1, to: "0x12", value: 5 } })
+      .catch((e) => e);
     expect(bad).toBeInstanceOf(InvalidIntentError);
-    expect((bad as InvalidIntentError).issues.map((i) => i.path)).toEqual(expect.arrayContaining(["params.to", "params.value"]));
-    const unauth = await createClient({ baseUrl: d.url, token: "nope" }).declare({ action: "report.send", params: {} }).catch((e) => e);
+    expect((bad as InvalidIntentError).issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining(["params.to", "params.value"]),
+    );
+    const unauth = await createClient({ baseUrl: d.url, token: "nope" })
+      .declare({ action: "report.send", params: {} })
+      .catch((e) => e);
     expect(unauth).toBeInstanceOf(AuthError);
     expect(unauth.status).toBe(401);
     await c.declare({ action: "report.send", params: { n: 1 }, idempotency_key: "sdk-1" });
-    await expect(c.declare({ action: "report.send", params: { n: 2 }, idempotency_key: "sdk-1" })).rejects.toBeInstanceOf(IdempotencyConflictError);
-    await expect(createClient({ baseUrl: "http://127.0.0.1:1" }).declare({ action: "x", params: {} })).rejects.toBeInstanceOf(SidecarUnavailableError);
+    await expect(
+      c.declare({ action: "report.send", params: { n: 2 }, idempotency_key: "sdk-1" }),
+    ).rejects.toBeInstanceOf(IdempotencyConflictError);
+    await expect(
+      createClient({ baseUrl: "http://127.0.0.1:1" }).declare({ action: "x", params: {} }),
+    ).rejects.toBeInstanceOf(SidecarUnavailableError);
   });
 
   it("waitFor long-polls a PENDING intent until it is approved; times out with WaitTimeoutError", async () => {
@@ -62,7 +72,11 @@ describe("sdk createClient", () => {
     await expect(c.waitFor(p.intent_id, { timeoutMs: 300 })).rejects.toBeInstanceOf(WaitTimeoutError);
     const waiting = c.waitFor(p.intent_id, { timeoutMs: 20_000 });
     setTimeout(() => {
-      d.pipeline.approveHeld(p.intent_id, { hold_id: p.hold!.id, approvers: ["op"], approved_at: new Date().toISOString() });
+      d.pipeline.approveHeld(p.intent_id, {
+        hold_id: p.hold!.id,
+        approvers: ["op"],
+        approved_at: new Date().toISOString(),
+      });
     }, 300);
     const done = await waiting;
     expect(done.decision).toBe("APPROVED");

@@ -30,13 +30,21 @@ describe("malformed intents (reference policy)", () => {
     ["an unknown top-level field", { ...good, priority: "high" }, ["(body)"]],
     ["an unknown params field", { ...good, params: { ...good.params, gasPrice: "1" } }, ["params"]],
     ["a bad address", { ...good, params: { ...good.params, to: "0x1234" } }, ["params.to"]],
-    ["a mis-checksummed address", { ...good, params: { ...good.params, to: "0x833589fcD6eDb6E08f4c7C32D4f71b54bdA02913" } }, ["params.to"]],
+    [
+      "a mis-checksummed address",
+      { ...good, params: { ...good.params, to: "0x833589fcD6eDb6E08f4c7C32D4f71b54bdA02913" } },
+      ["params.to"],
+    ],
     [
       "several problems at once",
       { agent: "", action: "Evm Tx", params: { chain_id: -1, to: "nope", value: "1.5" }, context: [] },
       ["agent", "action", "context"],
     ],
-    ["a tool name without a server", { agent: "a", action: "tool.call", params: { tool: "post", args: {} } }, ["params.tool"]],
+    [
+      "a tool name without a server",
+      { agent: "a", action: "tool.call", params: { tool: "post", args: {} } },
+      ["params.tool"],
+    ],
     ["a non-object body", [1, 2, 3], ["(body)"]],
   ];
   for (const [name, body, paths] of cases) {
@@ -57,7 +65,11 @@ describe("malformed intents (reference policy)", () => {
       body: { agent: "a", action: "evm.transaction", params: { chain_id: "x", to: "0x12", value: 5 } },
     });
     expect(r.status).toBe(400);
-    expect(r.body.issues.map((i: { path: string }) => i.path).sort()).toEqual(["params.chain_id", "params.to", "params.value"]);
+    expect(r.body.issues.map((i: { path: string }) => i.path).sort()).toEqual([
+      "params.chain_id",
+      "params.to",
+      "params.value",
+    ]);
   });
 
   it("invalid JSON → 400 invalid_json, nothing recorded", async () => {
@@ -101,7 +113,10 @@ describe("malformed intents (reference policy)", () => {
 describe("agent tokens", () => {
   let d: D;
   beforeAll(async () => {
-    d = await startTestDaemon({ policy: fakePolicy({ allow: ["report.send"] }), config: { agentTokens: { bot: "tok-bot", other: "tok-other" } } });
+    d = await startTestDaemon({
+      policy: fakePolicy({ allow: ["report.send"] }),
+      config: { agentTokens: { bot: "tok-bot", other: "tok-other" } },
+    });
   });
   afterAll(async () => {
     await d.close();
@@ -121,7 +136,10 @@ describe("agent tokens", () => {
     expect(r.body.decision).toBe("APPROVED");
     const row = d.store.get(r.body.intent_id)!;
     expect(row.agent).toBe("bot");
-    const mismatch = await http(`${d.url}/v1/intents`, { body: { agent: "other", action: "report.send", params: {} }, token: "tok-bot" });
+    const mismatch = await http(`${d.url}/v1/intents`, {
+      body: { agent: "other", action: "report.send", params: {} },
+      token: "tok-bot",
+    });
     expect(mismatch.status).toBe(403);
     expect((await http(`${d.url}/v1/intents/${r.body.intent_id}`, { token: "tok-bot" })).status).toBe(200);
     const peek = await http(`${d.url}/v1/intents/${r.body.intent_id}`, { token: "tok-other" });
@@ -185,7 +203,9 @@ describe("idempotency, fail closed, holds", () => {
   });
 
   it("a hold answers 202 PENDING; GET shows it; a long poll returns the attestation once it is approved", async () => {
-    const r = await http(`${d.url}/v1/intents`, { body: { agent: "bot", action: "payout.big", params: { amount: "9" } } });
+    const r = await http(`${d.url}/v1/intents`, {
+      body: { agent: "bot", action: "payout.big", params: { amount: "9" } },
+    });
     expect(r.status).toBe(202);
     expect(r.body.decision).toBe("PENDING");
     expect(r.body.hold).toMatchObject({ approvals: 0 });
@@ -195,7 +215,11 @@ describe("idempotency, fail closed, holds", () => {
     expect(g.body.decision).toBe("PENDING");
     const poll = http(`${d.url}/v1/intents/${id}?wait=20`);
     await new Promise((res) => setTimeout(res, 200));
-    d.pipeline.approveHeld(id, { hold_id: r.body.hold.id, approvers: ["alice"], approved_at: new Date().toISOString() });
+    d.pipeline.approveHeld(id, {
+      hold_id: r.body.hold.id,
+      approvers: ["alice"],
+      approved_at: new Date().toISOString(),
+    });
     const done = await poll;
     expect(done.status).toBe(200);
     expect(done.body.decision).toBe("APPROVED");

@@ -49,10 +49,21 @@ describe("attestations", () => {
 
   it("intent.digest is SHA-256 over the JCS form of {agent, action, params, context}", async () => {
     const { payload } = await jwtVerify(token, jwks);
-    const jcs = canonicalize({ agent: intent.agent, action: intent.action, params: intent.params, context: intent.context });
+    const jcs = canonicalize({
+      agent: intent.agent,
+      action: intent.action,
+      params: intent.params,
+      context: intent.context,
+    });
     // independent check of the canonical form: sorted keys, no whitespace
-    expect(jcs.startsWith('{"action":"evm.transaction","agent":"treasury-bot","context":{"tenant":"acme"},"params":{"chain_id":8453,')).toBe(true);
-    expect((payload.intent as { digest: string }).digest).toBe("sha256:" + createHash("sha256").update(jcs).digest("hex"));
+    expect(
+      jcs.startsWith(
+        '{"action":"evm.transaction","agent":"treasury-bot","context":{"tenant":"acme"},"params":{"chain_id":8453,',
+      ),
+    ).toBe(true);
+    expect((payload.intent as { digest: string }).digest).toBe(
+      "sha256:" + createHash("sha256").update(jcs).digest("hex"),
+    );
   });
 
   it("one changed byte in the header, payload or signature fails verification", async () => {
@@ -64,7 +75,12 @@ describe("attestations", () => {
     };
     const payload = JSON.parse(Buffer.from(p, "base64url").toString());
     const edited = Buffer.from(JSON.stringify({ ...payload, sub: "treasury-bou" })).toString("base64url");
-    for (const bad of [`${h}.${flip(p, 40)}.${s}`, `${h}.${p}.${flip(s, 10)}`, `${h}.${edited}.${s}`, `${flip(h, 30)}.${p}.${s}`]) {
+    for (const bad of [
+      `${h}.${flip(p, 40)}.${s}`,
+      `${h}.${p}.${flip(s, 10)}`,
+      `${h}.${edited}.${s}`,
+      `${flip(h, 30)}.${p}.${s}`,
+    ]) {
       await expect(jwtVerify(bad, jwks)).rejects.toThrow();
     }
   });

@@ -4,7 +4,9 @@
 import type { PolicyHandle, ActivePolicy } from "../../sidecar/policy-runtime.ts";
 import { combineDefault } from "../../sidecar/policy-runtime.ts";
 
-export function fakePolicy(opts: { allow?: string[]; hold?: string[]; digest?: string; loaded?: boolean } = {}): PolicyHandle & {
+export function fakePolicy(
+  opts: { allow?: string[]; hold?: string[]; digest?: string; loaded?: boolean } = {},
+): PolicyHandle & {
   set(p: ActivePolicy | undefined): void;
 } {
   let current: ActivePolicy | undefined =
@@ -14,7 +16,14 @@ export function fakePolicy(opts: { allow?: string[]; hold?: string[]; digest?: s
       current: () => current,
       async evaluate(_p, intent) {
         if (intent.action.startsWith("boom.")) throw new Error("block exploded");
-        if (opts.hold?.includes(intent.action)) return [{ block: "custom", effect: "hold", reasons: [{ block: "custom", rule: "review", message: "needs review" }] }];
+        if (opts.hold?.includes(intent.action))
+          return [
+            {
+              block: "custom",
+              effect: "hold",
+              reasons: [{ block: "custom", rule: "review", message: "needs review" }],
+            },
+          ];
         if (opts.allow?.includes(intent.action)) return [{ block: "actions", effect: "allow", reasons: [] }];
         return [{ block: "actions", effect: "abstain", reasons: [] }];
       },

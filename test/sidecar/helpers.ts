@@ -29,7 +29,13 @@ export async function startTestDaemon(
 
 export async function http(
   url: string,
-  init: { method?: string; body?: unknown; raw?: string | Uint8Array; token?: string; headers?: Record<string, string> } = {},
+  init: {
+    method?: string;
+    body?: unknown;
+    raw?: string | Uint8Array;
+    token?: string;
+    headers?: Record<string, string>;
+  } = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const headers: Record<string, string> = { ...init.headers };
   if (init.token) headers.authorization = `Bearer ${init.token}`;
@@ -37,7 +43,11 @@ export async function http(
   if (init.raw !== undefined) body = init.raw;
   else if (init.body !== undefined) body = JSON.stringify(init.body);
   if (body !== undefined) headers["content-type"] ??= "application/json";
-  const res = await fetch(url, { method: init.method ?? (body !== undefined ? "POST" : "GET"), headers, body: body as BodyInit | undefined });
+  const res = await fetch(url, {
+    method: init.method ?? (body !== undefined ? "POST" : "GET"),
+    headers,
+    body: body as BodyInit | undefined,
+  });
   const text = await res.text();
   let parsed: unknown = text;
   try {

@@ -13,7 +13,12 @@ export function usdcTransfer(to: string, units: bigint, chain_id = 8453) {
   return {
     agent: "treasury-bot",
     action: "evm.transaction",
-    params: { chain_id, to: USDC, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [to as `0x${string}`, units] }) },
+    params: {
+      chain_id,
+      to: USDC,
+      value: "0",
+      data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [to as `0x${string}`, units] }),
+    },
     context: { tenant: "acme" },
   };
 }
@@ -22,7 +27,12 @@ export function usdcApprove(spender: string, units: bigint) {
   return {
     agent: "treasury-bot",
     action: "evm.transaction",
-    params: { chain_id: 8453, to: USDC, value: "0", data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [spender as `0x${string}`, units] }) },
+    params: {
+      chain_id: 8453,
+      to: USDC,
+      value: "0",
+      data: encodeFunctionData({ abi: erc20Abi, functionName: "approve", args: [spender as `0x${string}`, units] }),
+    },
   };
 }
 

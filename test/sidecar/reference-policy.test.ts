@@ -2,7 +2,18 @@
 // gives the decision its comment states, naming its block and rule.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { http, removeDir, startTestDaemon } from "./helpers.ts";
-import { DEAD, STRANGER, VENDOR_A, VENDOR_B, disburse, nativeTransfer, toolCall, usdc, usdcApprove, usdcTransfer } from "./intents.ts";
+import {
+  DEAD,
+  STRANGER,
+  VENDOR_A,
+  VENDOR_B,
+  disburse,
+  nativeTransfer,
+  toolCall,
+  usdc,
+  usdcApprove,
+  usdcTransfer,
+} from "./intents.ts";
 
 let d: Awaited<ReturnType<typeof startTestDaemon>>;
 beforeAll(async () => {
@@ -16,11 +27,22 @@ afterAll(async () => {
 async function decide(intent: unknown) {
   const r = await http(`${d.url}/v1/intents`, { body: intent });
   expect([200, 202]).toContain(r.status);
-  return r.body as { decision: string; reasons: { block: string; rule: string; message: string }[]; hold?: any; attestation?: string };
+  return r.body as {
+    decision: string;
+    reasons: { block: string; rule: string; message: string }[];
+    hold?: any;
+    attestation?: string;
+  };
 }
 
-function expectReason(body: { reasons: { block: string; rule: string; message: string }[] }, block: string, rule: string | RegExp) {
-  const hit = body.reasons.find((r) => r.block === block && (typeof rule === "string" ? r.rule === rule : rule.test(r.rule)));
+function expectReason(
+  body: { reasons: { block: string; rule: string; message: string }[] },
+  block: string,
+  rule: string | RegExp,
+) {
+  const hit = body.reasons.find(
+    (r) => r.block === block && (typeof rule === "string" ? r.rule === rule : rule.test(r.rule)),
+  );
   expect(hit, `expected a reason ${block}/${rule} in ${JSON.stringify(body.reasons)}`).toBeDefined();
   expect(hit!.message.length).toBeGreaterThan(10);
   return hit!;
@@ -37,8 +59,14 @@ describe("reference policy: allowed paths", () => {
     expect((await decide(nativeTransfer(VENDOR_B, "0.01", 84532))).decision).toBe("APPROVED");
   });
   it("allowed tools with allowed domains are APPROVED", async () => {
-    expect((await decide(toolCall("slack.post_message", { channel: "#ops", text: "see https://slack.com/archives/1" }))).decision).toBe("APPROVED");
-    expect((await decide(toolCall("github.create_issue", { repo: "acme/x", url: "https://api.github.com/repos/acme/x" }))).decision).toBe("APPROVED");
+    expect(
+      (await decide(toolCall("slack.post_message", { channel: "#ops", text: "see https://slack.com/archives/1" })))
+        .decision,
+    ).toBe("APPROVED");
+    expect(
+      (await decide(toolCall("github.create_issue", { repo: "acme/x", url: "https://api.github.com/repos/acme/x" })))
+        .decision,
+    ).toBe("APPROVED");
     expect((await decide(toolCall("web.fetch", { url: "https://docs.company.com/page" }))).decision).toBe("APPROVED");
   });
   it("a disbursement with a ticket under $50k and a report action are APPROVED", async () => {

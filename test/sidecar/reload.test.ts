@@ -41,12 +41,17 @@ describe("policy reload", () => {
     const failed = [...auditRows(d.db)].filter((row) => row.type === "policy.reload_failed");
     expect(failed.length).toBeGreaterThan(0);
     expect(String(failed.at(-1)!.data.error)).toMatch(/max_value/);
-    expect((await http(`${d.url}/metrics`)).body).toMatch(/intent_sidecar_policy_reloads_total\{result="failed"\} [1-9]/);
+    expect((await http(`${d.url}/metrics`)).body).toMatch(
+      /intent_sidecar_policy_reloads_total\{result="failed"\} [1-9]/,
+    );
   });
 
   it("a fixed edit takes over with a new digest, recorded in the audit chain", async () => {
     const before = (await http(`${d.url}/healthz`)).body.policy.digest;
-    writeFileSync(policyFile, original.replace('allow: ["treasury.disburse", "report.*"]', 'allow: ["treasury.disburse"]'));
+    writeFileSync(
+      policyFile,
+      original.replace('allow: ["treasury.disburse", "report.*"]', 'allow: ["treasury.disburse"]'),
+    );
     const r = await d.reloadPolicy();
     expect(r.ok).toBe(true);
     const h = await http(`${d.url}/healthz`);

@@ -17,7 +17,10 @@ describe("smoke", () => {
     const r = await http(`${d.url}/v1/intents`, { body: { agent: "bot", action: "report.send", params: {} } });
     expect(r.status).toBe(200);
     expect(r.body.decision).toBe("APPROVED");
-    const { payload, protectedHeader } = await jwtVerify(r.body.attestation, createRemoteJWKSet(new URL(`${d.url}/.well-known/jwks.json`)));
+    const { payload, protectedHeader } = await jwtVerify(
+      r.body.attestation,
+      createRemoteJWKSet(new URL(`${d.url}/.well-known/jwks.json`)),
+    );
     expect(payload.sub).toBe("bot");
     expect(protectedHeader.alg).toBe("Ed25519");
   });

@@ -13,13 +13,19 @@ interface DirOpts {
 function openForAudit(opts: DirOpts): Db {
   let dataDir: string;
   try {
-    dataDir = loadConfig({ ...(opts.config ? { config: opts.config } : {}), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) }).dataDir;
+    dataDir = loadConfig({
+      ...(opts.config ? { config: opts.config } : {}),
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    }).dataDir;
   } catch (e) {
     if (e instanceof ConfigError) throw new ExitError(2, `intent-sidecar: ${e.message}`);
     throw e;
   }
   if (!existsSync(dbPath(dataDir))) {
-    throw new ExitError(2, `intent-sidecar: no database at ${dbPath(dataDir)}; pass --data-dir of a sidecar that has run`);
+    throw new ExitError(
+      2,
+      `intent-sidecar: no database at ${dbPath(dataDir)}; pass --data-dir of a sidecar that has run`,
+    );
   }
   try {
     return openDatabase(dataDir);
@@ -51,7 +57,10 @@ export function registerAudit(program: Command): void {
         if (!opts.json) process.stdout.write(`audit chain ok: ${r.rows} rows, head ${r.head}\n`);
         return;
       }
-      throw new ExitError(1, `audit chain BROKEN at row ${r.seq ?? "?"}: ${r.problem} (${r.rows} rows verified before it)`);
+      throw new ExitError(
+        1,
+        `audit chain BROKEN at row ${r.seq ?? "?"}: ${r.problem} (${r.rows} rows verified before it)`,
+      );
     });
   audit
     .command("export")
@@ -62,7 +71,8 @@ export function registerAudit(program: Command): void {
     .option("--from <seq>", "start at this row number", "1")
     .action(async (opts: DirOpts & { output?: string; from: string }) => {
       const from = Number(opts.from);
-      if (!Number.isInteger(from) || from < 1) throw new ExitError(2, "intent-sidecar: --from must be a row number ≥ 1");
+      if (!Number.isInteger(from) || from < 1)
+        throw new ExitError(2, "intent-sidecar: --from must be a row number ≥ 1");
       const db = openForAudit(opts);
       const out: NodeJS.WritableStream = opts.output ? createWriteStream(opts.output, { mode: 0o600 }) : process.stdout;
       try {

@@ -7,7 +7,10 @@ import { ExitError } from "../exit.ts";
 
 function dataDirOf(opts: { dataDir?: string; config?: string }): string {
   try {
-    return loadConfig({ ...(opts.config ? { config: opts.config } : {}), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) }).dataDir;
+    return loadConfig({
+      ...(opts.config ? { config: opts.config } : {}),
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    }).dataDir;
   } catch (e) {
     if (e instanceof ConfigError) throw new ExitError(2, `intent-sidecar: ${e.message}`);
     throw e;
@@ -24,7 +27,9 @@ export function registerKeys(program: Command): void {
     .action((opts: { dataDir?: string; config?: string }) => {
       try {
         const r = rotateKeys(dataDirOf(opts));
-        process.stdout.write(JSON.stringify({ rotated: true, previous_kid: r.previous, current_kid: r.current }) + "\n");
+        process.stdout.write(
+          JSON.stringify({ rotated: true, previous_kid: r.previous, current_kid: r.current }) + "\n",
+        );
       } catch (e) {
         if (e instanceof ExitError) throw e;
         throw new ExitError(2, `intent-sidecar: keys rotate failed: ${(e as Error).message}`);
