@@ -13,7 +13,7 @@ export type Term =
   | { t: "setcomp"; head: Term; body: Expr[]; loc?: Location }
   | { t: "objcomp"; key: Term; value: Term; body: Expr[]; loc?: Location }
   | { t: "call"; op: string; args: Term[]; loc?: Location; opRef?: Term } // op: dotted name (builtin or ref)
-  | { t: "tmpl"; parts: string[]; exprs: Term[]; loc?: Location };
+  | { t: "tmpl"; parts: string[]; exprs: Term[]; withs?: With[][]; loc?: Location };
 
 export interface With {
   target: Term; // ref: input..., data..., or a function/builtin name

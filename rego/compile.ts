@@ -204,6 +204,16 @@ export class Compiler {
     const scope: Scope = { vars: new Map() };
     const safe = new Set<number>();
     if (cr.args) {
+      // template-string arguments are compared after the body ran (their vars are bound by the body)
+      const checks: Expr[] = [];
+      cr.args = cr.args.map((a, i) => {
+        if (a.t !== "tmpl") return a;
+        const v: Term = { t: "var", name: `$arg${i}`, loc: a.loc };
+        const loc = a.loc ?? cr.loc;
+        checks.push({ k: "term", term: { t: "call", op: "equal", args: [v, a], loc }, negated: false, with: [], loc });
+        return v;
+      });
+      if (checks.length) cr.body = [...cr.body, ...checks];
       cr.args = cr.args.map((a) => declareAll(a, scope, ctx, safe));
     }
     // collect top-level vars of the body and the head (they share the body scope)
@@ -608,8 +618,17 @@ function resolveTerm(t: Term, scope: Scope, ctx: NameCtx, exprLevel = false): Te
       return { ...t, items: t.items.map((x) => resolveTerm(x, scope, ctx)) };
     case "object":
       return { ...t, items: t.items.map(([k, v]) => [resolveTerm(k, scope, ctx), resolveTerm(v, scope, ctx)] as [Term, Term]) };
-    case "tmpl":
-      return { ...t, exprs: t.exprs.map((x) => resolveTerm(x, scope, ctx)) };
+    case "tmpl": {
+      if (!t.withs) return { ...t, exprs: t.exprs.map((x) => resolveTerm(x, scope, ctx)) };
+      const withs: With[][] = [];
+      const exprs = t.exprs.map((x, i) => {
+        const loc = x.loc ?? t.loc ?? { file: ctx.m.file, row: 1, col: 1 };
+        const e = resolveExpr({ k: "term", term: x, negated: false, with: t.withs![i] ?? [], loc }, scope, ctx);
+        withs.push(e.with);
+        return (e as Expr & { k: "term" }).term;
+      });
+      return { ...t, exprs, withs };
+    }
     case "arraycomp":
     case "setcomp":
     case "objcomp": {

@@ -471,12 +471,20 @@ function evalTemplate(t: Term & { t: "tmpl" }, f: Frame, c: Ctx, k: VK): boolean
     let got = false;
     let conflict = false;
     let first: Value | undefined;
-    evalTerm(t.exprs[i]!, f, c, (v) => {
+    const see = (v: Value) => {
       if (got && !equals(first!, v)) conflict = true;
       if (!got) first = v;
       got = true;
       return conflict;
-    });
+    };
+    const withs = t.withs?.[i];
+    if (withs && withs.length) {
+      // evaluate `{x with ...}` as an expression capturing its value
+      const out: Value[] = [];
+      const cap = { t: "capture", inner: t.exprs[i]!, idx: 0, out } as unknown as Term;
+      const e: Expr = { k: "term", term: cap, negated: false, with: withs, loc: t.loc ?? { file: "", row: 0, col: 0 } };
+      evalExpr(e, f, c, () => see(out[0]!));
+    } else evalTerm(t.exprs[i]!, f, c, see);
     if (conflict) throw new RegoError("eval_conflict_error", "template expression produced more than one value", t.loc);
     vals[i] = got ? templateString(first!) : "<undefined>";
     const r = go(i + 1);

@@ -158,12 +158,13 @@ function readTemplate(
       j++;
       continue;
     }
+    if (ch === "\\" && src[j + 1] === "{") {
+      // `\{` escapes a brace in both template forms
+      cur += "{";
+      j += 2;
+      continue;
+    }
     if (!raw && ch === "\\") {
-      if (src[j + 1] === "{") {
-        cur += "{";
-        j += 2;
-        continue;
-      }
       const m = /^\\(u[0-9a-fA-F]{4}|["\\/bfnrt])/.exec(src.slice(j, j + 6));
       if (!m) throw err("illegal string escape");
       cur += JSON.parse('"' + m[0] + '"') as string;

@@ -728,15 +728,22 @@ export class Parser {
 
   private templateTerm(t: Token): Term {
     const tm = t.tmpl!;
+    const withs: With[][] = [];
     const exprs: Term[] = tm.exprs.map((e) => {
       const sub = new Parser(e.src, this.file, this.version, t.row - 1 + e.row, e.row === 0 ? t.col + 1 + e.col : e.col);
       sub.kw = this.kw;
       sub.depth = 1;
       const term = sub.parseTermWithIn(false);
+      // `{a with input as x}`: with modifiers scoped to this template expression
+      const holder: Expr = { k: "term", term, negated: false, with: [], loc: this.loc(t) };
+      sub.parseWiths(holder);
+      withs.push(holder.with);
       if (sub.tok.kind !== "eof") throw sub.err(`unexpected ${sub.describe()} token`);
       return term;
     });
-    return { t: "tmpl", parts: tm.parts, exprs, loc: this.loc(t) };
+    const out: Term = { t: "tmpl", parts: tm.parts, exprs, loc: this.loc(t) };
+    if (withs.some((w) => w.length)) out.withs = withs;
+    return out;
   }
 
   /** .field, [term], and (args) suffixes. */
