@@ -428,8 +428,10 @@ export class Parser {
         this.p++;
         this.depth++;
         const inner = this.parseLogicOr(true);
+        // `(a or b with input as x)`: the modifiers apply to the whole parenthesised expression
+        this.parseWiths(inner);
         this.depth = savedDepth;
-        if (this.isOp(")") && (inner.k === "logic" || inner.k === "not")) {
+        if (this.isOp(")") && (inner.k === "logic" || inner.k === "not" || inner.with.length > 0)) {
           this.p++;
           return inner;
         }
