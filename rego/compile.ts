@@ -309,20 +309,27 @@ export class Compiler {
     for (const n of nodes) byKey.set(key(n), n);
     for (const n of nodes) {
       const out = new Set<string>();
-      const visitRef = (path: string[]) => {
-        // a reference to data.a.b... depends on every rule node on or below the longest ground prefix
-        let cur: Node | undefined = this.root;
-        for (const s of path) {
-          if (!cur) break;
-          if (cur.rules.length || cur.defaultRule) break;
-          cur = cur.children.get(s);
-        }
-        if (!cur) return;
-        const addAll = (x: Node) => {
-          if (x.rules.length || x.defaultRule) out.add(key(x));
-          for (const c of x.children.values()) addAll(c);
+      const addAll = (x: Node) => {
+        if (x.rules.length || x.defaultRule) out.add(key(x));
+        for (const c of x.children.values()) addAll(c);
+      };
+      // a reference data.a[_].b depends on the rule nodes its pattern reaches (null = any key)
+      const visitRef = (path: (string | null)[]) => {
+        const walk = (cur: Node, i: number): void => {
+          if (cur.rules.length || cur.defaultRule) {
+            out.add(key(cur));
+            return;
+          }
+          if (i === path.length) return addAll(cur);
+          const seg = path[i];
+          if (seg === null) {
+            for (const c of cur.children.values()) walk(c, i + 1);
+            return;
+          }
+          const c = cur.children.get(seg!);
+          if (c) walk(c, i + 1);
         };
-        addAll(cur);
+        walk(this.root, 0);
       };
       for (const r of [...n.rules, ...(n.defaultRule ? [n.defaultRule] : [])]) {
         for (let e: CRule | undefined = r; e; e = e.else) forEachDataRef(e, visitRef);
@@ -1197,17 +1204,17 @@ function reorder(body: Expr[], safeIn: Set<number>, ctx: NameCtx): Expr[] {
   throw errs[0];
 }
 
-/** Visit every ground data path referenced by a rule (for recursion checks). */
-function forEachDataRef(r: CRule, fn: (path: string[]) => void): void {
+/** Visit every data path pattern referenced by a rule (for recursion checks); null marks a non-ground key. */
+function forEachDataRef(r: CRule, fn: (path: (string | null)[]) => void): void {
   const term = (t: Term | undefined): void => {
     if (!t) return;
     switch (t.t) {
       case "ref":
         if (t.head.t === "var" && t.head.name === "data" && t.head.slot === undefined) {
-          const p: string[] = [];
+          const p: (string | null)[] = [];
           for (const x of t.path) {
             if (x.t === "val" && (typeof x.v === "string" || typeof x.v === "number")) p.push(String(x.v));
-            else break;
+            else p.push(null);
           }
           fn(p);
         } else term(t.head);
