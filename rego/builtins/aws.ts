@@ -33,13 +33,16 @@ function signReq(a: Value[]): Value {
   const cfg = a[1]!;
   if (!isObject(cfg)) throw typeErr(1, cfg, "object");
   const missingAws = REQUIRED_AWS.filter((k) => cfg.get(k) === undefined);
-  if (missingAws.length) throw operandErr(`operand 2 missing required AWS config parameters(s): ${setString(missingAws)}`);
+  if (missingAws.length)
+    throw operandErr(`operand 2 missing required AWS config parameters(s): ${setString(missingAws)}`);
   const invalidAws = REQUIRED_AWS.filter((k) => typeof cfg.get(k) !== "string");
-  if (invalidAws.length) throw operandErr(`operand 2 invalid values for required AWS config parameters(s): ${setString(invalidAws)}`);
+  if (invalidAws.length)
+    throw operandErr(`operand 2 invalid values for required AWS config parameters(s): ${setString(invalidAws)}`);
   const ts = a[2]!;
   if (!isNumber(ts)) throw typeErr(1, ts, "number");
   const ns = toBigInt(ts);
-  if (ns === undefined || ns < gt.MIN_NS || ns > gt.MAX_NS) throw operandErr("operand 3 could not convert time_ns value into a unix timestamp");
+  if (ns === undefined || ns < gt.MIN_NS || ns > gt.MAX_NS)
+    throw operandErr("operand 3 could not convert time_ns value into a unix timestamp");
   const missingReq = ["method", "url"].filter((k) => req.get(k) === undefined);
   if (missingReq.length) throw operandErr(`operand 1 missing required request parameters(s): ${setString(missingReq)}`);
   let headers = makeObject([]);
@@ -49,12 +52,14 @@ function signReq(a: Value[]): Value {
     headers = h;
   }
   const invalidReq = ["url", "method"].filter((k) => typeof req.get(k) !== "string").sort();
-  if (invalidReq.length) throw operandErr(`operand 1 invalid values for required request parameters(s): ${setString(invalidReq)}`);
+  if (invalidReq.length)
+    throw operandErr(`operand 1 invalid values for required request parameters(s): ${setString(invalidReq)}`);
   const url = parseURI(str(req, "url"));
   const method = str(req, "method");
   const rawBody = req.get("raw_body");
   const body = req.get("body");
-  const bodyBytes = rawBody !== undefined ? (typeof rawBody === "string" ? rawBody : "") : body !== undefined ? goJSON(body) : "";
+  const bodyBytes =
+    rawBody !== undefined ? (typeof rawBody === "string" ? rawBody : "") : body !== undefined ? goJSON(body) : "";
   let disable = false;
   const d = cfg.get("disable_payload_signing");
   if (d !== undefined) {
@@ -71,7 +76,10 @@ function signReq(a: Value[]): Value {
   const isoNow = gt.format(t, "20060102T150405Z");
   const contentSha = disable ? "UNSIGNED-PAYLOAD" : sha256hex(Buffer.from(bodyBytes, "utf8"));
   const host = (url.hostname ?? "") + (url.port ? `:${url.port}` : "");
-  const awsHeaders = new Map<string, string>([["host", url.hostname?.includes(":") ? `[${url.hostname}]${url.port ? ":" + url.port : ""}` : host], ["x-amz-date", isoNow]]);
+  const awsHeaders = new Map<string, string>([
+    ["host", url.hostname?.includes(":") ? `[${url.hostname}]${url.port ? ":" + url.port : ""}` : host],
+    ["x-amz-date", isoNow],
+  ]);
   if (service === "s3" || service === "glacier" || disable) awsHeaders.set("x-amz-content-sha256", contentSha);
   const token = str(cfg, "aws_session_token");
   if (token) awsHeaders.set("x-amz-security-token", token);

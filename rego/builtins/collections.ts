@@ -2,7 +2,18 @@
 // subset.go, type.go, walk.go).
 import type { Value, RObject, RSet } from "../value.ts";
 import {
-  compare, equals, isNumber, isObject, isSet, makeObject, makeSet, normInt, numMul, toBigInt, toNumber, typeName,
+  compare,
+  equals,
+  isNumber,
+  isObject,
+  isSet,
+  makeObject,
+  makeSet,
+  normInt,
+  numMul,
+  toBigInt,
+  toNumber,
+  typeName,
   RObject as RObjectClass,
 } from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
@@ -11,8 +22,11 @@ import { fromFloat } from "./numbers.ts";
 
 export function elemErr(pos: number, composite: Value, got: Value, ...expected: string[]): Error {
   const tpe = typeName(composite);
-  if (expected.length === 1) return operandErr(`operand ${pos} must be ${tpe} of ${expected[0]}s but got ${tpe} containing ${typeName(got)}`);
-  return operandErr(`operand ${pos} must be ${tpe} of (any of) {${expected.join(", ")}} but got ${tpe} containing ${typeName(got)}`);
+  if (expected.length === 1)
+    return operandErr(`operand ${pos} must be ${tpe} of ${expected[0]}s but got ${tpe} containing ${typeName(got)}`);
+  return operandErr(
+    `operand ${pos} must be ${tpe} of (any of) {${expected.join(", ")}} but got ${tpe} containing ${typeName(got)}`,
+  );
 }
 
 function numbersOf(v: Value, pos: number): Value[] {
@@ -27,7 +41,10 @@ function sum(xs: Value[]): Value {
   let acc = 0n;
   for (const x of xs) {
     const b = toBigInt(x as number);
-    if (b === undefined) { exact = false; break; }
+    if (b === undefined) {
+      exact = false;
+      break;
+    }
     acc += b;
   }
   if (exact) return normInt(acc);
@@ -48,9 +65,18 @@ function objectSubset(sup: RObject, sub: RObject): boolean {
     const bv = sub.get(k)!;
     if (sv === undefined) return false;
     if (equals(sv, bv)) continue;
-    if (isObject(sv) && isObject(bv)) { if (!objectSubset(sv, bv)) return false; continue; }
-    if (isSet(sv) && isSet(bv)) { if (!setSubset(sv, bv)) return false; continue; }
-    if (Array.isArray(sv) && Array.isArray(bv)) { if (!arraySubset(sv, bv)) return false; continue; }
+    if (isObject(sv) && isObject(bv)) {
+      if (!objectSubset(sv, bv)) return false;
+      continue;
+    }
+    if (isSet(sv) && isSet(bv)) {
+      if (!setSubset(sv, bv)) return false;
+      continue;
+    }
+    if (Array.isArray(sv) && Array.isArray(bv)) {
+      if (!arraySubset(sv, bv)) return false;
+      continue;
+    }
     return false;
   }
   return true;
@@ -67,7 +93,10 @@ function arraySubset(sup: Value[], sub: Value[]): boolean {
     if (subCursor === sub.length) return true;
     if (superCursor + subCursor === sup.length) return false;
     if (compare(sup[superCursor + subCursor]!, sub[subCursor]!) === 0) subCursor++;
-    else { superCursor++; subCursor = 0; }
+    else {
+      superCursor++;
+      subCursor = 0;
+    }
   }
 }
 function arraySetSubset(sup: Value[], sub: RSet): boolean {
@@ -139,9 +168,24 @@ export function findPath(v: Value, path: Value[]): Value | undefined {
 
 function* walk(v: Value, path: Value[]): Generator<Value> {
   yield [path.slice(), v];
-  if (Array.isArray(v)) for (let i = 0; i < v.length; i++) { path.push(i); yield* walk(v[i]!, path); path.pop(); }
-  else if (isObject(v)) for (const k of v.keys()) { path.push(k); yield* walk(v.get(k)!, path); path.pop(); }
-  else if (isSet(v)) for (const k of v.values()) { path.push(k); yield* walk(k, path); path.pop(); }
+  if (Array.isArray(v))
+    for (let i = 0; i < v.length; i++) {
+      path.push(i);
+      yield* walk(v[i]!, path);
+      path.pop();
+    }
+  else if (isObject(v))
+    for (const k of v.keys()) {
+      path.push(k);
+      yield* walk(v.get(k)!, path);
+      path.pop();
+    }
+  else if (isSet(v))
+    for (const k of v.values()) {
+      path.push(k);
+      yield* walk(k, path);
+      path.pop();
+    }
 }
 
 function* walkNoPaths(v: Value): Generator<Value> {
@@ -157,7 +201,11 @@ export const collectionBuiltins: BuiltinDef[] = [
   // aggregates
   fn("count", [anyOf(ARR, OBJ, SET, S)], N, (a) => {
     const v = a[0]!;
-    if (typeof v === "string") { let n = 0; for (const _ of v) n++; return n; }
+    if (typeof v === "string") {
+      let n = 0;
+      for (const _ of v) n++;
+      return n;
+    }
     if (Array.isArray(v)) return v.length;
     if (isObject(v) || isSet(v)) return v.size;
     throw typeErr(1, v, "array", "object", "set", "string");
@@ -188,29 +236,50 @@ export const collectionBuiltins: BuiltinDef[] = [
     if (isSet(v)) return [...v.values()];
     throw typeErr(1, v, "set", "array");
   }),
-  fn("all", [anyOf(SET, ARR)], B, (a) => {
-    const v = a[0]!;
-    if (Array.isArray(v)) return v.every((x) => x === true);
-    if (isSet(v)) return v.values().every((x) => x === true);
-    throw typeErr(1, v, "array", "set");
-  }, { deprecated: true }),
-  fn("any", [anyOf(SET, ARR)], B, (a) => {
-    const v = a[0]!;
-    if (Array.isArray(v)) return v.some((x) => x === true);
-    if (isSet(v)) return v.has(true);
-    throw typeErr(1, v, "array", "set");
-  }, { deprecated: true }),
+  fn(
+    "all",
+    [anyOf(SET, ARR)],
+    B,
+    (a) => {
+      const v = a[0]!;
+      if (Array.isArray(v)) return v.every((x) => x === true);
+      if (isSet(v)) return v.values().every((x) => x === true);
+      throw typeErr(1, v, "array", "set");
+    },
+    { deprecated: true },
+  ),
+  fn(
+    "any",
+    [anyOf(SET, ARR)],
+    B,
+    (a) => {
+      const v = a[0]!;
+      if (Array.isArray(v)) return v.some((x) => x === true);
+      if (isSet(v)) return v.has(true);
+      throw typeErr(1, v, "array", "set");
+    },
+    { deprecated: true },
+  ),
   fn("internal.member_2", [A, A], B, (a) => {
     const [x, c] = a as [Value, Value];
     if (isSet(c)) return c.has(x);
     if (Array.isArray(c)) return c.some((e) => equals(e, x));
-    if (isObject(c)) { let f = false; c.forEachUnordered((v) => { if (!f && equals(v, x)) f = true; }); return f; }
+    if (isObject(c)) {
+      let f = false;
+      c.forEachUnordered((v) => {
+        if (!f && equals(v, x)) f = true;
+      });
+      return f;
+    }
     return false;
   }),
   fn("internal.member_3", [A, A, A], B, (a) => {
     const [k, v, c] = a as [Value, Value, Value];
     if (isSet(c)) return c.has(k) && equals(k, v);
-    if (isObject(c)) { const g = c.get(k); return g !== undefined && equals(g, v); }
+    if (isObject(c)) {
+      const g = c.get(k);
+      return g !== undefined && equals(g, v);
+    }
     if (Array.isArray(c)) {
       if (!isNumber(k)) return false;
       const i = toNumber(k);
@@ -249,11 +318,17 @@ export const collectionBuiltins: BuiltinDef[] = [
     }
     return out;
   }),
-  fn("set_diff", [SET, SET], SET, (a) => {
-    const x = set(a, 0);
-    const y = set(a, 1);
-    return makeSet(x.values().filter((v) => !y.has(v)));
-  }, { deprecated: true }),
+  fn(
+    "set_diff",
+    [SET, SET],
+    SET,
+    (a) => {
+      const x = set(a, 0);
+      const y = set(a, 1);
+      return makeSet(x.values().filter((v) => !y.has(v)));
+    },
+    { deprecated: true },
+  ),
 
   // arrays
   fn("array.concat", [ARR, ARR], ARR, (a) => [...arr(a, 0), ...arr(a, 1)]),
@@ -336,21 +411,72 @@ export const collectionBuiltins: BuiltinDef[] = [
   rel("internal.walk_no_paths", [A], T.array(A), (a) => walkNoPaths(a[0]!)),
 
   // casts (v0 only)
-  fn("cast_array", [A], ARR, (a) => {
-    const v = a[0]!;
-    if (Array.isArray(v)) return v;
-    if (isSet(v)) return [...v.values()];
-    throw typeErr(1, v, "array", "set");
-  }, { deprecated: true }),
-  fn("cast_set", [A], SET, (a) => {
-    const v = a[0]!;
-    if (Array.isArray(v)) return makeSet(v);
-    if (isSet(v)) return v;
-    throw typeErr(1, v, "array", "set");
-  }, { deprecated: true }),
-  fn("cast_string", [A], S, (a) => { const v = a[0]!; if (typeof v !== "string") throw typeErr(1, v, "string"); return v; }, { deprecated: true }),
-  fn("cast_boolean", [A], B, (a) => { const v = a[0]!; if (typeof v !== "boolean") throw typeErr(1, v, "boolean"); return v; }, { deprecated: true }),
-  fn("cast_null", [A], T.null, (a) => { const v = a[0]!; if (v !== null) throw typeErr(1, v, "null"); return null; }, { deprecated: true }),
-  fn("cast_object", [A], OBJ, (a) => { const v = a[0]!; if (!isObject(v)) throw typeErr(1, v, "object"); return v; }, { deprecated: true }),
+  fn(
+    "cast_array",
+    [A],
+    ARR,
+    (a) => {
+      const v = a[0]!;
+      if (Array.isArray(v)) return v;
+      if (isSet(v)) return [...v.values()];
+      throw typeErr(1, v, "array", "set");
+    },
+    { deprecated: true },
+  ),
+  fn(
+    "cast_set",
+    [A],
+    SET,
+    (a) => {
+      const v = a[0]!;
+      if (Array.isArray(v)) return makeSet(v);
+      if (isSet(v)) return v;
+      throw typeErr(1, v, "array", "set");
+    },
+    { deprecated: true },
+  ),
+  fn(
+    "cast_string",
+    [A],
+    S,
+    (a) => {
+      const v = a[0]!;
+      if (typeof v !== "string") throw typeErr(1, v, "string");
+      return v;
+    },
+    { deprecated: true },
+  ),
+  fn(
+    "cast_boolean",
+    [A],
+    B,
+    (a) => {
+      const v = a[0]!;
+      if (typeof v !== "boolean") throw typeErr(1, v, "boolean");
+      return v;
+    },
+    { deprecated: true },
+  ),
+  fn(
+    "cast_null",
+    [A],
+    T.null,
+    (a) => {
+      const v = a[0]!;
+      if (v !== null) throw typeErr(1, v, "null");
+      return null;
+    },
+    { deprecated: true },
+  ),
+  fn(
+    "cast_object",
+    [A],
+    OBJ,
+    (a) => {
+      const v = a[0]!;
+      if (!isObject(v)) throw typeErr(1, v, "object");
+      return v;
+    },
+    { deprecated: true },
+  ),
 ];
-

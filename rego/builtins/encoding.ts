@@ -1,7 +1,20 @@
 // json.*, yaml.*, base64*, hex.*, urlquery.* builtins (OPA topdown/encoding.go, json.go).
 import YAML from "yaml";
 import type { Value, RObject } from "../value.ts";
-import { RObject as RObjectClass, equals, fromJSON, isNumber, isObject, isSet, makeObject, makeSet, parseJSON, toJSON, toJSONString, toNumber } from "../value.ts";
+import {
+  RObject as RObjectClass,
+  equals,
+  fromJSON,
+  isNumber,
+  isObject,
+  isSet,
+  makeObject,
+  makeSet,
+  parseJSON,
+  toJSON,
+  toJSONString,
+  toNumber,
+} from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
 import { A, ARR, B, OBJ, S, SET, T, anyOf, fn, obj, operandErr, plainErr, str, typeErr } from "./util.ts";
 import { elemErr } from "./collections.ts";
@@ -44,7 +57,13 @@ function marshalIndent(v: Value, prefix: string, indent: string): string {
   const compact = toJSONString(v, indent === "" ? undefined : indent);
   if (indent === "") {
     // Go's MarshalIndent with an empty indent still breaks lines
-    return prefix + toJSONString(v, "\u0000").split("\u0000").join("").replace(/\n/g, "\n" + prefix);
+    return (
+      prefix +
+      toJSONString(v, "\u0000")
+        .split("\u0000")
+        .join("")
+        .replace(/\n/g, "\n" + prefix)
+    );
   }
   return prefix + compact.replace(/\n/g, "\n" + prefix);
 }
@@ -64,12 +83,27 @@ function pathSegments(p: Value, pos: number, name: "filter" | "remove"): Value[]
     return t === "" ? [] : t.split("/").map((seg) => seg.replace(/~1/g, "/").replace(/~0/g, "~"));
   }
   if (Array.isArray(p)) return p;
-  if (name === "remove") throw operandErr(`operand ${pos} must be one of {set, array} containing string paths or array of path segments but got ${typeNameOf(p)}`);
-  throw operandErr(`operand ${pos} must be one of {set, array} containing string paths or array of path segments but got ${typeNameOf(p)}`);
+  if (name === "remove")
+    throw operandErr(
+      `operand ${pos} must be one of {set, array} containing string paths or array of path segments but got ${typeNameOf(p)}`,
+    );
+  throw operandErr(
+    `operand ${pos} must be one of {set, array} containing string paths or array of path segments but got ${typeNameOf(p)}`,
+  );
 }
 
 function typeNameOf(v: Value): string {
-  return v === null ? "null" : Array.isArray(v) ? "array" : isObject(v) ? "object" : isSet(v) ? "set" : typeof v === "bigint" ? "number" : typeof v;
+  return v === null
+    ? "null"
+    : Array.isArray(v)
+      ? "array"
+      : isObject(v)
+        ? "object"
+        : isSet(v)
+          ? "set"
+          : typeof v === "bigint"
+            ? "number"
+            : typeof v;
 }
 
 interface PathTree {
@@ -138,7 +172,10 @@ function removeValue(v: Value, t: PathTree): Value | undefined {
     const out = new RObjectClass();
     for (const k of v.keys()) {
       const sub = t.kids.get(keyStr(k));
-      if (!sub) { out.set(k, v.get(k)!); continue; }
+      if (!sub) {
+        out.set(k, v.get(k)!);
+        continue;
+      }
       const r = removeValue(v.get(k)!, sub);
       if (r !== undefined) out.set(k, r);
     }
@@ -148,7 +185,10 @@ function removeValue(v: Value, t: PathTree): Value | undefined {
     const out: Value[] = [];
     v.forEach((x, i) => {
       const sub = t.kids.get(String(i));
-      if (!sub) { out.push(x); return; }
+      if (!sub) {
+        out.push(x);
+        return;
+      }
       const r = removeValue(x, sub);
       if (r !== undefined) out.push(r);
     });
@@ -158,7 +198,10 @@ function removeValue(v: Value, t: PathTree): Value | undefined {
     const out = makeSet([]);
     for (const x of v.values()) {
       const sub = t.kids.get(keyStr(x));
-      if (!sub) { out.add(x); continue; }
+      if (!sub) {
+        out.add(x);
+        continue;
+      }
       const r = removeValue(x, sub);
       if (r !== undefined) out.add(r);
     }
@@ -191,7 +234,8 @@ function childKey(container: Value, seg: Value, forAdd: boolean): Value | undefi
   }
   if (Array.isArray(container)) {
     if (forAdd && seg === "-") return container.length;
-    const n = typeof seg === "string" ? (/^(0|[1-9]\d*)$/.test(seg) ? Number(seg) : NaN) : isNumber(seg) ? toNumber(seg) : NaN;
+    const n =
+      typeof seg === "string" ? (/^(0|[1-9]\d*)$/.test(seg) ? Number(seg) : NaN) : isNumber(seg) ? toNumber(seg) : NaN;
     if (!Number.isInteger(n)) return undefined;
     return n;
   }
@@ -382,7 +426,8 @@ function goYamlError(e: unknown): string {
   if (/Flow sequence must end with a \]/.test(msg)) text = "did not find expected ',' or ']'";
   else if (/Flow map must end with a \}/.test(msg)) text = "did not find expected ',' or '}'";
   else if (err.code === "BLOCK_AS_IMPLICIT_KEY") text = "mapping values are not allowed in this context";
-  else if (err.code === "TAB_AS_INDENT" || err.code === "BAD_SCALAR_START") text = "found character that cannot start any token";
+  else if (err.code === "TAB_AS_INDENT" || err.code === "BAD_SCALAR_START")
+    text = "found character that cannot start any token";
   else if (/Missing closing .?quote/.test(msg)) text = "found unexpected end of stream";
   return `yaml: line ${line}: ${text}`;
 }
@@ -511,7 +556,10 @@ function marshalWithOptions(v: Value, opts: RObject): string {
       if (typeof x !== "string") throw operandErr(`operand 2 indent must be string`);
       indent = x;
       hasIndentOrPrefix = true;
-    } else throw operandErr(`operand 2 object contained unknown key ${JSON.stringify(typeof k === "string" ? k : toJSONString(k))}`);
+    } else
+      throw operandErr(
+        `operand 2 object contained unknown key ${JSON.stringify(typeof k === "string" ? k : toJSONString(k))}`,
+      );
   }
   if (pretty === false || (pretty === undefined && !hasIndentOrPrefix)) return toJSONString(v);
   return marshalIndent(v, prefix, indent);
@@ -571,7 +619,9 @@ export const encodingBuiltins: BuiltinDef[] = [
     for (let i = 0; i < s.length; i++) {
       if (!/[0-9a-fA-F]/.test(s[i]!)) {
         const cp = s.codePointAt(i)!;
-        throw plainErr(`encoding/hex: invalid byte: U+${cp.toString(16).toUpperCase().padStart(4, "0")} ${quoteRune(s[i]!)}`);
+        throw plainErr(
+          `encoding/hex: invalid byte: U+${cp.toString(16).toUpperCase().padStart(4, "0")} ${quoteRune(s[i]!)}`,
+        );
       }
     }
     if (s.length % 2 === 1) throw plainErr("encoding/hex: odd length hex string");

@@ -19,9 +19,14 @@ function unitsResult(r: bigint | string): Value {
   return typeof r === "bigint" ? normInt(r) : Number(r);
 }
 
-const hash = (name: string, algo: string): BuiltinDef => fn(name, [S], S, (a) => createHash(algo).update(str(a, 0), "utf8").digest("hex"));
+const hash = (name: string, algo: string): BuiltinDef =>
+  fn(name, [S], S, (a) => createHash(algo).update(str(a, 0), "utf8").digest("hex"));
 const hmac = (name: string, algo: string): BuiltinDef =>
-  fn(name, [S, S], S, (a) => createHmac(algo, Buffer.from(str(a, 1), "utf8")).update(str(a, 0), "utf8").digest("hex"));
+  fn(name, [S, S], S, (a) =>
+    createHmac(algo, Buffer.from(str(a, 1), "utf8"))
+      .update(str(a, 0), "utf8")
+      .digest("hex"),
+  );
 
 function semverOperand(a: Value[], i: number): ReturnType<typeof parseSemver> & object {
   const s = str(a, i);
@@ -110,20 +115,27 @@ export const extraBuiltins: BuiltinDef[] = [
     const info = parseUUID(str(a, 0));
     if (!info) return undefined;
     const entries: [Value, Value][] = [];
-    for (const [k, v] of Object.entries(info)) if (v !== undefined) entries.push([k, typeof v === "bigint" ? normInt(v) : (v as Value)]);
+    for (const [k, v] of Object.entries(info))
+      if (v !== undefined) entries.push([k, typeof v === "bigint" ? normInt(v) : (v as Value)]);
     return makeObject(entries);
   }),
-  fn("uuid.rfc4122", [S], S, (a, ctx) => {
-    const k = str(a, 0);
-    const key = `uuid.rfc4122:${k}`;
-    const hit = ctx.cache.get(key);
-    if (hit !== undefined) return hit as string;
-    const bytes = new Uint8Array(16);
-    for (let i = 0; i < 16; i++) bytes[i] = Math.floor(ctx.random() * 256);
-    const u = uuidV4(bytes);
-    ctx.cache.set(key, u);
-    return u;
-  }, { nondeterministic: true }),
+  fn(
+    "uuid.rfc4122",
+    [S],
+    S,
+    (a, ctx) => {
+      const k = str(a, 0);
+      const key = `uuid.rfc4122:${k}`;
+      const hit = ctx.cache.get(key);
+      if (hit !== undefined) return hit as string;
+      const bytes = new Uint8Array(16);
+      for (let i = 0; i < 16; i++) bytes[i] = Math.floor(ctx.random() * 256);
+      const u = uuidV4(bytes);
+      ctx.cache.set(key, u);
+      return u;
+    },
+    { nondeterministic: true },
+  ),
   fn("uri.parse", [S], OBJ, (a) => {
     const parts = parseURI(str(a, 0));
     return makeObject(Object.entries(parts).filter(([, v]) => v !== undefined && v !== "") as [Value, Value][]);
@@ -141,9 +153,13 @@ export const extraBuiltins: BuiltinDef[] = [
     if (!isObject(a[0]!)) throw typeErr(1, a[0]!, "object");
     return reachable(a[0]!, a[1]!);
   }),
-  fn("graph.reachable_paths", [T.object(A, anyOf(T.array(A), T.set(A))), anyOf(T.array(A), T.set(A))], T.set(T.array(A)), (a) => {
-    if (!isObject(a[0]!)) throw typeErr(1, a[0]!, "object");
-    return reachablePaths(a[0]!, a[1]!);
-  }),
+  fn(
+    "graph.reachable_paths",
+    [T.object(A, anyOf(T.array(A), T.set(A))), anyOf(T.array(A), T.set(A))],
+    T.set(T.array(A)),
+    (a) => {
+      if (!isObject(a[0]!)) throw typeErr(1, a[0]!, "object");
+      return reachablePaths(a[0]!, a[1]!);
+    },
+  ),
 ];
-

@@ -28,11 +28,29 @@ function printValue(v: Obj | undefined): string {
   if (!v) return "null";
   const raw = s(v.Raw);
   switch (v.Kind) {
-    case 0: return "$" + raw;
-    case 3: case 4: return JSON.stringify(raw);
-    case 8: return "[" + arr(v.Children).map((c) => printValue(c.Value as Obj)).join(", ") + "]";
-    case 9: return "{" + arr(v.Children).map((c) => `${s(c.Name)}: ${printValue(c.Value as Obj)}`).join(", ") + "}";
-    default: return raw;
+    case 0:
+      return "$" + raw;
+    case 3:
+    case 4:
+      return JSON.stringify(raw);
+    case 8:
+      return (
+        "[" +
+        arr(v.Children)
+          .map((c) => printValue(c.Value as Obj))
+          .join(", ") +
+        "]"
+      );
+    case 9:
+      return (
+        "{" +
+        arr(v.Children)
+          .map((c) => `${s(c.Name)}: ${printValue(c.Value as Obj)}`)
+          .join(", ") +
+        "}"
+      );
+    default:
+      return raw;
   }
 }
 
@@ -52,7 +70,10 @@ function printDirectives(ds: Obj[]): string {
 
 function printInputValues(args: Obj[]): string {
   return args
-    .map((a) => `${s(a.Name)}: ${printType(a.Type as Obj)}${a.DefaultValue ? " = " + printValue(a.DefaultValue as Obj) : ""}${printDirectives(arr(a.Directives))}`)
+    .map(
+      (a) =>
+        `${s(a.Name)}: ${printType(a.Type as Obj)}${a.DefaultValue ? " = " + printValue(a.DefaultValue as Obj) : ""}${printDirectives(arr(a.Directives))}`,
+    )
     .join(", ");
 }
 
@@ -73,12 +94,20 @@ function printDefinition(d: Obj): string {
   const ifs = strs(d.Interfaces);
   const impl = ifs.length ? " implements " + ifs.join(" & ") : "";
   switch (d.Kind) {
-    case "SCALAR": return `scalar ${name}${dirs}`;
-    case "OBJECT": return `type ${name}${impl}${dirs}${fields(false)}`;
-    case "INTERFACE": return `interface ${name}${impl}${dirs}${fields(false)}`;
-    case "UNION": return `union ${name}${dirs} = ${strs(d.Types).join(" | ")}`;
-    case "ENUM": return `enum ${name}${dirs} {\n${arr(d.EnumValues).map((v) => "  " + s(v.Name) + printDirectives(arr(v.Directives))).join("\n")}\n}`;
-    default: return `input ${name}${dirs}${fields(true)}`;
+    case "SCALAR":
+      return `scalar ${name}${dirs}`;
+    case "OBJECT":
+      return `type ${name}${impl}${dirs}${fields(false)}`;
+    case "INTERFACE":
+      return `interface ${name}${impl}${dirs}${fields(false)}`;
+    case "UNION":
+      return `union ${name}${dirs} = ${strs(d.Types).join(" | ")}`;
+    case "ENUM":
+      return `enum ${name}${dirs} {\n${arr(d.EnumValues)
+        .map((v) => "  " + s(v.Name) + printDirectives(arr(v.Directives)))
+        .join("\n")}\n}`;
+    default:
+      return `input ${name}${dirs}${fields(true)}`;
   }
 }
 
@@ -88,7 +117,10 @@ function printSelections(sel: Obj[]): string {
     " {\n" +
     sel
       .map((x) => {
-        if (x.Alias !== undefined || (x.Name !== undefined && x.SelectionSet !== undefined && x.TypeCondition === undefined)) {
+        if (
+          x.Alias !== undefined ||
+          (x.Name !== undefined && x.SelectionSet !== undefined && x.TypeCondition === undefined)
+        ) {
           const alias = s(x.Alias) && s(x.Alias) !== s(x.Name) ? `${s(x.Alias)}: ` : "";
           return `${alias}${s(x.Name)}${printArgs(arr(x.Arguments))}${printDirectives(arr(x.Directives))}${printSelections(arr(x.SelectionSet))}`;
         }
@@ -105,12 +137,27 @@ function printSelections(sel: Obj[]): string {
 
 function printVarDefs(vs: Obj[]): string {
   if (!vs.length) return "";
-  return "(" + vs.map((v) => `$${s(v.Variable)}: ${printType(v.Type as Obj)}${v.DefaultValue ? " = " + printValue(v.DefaultValue as Obj) : ""}`).join(", ") + ")";
+  return (
+    "(" +
+    vs
+      .map(
+        (v) =>
+          `$${s(v.Variable)}: ${printType(v.Type as Obj)}${v.DefaultValue ? " = " + printValue(v.DefaultValue as Obj) : ""}`,
+      )
+      .join(", ") +
+    ")"
+  );
 }
 
 function printQuery(doc: Obj): string {
-  const ops = arr(doc.Operations).map((o) => `${s(o.Operation) || "query"} ${s(o.Name)}${printVarDefs(arr(o.VariableDefinitions))}${printDirectives(arr(o.Directives))}${printSelections(arr(o.SelectionSet))}`);
-  const frags = arr(doc.Fragments).map((f) => `fragment ${s(f.Name)} on ${s(f.TypeCondition)}${printDirectives(arr(f.Directives))}${printSelections(arr(f.SelectionSet))}`);
+  const ops = arr(doc.Operations).map(
+    (o) =>
+      `${s(o.Operation) || "query"} ${s(o.Name)}${printVarDefs(arr(o.VariableDefinitions))}${printDirectives(arr(o.Directives))}${printSelections(arr(o.SelectionSet))}`,
+  );
+  const frags = arr(doc.Fragments).map(
+    (f) =>
+      `fragment ${s(f.Name)} on ${s(f.TypeCondition)}${printDirectives(arr(f.Directives))}${printSelections(arr(f.SelectionSet))}`,
+  );
   return [...ops, ...frags].join("\n");
 }
 
@@ -140,7 +187,14 @@ function validateSchema(doc: Obj): Schema {
   for (const d of arr(doc.Definitions)) {
     const name = s(d.Name);
     if (types.has(name)) throw err(`Cannot redeclare type ${name}.`);
-    types.set(name, { ...d, Fields: [...arr(d.Fields)], EnumValues: [...arr(d.EnumValues)], Types: [...strs(d.Types)], Interfaces: [...strs(d.Interfaces)], Directives: [...arr(d.Directives)] });
+    types.set(name, {
+      ...d,
+      Fields: [...arr(d.Fields)],
+      EnumValues: [...arr(d.EnumValues)],
+      Types: [...strs(d.Types)],
+      Interfaces: [...strs(d.Interfaces)],
+      Directives: [...arr(d.Directives)],
+    });
   }
   for (const e of arr(doc.Extensions)) {
     const name = s(e.Name);
@@ -149,7 +203,8 @@ function validateSchema(doc: Obj): Schema {
       base = { Kind: e.Kind, Name: name, Fields: [], EnumValues: [], Types: [], Interfaces: [], Directives: [] };
       types.set(name, base);
     }
-    if (base.Kind !== e.Kind) throw err(`Cannot extend type ${name} because the base type is a ${String(base.Kind)}, not ${String(e.Kind)}.`);
+    if (base.Kind !== e.Kind)
+      throw err(`Cannot extend type ${name} because the base type is a ${String(base.Kind)}, not ${String(e.Kind)}.`);
     (base.Fields as Obj[]).push(...arr(e.Fields));
     (base.EnumValues as Obj[]).push(...arr(e.EnumValues));
     (base.Types as string[]).push(...strs(e.Types));
@@ -171,7 +226,8 @@ function validateSchema(doc: Obj): Schema {
   }
   function checkInputType(t: Obj | undefined) {
     const def = checkExists(t);
-    if (!["SCALAR", "ENUM", "INPUT_OBJECT"].includes(String(def.Kind))) throw err(`${s(def.Name)} is not an input type.`);
+    if (!["SCALAR", "ENUM", "INPUT_OBJECT"].includes(String(def.Kind)))
+      throw err(`${s(def.Name)} is not an input type.`);
   }
   function checkDirectives(ds: Obj[], location: string) {
     for (const d of ds) {
@@ -188,7 +244,8 @@ function validateSchema(doc: Obj): Schema {
     if (kind === "OBJECT" || kind === "INTERFACE") {
       if (arr(def.Fields).length === 0) throw err(`${kind} ${name}: must define one or more fields.`);
       for (const f of arr(def.Fields)) {
-        if (s(f.Name).startsWith("__")) throw err(`Name "${s(f.Name)}" must not begin with "__", which is reserved by GraphQL introspection.`);
+        if (s(f.Name).startsWith("__"))
+          throw err(`Name "${s(f.Name)}" must not begin with "__", which is reserved by GraphQL introspection.`);
         const ft = checkExists(f.Type as Obj);
         if (ft.Kind === "INPUT_OBJECT") throw err(`OBJECT ${s(ft.Name)} cannot be used as an output type.`);
         for (const a of arr(f.Arguments)) {
@@ -200,12 +257,15 @@ function validateSchema(doc: Obj): Schema {
       for (const i of strs(def.Interfaces)) {
         const idef = types.get(i);
         if (!idef) throw err(`Undefined type ${i}.`);
-        if (idef.Kind !== "INTERFACE") throw err(`${kind} ${name} must only implement Interface types, it cannot implement ${i}.`);
+        if (idef.Kind !== "INTERFACE")
+          throw err(`${kind} ${name} must only implement Interface types, it cannot implement ${i}.`);
         for (const f of arr(idef.Fields)) {
-          if (!arr(def.Fields).some((g) => g.Name === f.Name)) throw err(`For ${name} to implement ${i} it must have a field called ${s(f.Name)}.`);
+          if (!arr(def.Fields).some((g) => g.Name === f.Name))
+            throw err(`For ${name} to implement ${i} it must have a field called ${s(f.Name)}.`);
         }
         for (const ii of strs(idef.Interfaces)) {
-          if (!strs(def.Interfaces).includes(ii)) throw err(`${kind} ${name} must implement ${ii} because it is implemented by ${i}.`);
+          if (!strs(def.Interfaces).includes(ii))
+            throw err(`${kind} ${name} must implement ${ii} because it is implemented by ${i}.`);
         }
       }
     } else if (kind === "UNION") {
@@ -240,9 +300,16 @@ function validateSchema(doc: Obj): Schema {
   for (const d of arr(doc.Directives)) {
     if (BUILTIN_DIRECTIVES[s(d.Name)]) continue;
     const args = arr(d.Arguments);
-    parts.push(`directive @${s(d.Name)}${args.length ? `(${printInputValues(args)})` : ""}${d.IsRepeatable ? " repeatable" : ""} on ${strs(d.Locations).join(" | ")}`);
+    parts.push(
+      `directive @${s(d.Name)}${args.length ? `(${printInputValues(args)})` : ""}${d.IsRepeatable ? " repeatable" : ""} on ${strs(d.Locations).join(" | ")}`,
+    );
   }
-  if (Object.keys(ops).length) parts.push(`schema {\n${Object.entries(ops).map(([o, t]) => `  ${o}: ${t}`).join("\n")}\n}`);
+  if (Object.keys(ops).length)
+    parts.push(
+      `schema {\n${Object.entries(ops)
+        .map(([o, t]) => `  ${o}: ${t}`)
+        .join("\n")}\n}`,
+    );
   return { types, directives, sdl: parts.join("\n\n") };
 }
 

@@ -13,11 +13,34 @@ import { encodingBuiltins } from "./encoding.ts";
 import { extraBuiltins } from "./extra.ts";
 
 const HTTP_SEND_KEYS = new Set([
-  "method", "url", "body", "enable_redirect", "force_json_decode", "force_yaml_decode", "headers", "raw_body",
-  "tls_use_system_certs", "tls_ca_cert", "tls_ca_cert_file", "tls_ca_cert_env_variable", "tls_client_cert",
-  "tls_client_cert_file", "tls_client_cert_env_variable", "tls_client_key", "tls_client_key_file",
-  "tls_client_key_env_variable", "tls_insecure_skip_verify", "tls_server_name", "timeout", "cache", "force_cache",
-  "force_cache_duration_seconds", "raise_error", "caching_mode", "max_retry_attempts", "cache_ignored_headers",
+  "method",
+  "url",
+  "body",
+  "enable_redirect",
+  "force_json_decode",
+  "force_yaml_decode",
+  "headers",
+  "raw_body",
+  "tls_use_system_certs",
+  "tls_ca_cert",
+  "tls_ca_cert_file",
+  "tls_ca_cert_env_variable",
+  "tls_client_cert",
+  "tls_client_cert_file",
+  "tls_client_cert_env_variable",
+  "tls_client_key",
+  "tls_client_key_file",
+  "tls_client_key_env_variable",
+  "tls_insecure_skip_verify",
+  "tls_server_name",
+  "timeout",
+  "cache",
+  "force_cache",
+  "force_cache_duration_seconds",
+  "raise_error",
+  "caching_mode",
+  "max_retry_attempts",
+  "cache_ignored_headers",
 ]);
 
 const NO_NETWORK = "not available in intent-sidecar (no network from policy evaluation)";
@@ -54,24 +77,38 @@ const runtimeBuiltins: BuiltinDef[] = [
   // No runtime is configured inside the engine; OPA returns an empty object then.
   fn("opa.runtime", [], OBJ, () => makeObject([])),
   fn("test.sleep", [S], T.null, () => null),
-  fn("http.send", [T.object()], T.object(), (a) => {
-    // Validate like OPA (so policies see the same type errors), then refuse: no network from policy evaluation.
-    const req = obj(a, 0);
-    const keys = req.keys();
-    const invalid = keys.filter((k) => typeof k !== "string" || !HTTP_SEND_KEYS.has(k));
-    if (invalid.length) throw operandErr(`operand 1 invalid request parameters(s): ${toRegoString(makeSet(invalid))}`);
-    const missing = ["method", "url"].filter((k) => req.get(k) === undefined);
-    if (missing.length) throw operandErr(`operand 1 missing required request parameters(s): ${toRegoString(makeSet(missing))}`);
-    throw plainErr(NO_NETWORK);
-  }, { nondeterministic: true }),
-  fn("net.lookup_ip_addr", [S], T.set(S), (a) => {
-    // IP literals and localhost resolve without DNS (as Go's resolver does); anything else needs the network.
-    const name = str(a, 0);
-    const addr = parseIP(name);
-    if (addr) return makeSet([ipString(addr)]);
-    if (/^(.+\.)?localhost\.?$/i.test(name)) return makeSet(["127.0.0.1", "::1"]);
-    throw plainErr(NO_NETWORK);
-  }, { nondeterministic: true }),
+  fn(
+    "http.send",
+    [T.object()],
+    T.object(),
+    (a) => {
+      // Validate like OPA (so policies see the same type errors), then refuse: no network from policy evaluation.
+      const req = obj(a, 0);
+      const keys = req.keys();
+      const invalid = keys.filter((k) => typeof k !== "string" || !HTTP_SEND_KEYS.has(k));
+      if (invalid.length)
+        throw operandErr(`operand 1 invalid request parameters(s): ${toRegoString(makeSet(invalid))}`);
+      const missing = ["method", "url"].filter((k) => req.get(k) === undefined);
+      if (missing.length)
+        throw operandErr(`operand 1 missing required request parameters(s): ${toRegoString(makeSet(missing))}`);
+      throw plainErr(NO_NETWORK);
+    },
+    { nondeterministic: true },
+  ),
+  fn(
+    "net.lookup_ip_addr",
+    [S],
+    T.set(S),
+    (a) => {
+      // IP literals and localhost resolve without DNS (as Go's resolver does); anything else needs the network.
+      const name = str(a, 0);
+      const addr = parseIP(name);
+      if (addr) return makeSet([ipString(addr)]);
+      if (/^(.+\.)?localhost\.?$/i.test(name)) return makeSet(["127.0.0.1", "::1"]);
+      throw plainErr(NO_NETWORK);
+    },
+    { nondeterministic: true },
+  ),
 ];
 
 const all: BuiltinDef[] = [

@@ -24,13 +24,16 @@ function jsonType(v: J): string {
 
 function checkSchema(s: J): void {
   if (typeof s === "boolean") return;
-  if (!s || typeof s !== "object" || Array.isArray(s)) throw new SchemaError("Invalid JSON schema: must be an object or boolean");
+  if (!s || typeof s !== "object" || Array.isArray(s))
+    throw new SchemaError("Invalid JSON schema: must be an object or boolean");
   const o = s as Record<string, J>;
   if (o.type !== undefined) {
     const ts = Array.isArray(o.type) ? o.type : [o.type];
     for (const t of ts) {
       if (typeof t !== "string" || !TYPES.includes(t)) {
-        throw new SchemaError(`has a primitive type that is NOT VALID -- given: /${String(t)}/ Expected valid values are:[${TYPES.join(" ")}]`);
+        throw new SchemaError(
+          `has a primitive type that is NOT VALID -- given: /${String(t)}/ Expected valid values are:[${TYPES.join(" ")}]`,
+        );
       }
     }
   }
@@ -38,7 +41,17 @@ function checkSchema(s: J): void {
     const m = o[k];
     if (m && typeof m === "object") for (const v of Object.values(m as Record<string, J>)) checkSchema(v);
   }
-  for (const k of ["items", "additionalProperties", "not", "additionalItems", "contains", "propertyNames", "if", "then", "else"]) {
+  for (const k of [
+    "items",
+    "additionalProperties",
+    "not",
+    "additionalItems",
+    "contains",
+    "propertyNames",
+    "if",
+    "then",
+    "else",
+  ]) {
     const v = o[k];
     if (v === undefined) continue;
     if (Array.isArray(v)) v.forEach(checkSchema);
@@ -61,11 +74,19 @@ interface Issue {
 }
 
 function jsonEqual(a: J, b: J): boolean {
-  return JSON.stringify(sortKeys(a), (_k, v) => (typeof v === "bigint" ? v.toString() : v)) === JSON.stringify(sortKeys(b), (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+  return (
+    JSON.stringify(sortKeys(a), (_k, v) => (typeof v === "bigint" ? v.toString() : v)) ===
+    JSON.stringify(sortKeys(b), (_k, v) => (typeof v === "bigint" ? v.toString() : v))
+  );
 }
 function sortKeys(v: J): J {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === "object") return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, J>)[k])]));
+  if (v && typeof v === "object")
+    return Object.fromEntries(
+      Object.keys(v)
+        .sort()
+        .map((k) => [k, sortKeys((v as Record<string, J>)[k])]),
+    );
   return v;
 }
 function num(v: J): number {
@@ -99,25 +120,40 @@ function validate(root: Schema, schema: Schema, v: J, field: string, out: Issue[
   if (Array.isArray(s.enum) && !s.enum.some((e) => jsonEqual(e, v))) {
     out.push({ type: "enum", field, desc: `${field} must be one of the following: ${s.enum.map(show).join(", ")}` });
   }
-  if (s.const !== undefined && !jsonEqual(s.const, v)) out.push({ type: "const", field, desc: `${field} does not match: ${show(s.const)}` });
+  if (s.const !== undefined && !jsonEqual(s.const, v))
+    out.push({ type: "const", field, desc: `${field} does not match: ${show(s.const)}` });
   if (t === "integer" || t === "number") {
     const n = num(v);
-    if (s.minimum !== undefined && n < num(s.minimum)) out.push({ type: "number_gte", field, desc: `Must be greater than or equal to ${show(s.minimum)}` });
-    if (s.maximum !== undefined && n > num(s.maximum)) out.push({ type: "number_lte", field, desc: `Must be less than or equal to ${show(s.maximum)}` });
-    if (typeof s.exclusiveMinimum === "number" && n <= s.exclusiveMinimum) out.push({ type: "number_gt", field, desc: `Must be greater than ${show(s.exclusiveMinimum)}` });
-    if (typeof s.exclusiveMaximum === "number" && n >= s.exclusiveMaximum) out.push({ type: "number_lt", field, desc: `Must be less than ${show(s.exclusiveMaximum)}` });
-    if (s.multipleOf !== undefined && num(s.multipleOf) !== 0 && !Number.isInteger(n / num(s.multipleOf))) out.push({ type: "multiple_of", field, desc: `Must be a multiple of ${show(s.multipleOf)}` });
+    if (s.minimum !== undefined && n < num(s.minimum))
+      out.push({ type: "number_gte", field, desc: `Must be greater than or equal to ${show(s.minimum)}` });
+    if (s.maximum !== undefined && n > num(s.maximum))
+      out.push({ type: "number_lte", field, desc: `Must be less than or equal to ${show(s.maximum)}` });
+    if (typeof s.exclusiveMinimum === "number" && n <= s.exclusiveMinimum)
+      out.push({ type: "number_gt", field, desc: `Must be greater than ${show(s.exclusiveMinimum)}` });
+    if (typeof s.exclusiveMaximum === "number" && n >= s.exclusiveMaximum)
+      out.push({ type: "number_lt", field, desc: `Must be less than ${show(s.exclusiveMaximum)}` });
+    if (s.multipleOf !== undefined && num(s.multipleOf) !== 0 && !Number.isInteger(n / num(s.multipleOf)))
+      out.push({ type: "multiple_of", field, desc: `Must be a multiple of ${show(s.multipleOf)}` });
   }
   if (t === "string") {
     const len = [...(v as string)].length;
-    if (s.minLength !== undefined && len < num(s.minLength)) out.push({ type: "string_gte", field, desc: `String length must be greater than or equal to ${show(s.minLength)}` });
-    if (s.maxLength !== undefined && len > num(s.maxLength)) out.push({ type: "string_lte", field, desc: `String length must be less than or equal to ${show(s.maxLength)}` });
-    if (typeof s.pattern === "string" && !compileRegex(s.pattern).match(v as string)) out.push({ type: "pattern", field, desc: `Does not match pattern '${s.pattern}'` });
+    if (s.minLength !== undefined && len < num(s.minLength))
+      out.push({
+        type: "string_gte",
+        field,
+        desc: `String length must be greater than or equal to ${show(s.minLength)}`,
+      });
+    if (s.maxLength !== undefined && len > num(s.maxLength))
+      out.push({ type: "string_lte", field, desc: `String length must be less than or equal to ${show(s.maxLength)}` });
+    if (typeof s.pattern === "string" && !compileRegex(s.pattern).match(v as string))
+      out.push({ type: "pattern", field, desc: `Does not match pattern '${s.pattern}'` });
   }
   if (t === "array") {
     const a = v as J[];
-    if (s.minItems !== undefined && a.length < num(s.minItems)) out.push({ type: "array_min_items", field, desc: `Array must have at least ${show(s.minItems)} items` });
-    if (s.maxItems !== undefined && a.length > num(s.maxItems)) out.push({ type: "array_max_items", field, desc: `Array must have at most ${show(s.maxItems)} items` });
+    if (s.minItems !== undefined && a.length < num(s.minItems))
+      out.push({ type: "array_min_items", field, desc: `Array must have at least ${show(s.minItems)} items` });
+    if (s.maxItems !== undefined && a.length > num(s.maxItems))
+      out.push({ type: "array_max_items", field, desc: `Array must have at most ${show(s.maxItems)} items` });
     if (s.uniqueItems === true) {
       outer: for (let i = 0; i < a.length; i++)
         for (let j = i + 1; j < a.length; j++)
@@ -131,15 +167,20 @@ function validate(root: Schema, schema: Schema, v: J, field: string, out: Issue[
         const sub = (s.items as Schema[])[i] ?? (s.additionalItems as Schema | undefined);
         if (sub !== undefined) validate(root, sub, x, `${field === "(root)" ? "" : field + "."}${i}`, out);
       });
-    } else if (s.items !== undefined) a.forEach((x, i) => validate(root, s.items as Schema, x, `${field === "(root)" ? "" : field + "."}${i}`, out));
+    } else if (s.items !== undefined)
+      a.forEach((x, i) => validate(root, s.items as Schema, x, `${field === "(root)" ? "" : field + "."}${i}`, out));
   }
   if (t === "object") {
     const o = v as Record<string, J>;
     const keys = Object.keys(o);
     const child = (k: string) => (field === "(root)" ? k : `${field}.${k}`);
-    if (Array.isArray(s.required)) for (const r of s.required as string[]) if (!(r in o)) out.push({ type: "required", field, desc: `${r} is required` });
-    if (s.minProperties !== undefined && keys.length < num(s.minProperties)) out.push({ type: "array_min_properties", field, desc: `Must have at least ${show(s.minProperties)} properties` });
-    if (s.maxProperties !== undefined && keys.length > num(s.maxProperties)) out.push({ type: "array_max_properties", field, desc: `Must have at most ${show(s.maxProperties)} properties` });
+    if (Array.isArray(s.required))
+      for (const r of s.required as string[])
+        if (!(r in o)) out.push({ type: "required", field, desc: `${r} is required` });
+    if (s.minProperties !== undefined && keys.length < num(s.minProperties))
+      out.push({ type: "array_min_properties", field, desc: `Must have at least ${show(s.minProperties)} properties` });
+    if (s.maxProperties !== undefined && keys.length > num(s.maxProperties))
+      out.push({ type: "array_max_properties", field, desc: `Must have at most ${show(s.maxProperties)} properties` });
     const props = (s.properties ?? {}) as Record<string, Schema>;
     const pprops = (s.patternProperties ?? {}) as Record<string, Schema>;
     for (const k of keys) {
@@ -155,7 +196,8 @@ function validate(root: Schema, schema: Schema, v: J, field: string, out: Issue[
         }
       }
       if (!matched && s.additionalProperties !== undefined) {
-        if (s.additionalProperties === false) out.push({ type: "additional_property_not_allowed", field, desc: `Additional property ${k} is not allowed` });
+        if (s.additionalProperties === false)
+          out.push({ type: "additional_property_not_allowed", field, desc: `Additional property ${k} is not allowed` });
         else validate(root, s.additionalProperties as Schema, o[k], child(k), out);
       }
     }
@@ -231,7 +273,11 @@ export const jsonSchemaBuiltins: BuiltinDef[] = [
     }
     const issues: Issue[] = [];
     validate(schema as Schema, schema as Schema, doc, "(root)", issues);
-    const errs = issues.map((i) => parseJSON(toJSONString(toJSONValue({ desc: i.desc, error: `${i.field}: ${i.desc}`, field: i.field, type: i.type }))));
+    const errs = issues.map((i) =>
+      parseJSON(
+        toJSONString(toJSONValue({ desc: i.desc, error: `${i.field}: ${i.desc}`, field: i.field, type: i.type })),
+      ),
+    );
     return [issues.length === 0, errs];
   }),
 ];
@@ -239,4 +285,3 @@ export const jsonSchemaBuiltins: BuiltinDef[] = [
 function toJSONValue(o: Record<string, string>): Value {
   return parseJSON(JSON.stringify(o));
 }
-

@@ -1,5 +1,14 @@
 // io.jwt.* builtins (OPA topdown/tokens.go) with node:crypto (synchronous; jose's API is async).
-import { createHmac, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, timingSafeEqual, X509Certificate, type KeyObject } from "node:crypto";
+import {
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  sign as cryptoSign,
+  verify as cryptoVerify,
+  timingSafeEqual,
+  X509Certificate,
+  type KeyObject,
+} from "node:crypto";
 import type { Value, RObject } from "../value.ts";
 import { compare, isNumber, isObject, parseJSON, toJSONString, toNumber } from "../value.ts";
 import type { BuiltinContext, BuiltinDef } from "./api.ts";
@@ -12,16 +21,22 @@ export function b64urlBytes(s0: string): Buffer {
   let s = s0;
   if (!s.endsWith("=")) {
     switch (s.length % 4) {
-      case 0: break;
-      case 2: s += "=="; break;
-      case 3: s += "="; break;
-      default: throw plainErr(`illegal base64url string: ${s0}`);
+      case 0:
+        break;
+      case 2:
+        s += "==";
+        break;
+      case 3:
+        s += "=";
+        break;
+      default:
+        throw plainErr(`illegal base64url string: ${s0}`);
     }
   }
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
     if (!/[A-Za-z0-9_-]/.test(c)) {
-      if (c === "=" && (i >= s.length - 2) && s.length % 4 === 0) {
+      if (c === "=" && i >= s.length - 2 && s.length % 4 === 0) {
         if (i === s.length - 2 && s[i + 1] !== "=") throw plainErr(`illegal base64 data at input byte ${i}`);
         continue;
       }
@@ -38,7 +53,12 @@ function b64url(b: Buffer | string): string {
 
 /** Go's json.Marshal escapes <, >, & and U+2028/9. */
 export function goJSON(v: Value): string {
-  return toJSONString(v).replace(/</g, "\\u003c").replace(/>/g, "\\u003e").replace(/&/g, "\\u0026").replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
+  return toJSONString(v)
+    .replace(/</g, "\\u003c")
+    .replace(/>/g, "\\u003e")
+    .replace(/&/g, "\\u0026")
+    .replace(/\u2028/g, "\\u2028")
+    .replace(/\u2029/g, "\\u2029");
 }
 
 function jsonObject(s: string): RObject {
@@ -132,7 +152,21 @@ interface VKey {
   kid: string;
 }
 
-const ALGS = new Set(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA"]);
+const ALGS = new Set([
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "HS256",
+  "HS384",
+  "HS512",
+  "EdDSA",
+]);
 
 function pemDecode(s: string): { type: string; body: Buffer; rest: string } | undefined {
   const m = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----(\r?\n)?/.exec(s);
@@ -147,7 +181,9 @@ function jwkToKey(j: Record<string, unknown>): KeyObject | Buffer {
     return Buffer.from(j.k, "base64url");
   }
   const priv = typeof j.d === "string";
-  return priv ? createPrivateKey({ key: j as never, format: "jwk" }) : createPublicKey({ key: j as never, format: "jwk" });
+  return priv
+    ? createPrivateKey({ key: j as never, format: "jwk" })
+    : createPublicKey({ key: j as never, format: "jwk" });
 }
 
 function parseJWKSet(s: string): Record<string, unknown>[] {
@@ -192,7 +228,12 @@ function keysFromCertOrJWK(cert: string): VKey[] {
       const alg = typeof k.alg === "string" ? k.alg : "";
       if (alg !== "" && !ALGS.has(alg)) continue;
       const pub = { ...k };
-      delete pub.d; delete pub.p; delete pub.q; delete pub.dp; delete pub.dq; delete pub.qi;
+      delete pub.d;
+      delete pub.p;
+      delete pub.q;
+      delete pub.dp;
+      delete pub.dq;
+      delete pub.qi;
       out.push({ key: jwkToKey(k.kty === "oct" ? k : pub), alg, kid: typeof k.kid === "string" ? k.kid : "" });
     }
   } catch (e) {
@@ -219,8 +260,11 @@ function verifyAlg(key: KeyObject | Buffer, alg: string, data: Buffer, sig: Buff
     if (Buffer.isBuffer(key)) return false;
     if (alg.startsWith("RS")) return key.asymmetricKeyType === "rsa" && cryptoVerify(hashOf(alg), data, key, sig);
     if (alg.startsWith("PS"))
-      return key.asymmetricKeyType === "rsa" && cryptoVerify(hashOf(alg), data, { key, padding: 6, saltLength: -1 }, sig); // RSA_PKCS1_PSS_PADDING, auto salt
-    if (alg.startsWith("ES")) return key.asymmetricKeyType === "ec" && cryptoVerify(hashOf(alg), data, { key, dsaEncoding: "ieee-p1363" }, sig);
+      return (
+        key.asymmetricKeyType === "rsa" && cryptoVerify(hashOf(alg), data, { key, padding: 6, saltLength: -1 }, sig)
+      ); // RSA_PKCS1_PSS_PADDING, auto salt
+    if (alg.startsWith("ES"))
+      return key.asymmetricKeyType === "ec" && cryptoVerify(hashOf(alg), data, { key, dsaEncoding: "ieee-p1363" }, sig);
     if (alg === "EdDSA") return key.asymmetricKeyType === "ed25519" && cryptoVerify(null, data, key, sig);
   } catch {
     return false;
@@ -236,7 +280,8 @@ function signAlg(key: KeyObject | Buffer, alg: string, data: Buffer): Buffer {
   }
   if (Buffer.isBuffer(key) || key.type !== "private") throw plainErr(`failed to sign payload: invalid key for ${alg}`);
   if (alg.startsWith("RS")) return cryptoSign(hashOf(alg), data, key);
-  if (alg.startsWith("PS")) return cryptoSign(hashOf(alg), data, { key, padding: 6, saltLength: Number(hashOf(alg).slice(3)) / 8 });
+  if (alg.startsWith("PS"))
+    return cryptoSign(hashOf(alg), data, { key, padding: 6, saltLength: Number(hashOf(alg).slice(3)) / 8 });
   if (alg.startsWith("ES")) return cryptoSign(hashOf(alg), data, { key, dsaEncoding: "ieee-p1363" });
   if (alg === "EdDSA") return cryptoSign(null, data, key);
   throw plainErr(`unknown JWS algorithm: ${alg}`);
@@ -402,13 +447,15 @@ function makeEmpty(): RObject {
 function headerAlg(headers: string): string {
   let h: unknown;
   // jwsbb parses lazily: text that is not an object has no fields; a broken object cannot be parsed
-  if (!headers.trimStart().startsWith("{")) throw plainErr(`missing or invalid 'alg' header: jwsbb: header "alg" not found`);
+  if (!headers.trimStart().startsWith("{"))
+    throw plainErr(`missing or invalid 'alg' header: jwsbb: header "alg" not found`);
   try {
     h = JSON.parse(headers);
   } catch {
     throw plainErr("missing or invalid 'alg' header: cannot parse JSON");
   }
-  if (!h || typeof h !== "object" || Array.isArray(h)) throw plainErr("missing or invalid 'alg' header: cannot parse JSON");
+  if (!h || typeof h !== "object" || Array.isArray(h))
+    throw plainErr("missing or invalid 'alg' header: cannot parse JSON");
   const alg = (h as Record<string, unknown>).alg;
   if (alg === undefined) throw plainErr(`missing or invalid 'alg' header: jwsbb: header "alg" not found`);
   if (typeof alg !== "string") throw plainErr(`missing or invalid 'alg' header: jwsbb: header "alg" is not a string`);
@@ -465,9 +512,17 @@ export const jwtBuiltins: BuiltinDef[] = [
   fn("io.jwt.verify_hs384", [S, S], B, (a) => verifyHS(a, "HS384")),
   fn("io.jwt.verify_hs512", [S, S], B, (a) => verifyHS(a, "HS512")),
   fn("io.jwt.decode_verify", [S, OBJ], T.array(A), (a, ctx) => decodeVerify(a, ctx), { nondeterministic: true }),
-  fn("io.jwt.encode_sign_raw", [S, S, S], S, (a) => {
-    const jwk = str(a, 2);
-    return encodeSign(str(a, 0), str(a, 1), jwk);
-  }, { nondeterministic: true }),
-  fn("io.jwt.encode_sign", [OBJ, OBJ, OBJ], S, (a) => encodeSign(goJSON(a[0]!), goJSON(a[1]!), goJSON(a[2]!)), { nondeterministic: true }),
+  fn(
+    "io.jwt.encode_sign_raw",
+    [S, S, S],
+    S,
+    (a) => {
+      const jwk = str(a, 2);
+      return encodeSign(str(a, 0), str(a, 1), jwk);
+    },
+    { nondeterministic: true },
+  ),
+  fn("io.jwt.encode_sign", [OBJ, OBJ, OBJ], S, (a) => encodeSign(goJSON(a[0]!), goJSON(a[1]!), goJSON(a[2]!)), {
+    nondeterministic: true,
+  }),
 ];

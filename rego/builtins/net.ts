@@ -97,7 +97,8 @@ function expand(s: string, ctx: BuiltinContext): Value {
   const n = ip.parseCIDR(s);
   const lo = ip.first(n).v;
   const hi = ip.last(n).v;
-  if (hi - lo + 1n > MAX_EXPAND) throw plainErr(`network too large to expand: ${s} has ${hi - lo + 1n} addresses (limit ${MAX_EXPAND})`);
+  if (hi - lo + 1n > MAX_EXPAND)
+    throw plainErr(`network too large to expand: ${s} has ${hi - lo + 1n} addresses (limit ${MAX_EXPAND})`);
   const out = makeSet([]);
   let k = 0;
   for (let v = lo; v <= hi; v++) {

@@ -1,6 +1,18 @@
 // Comparison and arithmetic operators, numbers.*, bits.* (OPA topdown/comparison.go, arithmetic.go, numbers.go, bits.go).
 import type { Value, Num } from "../value.ts";
-import { compare, equals, isNumber, isSet, makeSet, normInt, numAdd, numMul, numNeg, toBigInt, toNumber } from "../value.ts";
+import {
+  compare,
+  equals,
+  isNumber,
+  isSet,
+  makeSet,
+  normInt,
+  numAdd,
+  numMul,
+  numNeg,
+  toBigInt,
+  toNumber,
+} from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
 import { A, B, N, anyOf, fn, int, num, operandErr, plainErr, T, typeErr } from "./util.ts";
 
@@ -125,7 +137,8 @@ export const numberBuiltins: BuiltinDef[] = [
     if (typeof v === "string") {
       const t = v;
       if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t)) {
-        if (/^[+-]?(inf|infinity|nan)$/i.test(t)) throw operandErr(`operand 1 must be a finite number but got ${JSON.stringify(t)}`);
+        if (/^[+-]?(inf|infinity|nan)$/i.test(t))
+          throw operandErr(`operand 1 must be a finite number but got ${JSON.stringify(t)}`);
         throw plainErr(`strconv.ParseFloat: parsing ${JSON.stringify(t)}: invalid syntax`);
       }
       const s = t.startsWith("+") ? t.slice(1) : t;
@@ -136,18 +149,23 @@ export const numberBuiltins: BuiltinDef[] = [
     }
     throw typeErr(1, v, "null", "boolean", "number", "string");
   }),
-  fn("rand.intn", [T.string, N], N, (a, ctx) => {
-    const s = a[0];
-    if (typeof s !== "string") throw typeErr(1, s!, "string");
-    const n = int(a, 1);
-    if (n === 0) return 0;
-    const m = Math.abs(n);
-    const key = `rand.intn:${s}:${m}`;
-    const hit = ctx.cache.get(key);
-    if (hit !== undefined) return hit as number;
-    const r = Math.floor(ctx.random() * m);
-    ctx.cache.set(key, r);
-    return r;
-  }, { nondeterministic: true }),
+  fn(
+    "rand.intn",
+    [T.string, N],
+    N,
+    (a, ctx) => {
+      const s = a[0];
+      if (typeof s !== "string") throw typeErr(1, s!, "string");
+      const n = int(a, 1);
+      if (n === 0) return 0;
+      const m = Math.abs(n);
+      const key = `rand.intn:${s}:${m}`;
+      const hit = ctx.cache.get(key);
+      if (hit !== undefined) return hit as number;
+      const r = Math.floor(ctx.random() * m);
+      ctx.cache.set(key, r);
+      return r;
+    },
+    { nondeterministic: true },
+  ),
 ];
-

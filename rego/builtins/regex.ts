@@ -102,4 +102,3 @@ export const regexBuiltins: BuiltinDef[] = [
   }),
   fn("glob.quote_meta", [S], S, (a) => globQuoteMeta(str(a, 0))),
 ];
-

@@ -61,7 +61,9 @@ export function goReplace(s: string, pairs: [string, string][]): string {
   return out;
 }
 
-const SPACE = new Set([..."\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"]);
+const SPACE = new Set([
+  ..."\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
+]);
 
 function trimLeftSet(s: string, cut: Set<string>): string {
   const rs = runes(s);
@@ -139,7 +141,11 @@ export const stringBuiltins: BuiltinDef[] = [
     const out: Value[] = [];
     for (let i = 0; i + sr.length <= br.length; i++) {
       let ok = true;
-      for (let j = 0; j < sr.length; j++) if (br[i + j] !== sr[j]) { ok = false; break; }
+      for (let j = 0; j < sr.length; j++)
+        if (br[i + j] !== sr[j]) {
+          ok = false;
+          break;
+        }
       if (ok) out.push(i);
     }
     return out;
@@ -224,7 +230,6 @@ export const stringBuiltins: BuiltinDef[] = [
   }),
   fn("strings.reverse", [S], S, (a) => reverse(str(a, 0))),
 ];
-
 
 stringBuiltins.push(
   fn("strings.render_template", [S, T.object()], S, (a) => {

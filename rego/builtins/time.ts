@@ -81,4 +81,3 @@ export const timeBuiltins: BuiltinDef[] = [
     return gt.diff(t1, t2);
   }),
 ];
-

@@ -9,7 +9,13 @@ export { T, BuiltinError, builtinError, operandTypeError };
 export type Impl = (args: Value[], ctx: BuiltinContext, name: string) => Value | undefined;
 
 /** Define a function builtin. The implementation receives its own name for error messages. */
-export function fn(name: string, args: Type[], result: Type | undefined, impl: Impl, extra: Partial<FunctionBuiltin> = {}): BuiltinDef {
+export function fn(
+  name: string,
+  args: Type[],
+  result: Type | undefined,
+  impl: Impl,
+  extra: Partial<FunctionBuiltin> = {},
+): BuiltinDef {
   return {
     name,
     decl: { args, result },
@@ -24,7 +30,12 @@ export function fn(name: string, args: Type[], result: Type | undefined, impl: I
   } as FunctionBuiltin;
 }
 
-export function rel(name: string, args: Type[], result: Type | undefined, impl: (args: Value[], ctx: BuiltinContext, name: string) => Iterable<Value>): BuiltinDef {
+export function rel(
+  name: string,
+  args: Type[],
+  result: Type | undefined,
+  impl: (args: Value[], ctx: BuiltinContext, name: string) => Iterable<Value>,
+): BuiltinDef {
   return {
     name,
     relation: true,

@@ -59,17 +59,28 @@ function splitDER(b: Buffer): Buffer[] {
 }
 
 function certDERs(input: string): Buffer[] {
-  if (input.startsWith("-----BEGIN")) return pemBlocks(input).filter((b) => b.type === "CERTIFICATE").map((b) => b.der);
+  if (input.startsWith("-----BEGIN"))
+    return pemBlocks(input)
+      .filter((b) => b.type === "CERTIFICATE")
+      .map((b) => b.der);
   const raw = b64Std(input);
-  if (raw.subarray(0, 10).toString("latin1") === "-----BEGIN") return pemBlocks(raw.toString("latin1")).filter((b) => b.type === "CERTIFICATE").map((b) => b.der);
+  if (raw.subarray(0, 10).toString("latin1") === "-----BEGIN")
+    return pemBlocks(raw.toString("latin1"))
+      .filter((b) => b.type === "CERTIFICATE")
+      .map((b) => b.der);
   return splitDER(raw);
 }
 
 // ---- Go-shaped JSON ----
 
 const NAME_FIELDS: [string, string][] = [
-  ["C", "Country"], ["O", "Organization"], ["OU", "OrganizationalUnit"], ["L", "Locality"], ["ST", "Province"],
-  ["street", "StreetAddress"], ["postalCode", "PostalCode"],
+  ["C", "Country"],
+  ["O", "Organization"],
+  ["OU", "OrganizationalUnit"],
+  ["L", "Locality"],
+  ["ST", "Province"],
+  ["street", "StreetAddress"],
+  ["postalCode", "PostalCode"],
 ];
 
 function nameJSON(n: px.Name): Record<string, unknown> {
@@ -87,7 +98,13 @@ function nameJSON(n: px.Name): Record<string, unknown> {
   }
   out.SerialNumber = get("serialNumber")[0] ?? "";
   out.CommonName = get("CN")[0] ?? "";
-  out.Names = n.toJSON().flatMap((rdn) => Object.entries(rdn).flatMap(([type, vals]) => (vals as string[]).map((v) => ({ Type: type.split(".").map(Number), Value: v }))));
+  out.Names = n
+    .toJSON()
+    .flatMap((rdn) =>
+      Object.entries(rdn).flatMap(([type, vals]) =>
+        (vals as string[]).map((v) => ({ Type: type.split(".").map(Number), Value: v })),
+      ),
+    );
   out.ExtraNames = null;
   return out;
 }
@@ -108,7 +125,13 @@ function sanJSON(exts: px.Extension[]): Record<string, unknown> {
     }
   }
   const orNull = (a: string[]) => (a.length ? a : null);
-  return { DNSNames: orNull(dns), EmailAddresses: orNull(emails), IPAddresses: orNull(ips), URIs: orNull(uris), URIStrings: orNull(uris) };
+  return {
+    DNSNames: orNull(dns),
+    EmailAddresses: orNull(emails),
+    IPAddresses: orNull(ips),
+    URIs: orNull(uris),
+    URIStrings: orNull(uris),
+  };
 }
 
 function rfc3339(d: Date): string {
@@ -150,7 +173,12 @@ function csrJSON(der: Buffer): Value {
   } catch {
     throw plainErr("x509: malformed certificate request");
   }
-  return fromJSON({ Raw: der.toString("base64"), Version: 0, Subject: nameJSON(c.subjectName), ...sanJSON(c.extensions) });
+  return fromJSON({
+    Raw: der.toString("base64"),
+    Version: 0,
+    Subject: nameJSON(c.subjectName),
+    ...sanJSON(c.extensions),
+  });
 }
 
 // ---- chain verification (x509.Verify with roots = first cert, leaf = last) ----
@@ -188,7 +216,14 @@ function privateKeysFrom(text: string): Value {
   }
   const out: Value[] = [];
   for (const b of pemBlocks(pemText)) {
-    const type = b.type === "RSA PRIVATE KEY" ? "pkcs1" : b.type === "EC PRIVATE KEY" ? "sec1" : b.type === "PRIVATE KEY" ? "pkcs8" : undefined;
+    const type =
+      b.type === "RSA PRIVATE KEY"
+        ? "pkcs1"
+        : b.type === "EC PRIVATE KEY"
+          ? "sec1"
+          : b.type === "PRIVATE KEY"
+            ? "pkcs8"
+            : undefined;
     if (!type) continue;
     try {
       out.push(keyJWK(createPrivateKey({ key: b.der, format: "der", type: type as "pkcs1" })));
@@ -250,4 +285,3 @@ export const x509Builtins: BuiltinDef[] = [
   }),
   fn("crypto.parse_private_keys", [S], T.array(T.object()), (a) => privateKeysFrom(str(a, 0))),
 ];
-

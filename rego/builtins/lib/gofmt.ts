@@ -1,7 +1,8 @@
 // A subset of Go's fmt.Sprintf, with Go's typing of OPA's sprintf arguments:
 // integers are Go ints (or *big.Int past int64), other numbers float64, everything else a Go string.
 
-export type GoArg = { t: "int"; v: bigint } | { t: "bigint"; v: bigint } | { t: "float"; v: number } | { t: "string"; v: string };
+export type GoArg =
+  { t: "int"; v: bigint } | { t: "bigint"; v: bigint } | { t: "float"; v: number } | { t: "string"; v: string };
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -22,19 +23,26 @@ interface Spec {
 
 function goTypeName(a: GoArg): string {
   switch (a.t) {
-    case "int": return "int";
-    case "bigint": return "*big.Int";
-    case "float": return "float64";
-    case "string": return "string";
+    case "int":
+      return "int";
+    case "bigint":
+      return "*big.Int";
+    case "float":
+      return "float64";
+    case "string":
+      return "string";
   }
 }
 
 function plainValue(a: GoArg): string {
   switch (a.t) {
     case "int":
-    case "bigint": return a.v.toString();
-    case "float": return formatFloatG(a.v, -1);
-    case "string": return a.v;
+    case "bigint":
+      return a.v.toString();
+    case "float":
+      return formatFloatG(a.v, -1);
+    case "string":
+      return a.v;
   }
 }
 
@@ -67,16 +75,36 @@ function fmtInt(v: bigint, verb: string, spec: Spec): string | undefined {
   const abs = neg ? -v : v;
   let body: string;
   switch (verb) {
-    case "d": case "v": body = abs.toString(10); break;
-    case "b": body = abs.toString(2); break;
-    case "o": body = abs.toString(8); if (spec.sharp) body = "0" + body; break;
-    case "O": body = "0o" + abs.toString(8); break;
-    case "x": body = abs.toString(16); if (spec.sharp) body = "0x" + body; break;
-    case "X": body = abs.toString(16).toUpperCase(); if (spec.sharp) body = "0X" + body; break;
-    case "c": return String.fromCodePoint(Number(v));
-    case "q": return goQuote(String.fromCodePoint(Number(v)), "'");
-    case "U": return "U+" + abs.toString(16).toUpperCase().padStart(4, "0");
-    default: return undefined;
+    case "d":
+    case "v":
+      body = abs.toString(10);
+      break;
+    case "b":
+      body = abs.toString(2);
+      break;
+    case "o":
+      body = abs.toString(8);
+      if (spec.sharp) body = "0" + body;
+      break;
+    case "O":
+      body = "0o" + abs.toString(8);
+      break;
+    case "x":
+      body = abs.toString(16);
+      if (spec.sharp) body = "0x" + body;
+      break;
+    case "X":
+      body = abs.toString(16).toUpperCase();
+      if (spec.sharp) body = "0X" + body;
+      break;
+    case "c":
+      return String.fromCodePoint(Number(v));
+    case "q":
+      return goQuote(String.fromCodePoint(Number(v)), "'");
+    case "U":
+      return "U+" + abs.toString(16).toUpperCase().padStart(4, "0");
+    default:
+      return undefined;
   }
   if (spec.prec !== undefined) body = body.padStart(spec.prec, "0");
   return signed(neg, body, spec);
@@ -131,12 +159,25 @@ function fmtFloat(f: number, verb: string, spec: Spec): string | undefined {
   const a = Math.abs(f);
   let body: string;
   switch (verb) {
-    case "v": case "g": body = formatFloatG(a, spec.prec ?? -1); break;
-    case "G": body = formatFloatG(a, spec.prec ?? -1).toUpperCase(); break;
-    case "f": case "F": body = toFixed(a, spec.prec ?? 6); break;
-    case "e": body = fmtExp(a, spec.prec ?? 6, false); break;
-    case "E": body = fmtExp(a, spec.prec ?? 6, true); break;
-    default: return undefined;
+    case "v":
+    case "g":
+      body = formatFloatG(a, spec.prec ?? -1);
+      break;
+    case "G":
+      body = formatFloatG(a, spec.prec ?? -1).toUpperCase();
+      break;
+    case "f":
+    case "F":
+      body = toFixed(a, spec.prec ?? 6);
+      break;
+    case "e":
+      body = fmtExp(a, spec.prec ?? 6, false);
+      break;
+    case "E":
+      body = fmtExp(a, spec.prec ?? 6, true);
+      break;
+    default:
+      return undefined;
   }
   return signed(neg, body, spec);
 }
@@ -169,14 +210,19 @@ export function goQuote(s: string, q = '"'): string {
 
 function fmtString(s: string, verb: string, spec: Spec): string | undefined {
   switch (verb) {
-    case "s": case "v": return spec.prec !== undefined ? [...s].slice(0, spec.prec).join("") : s;
-    case "q": return spec.sharp && !s.includes("`") ? "`" + s + "`" : goQuote(s);
-    case "x": case "X": {
+    case "s":
+    case "v":
+      return spec.prec !== undefined ? [...s].slice(0, spec.prec).join("") : s;
+    case "q":
+      return spec.sharp && !s.includes("`") ? "`" + s + "`" : goQuote(s);
+    case "x":
+    case "X": {
       let h = Buffer.from(s, "utf8").toString("hex");
       if (verb === "X") h = h.toUpperCase();
       return h;
     }
-    default: return undefined;
+    default:
+      return undefined;
   }
 }
 
@@ -270,7 +316,13 @@ export function sprintf(format: string, args: GoArg[]): string {
     out += r === undefined ? bad(verb, a) : pad(r, spec, numeric && r[0] !== "%");
   }
   if (argi < args.length) {
-    out += "%!(EXTRA " + args.slice(argi).map((a) => `${goTypeName(a)}=${plainValue(a)}`).join(", ") + ")";
+    out +=
+      "%!(EXTRA " +
+      args
+        .slice(argi)
+        .map((a) => `${goTypeName(a)}=${plainValue(a)}`)
+        .join(", ") +
+      ")";
   }
   return out;
 }

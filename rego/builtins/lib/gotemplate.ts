@@ -105,7 +105,14 @@ export function goPrint(v: J): string {
   if (typeof v === "number" || typeof v === "bigint" || typeof v === "boolean") return String(v);
   if (Array.isArray(v)) return "[" + v.map(goPrint).join(" ") + "]";
   const o = v as Record<string, J>;
-  return "map[" + Object.keys(o).sort().map((k) => `${k}:${goPrint(o[k])}`).join(" ") + "]";
+  return (
+    "map[" +
+    Object.keys(o)
+      .sort()
+      .map((k) => `${k}:${goPrint(o[k])}`)
+      .join(" ") +
+    "]"
+  );
 }
 
 function splitArgs(s: string): string[] {
@@ -216,7 +223,8 @@ class Exec {
         }
         return last;
       }
-      case "not": return !truthy(vals()[0]);
+      case "not":
+        return !truthy(vals()[0]);
       case "len": {
         const v = vals()[0];
         if (typeof v === "string") return Buffer.byteLength(v);
@@ -238,13 +246,30 @@ class Exec {
         const [a, ...bs] = vals();
         return bs.some((b) => goPrint(a) === goPrint(b) && typeof a === typeof b);
       }
-      case "ne": { const [a, b] = vals(); return goPrint(a) !== goPrint(b); }
-      case "lt": { const [a, b] = vals(); return cmp(a, b) < 0; }
-      case "le": { const [a, b] = vals(); return cmp(a, b) <= 0; }
-      case "gt": { const [a, b] = vals(); return cmp(a, b) > 0; }
-      case "ge": { const [a, b] = vals(); return cmp(a, b) >= 0; }
-      case "print": return vals().map(goPrint).join("");
-      case "println": return vals().map(goPrint).join(" ") + "\n";
+      case "ne": {
+        const [a, b] = vals();
+        return goPrint(a) !== goPrint(b);
+      }
+      case "lt": {
+        const [a, b] = vals();
+        return cmp(a, b) < 0;
+      }
+      case "le": {
+        const [a, b] = vals();
+        return cmp(a, b) <= 0;
+      }
+      case "gt": {
+        const [a, b] = vals();
+        return cmp(a, b) > 0;
+      }
+      case "ge": {
+        const [a, b] = vals();
+        return cmp(a, b) >= 0;
+      }
+      case "print":
+        return vals().map(goPrint).join("");
+      case "println":
+        return vals().map(goPrint).join(" ") + "\n";
       case "printf": {
         const [f, ...rest] = vals();
         return sprintf(String(f), rest.map(toGoArg));
@@ -258,8 +283,10 @@ class Exec {
     const parts = splitArgs(cmd);
     if (parts.length === 0) throw new TemplateError("template: empty command");
     const head = parts[0]!;
-    if (/^[a-z]\w*$/.test(head) && !["true", "false", "nil"].includes(head)) return this.call(head, parts.slice(1), dot, piped);
-    if (parts.length > 1 || piped.length) throw new TemplateError(`template: can't give argument to non-function ${head}`);
+    if (/^[a-z]\w*$/.test(head) && !["true", "false", "nil"].includes(head))
+      return this.call(head, parts.slice(1), dot, piped);
+    if (parts.length > 1 || piped.length)
+      throw new TemplateError(`template: can't give argument to non-function ${head}`);
     return this.term(head, dot);
   }
 
@@ -285,14 +312,18 @@ class Exec {
     this.vars.push(new Map());
     for (const n of nodes) {
       switch (n.k) {
-        case "text": out += n.s; break;
+        case "text":
+          out += n.s;
+          break;
         case "action": {
           const isDecl = /^\$\w*\s*:?=/.test(n.pipe);
           const v = this.pipe(n.pipe, dot);
           if (!isDecl) out += goPrint(v);
           break;
         }
-        case "if": out += truthy(this.pipe(n.pipe, dot)) ? this.run(n.then, dot) : this.run(n.else, dot); break;
+        case "if":
+          out += truthy(this.pipe(n.pipe, dot)) ? this.run(n.then, dot) : this.run(n.else, dot);
+          break;
         case "with": {
           const v = this.pipe(n.pipe, dot);
           out += truthy(v) ? this.run(n.then, v) : this.run(n.else, dot);
@@ -303,7 +334,9 @@ class Exec {
           const entries: [J, J][] = Array.isArray(v)
             ? v.map((x, i) => [i, x])
             : v && typeof v === "object"
-              ? Object.keys(v).sort().map((k) => [k, (v as Record<string, J>)[k]])
+              ? Object.keys(v)
+                  .sort()
+                  .map((k) => [k, (v as Record<string, J>)[k]])
               : typeof v === "number"
                 ? Array.from({ length: v }, (_x, i) => [i, i])
                 : [];

@@ -12,8 +12,27 @@ export class GqlError extends Error {
 }
 
 type Kind =
-  | "Invalid" | "EOF" | "!" | "$" | "&" | "(" | ")" | "..." | ":" | "=" | "@" | "[" | "]" | "{" | "}" | "|"
-  | "Name" | "Int" | "Float" | "String" | "BlockString";
+  | "Invalid"
+  | "EOF"
+  | "!"
+  | "$"
+  | "&"
+  | "("
+  | ")"
+  | "..."
+  | ":"
+  | "="
+  | "@"
+  | "["
+  | "]"
+  | "{"
+  | "}"
+  | "|"
+  | "Name"
+  | "Int"
+  | "Float"
+  | "String"
+  | "BlockString";
 
 interface Tok {
   kind: Kind;
@@ -53,8 +72,10 @@ class Lexer {
       if (this.i >= s.length) break;
       const c = s[this.i]!;
       if (c === "\ufeff" || c === " " || c === "\t" || c === ",") this.i++;
-      else if (c === "\n") { this.i++; this.newline(this.i); }
-      else if (c === "\r") {
+      else if (c === "\n") {
+        this.i++;
+        this.newline(this.i);
+      } else if (c === "\r") {
         this.i++;
         if (s[this.i] === "\n") this.i++;
         this.newline(this.i);
@@ -117,7 +138,16 @@ class Lexer {
       if (c === "\n" || c === "\r") break;
       if (c === "\\") {
         const e = s[i + 1];
-        const map: Record<string, string> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+        const map: Record<string, string> = {
+          '"': '"',
+          "\\": "\\",
+          "/": "/",
+          b: "\b",
+          f: "\f",
+          n: "\n",
+          r: "\r",
+          t: "\t",
+        };
         if (e !== undefined && map[e] !== undefined) {
           out += map[e];
           i += 2;
@@ -191,9 +221,25 @@ function blockStringValue(raw: string): string {
 export type Obj = Record<string, unknown>;
 
 const DIRECTIVE_LOCATIONS = new Set([
-  "QUERY", "MUTATION", "SUBSCRIPTION", "FIELD", "FRAGMENT_DEFINITION", "FRAGMENT_SPREAD", "INLINE_FRAGMENT",
-  "VARIABLE_DEFINITION", "SCHEMA", "SCALAR", "OBJECT", "FIELD_DEFINITION", "ARGUMENT_DEFINITION", "INTERFACE",
-  "UNION", "ENUM", "ENUM_VALUE", "INPUT_OBJECT", "INPUT_FIELD_DEFINITION",
+  "QUERY",
+  "MUTATION",
+  "SUBSCRIPTION",
+  "FIELD",
+  "FRAGMENT_DEFINITION",
+  "FRAGMENT_SPREAD",
+  "INLINE_FRAGMENT",
+  "VARIABLE_DEFINITION",
+  "SCHEMA",
+  "SCALAR",
+  "OBJECT",
+  "FIELD_DEFINITION",
+  "ARGUMENT_DEFINITION",
+  "INTERFACE",
+  "UNION",
+  "ENUM",
+  "ENUM_VALUE",
+  "INPUT_OBJECT",
+  "INPUT_FIELD_DEFINITION",
 ]);
 
 /** Only keeps what OPA's pruning keeps: strings/booleans/numbers always, arrays/objects when non-empty. */
@@ -297,12 +343,23 @@ class Parser {
         if (isConst) this.unexpected();
         this.next();
         return { ExpectedTypeHasDefault: false, Kind: 0, Raw: this.name() };
-      case "Int": kind = 1; break;
-      case "Float": kind = 2; break;
-      case "String": kind = 3; break;
-      case "BlockString": kind = 4; break;
-      case "Name": kind = t.value === "true" || t.value === "false" ? 5 : t.value === "null" ? 6 : 7; break;
-      default: this.unexpected();
+      case "Int":
+        kind = 1;
+        break;
+      case "Float":
+        kind = 2;
+        break;
+      case "String":
+        kind = 3;
+        break;
+      case "BlockString":
+        kind = 4;
+        break;
+      case "Name":
+        kind = t.value === "true" || t.value === "false" ? 5 : t.value === "null" ? 6 : 7;
+        break;
+      default:
+        this.unexpected();
     }
     this.next();
     return { ExpectedTypeHasDefault: false, Kind: kind, Raw: t.value };
@@ -351,12 +408,23 @@ class Parser {
   // -- schema documents --
 
   schemaDocument(): Obj {
-    const doc: Record<string, Obj[]> = { Schema: [], SchemaExtension: [], Directives: [], Definitions: [], Extensions: [] };
+    const doc: Record<string, Obj[]> = {
+      Schema: [],
+      SchemaExtension: [],
+      Directives: [],
+      Definitions: [],
+      Extensions: [],
+    };
     while (this.peek().kind !== "EOF") {
       const desc = this.description();
       if (this.peek().kind !== "Name") this.unexpected();
       switch (this.peek().value) {
-        case "scalar": case "type": case "interface": case "union": case "enum": case "input":
+        case "scalar":
+        case "type":
+        case "interface":
+        case "union":
+        case "enum":
+        case "input":
           doc.Definitions!.push(this.typeDefinition(desc));
           break;
         case "schema":
@@ -551,7 +619,13 @@ class Parser {
         const dirs = this.directives(true);
         const fields = this.fieldsDefinition();
         empty = ifs.length === 0 && dirs.length === 0 && fields.length === 0;
-        def = node({ ...base, Directives: dirs, Fields: fields, Interfaces: ifs, Kind: t.value === "type" ? "OBJECT" : "INTERFACE" });
+        def = node({
+          ...base,
+          Directives: dirs,
+          Fields: fields,
+          Interfaces: ifs,
+          Kind: t.value === "type" ? "OBJECT" : "INTERFACE",
+        });
         break;
       }
       case "union": {
@@ -597,12 +671,19 @@ class Parser {
   }
 
   private operationDefinition(): Obj {
-    if (this.peek().kind === "{") return node({ Name: "", Operation: "query", SelectionSet: this.requiredSelectionSet() });
+    if (this.peek().kind === "{")
+      return node({ Name: "", Operation: "query", SelectionSet: this.requiredSelectionSet() });
     const op = this.next().value;
     const n = this.peek().kind === "Name" ? this.next().value : "";
     const vars = this.variableDefinitions();
     const dirs = this.directives(false);
-    return node({ Directives: dirs, Name: n, Operation: op, SelectionSet: this.requiredSelectionSet(), VariableDefinitions: vars });
+    return node({
+      Directives: dirs,
+      Name: n,
+      Operation: op,
+      SelectionSet: this.requiredSelectionSet(),
+      VariableDefinitions: vars,
+    });
   }
 
   private variableDefinitions(): Obj[] {
@@ -663,7 +744,13 @@ class Parser {
     this.expectKeyword("on");
     const cond = this.name();
     const dirs = this.directives(false);
-    return node({ Directives: dirs, Name: n, SelectionSet: this.requiredSelectionSet(), TypeCondition: cond, VariableDefinition: vars });
+    return node({
+      Directives: dirs,
+      Name: n,
+      SelectionSet: this.requiredSelectionSet(),
+      TypeCondition: cond,
+      VariableDefinition: vars,
+    });
   }
 }
 

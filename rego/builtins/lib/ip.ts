@@ -133,7 +133,7 @@ export function ipString(ip: IP): string {
   for (let i = 7; i >= 0; i--) groups.push(Number((ip.v >> BigInt(i * 16)) & 0xffffn));
   let bestStart = -1;
   let bestLen = 0;
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;
@@ -147,8 +147,14 @@ export function ipString(ip: IP): string {
     i = j;
   }
   if (bestStart < 0) return groups.map((g) => g.toString(16)).join(":");
-  const head = groups.slice(0, bestStart).map((g) => g.toString(16)).join(":");
-  const tail = groups.slice(bestStart + bestLen).map((g) => g.toString(16)).join(":");
+  const head = groups
+    .slice(0, bestStart)
+    .map((g) => g.toString(16))
+    .join(":");
+  const tail = groups
+    .slice(bestStart + bestLen)
+    .map((g) => g.toString(16))
+    .join(":");
   return `${head}::${tail}`;
 }
 

@@ -8,12 +8,19 @@ export interface SemVer {
   build: string;
 }
 
-const RE = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+const RE =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 
 export function parseSemver(s: string): SemVer | undefined {
   const m = RE.exec(s);
   if (!m) return undefined;
-  return { major: BigInt(m[1]!), minor: BigInt(m[2]!), patch: BigInt(m[3]!), pre: m[4] ? m[4].split(".") : [], build: m[5] ?? "" };
+  return {
+    major: BigInt(m[1]!),
+    minor: BigInt(m[2]!),
+    patch: BigInt(m[3]!),
+    pre: m[4] ? m[4].split(".") : [],
+    build: m[5] ?? "",
+  };
 }
 
 function cmpBig(a: bigint, b: bigint): number {

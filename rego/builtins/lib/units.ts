@@ -10,7 +10,7 @@ export function parseDecimal(s: string): { num: bigint; den: bigint } | undefine
   if (!m) return undefined;
   const [, sign, ip = "", fp = "", ex] = m;
   if (ip === "" && fp === "") return undefined;
-  let num = BigInt((ip + fp) || "0");
+  let num = BigInt(ip + fp || "0");
   let den = 10n ** BigInt(fp.length);
   const e = ex ? Number(ex) : 0;
   if (e > 0) num *= 10n ** BigInt(e);
@@ -47,8 +47,27 @@ export function extractNumAndUnit(s: string): [string, string] {
 }
 
 const K = 1000n;
-const SI: Record<string, bigint> = { k: K, K: K, M: K ** 2n, g: K ** 3n, G: K ** 3n, t: K ** 4n, T: K ** 4n, p: K ** 5n, P: K ** 5n, e: K ** 6n, E: K ** 6n };
-const BIN: Record<string, bigint> = { ki: 1n << 10n, mi: 1n << 20n, gi: 1n << 30n, ti: 1n << 40n, pi: 1n << 50n, ei: 1n << 60n };
+const SI: Record<string, bigint> = {
+  k: K,
+  K: K,
+  M: K ** 2n,
+  g: K ** 3n,
+  G: K ** 3n,
+  t: K ** 4n,
+  T: K ** 4n,
+  p: K ** 5n,
+  P: K ** 5n,
+  e: K ** 6n,
+  E: K ** 6n,
+};
+const BIN: Record<string, bigint> = {
+  ki: 1n << 10n,
+  mi: 1n << 20n,
+  gi: 1n << 30n,
+  ti: 1n << 40n,
+  pi: 1n << 50n,
+  ei: 1n << 60n,
+};
 
 function gcd(a: bigint, b: bigint): bigint {
   a = a < 0n ? -a : a;
@@ -86,7 +105,8 @@ export function parseUnits(raw: string): bigint | string {
   if (unit === "m") mulDen = 1000n;
   else if (unit === "") mulNum = 1n;
   else if (SI[unit] !== undefined) mulNum = SI[unit]!;
-  else if (BIN[unit.toLowerCase()] !== undefined && unit.length === 2 && unit[1] === "i") mulNum = BIN[unit.toLowerCase()]!;
+  else if (BIN[unit.toLowerCase()] !== undefined && unit.length === 2 && unit[1] === "i")
+    mulNum = BIN[unit.toLowerCase()]!;
   else throw new UnitsError(`unit ${unit} not recognized`);
   const d = parseDecimal(num);
   if (!d) throw new UnitsError("could not parse amount to a number");
@@ -95,12 +115,30 @@ export function parseUnits(raw: string): bigint | string {
 
 const BYTES: Record<string, bigint> = {
   "": 1n,
-  kb: K, k: K, kib: 1n << 10n, ki: 1n << 10n,
-  mb: K ** 2n, m: K ** 2n, mib: 1n << 20n, mi: 1n << 20n,
-  gb: K ** 3n, g: K ** 3n, gib: 1n << 30n, gi: 1n << 30n,
-  tb: K ** 4n, t: K ** 4n, tib: 1n << 40n, ti: 1n << 40n,
-  pb: K ** 5n, p: K ** 5n, pib: 1n << 50n, pi: 1n << 50n,
-  eb: K ** 6n, e: K ** 6n, eib: 1n << 60n, ei: 1n << 60n,
+  kb: K,
+  k: K,
+  kib: 1n << 10n,
+  ki: 1n << 10n,
+  mb: K ** 2n,
+  m: K ** 2n,
+  mib: 1n << 20n,
+  mi: 1n << 20n,
+  gb: K ** 3n,
+  g: K ** 3n,
+  gib: 1n << 30n,
+  gi: 1n << 30n,
+  tb: K ** 4n,
+  t: K ** 4n,
+  tib: 1n << 40n,
+  ti: 1n << 40n,
+  pb: K ** 5n,
+  p: K ** 5n,
+  pib: 1n << 50n,
+  pi: 1n << 50n,
+  eb: K ** 6n,
+  e: K ** 6n,
+  eib: 1n << 60n,
+  ei: 1n << 60n,
 };
 
 /** units.parse_bytes: an integer number of bytes (truncated toward zero). */

@@ -19,7 +19,8 @@ function unescapePath(s: string): string {
 
 export function parseURI(raw: string): URIParts {
   // eslint-disable-next-line no-control-regex
-  if (/[\x00-\x1f\x7f]/.test(raw)) throw new URIError(`parse ${JSON.stringify(raw)}: net/url: invalid control character in URL`);
+  if (/[\x00-\x1f\x7f]/.test(raw))
+    throw new URIError(`parse ${JSON.stringify(raw)}: net/url: invalid control character in URL`);
   const out: URIParts = {};
   let rest = raw;
   const hash = rest.indexOf("#");
@@ -64,14 +65,16 @@ export function parseURI(raw: string): URIParts {
       const close = host.indexOf("]");
       if (close < 0) throw new URIError(`parse ${JSON.stringify(raw)}: missing ']' in host`);
       const after = host.slice(close + 1);
-      if (after !== "" && !/^:\d*$/.test(after)) throw new URIError(`parse ${JSON.stringify(raw)}: invalid port ${JSON.stringify(after)} after host`);
+      if (after !== "" && !/^:\d*$/.test(after))
+        throw new URIError(`parse ${JSON.stringify(raw)}: invalid port ${JSON.stringify(after)} after host`);
       port = after.slice(1);
       host = host.slice(1, close);
     } else {
       const colon = host.lastIndexOf(":");
       if (colon >= 0) {
         port = host.slice(colon + 1);
-        if (!/^\d*$/.test(port)) throw new URIError(`parse ${JSON.stringify(raw)}: invalid port ${JSON.stringify(":" + port)} after host`);
+        if (!/^\d*$/.test(port))
+          throw new URIError(`parse ${JSON.stringify(raw)}: invalid port ${JSON.stringify(":" + port)} after host`);
         host = host.slice(0, colon);
       }
     }

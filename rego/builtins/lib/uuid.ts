@@ -38,7 +38,14 @@ export function parseUUID(s: string): UUIDInfo | undefined {
   if (!b) return undefined;
   const version = b[6]! >> 4;
   const v8 = b[8]!;
-  const variant = (v8 & 0xc0) === 0x80 ? "RFC4122" : (v8 & 0xe0) === 0xc0 ? "Microsoft" : (v8 & 0xe0) === 0xe0 ? "Future" : "Reserved";
+  const variant =
+    (v8 & 0xc0) === 0x80
+      ? "RFC4122"
+      : (v8 & 0xe0) === 0xc0
+        ? "Microsoft"
+        : (v8 & 0xe0) === 0xe0
+          ? "Future"
+          : "Reserved";
   const info: UUIDInfo = { version, variant };
   if (version === 1 || version === 2) {
     const dv = new DataView(b.buffer, b.byteOffset, 16);

@@ -10,7 +10,13 @@ describe("io.jwt", () => {
     const tok = callJ(
       "io.jwt.encode_sign",
       { alg: "HS256", typ: "JWT" },
-      { aud: ["bob", "saul"], exp: 1300819380, "http://example.com/is_root": true, iss: "joe", privateParams: { private_one: "one", private_two: "two" } },
+      {
+        aud: ["bob", "saul"],
+        exp: 1300819380,
+        "http://example.com/is_root": true,
+        iss: "joe",
+        privateParams: { private_one: "one", private_two: "two" },
+      },
       { k: "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow", kty: "oct" },
     );
     expect(tok).toBe(
@@ -30,19 +36,36 @@ describe("io.jwt", () => {
     expect((callJ("io.jwt.decode_verify", tok, { cert: pem, time: 1999999999 * 1e9 }) as unknown[])[0]).toBe(true);
     expect((callJ("io.jwt.decode_verify", tok, { cert: pem, time: 2000000001 * 1e9 }) as unknown[])[0]).toBe(false);
     const ec = generateKeyPairSync("ec", { namedCurve: "P-256" });
-    const etok = callJ("io.jwt.encode_sign", { alg: "ES256" }, { a: 1 }, ec.privateKey.export({ format: "jwk" })) as string;
-    expect(callJ("io.jwt.verify_es256", etok, ec.publicKey.export({ format: "pem", type: "spki" }).toString())).toBe(true);
+    const etok = callJ(
+      "io.jwt.encode_sign",
+      { alg: "ES256" },
+      { a: 1 },
+      ec.privateKey.export({ format: "jwk" }),
+    ) as string;
+    expect(callJ("io.jwt.verify_es256", etok, ec.publicKey.export({ format: "pem", type: "spki" }).toString())).toBe(
+      true,
+    );
   });
   it("reports OPA's structural errors", () => {
     expect(callErr("io.jwt.decode", "a.b").message).toBe("io.jwt.decode: encoded JWT must have 3 sections, found 2");
-    expect(callErr("io.jwt.encode_sign_raw", "e", "{}", JSON.stringify(hsKey)).message).toContain(`missing or invalid 'alg' header`);
+    expect(callErr("io.jwt.encode_sign_raw", "e", "{}", JSON.stringify(hsKey)).message).toContain(
+      `missing or invalid 'alg' header`,
+    );
   });
 });
 
 describe("graphql", () => {
   it("parses schemas into gqlparser-shaped ASTs", () => {
     expect(callJ("graphql.parse_schema", "type Hello { world: String }")).toEqual({
-      Definitions: [{ BuiltIn: false, Description: "", Fields: [{ Description: "", Name: "world", Type: { NamedType: "String", NonNull: false } }], Kind: "OBJECT", Name: "Hello" }],
+      Definitions: [
+        {
+          BuiltIn: false,
+          Description: "",
+          Fields: [{ Description: "", Name: "world", Type: { NamedType: "String", NonNull: false } }],
+          Kind: "OBJECT",
+          Name: "Hello",
+        },
+      ],
     });
     expect(callErr("graphql.parse_schema", "union Hello = Wo || Rld").message).toBe(
       "graphql.parse_schema: Expected Name, found | in GraphQL string at location 1:19",
@@ -58,20 +81,45 @@ describe("graphql", () => {
 
 describe("templates, schemas, AWS signing, network refusal", () => {
   it("renders Go templates", () => {
-    expect(callJ("strings.render_template", "{{range $i, $n := .names}}{{if $i}},{{end}}hi {{$n}}{{end}}", { names: ["a", "b"] })).toBe("hi a,hi b");
-    expect(callJ("strings.render_template", "{{if eq .x 1}}one{{else if eq .x 2}}two{{else}}many{{end}} {{.missing}}", { x: 2 })).toBe("two <undefined>");
+    expect(
+      callJ("strings.render_template", "{{range $i, $n := .names}}{{if $i}},{{end}}hi {{$n}}{{end}}", {
+        names: ["a", "b"],
+      }),
+    ).toBe("hi a,hi b");
+    expect(
+      callJ("strings.render_template", "{{if eq .x 1}}one{{else if eq .x 2}}two{{else}}many{{end}} {{.missing}}", {
+        x: 2,
+      }),
+    ).toBe("two <undefined>");
     expect(callJ("strings.render_template", `{{printf "%03d" .n}}`, { n: 7 })).toBe("007");
   });
   it("matches JSON schemas with gojsonschema messages", () => {
     expect(callJ("json.match_schema", { id: "x" }, { properties: { id: { type: "integer" } } })).toEqual([
       false,
-      [{ desc: "Invalid type. Expected: integer, given: string", error: "id: Invalid type. Expected: integer, given: string", field: "id", type: "invalid_type" }],
+      [
+        {
+          desc: "Invalid type. Expected: integer, given: string",
+          error: "id: Invalid type. Expected: integer, given: string",
+          field: "id",
+          type: "invalid_type",
+        },
+      ],
     ]);
     expect((callJ("json.verify_schema", { type: "nope" }) as unknown[])[0]).toBe(false);
   });
   it("signs AWS requests with SigV4", () => {
-    const cfg = { aws_access_key: "MYAWSACCESSKEYGOESHERE", aws_secret_access_key: "MYAWSSECRETACCESSKEYGOESHERE", aws_service: "s3", aws_region: "us-east-1" };
-    const out = callJ("providers.aws.sign_req", { method: "get", url: "http://example.com" }, cfg, 1451311705000000000n) as { headers: Record<string, string> };
+    const cfg = {
+      aws_access_key: "MYAWSACCESSKEYGOESHERE",
+      aws_secret_access_key: "MYAWSSECRETACCESSKEYGOESHERE",
+      aws_service: "s3",
+      aws_region: "us-east-1",
+    };
+    const out = callJ(
+      "providers.aws.sign_req",
+      { method: "get", url: "http://example.com" },
+      cfg,
+      1451311705000000000n,
+    ) as { headers: Record<string, string> };
     expect(out.headers.Authorization).toBe(
       "AWS4-HMAC-SHA256 Credential=MYAWSACCESSKEYGOESHERE/20151228/us-east-1/s3/aws4_request,SignedHeaders=host;x-amz-content-sha256;x-amz-date,Signature=0047a7016c81e5c7f29cd522f97e911e04fc472fced0aee7916cbc287ad6c8e3",
     );
@@ -88,8 +136,8 @@ describe("templates, schemas, AWS signing, network refusal", () => {
     const c = ctx();
     const def = builtins.get("print")!;
     if (def.relation) throw new Error("print is a function");
-    def.fn([fromJSON("x") , call("json.unmarshal", "[1]")!], c);
-    expect(c.lines).toEqual(['x [1]']);
+    def.fn([fromJSON("x"), call("json.unmarshal", "[1]")!], c);
+    expect(c.lines).toEqual(["x [1]"]);
   });
   it("keeps rand.intn stable within one query", () => {
     const c = ctx();

@@ -11,7 +11,7 @@ export function ctx(): BuiltinContext & { lines: string[] } {
   return {
     strict: true,
     nowNs: 1700000000000000000n,
-    random: () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31),
+    random: () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31,
     cache: new Map(),
     checkBudget: () => {},
     print: (l: string) => lines.push(l),

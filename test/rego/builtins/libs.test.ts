@@ -30,7 +30,9 @@ describe("Go time layouts", () => {
     expect(callJ("time.add_date", 1517832000000000000, 0, 1, 30)).toBe(1522843200000000000n); // Feb 5 + 1 month + 30 days
     expect(callJ("time.diff", 0, 1517832000000000000)).toEqual([48, 1, 4, 12, 0, 0]);
     expect(callErr("time.clock", 1582977600n * 10n ** 12n).message).toBe("time.clock: timestamp too big");
-    expect(callErr("time.parse_rfc3339_ns", "2262-04-11T23:47:16.854775808-00:00").message).toContain("time outside of valid range");
+    expect(callErr("time.parse_rfc3339_ns", "2262-04-11T23:47:16.854775808-00:00").message).toContain(
+      "time outside of valid range",
+    );
   });
   it("parses Go durations", () => {
     expect(gt.parseDuration("1h30m")).toBe(5400000000000n);
@@ -53,7 +55,10 @@ describe("RE2 regex", () => {
   it("splits, replaces and finds submatches like Go", () => {
     expect(split(compileRegex("a"), "a", "banana")).toEqual(["b", "n", "n", ""]);
     expect(replaceAll(compileRegex("(\\w+)@(\\w+)"), "x bob@host y", "${2}:$1")).toBe("x host:bob y");
-    expect(findAllSubmatch(compileRegex("(a)(b)?"), "a ab", -1)).toEqual([["a", "a", ""], ["ab", "a", "b"]]);
+    expect(findAllSubmatch(compileRegex("(a)(b)?"), "a ab", -1)).toEqual([
+      ["a", "a", ""],
+      ["ab", "a", "b"],
+    ]);
   });
 });
 
@@ -68,7 +73,9 @@ describe("globs", () => {
   it("intersects regex globs", () => {
     expect(globsIntersect("a.a.[0-9]+z", ".b.b2359825792*594823z")).toBe(true);
     expect(globsIntersect("[a-z]+", "[0-9]*")).toBe(false); // + needs one char, and no char is in both classes
-    expect(() => globsIntersect("pqrs]", "[a-b]+")).toThrow("input:pqrs], pos:5, set-close ']' with no preceding '[': the input provided is invalid");
+    expect(() => globsIntersect("pqrs]", "[a-b]+")).toThrow(
+      "input:pqrs], pos:5, set-close ']' with no preceding '[': the input provided is invalid",
+    );
   });
 });
 
@@ -105,6 +112,19 @@ describe("units and semver", () => {
     expect(compareSemver(parseSemver("1.0.0-alpha")!, parseSemver("1.0.0")!)).toBe(-1);
     expect(compareSemver(parseSemver("1.0.0-alpha.10")!, parseSemver("1.0.0-alpha.2")!)).toBe(1);
     expect(parseSemver("v1.0.0")).toBeUndefined();
-    expect(callErr("semver.compare", "1.0.0", "1").message).toBe('semver.compare: operand 2: string "1" is not a valid SemVer');
+    expect(callErr("semver.compare", "1.0.0", "1").message).toBe(
+      'semver.compare: operand 2: string "1" is not a valid SemVer',
+    );
+  });
+});
+
+describe("zone abbreviations", () => {
+  it("prints Go's tzdata abbreviations", () => {
+    const t = (zone: string, ns: bigint) => gt.format({ ns, zone: gt.loadLocation(zone) }, "15:04 MST");
+    expect(t("Europe/Paris", 1517832000000000000n)).toBe("13:00 CET");
+    expect(t("Europe/Paris", 1530000000000000000n)).toBe("10:00 CEST");
+    expect(t("Asia/Kolkata", 1517832000000000000n)).toBe("17:30 IST");
+    expect(t("America/Los_Angeles", 1517832000000000000n)).toBe("04:00 PST");
+    expect(() => gt.loadLocation("Not/AZone")).toThrow("unknown time zone Not/AZone");
   });
 });

@@ -26,7 +26,9 @@ describe("operator builtins", () => {
     expect(callJ("sum", [1, 2, 3.5])).toBe(6.5);
     expect(callJ("max", [1, "a", null])).toBe("a");
     expect(callJ("min", [])).toBeUndefined();
-    expect(callErr("sum", [1, "x"]).message).toBe("sum: operand 1 must be array of numbers but got array containing string");
+    expect(callErr("sum", [1, "x"]).message).toBe(
+      "sum: operand 1 must be array of numbers but got array containing string",
+    );
   });
   it("formats like Go's fmt in sprintf", () => {
     expect(callJ("sprintf", "%s", [123456789123456789123n])).toBe("123456789123456789123");

@@ -32,13 +32,15 @@ for (const ver of ["v0", "v1"]) {
   for (const dir of readdirSync(join(ROOT, ver))) {
     if (filters.length && !filters.some((f) => dir.includes(f))) continue;
     for (const file of readdirSync(join(ROOT, ver, dir))) {
-      const doc = YAML.parse(readFileSync(join(ROOT, ver, dir, file), "utf8"), { intAsBigInt: true }) as { cases: Record<string, unknown>[] };
+      const doc = YAML.parse(readFileSync(join(ROOT, ver, dir, file), "utf8"), { intAsBigInt: true }) as {
+        cases: Record<string, unknown>[];
+      };
       for (const c of doc.cases) {
         let ok = false;
         let why = "";
         try {
           const policy = compile(
-            (c.modules as string[] ?? []).map((s, i) => ({ path: `test-${i}.rego`, source: s })),
+            ((c.modules as string[]) ?? []).map((s, i) => ({ path: `test-${i}.rego`, source: s })),
             { regoVersion: ver as "v0" | "v1" },
           );
           const q = policy.prepare(c.query as string);
@@ -50,7 +52,9 @@ for (const ver of ["v0", "v1"]) {
           if (c.want_error || c.want_error_code) {
             why = `expected error ${c.want_error_code ?? ""} ${c.want_error ?? ""}, got ${rows.length} rows`;
           } else {
-            const got = new Set(rows.map((r) => canon(makeObject([...r.bindings].filter(([k]) => !k.startsWith("__"))))));
+            const got = new Set(
+              rows.map((r) => canon(makeObject([...r.bindings].filter(([k]) => !k.startsWith("__"))))),
+            );
             const want = new Set((c.want_result as unknown[]).map((w) => canon(fromJSON(norm(w)))));
             ok = got.size === want.size && [...want].every((w) => got.has(w));
             if (!ok) why = `want ${[...want].join(" | ")}\n      got  ${[...got].join(" | ")}`;
@@ -58,14 +62,24 @@ for (const ver of ["v0", "v1"]) {
         } catch (e) {
           const msg = e instanceof Error ? e.message : String(e);
           if (c.want_error || c.want_error_code) {
-            const codeOk = !c.want_error_code || msg.includes(c.want_error_code as string) || (e as { code?: string }).code === c.want_error_code;
+            const codeOk =
+              !c.want_error_code ||
+              msg.includes(c.want_error_code as string) ||
+              (e as { code?: string }).code === c.want_error_code;
             ok = codeOk && (!c.want_error || msg.includes(c.want_error as string));
             if (!ok) why = `want error ${c.want_error_code ?? ""} "${c.want_error ?? ""}"\n      got ${msg}`;
           } else why = `error: ${msg.split("\n").slice(0, 3).join(" / ")}`;
         }
         const key = `${ver}/${dir}`;
         const pd = perDir.get(key) ?? [0, 0];
-        if (ok) { pass++; pd[0]++; } else { fail++; pd[1]++; if (verbose) console.log(`FAIL ${key}/${file}: ${c.note}\n      ${why}`); }
+        if (ok) {
+          pass++;
+          pd[0]++;
+        } else {
+          fail++;
+          pd[1]++;
+          if (verbose) console.log(`FAIL ${key}/${file}: ${c.note}\n      ${why}`);
+        }
         perDir.set(key, pd);
       }
     }
