@@ -38,7 +38,14 @@ async function serveProxy(upstreamCaPem: string, withAttribution: boolean): Prom
   );
   const policy = await loadPolicy(path.join(dir, "policy.yaml"));
   const ca = await CertificateAuthority.ephemeral();
-  const proxy = await startProxy({ port: 0, ca, policy: () => policy.network!.proxy, upstreamCA: upstreamCaPem, attribution: withAttribution, limits: { maxConnections: 4096 } });
+  const proxy = await startProxy({
+    port: 0,
+    ca,
+    policy: () => policy.network!.proxy,
+    upstreamCA: upstreamCaPem,
+    attribution: withAttribution,
+    limits: { maxConnections: 4096 },
+  });
   process.send!({ port: proxy.port, caPem: ca.certPem });
   // CPU time used so far, on request: the proxy's cost per request independent of other load on the machine
   process.on("message", (m) => {
@@ -54,8 +61,14 @@ async function serveProxy(upstreamCaPem: string, withAttribution: boolean): Prom
 function child(args: string[]): Promise<{ proc: ChildProcess; msg: { port: number; caPem: string } }> {
   return new Promise((resolve, reject) => {
     // BENCH_PROXY_PROFILE=dir writes a CPU profile of the proxy process there
-    const prof = args[0] === "proxy" && process.env.BENCH_PROXY_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_PROFILE}`] : [];
-    const proc = fork(fileURLToPath(import.meta.url), args, { stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [...process.execArgv, ...prof] });
+    const prof =
+      args[0] === "proxy" && process.env.BENCH_PROXY_PROFILE
+        ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROXY_PROFILE}`]
+        : [];
+    const proc = fork(fileURLToPath(import.meta.url), args, {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      execArgv: [...process.execArgv, ...prof],
+    });
     proc.once("message", (msg) => resolve({ proc, msg: msg as never }));
     proc.once("exit", (code) => reject(new Error(`${args[0]} exited with ${code}`)));
   });
@@ -80,7 +93,9 @@ function get(agent: https.Agent, url: string): Promise<number> {
     https
       .get(url, { agent }, (res) => {
         res.resume();
-        res.on("end", () => (res.statusCode === 200 ? resolve(performance.now() - t) : reject(new Error(`status ${res.statusCode}`))));
+        res.on("end", () =>
+          res.statusCode === 200 ? resolve(performance.now() - t) : reject(new Error(`status ${res.statusCode}`)),
+        );
       })
       .on("error", reject);
   });
@@ -132,7 +147,11 @@ async function main(): Promise<void> {
   const proxied = await child(["proxy", upstream.msg.caPem, attribution ? "attr" : "noattr"]);
   const proxy = { host: "127.0.0.1", port: proxied.msg.port };
   const url = `https://${HOST}:${upstream.msg.port}/repos/acme/app`;
-  const directOpts = { ca: upstream.msg.caPem, lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) => (o?.all ? cb(null, [{ address: UPSTREAM_ADDR, family: 4 }]) : cb(null, UPSTREAM_ADDR, 4))) as never };
+  const directOpts = {
+    ca: upstream.msg.caPem,
+    lookup: ((_h: string, o: { all?: boolean }, cb: (...a: unknown[]) => void) =>
+      o?.all ? cb(null, [{ address: UPSTREAM_ADDR, family: 4 }]) : cb(null, UPSTREAM_ADDR, 4)) as never,
+  };
   const n = quick ? 500 : 3000;
   const nNew = quick ? 100 : 400;
   const secs = quick ? 3 : 9;
@@ -192,10 +211,30 @@ async function main(): Promise<void> {
     attribution,
     machine: { cpus: os.cpus().length, loadavg_1m: os.loadavg()[0] },
     requests: { keepalive: n, new_connection: nNew - warm, throughput_seconds: secs, concurrency },
-    keepalive_ms: { direct_p50: pct(dKA, 50), proxy_p50: pct(pKA, 50), added_p50: pct(pKA, 50) - pct(dKA, 50), direct_p99: pct(dKA, 99), proxy_p99: pct(pKA, 99) },
-    new_connection_ms: { direct_p50: pct(dNew, 50), proxy_p50: pct(pNew, 50), added_p50: pct(pNew, 50) - pct(dNew, 50) },
-    proxy_cpu_ms_per_request: { keepalive: cpuKA, new_tunnel: cpuNew, under_load: proxyCpu / proxyReqs, implied_single_core_rps: 1000 / (proxyCpu / proxyReqs) },
-    throughput_rps: { direct: directRate, proxy: proxyRate, direct_windows: dRates.map(Math.round), proxy_windows: pRates.map(Math.round) },
+    keepalive_ms: {
+      direct_p50: pct(dKA, 50),
+      proxy_p50: pct(pKA, 50),
+      added_p50: pct(pKA, 50) - pct(dKA, 50),
+      direct_p99: pct(dKA, 99),
+      proxy_p99: pct(pKA, 99),
+    },
+    new_connection_ms: {
+      direct_p50: pct(dNew, 50),
+      proxy_p50: pct(pNew, 50),
+      added_p50: pct(pNew, 50) - pct(dNew, 50),
+    },
+    proxy_cpu_ms_per_request: {
+      keepalive: cpuKA,
+      new_tunnel: cpuNew,
+      under_load: proxyCpu / proxyReqs,
+      implied_single_core_rps: 1000 / (proxyCpu / proxyReqs),
+    },
+    throughput_rps: {
+      direct: directRate,
+      proxy: proxyRate,
+      direct_windows: dRates.map(Math.round),
+      proxy_windows: pRates.map(Math.round),
+    },
   };
   console.log(JSON.stringify(result, null, 2));
   console.log(

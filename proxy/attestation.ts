@@ -2,7 +2,13 @@
 // window) plus the proxy's own binding. The proxy cannot recompute the intent digest (it never sees the agent or the
 // context), so it checks the `http` binding instead: method, URL and body digest must equal what was attested.
 // Single use: the jti is recorded in the gate's replay store when the request is forwarded.
-import { AUDIENCE_PROXY, DEFAULT_ISSUER, httpBodyDigest, sha256Digest, type AttestationClaims } from "../protocol/index.ts";
+import {
+  AUDIENCE_PROXY,
+  DEFAULT_ISSUER,
+  httpBodyDigest,
+  sha256Digest,
+  type AttestationClaims,
+} from "../protocol/index.ts";
 import { GateError } from "../executor-gate/errors.ts";
 import { pinnedKeys, type Jwk, type KeySource } from "../executor-gate/jwks.ts";
 import { memoryReplayStore } from "../executor-gate/replay/memory.ts";

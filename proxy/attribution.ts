@@ -40,8 +40,18 @@ function ipv6Bytes(addr: string): number[] {
     if (s.endsWith(":") && !s.endsWith("::")) s = s.slice(0, -1);
   }
   const [head, tail] = s.includes("::") ? s.split("::") : [s, undefined];
-  const h = head ? head.split(":").filter(Boolean).map((g) => parseInt(g, 16)) : [];
-  const t = tail ? tail.split(":").filter(Boolean).map((g) => parseInt(g, 16)) : [];
+  const h = head
+    ? head
+        .split(":")
+        .filter(Boolean)
+        .map((g) => parseInt(g, 16))
+    : [];
+  const t = tail
+    ? tail
+        .split(":")
+        .filter(Boolean)
+        .map((g) => parseInt(g, 16))
+    : [];
   const groupsNeeded = 8 - tailBytes.length / 2;
   const groups = tail === undefined ? h : [...h, ...new Array(groupsNeeded - h.length - t.length).fill(0), ...t];
   const bytes: number[] = [];
@@ -116,7 +126,10 @@ async function findInode(rows: ReturnType<typeof clientRows>): Promise<string | 
     const at = text.indexOf(needle);
     if (at < 0) continue;
     const end = text.indexOf("\n", at);
-    const f = text.slice(at, end < 0 ? undefined : end).trim().split(/\s+/);
+    const f = text
+      .slice(at, end < 0 ? undefined : end)
+      .trim()
+      .split(/\s+/);
     // fields after the match: st tx:rx tr:when retrnsmt uid timeout inode
     const inode = f[8];
     if (inode && inode !== "0") return inode;

@@ -103,7 +103,10 @@ export class CertificateAuthority {
     if ((await exists(files.certPath)) && (await exists(files.keyPath))) {
       let certPem: string, keyPem: string;
       try {
-        [certPem, keyPem] = await Promise.all([fs.readFile(files.certPath, "utf8"), fs.readFile(files.keyPath, "utf8")]);
+        [certPem, keyPem] = await Promise.all([
+          fs.readFile(files.certPath, "utf8"),
+          fs.readFile(files.keyPath, "utf8"),
+        ]);
       } catch (err) {
         throw new CaError("ca_unreadable", `cannot read the proxy CA in ${dataDir}: ${(err as Error).message}`, {
           cause: err,
@@ -131,9 +134,13 @@ export class CertificateAuthority {
       return new CertificateAuthority(cert, key, files, cacheSize ?? DEFAULT_CACHE_SIZE);
     } catch (err) {
       const where = files ? ` (${files.certPath}, ${files.keyPath})` : "";
-      throw new CaError("ca_invalid", `the proxy CA${where} is not a valid ECDSA P-256 certificate and key: ${
-        (err as Error).message
-      }; delete both files to generate a new CA`, { cause: err });
+      throw new CaError(
+        "ca_invalid",
+        `the proxy CA${where} is not a valid ECDSA P-256 certificate and key: ${
+          (err as Error).message
+        }; delete both files to generate a new CA`,
+        { cause: err },
+      );
     }
   }
 

@@ -27,18 +27,31 @@ export interface UpstreamTarget {
 }
 
 export interface Upstreams {
-  request(target: UpstreamTarget, opts: { method: string; path: string; headers: http.OutgoingHttpHeaders; upgrade?: boolean }): http.ClientRequest;
+  request(
+    target: UpstreamTarget,
+    opts: { method: string; path: string; headers: http.OutgoingHttpHeaders; upgrade?: boolean },
+  ): http.ClientRequest;
   close(): void;
 }
 
-export function createUpstreams(opts: { extraCA?: string[]; timeoutMs: number; maxSocketsPerHost?: number }): Upstreams {
+export function createUpstreams(opts: {
+  extraCA?: string[];
+  timeoutMs: number;
+  maxSocketsPerHost?: number;
+}): Upstreams {
   // One TLS context for every upstream connection: building one from the ~140 system roots per connection costs
   // tens of milliseconds of blocked event loop. Without extra roots, node's default context is used (it also
   // honours NODE_EXTRA_CA_CERTS).
   const secureContext = opts.extraCA?.length
     ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...opts.extraCA], minVersion: "TLSv1.2" })
     : undefined;
-  const common = { keepAlive: true, maxSockets: opts.maxSocketsPerHost ?? 256, maxFreeSockets: 64, scheduling: "lifo" as const, noDelay: true };
+  const common = {
+    keepAlive: true,
+    maxSockets: opts.maxSocketsPerHost ?? 256,
+    maxFreeSockets: 64,
+    scheduling: "lifo" as const,
+    noDelay: true,
+  };
   const httpsAgent = new https.Agent(common);
   const httpAgent = new http.Agent(common);
   return {
@@ -86,7 +99,8 @@ function connectionTokens(raw: string | string[] | undefined): Set<string> {
 export function endToEndHeaders(rawHeaders: string[], keep: ReadonlySet<string> = new Set()): [string, string][] {
   const out: [string, string][] = [];
   let conn: string[] = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === "connection") conn.push(rawHeaders[i + 1]!);
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    if (rawHeaders[i]!.toLowerCase() === "connection") conn.push(rawHeaders[i + 1]!);
   const listed = connectionTokens(conn);
   conn = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -99,12 +113,17 @@ export function endToEndHeaders(rawHeaders: string[], keep: ReadonlySet<string> 
 }
 
 /** Headers for the upstream request: end-to-end ones, with content-length set when the body was buffered. */
-export function requestHeaders(rawHeaders: string[], bodyLength: number | null, upgrade: boolean): http.OutgoingHttpHeaders {
+export function requestHeaders(
+  rawHeaders: string[],
+  bodyLength: number | null,
+  upgrade: boolean,
+): http.OutgoingHttpHeaders {
   const keep = upgrade ? new Set(["upgrade"]) : new Set<string>();
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of endToEndHeaders(rawHeaders, keep)) {
     const lower = name.toLowerCase();
-    if (bodyLength !== null && lower === "content-length") continue;
+    // a buffered body is sent whole: its length is known and no 100-continue handshake is needed upstream
+    if (bodyLength !== null && (lower === "content-length" || lower === "expect")) continue;
     const prev = headers[lower];
     headers[lower] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
   }

@@ -39,7 +39,12 @@ class Denied extends Error {
 }
 
 function denied(rule: string, message: string, status = 403, intentId: string | null = null): Denied {
-  return new Denied({ status, error: status === 400 ? "bad_request" : "forbidden", reasons: [{ block: "network", rule, message }], intent_id: intentId });
+  return new Denied({
+    status,
+    error: status === 400 ? "bad_request" : "forbidden",
+    reasons: [{ block: "network", rule, message }],
+    intent_id: intentId,
+  });
 }
 
 /** Writes a JSON denial on a raw socket (CONNECT and upgrade requests have no ServerResponse) and closes it. */
@@ -115,7 +120,12 @@ function parseHostHeader(v: string): { host: string; port: number | null } | nul
 }
 
 /** Runs every check for one request. Returns what to forward, or throws Denied. */
-async function decide(env: RequestEnv, req: http.IncomingMessage, ctx: ConnectionContext, upgrade: boolean): Promise<Decided> {
+async function decide(
+  env: RequestEnv,
+  req: http.IncomingMessage,
+  ctx: ConnectionContext,
+  upgrade: boolean,
+): Promise<Decided> {
   const method = (req.method ?? "").toUpperCase();
   const rawUrl = req.url ?? "";
   let scheme: "http" | "https";
@@ -167,12 +177,17 @@ async function decide(env: RequestEnv, req: http.IncomingMessage, ctx: Connectio
     try {
       u = new URL(rawUrl);
     } catch {
-      return fail(denied("bad_request", "not a proxy request: the request target must be an absolute http:// URL", 400));
+      return fail(
+        denied("bad_request", "not a proxy request: the request target must be an absolute http:// URL", 400),
+      );
     }
     if (u.protocol !== "http:" && !(upgrade && u.protocol === "ws:")) {
-      return fail(denied("bad_request", `scheme ${u.protocol} is not proxied in plain form; use CONNECT for https`, 400));
+      return fail(
+        denied("bad_request", `scheme ${u.protocol} is not proxied in plain form; use CONNECT for https`, 400),
+      );
     }
-    if (u.username || u.password) return fail(denied("bad_request", "credentials in the request URL are not allowed", 400));
+    if (u.username || u.password)
+      return fail(denied("bad_request", "credentials in the request URL are not allowed", 400));
     const h = safeHost(u.hostname);
     if (!h) return fail(denied("bad_request", `"${u.hostname}" is not a valid host name`, 400));
     scheme = "http";
@@ -224,10 +239,15 @@ async function decide(env: RequestEnv, req: http.IncomingMessage, ctx: Connectio
 
   // 6. body
   const needBody = policy.inspectsBody || governed || token !== null;
-  const body: Body = upgrade ? { complete: true, bytes: Buffer.alloc(0) } : await readBody(req, env.limits.maxBodyInspectBytes);
+  const body: Body = upgrade
+    ? { complete: true, bytes: Buffer.alloc(0) }
+    : await readBody(req, env.limits.maxBodyInspectBytes);
   if (!body.complete && needBody) {
     return fail(
-      denied("body_limit", `request body exceeds the inspection limit of ${env.limits.maxBodyInspectBytes} bytes and this destination needs it inspected`),
+      denied(
+        "body_limit",
+        `request body exceeds the inspection limit of ${env.limits.maxBodyInspectBytes} bytes and this destination needs it inspected`,
+      ),
     );
   }
 
@@ -250,7 +270,12 @@ async function decide(env: RequestEnv, req: http.IncomingMessage, ctx: Connectio
       return fail(denied(`attestation.${code}`, `attestation rejected (${code}): ${(err as Error).message}`, 403, jti));
     }
   } else if (governed) {
-    return fail(denied("attestation.missing", `${host} requires an attestation (header ${ATTESTATION_HEADER}, audience intent-proxy)`));
+    return fail(
+      denied(
+        "attestation.missing",
+        `${host} requires an attestation (header ${ATTESTATION_HEADER}, audience intent-proxy)`,
+      ),
+    );
   }
   const intentId = claims?.jti ?? null;
   event.intent_id = intentId;
@@ -271,11 +296,18 @@ async function decide(env: RequestEnv, req: http.IncomingMessage, ctx: Connectio
   try {
     verdict = await policy.decide(input);
   } catch (err) {
-    return fail(denied("evaluation_error", `the network rules failed to evaluate: ${(err as Error).message}`, 403, intentId));
+    return fail(
+      denied("evaluation_error", `the network rules failed to evaluate: ${(err as Error).message}`, 403, intentId),
+    );
   }
   if (!verdict || verdict.allow !== true || verdict.reasons.length > 0) {
     const reasons: Reason[] = (verdict?.reasons ?? []).map((message) => ({ block: "network", rule: "rules", message }));
-    if (reasons.length === 0) reasons.push({ block: "network", rule: "rules", message: `no network rule allows ${method} ${host}${event.path}` });
+    if (reasons.length === 0)
+      reasons.push({
+        block: "network",
+        rule: "rules",
+        message: `no network rule allows ${method} ${host}${event.path}`,
+      });
     return fail(new Denied({ status: 403, error: "forbidden", reasons, intent_id: intentId }));
   }
 
@@ -287,7 +319,8 @@ async function decide(env: RequestEnv, req: http.IncomingMessage, ctx: Connectio
     } catch {
       first = false;
     }
-    if (!first) return fail(denied("attestation.replayed", `attestation ${claims.jti} was already used`, 403, intentId));
+    if (!first)
+      return fail(denied("attestation.replayed", `attestation ${claims.jti} was already used`, 403, intentId));
   }
 
   event.allowed = true;
@@ -313,7 +346,11 @@ function sendDenial(res: http.ServerResponse, d: Denial, closeConnection: boolea
   res.end(json);
 }
 
-export async function handleRequest(env: RequestEnv, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+export async function handleRequest(
+  env: RequestEnv,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   const ctx = env.contextOf(req.socket);
   if (!ctx) {
     sendDenial(res, denied("internal_error", "unknown connection").denial, true);
@@ -334,8 +371,15 @@ export async function handleRequest(env: RequestEnv, req: http.IncomingMessage, 
   up.on("timeout", () => up.destroy(new Error("upstream timed out")));
   up.on("error", (err) => {
     if (!res.headersSent) {
-      const json = JSON.stringify({ error: "bad_gateway", message: `upstream ${d.target.host}:${d.target.port}: ${err.message}` });
-      res.writeHead(502, { "content-type": "application/json", "content-length": Buffer.byteLength(json), connection: "close" });
+      const json = JSON.stringify({
+        error: "bad_gateway",
+        message: `upstream ${d.target.host}:${d.target.port}: ${err.message}`,
+      });
+      res.writeHead(502, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(json),
+        connection: "close",
+      });
       res.end(json);
     } else res.destroy();
   });
@@ -355,7 +399,12 @@ export async function handleRequest(env: RequestEnv, req: http.IncomingMessage, 
   }
 }
 
-export async function handleUpgrade(env: RequestEnv, req: http.IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
+export async function handleUpgrade(
+  env: RequestEnv,
+  req: http.IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+): Promise<void> {
   const ctx = env.contextOf(socket);
   if (!ctx) return void socket.destroy();
   let d: Decided;
@@ -363,7 +412,11 @@ export async function handleUpgrade(env: RequestEnv, req: http.IncomingMessage, 
     d = await decide(env, req, ctx, true);
   } catch (err) {
     if (!(err instanceof Denied)) throw err;
-    return denyOnSocket(socket, err.denial.status, { error: err.denial.error, reasons: err.denial.reasons, intent_id: err.denial.intent_id });
+    return denyOnSocket(socket, err.denial.status, {
+      error: err.denial.error,
+      reasons: err.denial.reasons,
+      intent_id: err.denial.intent_id,
+    });
   }
   const headers = requestHeaders(req.rawHeaders, null, true);
   const up = env.upstreams.request(d.target, { method: req.method!, path: d.pathAndQuery, headers, upgrade: true });
@@ -371,12 +424,20 @@ export async function handleUpgrade(env: RequestEnv, req: http.IncomingMessage, 
   up.on("error", () => socket.destroy());
   up.on("response", (upRes) => {
     // the upstream declined the upgrade: relay its answer and close
-    writeRawHead(socket, upRes.statusCode ?? 502, upRes.statusMessage ?? "", [...endToEndHeaders(upRes.rawHeaders), ["connection", "close"]]);
+    writeRawHead(socket, upRes.statusCode ?? 502, upRes.statusMessage ?? "", [
+      ...endToEndHeaders(upRes.rawHeaders),
+      ["connection", "close"],
+    ]);
     upRes.pipe(socket);
   });
   up.on("upgrade", (upRes, upSocket: Socket, upHead: Buffer) => {
     upSocket.setTimeout(0);
-    writeRawHead(socket, 101, upRes.statusMessage ?? "Switching Protocols", endToEndHeaders(upRes.rawHeaders, new Set(["upgrade", "connection"])));
+    writeRawHead(
+      socket,
+      101,
+      upRes.statusMessage ?? "Switching Protocols",
+      endToEndHeaders(upRes.rawHeaders, new Set(["upgrade", "connection"])),
+    );
     if (upHead.length) socket.write(upHead);
     if (head.length) upSocket.write(head);
     upSocket.on("error", () => socket.destroy());

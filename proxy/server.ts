@@ -91,7 +91,8 @@ export interface ConnectionContext {
 }
 
 /** Why everything is denied while no network rules are active. */
-export const NO_POLICY = "no network policy is active (no valid policy is loaded, or it has no network block); all network access is denied";
+export const NO_POLICY =
+  "no network policy is active (no valid policy is loaded, or it has no network block); all network access is denied";
 
 const UNKNOWN_SOURCE: Promise<SourceProcess> = Promise.resolve({ pid: null, binary: null });
 
@@ -154,7 +155,13 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     handleRequest(env, req, res).catch(() => {
       if (!res.headersSent) {
         res.writeHead(403, { "content-type": "application/json", connection: "close" });
-        res.end(JSON.stringify({ error: "forbidden", reasons: [{ block: "network", rule: "internal_error", message: "the proxy failed; denied" }], intent_id: null }));
+        res.end(
+          JSON.stringify({
+            error: "forbidden",
+            reasons: [{ block: "network", rule: "internal_error", message: "the proxy failed; denied" }],
+            intent_id: null,
+          }),
+        );
       } else res.destroy();
     });
   });
@@ -180,8 +187,23 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     const source = ctx ? await Promise.race([ctx.source, Promise.resolve(null)]) : null;
     const src = { binary: source?.binary ?? null, pid: source?.pid ?? null, sandbox_id: env.sandboxId };
     const deny = (host: string, port: number, rule: string, message: string, status = 403) => {
-      emit({ allowed: false, stage: "connect", method: "CONNECT", scheme: "https", host, port, path: "", source: src, reasons: [{ block: "network", rule, message }], intent_id: null });
-      denyOnSocket(socket, status, { error: status === 400 ? "bad_request" : "forbidden", reasons: [{ block: "network", rule, message }], intent_id: null });
+      emit({
+        allowed: false,
+        stage: "connect",
+        method: "CONNECT",
+        scheme: "https",
+        host,
+        port,
+        path: "",
+        source: src,
+        reasons: [{ block: "network", rule, message }],
+        intent_id: null,
+      });
+      denyOnSocket(socket, status, {
+        error: status === 400 ? "bad_request" : "forbidden",
+        reasons: [{ block: "network", rule, message }],
+        intent_id: null,
+      });
     };
     if (!ctx || ctx.tunnel) return deny("", 0, "bad_request", "CONNECT is not allowed inside a tunnel", 400);
     const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(req.url ?? "");
@@ -212,7 +234,9 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
       ALPNProtocols: ["http/1.1"],
       // SNI must name the CONNECT host (or be absent, as for IP literals)
       SNICallback: (servername, cb) =>
-        servername.toLowerCase().replace(/\.$/, "") === host ? cb(null, secureContext) : cb(new Error("SNI does not match the CONNECT host")),
+        servername.toLowerCase().replace(/\.$/, "") === host
+          ? cb(null, secureContext)
+          : cb(new Error("SNI does not match the CONNECT host")),
     });
     const handshakeTimer = setTimeout(() => tlsSocket.destroy(), limits.handshakeTimeoutMs);
     tlsSocket.once("secure", () => clearTimeout(handshakeTimer));

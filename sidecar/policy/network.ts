@@ -95,8 +95,12 @@ async function compileRules(spec: NetworkSpec): Promise<Rules> {
 
 /** A Rego compile error as a policy error at the module's file:line:col. */
 function regoLoadError(e: unknown): Error {
-  const errs: { message: string; code?: string; detail?: string; location?: { file: string; row: number; col: number } }[] =
-    (e as { errors?: never[] })?.errors ?? [e as never];
+  const errs: {
+    message: string;
+    code?: string;
+    detail?: string;
+    location?: { file: string; row: number; col: number };
+  }[] = (e as { errors?: never[] })?.errors ?? [e as never];
   return new PolicyError(
     "policy_invalid",
     errs.map((er) => ({
@@ -130,7 +134,9 @@ export async function compileNetwork(spec: NetworkSpec): Promise<NetworkBlock> {
       inspectsBody: sourcesReadBody(spec.modules.map((m) => m.source)),
     });
   } catch (e) {
-    throw new PolicyError("policy_invalid", [{ file: "", line: 0, column: 0, path: "network.allow_addresses", message: (e as Error).message }]);
+    throw new PolicyError("policy_invalid", [
+      { file: "", line: 0, column: 0, path: "network.allow_addresses", message: (e as Error).message },
+    ]);
   }
 
   const evaluator: BlockEvaluator = async (intent, env): Promise<BlockVerdict> => {
@@ -140,7 +146,13 @@ export async function compileNetwork(spec: NetworkSpec): Promise<NetworkBlock> {
     if (d.allow && d.reasons.length === 0) return { block: "network", effect: "allow", reasons: [] };
     const reasons = d.reasons.length
       ? d.reasons.map((message) => ({ block: "network", rule: "rules", message }))
-      : [{ block: "network", rule: "rules", message: `no network rule allows ${input.request.method} ${input.request.host}${input.request.path}` }];
+      : [
+          {
+            block: "network",
+            rule: "rules",
+            message: `no network rule allows ${input.request.method} ${input.request.host}${input.request.path}`,
+          },
+        ];
     return { block: "network", effect: "deny", reasons };
   };
 

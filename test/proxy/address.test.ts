@@ -28,9 +28,12 @@ describe("address classes", () => {
     expect(nonPublicReason(addr)).toBe(why);
   });
 
-  it.each(["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "172.32.0.1", "100.128.0.1"])("%s is public", (addr) => {
-    expect(nonPublicReason(addr)).toBeNull();
-  });
+  it.each(["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "172.32.0.1", "100.128.0.1"])(
+    "%s is public",
+    (addr) => {
+      expect(nonPublicReason(addr)).toBeNull();
+    },
+  );
 
   it("reads the IPv4 address inside IPv6 forms", () => {
     expect(embeddedIPv4("::ffff:10.0.0.1")).toBe("10.0.0.1");
@@ -71,7 +74,9 @@ describe("resolving a target", () => {
       throw new Error("DNS must not be asked");
     };
     await expect(resolveTarget("api.test", none, { "api.test": "127.0.0.2" }, lookup)).rejects.toThrow(/loopback/);
-    expect(await resolveTarget("api.test", new AddressAllowList(["127.0.0.2/32"]), { "api.test": "127.0.0.2" }, lookup)).toEqual({ address: "127.0.0.2", family: 4 });
+    expect(
+      await resolveTarget("api.test", new AddressAllowList(["127.0.0.2/32"]), { "api.test": "127.0.0.2" }, lookup),
+    ).toEqual({ address: "127.0.0.2", family: 4 });
   });
   it("normalizes host names and refuses junk", () => {
     expect(normalizeHost("API.GitHub.com.")).toBe("api.github.com");

@@ -8,7 +8,10 @@ import type { KeySource } from "../../executor-gate/jwks.ts";
 export interface TestSigner {
   keys: KeySource;
   /** An attestation for an http.request intent, as the sidecar would sign it. */
-  attest(params: { method: string; url: string; body?: unknown; headers?: Record<string, string> }, opts?: { aud?: string; ttl?: number; agent?: string }): string;
+  attest(
+    params: { method: string; url: string; body?: unknown; headers?: Record<string, string> },
+    opts?: { aud?: string; ttl?: number; agent?: string },
+  ): string;
 }
 
 export function testSigner(): TestSigner {
@@ -19,7 +22,12 @@ export function testSigner(): TestSigner {
   return {
     keys,
     attest(params, opts = {}) {
-      const intent: Intent = { agent: opts.agent ?? "agent-1", action: "http.request", params: params as never, context: {} } as Intent;
+      const intent: Intent = {
+        agent: opts.agent ?? "agent-1",
+        action: "http.request",
+        params: params as never,
+        context: {},
+      } as Intent;
       const now = Math.floor(Date.now() / 1000);
       const claims = {
         iss: DEFAULT_ISSUER,

@@ -64,9 +64,25 @@ beforeAll(async () => {
   writeFileSync(path.join(dir, "upstream-ca.pem"), up.ca.certPem);
   daemon = spawn(
     process.execPath,
-    [bin, "start", "--policy", path.join(dir, "policy.yaml"), "--data-dir", path.join(dir, "data"), "--agent-addr", "127.0.0.1:0", "--proxy-addr", "127.0.0.1:0", "--operator-addr", "127.0.0.1:0"],
+    [
+      bin,
+      "start",
+      "--policy",
+      path.join(dir, "policy.yaml"),
+      "--data-dir",
+      path.join(dir, "data"),
+      "--agent-addr",
+      "127.0.0.1:0",
+      "--proxy-addr",
+      "127.0.0.1:0",
+      "--operator-addr",
+      "127.0.0.1:0",
+    ],
     // the daemon trusts the test upstream's CA the way an operator would add a private root
-    { env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, "upstream-ca.pem"), INTENT_SIDECAR_AGENT_TOKENS: "" }, stdio: ["ignore", "pipe", "pipe"] },
+    {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, "upstream-ca.pem"), INTENT_SIDECAR_AGENT_TOKENS: "" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   daemon.stderr!.resume();
   ready = await new Promise((resolve, reject) => {
@@ -83,7 +99,10 @@ beforeAll(async () => {
   });
   const exported = await cli(["ca", "export", "--data-dir", path.join(dir, "data")]);
   caPem = exported.stdout;
-  const [host, port] = [ready.proxy_addr.slice(0, ready.proxy_addr.lastIndexOf(":")), Number(ready.proxy_addr.slice(ready.proxy_addr.lastIndexOf(":") + 1))];
+  const [host, port] = [
+    ready.proxy_addr.slice(0, ready.proxy_addr.lastIndexOf(":")),
+    Number(ready.proxy_addr.slice(ready.proxy_addr.lastIndexOf(":") + 1)),
+  ];
   agent = new TunnelAgent({ host, port }, caPem);
 }, 60_000);
 
@@ -97,7 +116,9 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function declare(params: object): Promise<{ decision: string; attestation?: string; reasons: { message: string }[] }> {
+async function declare(
+  params: object,
+): Promise<{ decision: string; attestation?: string; reasons: { message: string }[] }> {
   const res = await fetch(`http://${ready.agent_addr}/v1/intents`, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -114,13 +135,19 @@ describe("the daemon's proxy listener", () => {
     expect(JSON.parse(ok.body).url).toBe("/hello");
     const del = await httpsViaProxy(agent, `https://open.test:${up.port}/hello`, { method: "DELETE" });
     expect(del.status).toBe(403);
-    expect(JSON.parse(del.body).reasons.map((r: { message: string }) => r.message)).toEqual(["deletes are not allowed"]);
+    expect(JSON.parse(del.body).reasons.map((r: { message: string }) => r.message)).toEqual([
+      "deletes are not allowed",
+    ]);
   });
 
   it("an approved http.request intent carries the attestation the governed host needs, once", async () => {
     const url = `https://gov.test:${up.port}/v1/pay`;
     const body = { invoice: 7 };
-    const without = await httpsViaProxy(agent, url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    const without = await httpsViaProxy(agent, url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     expect(without.status).toBe(403);
 
     const d = await declare({ method: "POST", url, body });
@@ -141,7 +168,10 @@ describe("the daemon's proxy listener", () => {
   it("audits denials without secrets", async () => {
     const r = await cli(["audit", "export", "--data-dir", path.join(dir, "data")]);
     expect(r.code).toBe(0);
-    const rows = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const rows = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     const denials = rows.filter((row) => row.type === "proxy.denied");
     expect(denials.length).toBeGreaterThanOrEqual(3);
     const del = denials.find((row) => JSON.stringify(row).includes("deletes are not allowed"));

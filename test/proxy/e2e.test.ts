@@ -8,7 +8,13 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPolicy, type LoadedPolicy } from "../../sidecar/policy/index.ts";
-import { startProxy, CertificateAuthority, createProxyVerifier, type ProxyServer, type ProxyDecisionEvent } from "../../proxy/index.ts";
+import {
+  startProxy,
+  CertificateAuthority,
+  createProxyVerifier,
+  type ProxyServer,
+  type ProxyDecisionEvent,
+} from "../../proxy/index.ts";
 import { connectTunnel, httpsViaProxy, startUpstream, TunnelAgent, UPSTREAM_ADDR, type Upstream } from "./helpers.ts";
 import { testSigner } from "./attest.ts";
 
@@ -29,7 +35,8 @@ const signer = testSigner();
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), "proxy-e2e-"));
   mkdirSync(path.join(dir, "network"));
-  for (const f of ["egress.rego", "egress_test.rego", "data.json"]) copyFileSync(path.join(referenceNetwork, f), path.join(dir, "network", f));
+  for (const f of ["egress.rego", "egress_test.rego", "data.json"])
+    copyFileSync(path.join(referenceNetwork, f), path.join(dir, "network", f));
   const hosts = ["api.github.com", "api.openai.com", "slack.com", "api.production.company.com"];
   writeFileSync(
     path.join(dir, "policy.yaml"),
@@ -71,7 +78,12 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-function runNode(url: string, method = "GET", body = "", headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function runNode(
+  url: string,
+  method = "GET",
+  body = "",
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
@@ -99,15 +111,22 @@ describe("reference network rules through the proxy", () => {
   });
 
   it("attributes the node process: only node may call api.openai.com", async () => {
-    const r = await runNode(`https://api.openai.com:${up.port}/v1/chat/completions`, "POST", JSON.stringify({ model: "gpt-4" }), {
-      "content-type": "application/json",
-    });
+    const r = await runNode(
+      `https://api.openai.com:${up.port}/v1/chat/completions`,
+      "POST",
+      JSON.stringify({ model: "gpt-4" }),
+      {
+        "content-type": "application/json",
+      },
+    );
     expect(r.status).toBe(200);
     expect(JSON.parse(r.body).body).toBe(JSON.stringify({ model: "gpt-4" }));
   });
 
   it("a POST to read-only api.github.com is 403 with the rules' reason", async () => {
-    const r = await runNode(`https://api.github.com:${up.port}/repos/acme/app/issues`, "POST", "{}", { "content-type": "application/json" });
+    const r = await runNode(`https://api.github.com:${up.port}/repos/acme/app/issues`, "POST", "{}", {
+      "content-type": "application/json",
+    });
     expect(r.status).toBe(403);
     expect(JSON.parse(r.body)).toMatchObject({ error: "forbidden", intent_id: null });
     expect(reasonsOf(r.body)).toEqual([`no network rule allows POST api.github.com/repos/acme/app/issues`]);
@@ -148,11 +167,19 @@ describe("reference network rules through the proxy", () => {
     expect(JSON.parse(without.body).reasons[0].rule).toBe("attestation.missing");
 
     const token = signer.attest({ method: "POST", url, body: JSON.parse(body) });
-    const ok = await httpsViaProxy(agent, url, { method: "POST", headers: { ...headers, "x-intent-attestation": token }, body });
+    const ok = await httpsViaProxy(agent, url, {
+      method: "POST",
+      headers: { ...headers, "x-intent-attestation": token },
+      body,
+    });
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body).headers["x-intent-attestation"]).toBeUndefined();
 
-    const replay = await httpsViaProxy(agent, url, { method: "POST", headers: { ...headers, "x-intent-attestation": token }, body });
+    const replay = await httpsViaProxy(agent, url, {
+      method: "POST",
+      headers: { ...headers, "x-intent-attestation": token },
+      body,
+    });
     expect(replay.status).toBe(403);
     expect(JSON.parse(replay.body).reasons[0].rule).toBe("attestation.replayed");
 
@@ -171,7 +198,16 @@ describe("reference network rules through the proxy", () => {
     const r = await new Promise<{ code: string; body: string }>((resolve, reject) => {
       execFile(
         "curl",
-        ["-sS", "--proxy", proxy.url, "--cacert", ca.files!.certPath, "-w", "\n%{http_code}", `https://api.github.com:${up.port}/repos/acme/app`],
+        [
+          "-sS",
+          "--proxy",
+          proxy.url,
+          "--cacert",
+          ca.files!.certPath,
+          "-w",
+          "\n%{http_code}",
+          `https://api.github.com:${up.port}/repos/acme/app`,
+        ],
         { timeout: 20_000 },
         (err, stdout) => {
           if (err) return reject(err);
@@ -190,16 +226,29 @@ describe("reference network rules through the proxy", () => {
   it("an http.request intent is decided by the same rules", async () => {
     const env = { now: new Date("2026-03-20T14:30:00Z") };
     const intent = (method: string, url: string, body?: unknown) =>
-      ({ agent: "a", action: "http.request", params: { method, url, ...(body === undefined ? {} : { body }) }, context: {} }) as never;
+      ({
+        agent: "a",
+        action: "http.request",
+        params: { method, url, ...(body === undefined ? {} : { body }) },
+        context: {},
+      }) as never;
     const get = await policy.network!.evaluator(intent("GET", "https://api.github.com/repos/x"), env);
     expect(get.effect).toBe("allow");
     const post = await policy.network!.evaluator(intent("POST", "https://api.github.com/repos/x"), env);
     expect(post.effect).toBe("deny");
-    const pii = await policy.network!.evaluator(intent("POST", "https://slack.com/api/chat.postMessage", { text: "card 4111 1111 1111 1111" }), env);
+    const pii = await policy.network!.evaluator(
+      intent("POST", "https://slack.com/api/chat.postMessage", { text: "card 4111 1111 1111 1111" }),
+      env,
+    );
     expect(pii.reasons.map((r) => r.message)).toEqual(["request body contains a card-like number"]);
-    const night = await policy.network!.evaluator(intent("POST", "https://api.production.company.com/v1/pay"), { now: new Date("2026-03-20T22:00:00Z") });
+    const night = await policy.network!.evaluator(intent("POST", "https://api.production.company.com/v1/pay"), {
+      now: new Date("2026-03-20T22:00:00Z"),
+    });
     expect(night.reasons.map((r) => r.message)).toEqual(["production access is limited to 08:00-18:00 UTC"]);
-    const other = await policy.network!.evaluator({ agent: "a", action: "tool.call", params: {}, context: {} } as never, env);
+    const other = await policy.network!.evaluator(
+      { agent: "a", action: "tool.call", params: {}, context: {} } as never,
+      env,
+    );
     expect(other.effect).toBe("abstain");
   });
 });

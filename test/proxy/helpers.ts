@@ -42,7 +42,13 @@ export async function startUpstream(opts: { plain?: boolean; ca?: CertificateAut
   const server = opts.plain
     ? http.createServer(handler)
     : https.createServer(
-        { SNICallback: (name, cb) => ca.contextFor(name).then((ctx) => cb(null, ctx), (e) => cb(e)) },
+        {
+          SNICallback: (name, cb) =>
+            ca.contextFor(name).then(
+              (ctx) => cb(null, ctx),
+              (e) => cb(e),
+            ),
+        },
         handler,
       );
   server.keepAliveTimeout = 30_000;
@@ -87,15 +93,27 @@ export interface Reply {
 }
 
 /** Sends CONNECT and returns the proxy's answer: on 200 the tunnel socket, else the status and body. */
-export function connectTunnel(proxy: ProxyEndpoint, target: string): Promise<{ status: number; socket: Socket; body: string }> {
+export function connectTunnel(
+  proxy: ProxyEndpoint,
+  target: string,
+): Promise<{ status: number; socket: Socket; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: proxy.host, port: proxy.port, method: "CONNECT", path: target, headers: { host: target }, agent: false });
+    const req = http.request({
+      host: proxy.host,
+      port: proxy.port,
+      method: "CONNECT",
+      path: target,
+      headers: { host: target },
+      agent: false,
+    });
     req.once("error", reject);
     req.once("connect", (res, socket: Socket, head: Buffer) => {
       if (res.statusCode === 200) return resolve({ status: 200, socket, body: "" });
       const chunks: Buffer[] = [head];
       socket.on("data", (c) => chunks.push(c));
-      socket.on("end", () => resolve({ status: res.statusCode!, socket, body: Buffer.concat(chunks).toString("utf8") }));
+      socket.on("end", () =>
+        resolve({ status: res.statusCode!, socket, body: Buffer.concat(chunks).toString("utf8") }),
+      );
       socket.on("error", reject);
     });
     req.end();
@@ -118,9 +136,20 @@ export class TunnelAgent extends https.Agent {
       ({ status, socket, body }) => {
         if (status !== 200) {
           socket.destroy();
-          return cb?.(Object.assign(new Error(`CONNECT ${target} answered ${status}: ${body}`), { status, body }), socket);
+          return cb?.(
+            Object.assign(new Error(`CONNECT ${target} answered ${status}: ${body}`), { status, body }),
+            socket,
+          );
         }
-        cb?.(null, tls.connect({ socket, servername: options.servername || options.host || undefined, ca: this.proxyCA, ALPNProtocols: ["http/1.1"] }));
+        cb?.(
+          null,
+          tls.connect({
+            socket,
+            servername: options.servername || options.host || undefined,
+            ca: this.proxyCA,
+            ALPNProtocols: ["http/1.1"],
+          }),
+        );
       },
       (err) => cb?.(err, undefined as never),
     );
@@ -138,7 +167,9 @@ export function httpsViaProxy(
     const req = https.request(url, { agent, method: opts.method ?? "GET", headers: opts.headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () =>
+        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),
+      );
       res.on("error", reject);
     });
     req.on("error", (err: Error & { status?: number; body?: string }) => {
@@ -158,11 +189,20 @@ export function httpViaProxy(
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const req = http.request(
-      { host: proxy.host, port: proxy.port, method: opts.method ?? "GET", path: url, headers: { host: u.host, ...opts.headers }, agent: false },
+      {
+        host: proxy.host,
+        port: proxy.port,
+        method: opts.method ?? "GET",
+        path: url,
+        headers: { host: u.host, ...opts.headers },
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }),
+        );
       },
     );
     req.on("error", reject);

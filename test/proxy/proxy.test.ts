@@ -3,8 +3,24 @@
 import http from "node:http";
 import tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startProxy, CertificateAuthority, proxyPolicy, createProxyVerifier, type ProxyServer, type ProxyDecisionEvent, type NetworkInput } from "../../proxy/index.ts";
-import { connectTunnel, httpViaProxy, httpsViaProxy, startUpstream, TunnelAgent, UPSTREAM_ADDR, type Upstream } from "./helpers.ts";
+import {
+  startProxy,
+  CertificateAuthority,
+  proxyPolicy,
+  createProxyVerifier,
+  type ProxyServer,
+  type ProxyDecisionEvent,
+  type NetworkInput,
+} from "../../proxy/index.ts";
+import {
+  connectTunnel,
+  httpViaProxy,
+  httpsViaProxy,
+  startUpstream,
+  TunnelAgent,
+  UPSTREAM_ADDR,
+  type Upstream,
+} from "./helpers.ts";
 import { testSigner } from "./attest.ts";
 
 let up: Upstream;
@@ -20,7 +36,8 @@ const signer = testSigner();
 const decide = (input: NetworkInput) => {
   inputs.push(input);
   const r = input.request;
-  if (JSON.stringify(r.body ?? "").includes("forbidden-word")) return { allow: false, reasons: ["body contains a forbidden word"] };
+  if (JSON.stringify(r.body ?? "").includes("forbidden-word"))
+    return { allow: false, reasons: ["body contains a forbidden word"] };
   if (r.method === "GET" || r.method === "HEAD") return { allow: true, reasons: [] };
   if (r.host === "gov.example.com") return { allow: true, reasons: [] };
   if (r.host === "stream.example.com") return { allow: true, reasons: [] };
@@ -51,7 +68,13 @@ beforeAll(async () => {
     limits: { maxBodyInspectBytes: 64 * 1024 },
     onDecision: (e) => events.push(e),
   });
-  streamProxy = await startProxy({ port: 0, ca, policy: () => streamPolicy, upstreamCA: up.ca.certPem, limits: { maxBodyInspectBytes: 1024 } });
+  streamProxy = await startProxy({
+    port: 0,
+    ca,
+    policy: () => streamPolicy,
+    upstreamCA: up.ca.certPem,
+    limits: { maxBodyInspectBytes: 1024 },
+  });
   agent = new TunnelAgent(proxy, ca.certPem);
 });
 
@@ -76,7 +99,14 @@ describe("tunnelled HTTPS", () => {
     expect(echoed.url).toBe("/repos/a/b?x=1&x=2&y=");
     expect(echoed.headers.host).toBe(`api.example.com:${up.port}`);
     const input = inputs.at(-1)!;
-    expect(input.request).toMatchObject({ method: "GET", host: "api.example.com", port: up.port, path: "/repos/a/b", query: { x: ["1", "2"], y: [""] }, body: null });
+    expect(input.request).toMatchObject({
+      method: "GET",
+      host: "api.example.com",
+      port: up.port,
+      path: "/repos/a/b",
+      query: { x: ["1", "2"], y: [""] },
+      body: null,
+    });
     expect(input.source).toEqual({ binary: "node", pid: process.pid, sandbox_id: "sandbox-7" });
     expect(input.attestation).toBeNull();
     expect(input.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -95,7 +125,11 @@ describe("tunnelled HTTPS", () => {
       body: JSON.stringify({ title: "x" }),
     });
     expect(r.status).toBe(403);
-    expect(json(r.body)).toEqual({ error: "forbidden", reasons: [{ block: "network", rule: "rules", message: "POST is not allowed to api.example.com" }], intent_id: null });
+    expect(json(r.body)).toEqual({
+      error: "forbidden",
+      reasons: [{ block: "network", rule: "rules", message: "POST is not allowed to api.example.com" }],
+      intent_id: null,
+    });
     expect(inputs.at(-1)!.request.body).toEqual({ title: "x" });
     const ev = events.at(-1)!;
     expect(ev).toMatchObject({ allowed: false, method: "POST", host: "api.example.com", path: "/repos/a/b/issues" });
@@ -178,7 +212,11 @@ describe("attestations on governed hosts", () => {
 
   it("forwards with a valid attestation (stripped), then refuses the same one again", async () => {
     const token = signer.attest({ method: "POST", url: url(), body: JSON.parse(body) });
-    const ok = await httpsViaProxy(agent, url(), { method: "POST", headers: { ...headers, "x-intent-attestation": token }, body });
+    const ok = await httpsViaProxy(agent, url(), {
+      method: "POST",
+      headers: { ...headers, "x-intent-attestation": token },
+      body,
+    });
     expect(ok.status).toBe(200);
     const echoed = json(ok.body);
     expect(echoed.body).toBe(body);
@@ -186,7 +224,11 @@ describe("attestations on governed hosts", () => {
     expect(inputs.at(-1)!.attestation).toMatchObject({ aud: "intent-proxy", intent: { action: "http.request" } });
     expect(inputs.at(-1)!.request.headers["x-intent-attestation"]).toBeUndefined();
 
-    const again = await httpsViaProxy(agent, url(), { method: "POST", headers: { ...headers, "x-intent-attestation": token }, body });
+    const again = await httpsViaProxy(agent, url(), {
+      method: "POST",
+      headers: { ...headers, "x-intent-attestation": token },
+      body,
+    });
     expect(again.status).toBe(403);
     const denial = json(again.body);
     expect(denial.reasons[0].rule).toBe("attestation.replayed");
@@ -195,29 +237,65 @@ describe("attestations on governed hosts", () => {
 
   it("refuses an attestation for a different body, method, URL or audience", async () => {
     const cases: [string, Record<string, string>, string, string][] = [
-      ["body", { "x-intent-attestation": signer.attest({ method: "POST", url: url(), body: { amount: "10", to: "vendor-b" } }) }, "POST", url()],
-      ["method", { "x-intent-attestation": signer.attest({ method: "PUT", url: url(), body: JSON.parse(body) }) }, "POST", url()],
-      ["url", { "x-intent-attestation": signer.attest({ method: "POST", url: url() + "?x=1", body: JSON.parse(body) }) }, "POST", url()],
-      ["aud", { "x-intent-attestation": signer.attest({ method: "POST", url: url(), body: JSON.parse(body) }, { aud: "intent-executor" }) }, "POST", url()],
+      [
+        "body",
+        {
+          "x-intent-attestation": signer.attest({ method: "POST", url: url(), body: { amount: "10", to: "vendor-b" } }),
+        },
+        "POST",
+        url(),
+      ],
+      [
+        "method",
+        { "x-intent-attestation": signer.attest({ method: "PUT", url: url(), body: JSON.parse(body) }) },
+        "POST",
+        url(),
+      ],
+      [
+        "url",
+        { "x-intent-attestation": signer.attest({ method: "POST", url: url() + "?x=1", body: JSON.parse(body) }) },
+        "POST",
+        url(),
+      ],
+      [
+        "aud",
+        {
+          "x-intent-attestation": signer.attest(
+            { method: "POST", url: url(), body: JSON.parse(body) },
+            { aud: "intent-executor" },
+          ),
+        },
+        "POST",
+        url(),
+      ],
     ];
     for (const [what, h, method, u] of cases) {
       const r = await httpsViaProxy(agent, u, { method, headers: { ...headers, ...h }, body });
       expect(r.status, what).toBe(403);
-      expect(json(r.body).reasons[0].rule, what).toBe(what === "aud" ? "attestation.wrong_audience" : "attestation.digest_mismatch");
+      expect(json(r.body).reasons[0].rule, what).toBe(
+        what === "aud" ? "attestation.wrong_audience" : "attestation.digest_mismatch",
+      );
     }
     expect(up.seen.filter((s) => s.url === "/v1/pay")).toHaveLength(1);
   });
 
   it("accepts an attestation whose JSON body was declared as raw text", async () => {
     const token = signer.attest({ method: "POST", url: url(), body });
-    const r = await httpsViaProxy(agent, url(), { method: "POST", headers: { ...headers, "x-intent-attestation": token }, body });
+    const r = await httpsViaProxy(agent, url(), {
+      method: "POST",
+      headers: { ...headers, "x-intent-attestation": token },
+      body,
+    });
     expect(r.status).toBe(200);
   });
 });
 
 describe("bodies", () => {
   it("refuses a body over the inspection limit when the rules read bodies", async () => {
-    const r = await httpsViaProxy(agent, `https://gov.example.com:${up.port}/upload`, { method: "POST", body: "x".repeat(100 * 1024) });
+    const r = await httpsViaProxy(agent, `https://gov.example.com:${up.port}/upload`, {
+      method: "POST",
+      body: "x".repeat(100 * 1024),
+    });
     expect(r.status).toBe(403);
     expect(json(r.body).reasons[0].rule).toBe("body_limit");
   });
@@ -237,7 +315,14 @@ describe("bodies", () => {
   it("denies a body the rules object to", async () => {
     const r = await httpsViaProxy(agent, `https://gov.example.com:${up.port}/v1/pay`, {
       method: "POST",
-      headers: { "content-type": "text/plain", "x-intent-attestation": signer.attest({ method: "POST", url: `https://gov.example.com:${up.port}/v1/pay`, body: "a forbidden-word here" }) },
+      headers: {
+        "content-type": "text/plain",
+        "x-intent-attestation": signer.attest({
+          method: "POST",
+          url: `https://gov.example.com:${up.port}/v1/pay`,
+          body: "a forbidden-word here",
+        }),
+      },
       body: "a forbidden-word here",
     });
     expect(r.status).toBe(403);
@@ -247,7 +332,11 @@ describe("bodies", () => {
 
 describe("plain HTTP", () => {
   it("forwards an absolute-form request to an allowed host", async () => {
-    const p = proxyPolicy({ decide, allowAddresses: [`${UPSTREAM_ADDR}/32`], resolve: { "plain.example.com": UPSTREAM_ADDR } });
+    const p = proxyPolicy({
+      decide,
+      allowAddresses: [`${UPSTREAM_ADDR}/32`],
+      resolve: { "plain.example.com": UPSTREAM_ADDR },
+    });
     const px = await startProxy({ port: 0, ca, policy: () => p });
     try {
       const r = await httpViaProxy(px, `http://plain.example.com:${plainUp.port}/hello?q=1`);
@@ -270,10 +359,12 @@ describe("plain HTTP", () => {
 
   it("answers 400 to a request that is not a proxy request", async () => {
     const r = await new Promise<number>((resolve, reject) => {
-      http.get({ host: proxy.host, port: proxy.port, path: "/", agent: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      }).on("error", reject);
+      http
+        .get({ host: proxy.host, port: proxy.port, path: "/", agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        })
+        .on("error", reject);
     });
     expect(r).toBe(400);
   });
@@ -287,9 +378,17 @@ describe("policy state", () => {
     try {
       const r1 = await httpsViaProxy(a, `https://api.example.com:${up.port}/x`);
       expect(r1.status).toBe(403);
-      current = proxyPolicy({ decide, allowAddresses: [`${UPSTREAM_ADDR}/32`], resolve: { "api.example.com": UPSTREAM_ADDR } });
+      current = proxyPolicy({
+        decide,
+        allowAddresses: [`${UPSTREAM_ADDR}/32`],
+        resolve: { "api.example.com": UPSTREAM_ADDR },
+      });
       expect((await httpsViaProxy(a, `https://api.example.com:${up.port}/x`)).status).toBe(200);
-      current = proxyPolicy({ decide: () => ({ allow: false, reasons: ["locked down"] }), allowAddresses: [`${UPSTREAM_ADDR}/32`], resolve: { "api.example.com": UPSTREAM_ADDR } });
+      current = proxyPolicy({
+        decide: () => ({ allow: false, reasons: ["locked down"] }),
+        allowAddresses: [`${UPSTREAM_ADDR}/32`],
+        resolve: { "api.example.com": UPSTREAM_ADDR },
+      });
       const r3 = await httpsViaProxy(a, `https://api.example.com:${up.port}/x`);
       expect(json(r3.body).reasons[0].message).toBe("locked down");
     } finally {
@@ -299,7 +398,13 @@ describe("policy state", () => {
   });
 
   it("denies when the decision function throws", async () => {
-    const p = proxyPolicy({ decide: () => { throw new Error("boom"); }, allowAddresses: [`${UPSTREAM_ADDR}/32`], resolve: { "api.example.com": UPSTREAM_ADDR } });
+    const p = proxyPolicy({
+      decide: () => {
+        throw new Error("boom");
+      },
+      allowAddresses: [`${UPSTREAM_ADDR}/32`],
+      resolve: { "api.example.com": UPSTREAM_ADDR },
+    });
     const px = await startProxy({ port: 0, ca, policy: () => p, upstreamCA: up.ca.certPem });
     const a = new TunnelAgent(px, ca.certPem);
     try {
@@ -318,7 +423,9 @@ describe("upgrades", () => {
     const t = await connectTunnel(proxy, `api.example.com:${up.port}`);
     const s = tls.connect({ socket: t.socket, servername: "api.example.com", ca: ca.certPem });
     await new Promise((r) => s.once("secureConnect", r));
-    s.write(`GET /ws HTTP/1.1\r\nHost: api.example.com:${up.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`);
+    s.write(
+      `GET /ws HTTP/1.1\r\nHost: api.example.com:${up.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`,
+    );
     let got = "";
     await new Promise<void>((resolve) => {
       s.on("data", (d) => {

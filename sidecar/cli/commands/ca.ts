@@ -13,7 +13,10 @@ interface CaOpts {
 
 function settings(opts: CaOpts): { dataDir: string; proxyAddr: string } {
   try {
-    const cfg = loadConfig({ ...(opts.config ? { config: opts.config } : {}), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) });
+    const cfg = loadConfig({
+      ...(opts.config ? { config: opts.config } : {}),
+      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+    });
     return { dataDir: cfg.dataDir, proxyAddr: cfg.proxyAddr };
   } catch (e) {
     if (e instanceof ConfigError) throw new ExitError(2, `intent-sidecar: ${e.message}`);
@@ -61,7 +64,10 @@ export function registerCa(program: Command): void {
     .description("print the environment a sandbox needs: HTTPS_PROXY and the CA bundle variables (eval-able)")
     .option("--data-dir <dir>", "state directory (default ./.intent-sidecar)")
     .option("--config <file>", "config file (for data_dir and proxy_addr)")
-    .option("--proxy-addr <host:port>", "proxy address to point at (default: the configured proxy_addr, 127.0.0.1:7401)")
+    .option(
+      "--proxy-addr <host:port>",
+      "proxy address to point at (default: the configured proxy_addr, 127.0.0.1:7401)",
+    )
     .option("--format <format>", "shell (export lines, default), dotenv (KEY=value) or json", "shell")
     .action(async (opts: CaOpts & { proxyAddr?: string; format: string }) => {
       if (!["shell", "dotenv", "json"].includes(opts.format)) {
