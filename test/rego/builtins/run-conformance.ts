@@ -44,8 +44,13 @@ for (const ver of ["v0", "v1"]) {
             { regoVersion: ver as "v0" | "v1" },
           );
           const q = policy.prepare(c.query as string);
+          let input: Value | undefined = c.input === undefined ? undefined : fromJSON(norm(c.input));
+          if (typeof c.input_term === "string") {
+            const t = compile([{ path: "input.rego", source: `package __input\n\nv := ${c.input_term}\n` }]);
+            input = t.prepare("data.__input.v").eval()[0]?.expressions[0];
+          }
           const rows = q.eval({
-            input: c.input === undefined ? undefined : fromJSON(norm(c.input)),
+            input,
             data: c.data === undefined ? undefined : fromJSON(norm(c.data)),
             strictBuiltinErrors: !!c.strict_error,
           });
