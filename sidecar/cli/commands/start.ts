@@ -40,7 +40,9 @@ export function registerStart(program: Command): void {
           const err = e as Error & { code?: string };
           throw new ExitError(2, `intent-sidecar: cannot start: ${err.message}`);
         }
-        process.stdout.write(JSON.stringify(daemon.readyInfo()) + "\n");
+        // stdout carries only the ready line; a reader that goes away (e.g. `| head -1`) must not stop the daemon
+      process.stdout.on("error", () => undefined);
+      process.stdout.write(JSON.stringify(daemon.readyInfo()) + "\n");
         log.info(daemon.readyInfo(), "ready");
 
         let stopping = false;
