@@ -657,6 +657,7 @@ function fullValue(node: Node, base: Value | undefined, c: Ctx): Value | undefin
   if (node.rules.length || node.defaultRule) return node.kind === "func" ? undefined : evalNodeValue(node, c);
   if (!node.hasRules) return base;
   const o = new RObject();
+  built.add(o);
   if (base instanceof RObject) base.forEachUnordered((v, kk) => o.set(kk, v));
   for (const [ck, child] of node.children) {
     if (!child.hasRules && !c.nodeOverrides) continue;
@@ -753,6 +754,7 @@ const TRUE: Term = { t: "val", v: true };
 function evalMulti(node: Node, c: Ctx): Value | undefined {
   const isSet = node.kind === "set";
   const out: RSet | RObject = isSet && node.rules.every((r) => r.dyn.length === 0) ? new RSet() : new RObject();
+  if (out instanceof RObject) built.add(out);
   for (const rule of node.rules) {
     const f: Frame = new Array(rule.nslots);
     evalBody(rule.body, 0, f, c, () =>
@@ -783,7 +785,10 @@ function evalMulti(node: Node, c: Ctx): Value | undefined {
         prev.forEachUnordered((x) => u.add(x));
         v.forEachUnordered((x) => u.add(x));
         out.set(ck, u);
-      } else insertPath(out, [ck], v, false, node.rules[0]?.loc);
+      } else {
+        const isDoc = !(child.rules.length || child.defaultRule) || child.kind === "object" || child.kind === "set";
+        insertPath(out, [ck], v, false, node.rules[0]?.loc, isDoc);
+      }
     }
   }
   if (!isSet && out.size === 0 && node.defaultRule) {
@@ -792,15 +797,29 @@ function evalMulti(node: Node, c: Ctx): Value | undefined {
   return out;
 }
 
-function insertPath(o: RObject, keys: Value[], v: Value, setLeaf: boolean, loc?: Location): void {
+/**
+ * Objects built from rule paths (intermediate levels, multi-value documents, package documents). Values of rules are
+ * not in this set: writing into them from another rule is a conflict, as in OPA.
+ */
+const built = new WeakSet<RObject>();
+
+function copyBuilt(o: RObject): RObject {
+  const m = new RObject();
+  o.forEachUnordered((v, k) => m.set(k, v));
+  built.add(m);
+  return m;
+}
+
+function insertPath(o: RObject, keys: Value[], v: Value, setLeaf: boolean, loc?: Location, vIsDoc = false): void {
   let cur = o;
   for (let i = 0; i < keys.length - 1; i++) {
     const kk = keys[i]!;
     let nx = cur.get(kk);
     if (nx === undefined) {
       nx = new RObject();
+      built.add(nx);
       cur.set(kk, nx);
-    } else if (!(nx instanceof RObject)) {
+    } else if (!(nx instanceof RObject) || !built.has(nx)) {
       throw new RegoError("eval_conflict_error", "object keys must be unique", loc);
     }
     cur = nx;
@@ -818,8 +837,11 @@ function insertPath(o: RObject, keys: Value[], v: Value, setLeaf: boolean, loc?:
   }
   const prev = cur.get(last);
   if (prev !== undefined && !equals(prev, v)) {
-    if (prev instanceof RObject && v instanceof RObject) {
-      v.forEachUnordered((vv, kk) => insertPath(prev, [kk], vv, false, loc));
+    if (prev instanceof RObject && v instanceof RObject && built.has(prev) && (vIsDoc || built.has(v))) {
+      // two built documents meet (e.g. `p[x].a := 1` and `p.q.b := 2`): merge into a copy, never into a cached value
+      const m = copyBuilt(prev);
+      cur.set(last, m);
+      v.forEachUnordered((vv, kk) => insertPath(m, [kk], vv, false, loc, vIsDoc || built.has(v)));
       return;
     }
     if (prev instanceof RSet && v instanceof RSet) {
