@@ -5,6 +5,7 @@
 import "reflect-metadata";
 import { webcrypto, randomBytes } from "node:crypto";
 import { promises as fs, constants as fsConstants } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import { isIP } from "node:net";
 import path from "node:path";
 import tls from "node:tls";
@@ -100,26 +101,52 @@ export class CertificateAuthority {
   static async loadOrCreate(dataDir: string, opts: { cacheSize?: number } = {}): Promise<CertificateAuthority> {
     const files = caFiles(dataDir);
     await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
-    if ((await exists(files.certPath)) && (await exists(files.keyPath))) {
-      let certPem: string, keyPem: string;
+    for (let attempt = 0; ; attempt++) {
+      if ((await exists(files.certPath)) && (await exists(files.keyPath)))
+        return CertificateAuthority.load(files, opts);
+      // Creation is serialized by an exclusive lock file, so a `ca export` racing the daemon's first start cannot
+      // leave a key from one CA next to the certificate of another.
+      const lock = path.join(dataDir, "proxy-ca.lock");
+      let handle: FileHandle;
       try {
-        [certPem, keyPem] = await Promise.all([
-          fs.readFile(files.certPath, "utf8"),
-          fs.readFile(files.keyPath, "utf8"),
-        ]);
+        handle = await fs.open(lock, "wx", 0o600);
       } catch (err) {
-        throw new CaError("ca_unreadable", `cannot read the proxy CA in ${dataDir}: ${(err as Error).message}`, {
-          cause: err,
-        });
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        const age =
+          Date.now() -
+          (await fs.stat(lock).then(
+            (st) => st.mtimeMs,
+            () => Date.now(),
+          ));
+        if (age > 30_000 || attempt > 200) await fs.rm(lock, { force: true }); // a creator that died
+        await new Promise((r) => setTimeout(r, 25));
+        continue;
       }
-      return CertificateAuthority.fromPem(certPem, keyPem, files, opts.cacheSize);
+      try {
+        if ((await exists(files.certPath)) && (await exists(files.keyPath)))
+          return CertificateAuthority.load(files, opts);
+        const ca = await CertificateAuthority.generate(files, opts.cacheSize);
+        const keyPem = toPem(await subtle.exportKey("pkcs8", ca.key), "PRIVATE KEY");
+        await writeFileAtomic(files.keyPath, keyPem, 0o600);
+        await writeFileAtomic(files.certPath, ca.certPem, 0o644);
+        return ca;
+      } finally {
+        await handle.close();
+        await fs.rm(lock, { force: true });
+      }
     }
-    const ca = await CertificateAuthority.generate(files, opts.cacheSize);
-    const keyPem = toPem(await subtle.exportKey("pkcs8", ca.key), "PRIVATE KEY");
-    // key first: a cert without its key is unusable, a stray key is simply regenerated next time
-    await writeFileAtomic(files.keyPath, keyPem, 0o600);
-    await writeFileAtomic(files.certPath, ca.certPem, 0o644);
-    return ca;
+  }
+
+  private static async load(files: CaFiles, opts: { cacheSize?: number }): Promise<CertificateAuthority> {
+    let certPem: string, keyPem: string;
+    try {
+      [certPem, keyPem] = await Promise.all([fs.readFile(files.certPath, "utf8"), fs.readFile(files.keyPath, "utf8")]);
+    } catch (err) {
+      throw new CaError("ca_unreadable", `cannot read the proxy CA (${files.certPath}): ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    return CertificateAuthority.fromPem(certPem, keyPem, files, opts.cacheSize);
   }
 
   /** An in-memory CA (tests, benchmarks). */

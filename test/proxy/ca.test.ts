@@ -58,3 +58,13 @@ describe("CertificateAuthority", () => {
     expect(readFileSync(ca.files!.certPath, "utf8")).toBe(ca.certPem);
   });
 });
+
+describe("concurrent creation", () => {
+  it("many creators racing on an empty data dir end up with one CA", async () => {
+    const d = path.join(dir, "race");
+    const cas = await Promise.all(Array.from({ length: 8 }, () => CertificateAuthority.loadOrCreate(d)));
+    expect(new Set(cas.map((c) => c.certPem)).size).toBe(1);
+    const again = await CertificateAuthority.loadOrCreate(d);
+    expect(again.certPem).toBe(cas[0]!.certPem);
+  });
+});
