@@ -10,6 +10,7 @@ import { graphqlBuiltins } from "./graphql.ts";
 import { awsBuiltins } from "./aws.ts";
 import { x509Builtins } from "./x509.ts";
 import { jsonSchemaBuiltins } from "./jsonschema.ts";
+import { parseModuleBuiltins } from "./parsemodule.ts";
 import { parseBytes, parseUnits } from "./lib/units.ts";
 import { compareSemver, parseSemver } from "./lib/semver.ts";
 import { parseUUID, uuidV4 } from "./lib/uuid.ts";
@@ -91,6 +92,7 @@ export const extraBuiltins: BuiltinDef[] = [
   ...awsBuiltins,
   ...x509Builtins,
   ...jsonSchemaBuiltins,
+  ...parseModuleBuiltins,
   fn("units.parse", [S], N, (a) => unitsResult(parseUnits(str(a, 0)))),
   fn("units.parse_bytes", [S], N, (a) => normInt(parseBytes(str(a, 0)))),
   fn("semver.is_valid", [A], B, (a) => typeof a[0] === "string" && parseSemver(a[0]) !== undefined),

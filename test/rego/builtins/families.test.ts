@@ -148,3 +148,21 @@ describe("templates, schemas, AWS signing, network refusal", () => {
     expect(toJSON(a!)).toBeLessThan(1000);
   });
 });
+
+describe("rego.parse_module", () => {
+  it("returns OPA's AST shape for the package and imports", () => {
+    const m = callJ("rego.parse_module", "x.rego", "package foo.bar\n\nimport data.a\n\np if { a = true }\n") as Record<
+      string,
+      unknown
+    >;
+    expect(m.package).toEqual({
+      path: [
+        { type: "var", value: "data" },
+        { type: "string", value: "foo" },
+        { type: "string", value: "bar" },
+      ],
+    });
+    expect((m.rules as unknown[]).length).toBe(1);
+    expect(callErr("rego.parse_module", "x.rego", "package foo.").message).toContain("rego_parse_error");
+  });
+});
