@@ -5,7 +5,10 @@ import { X509Certificate } from "node:crypto";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it, vi } from "vitest";
+
+// each CLI start compiles the TypeScript sources through tsx: slow on a busy machine
+vi.setConfig({ testTimeout: 180_000 });
 
 const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../bin/intent-sidecar.mjs");
 const dir = mkdtempSync(path.join(tmpdir(), "ca-cli-"));
@@ -13,7 +16,7 @@ const dataDir = path.join(dir, "data");
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 30_000, cwd: dir }, (err, stdout, stderr) =>
+    execFile(process.execPath, [bin, ...args], { timeout: 90_000, cwd: dir }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });

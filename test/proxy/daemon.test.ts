@@ -7,7 +7,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+
+// the daemon and each CLI start compile the TypeScript sources through tsx: slow on a busy machine
+vi.setConfig({ testTimeout: 120_000 });
 import { httpsViaProxy, startUpstream, TunnelAgent, UPSTREAM_ADDR, type Upstream } from "./helpers.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -50,7 +53,7 @@ let usedToken = "";
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: 30_000 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [bin, ...args], { timeout: 90_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -104,7 +107,7 @@ beforeAll(async () => {
     Number(ready.proxy_addr.slice(ready.proxy_addr.lastIndexOf(":") + 1)),
   ];
   agent = new TunnelAgent({ host, port }, caPem);
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   agent?.destroy();
