@@ -4,6 +4,12 @@
 //   npx tsx bench/decisions.ts [--seconds 10] [--sync NORMAL|FULL]
 // Results: docs/performance/decisions.md.
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Hono } from "hono";
+import { agentRequestListener } from "../sidecar/api/fast-intents.ts";
+import { TokenAuth } from "../sidecar/api/auth.ts";
+import type { Pipeline } from "../sidecar/pipeline.ts";
 import { Session } from "node:inspector/promises";
 import { writeFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -214,8 +220,38 @@ async function main() {
   };
   const stages: Stages = { schema: 0, policy: 0, record_sign: 0, count: 0 };
   const d = await startDaemon({ config, log: silentLogger(), stages });
+  const policyDigest = d.policy.provider.current()!.digest;
   const bodies = Array.from({ length: 5000 }, (_, i) => JSON.stringify(intentFor(i)));
   try {
+    // HTTP alone: the same listener code (node:http + the /v1/intents fast path) with a pipeline that answers a
+    // constant APPROVED-sized body, so the difference to the real run is the decision itself.
+    const canned = {
+      status: 200,
+      body: {
+        decision: "APPROVED",
+        intent_id: newIntentId(),
+        reasons: [],
+        attestation: "x".repeat(700),
+        expires_at: new Date().toISOString(),
+        policy: { digest: policyDigest },
+      },
+    };
+    const stub = createServer(
+      agentRequestListener(new Hono(), {
+        pipeline: { decide: async () => canned } as unknown as Pipeline,
+        auth: new TokenAuth({}),
+        bodyLimitBytes: 256 * 1024,
+      }),
+    );
+    await new Promise<void>((res) => stub.listen(0, "127.0.0.1", () => res()));
+    const httpOnly = await runLoad(
+      `127.0.0.1:${(stub.address() as AddressInfo).port}`,
+      "/v1/intents",
+      bodies,
+      Math.max(3, Math.round(SECONDS / 3)),
+    );
+    await new Promise<void>((res) => stub.close(() => res()));
+
     Object.assign(stages, { schema: 0, policy: 0, record_sign: 0, count: 0 });
     const r = await runLoad(d.agentAddr, "/v1/intents", bodies, SECONDS);
     const rps = (r.done / r.elapsed) * 1000;
@@ -286,6 +322,8 @@ async function main() {
       statuses: statusLine,
       server_cpu_us_per_decision: Math.round(r.serverCpuUs / r.done),
       cpu_bound_capacity_per_core: Math.round((r.done / r.serverCpuUs) * 1e6),
+      http_only_per_s: Math.round((httpOnly.done / httpOnly.elapsed) * 1000),
+      http_only_server_cpu_us: Math.round(httpOnly.serverCpuUs / httpOnly.done),
       server_stage_wall_us: {
         schema_and_digest: +per(stages.schema).toFixed(1),
         policy_blocks: +per(stages.policy).toFixed(1),
