@@ -5,16 +5,21 @@ import type { BuiltinContext, BuiltinDef } from "./builtins/api.ts";
 import { BuiltinError } from "./builtins/api.ts";
 import type { CRule, Node } from "./compile.ts";
 import { RegoError, type Location } from "./errors.ts";
-import {
-  compare,
-  equals,
-  isInteger,
-  RObject,
-  RSet,
-  toJSONString,
-  toRegoString,
-  type Value,
-} from "./value.ts";
+import * as V from "./value.ts";
+import type { Value } from "./value.ts";
+
+// Module-local bindings: under tsx (CommonJS interop) every access to an imported binding is a getter call, which
+// showed up as ~10% of evaluation time in profiles. Binding once here keeps the hot path free of them.
+const compare = V.compare;
+const equals = V.equals;
+const isInteger = V.isInteger;
+const RObject = V.RObject;
+type RObject = V.RObject;
+const RSet = V.RSet;
+type RSet = V.RSet;
+const toJSONString = V.toJSONString;
+const toRegoString = V.toRegoString;
+const BuiltinErrorClass = BuiltinError;
 
 export type K = () => boolean;
 export type VK = (v: Value) => boolean;
@@ -1051,7 +1056,7 @@ function evalCall(t: Term & { t: "call" }, f: Frame, c: Ctx, k: VK, loc: Locatio
 function builtinFailed(e: unknown, c: Ctx, loc: Location | undefined): boolean {
   if (e instanceof RegoError) throw e;
   const be =
-    e instanceof BuiltinError
+    e instanceof BuiltinErrorClass
       ? e
       : new BuiltinError("eval_builtin_error", (e as Error)?.message ?? String(e));
   if (c.root.strict) {
