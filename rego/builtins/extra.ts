@@ -1,8 +1,8 @@
 // Builtin families beyond the operators: units, net, semver, crypto hashes/HMAC, uuid, uri, graph.
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import type { Value } from "../value.ts";
-import { isObject, isSet, makeObject, makeSet, normInt } from "../value.ts";
-import type { BuiltinDef } from "./api.ts";
+import { canonicalKey, isObject, isSet, makeObject, makeSet, normInt } from "../value.ts";
+import type { BuiltinContext, BuiltinDef } from "./api.ts";
 import { A, B, N, OBJ, S, T, anyOf, fn, plainErr, str, typeErr } from "./util.ts";
 import { netBuiltins } from "./net.ts";
 import { jwtBuiltins } from "./jwt.ts";
@@ -61,18 +61,21 @@ function reachable(graph: Value, initial: Value): Value {
   return seen;
 }
 
-function reachablePaths(graph: Value, initial: Value): Value {
+function reachablePaths(graph: Value, initial: Value, ctx: BuiltinContext): Value {
   const start = Array.isArray(initial) ? initial : isSet(initial) ? initial.values() : undefined;
   if (!start) throw typeErr(2, initial, "set", "array");
   const out = makeSet([]);
+  let steps = 0;
   const walk = (node: Value, path: Value[], onPath: Set<string>) => {
-    const key = JSON.stringify(node);
+    // the number of paths can grow exponentially with the graph: stay within the evaluation budget
+    if (++steps % 1024 === 0) ctx.checkBudget();
+    const key = canonicalKey(node);
     if (!isObject(graph) || graph.get(node) === undefined) {
       if (path.length) out.add(path);
       return;
     }
     const p = [...path, node];
-    const next = neighbours(graph, node).filter((m) => !onPath.has(JSON.stringify(m)));
+    const next = neighbours(graph, node).filter((m) => !onPath.has(canonicalKey(m)));
     if (next.length === 0) {
       out.add(p);
       return;
@@ -159,9 +162,9 @@ export const extraBuiltins: BuiltinDef[] = [
     "graph.reachable_paths",
     [T.object(A, anyOf(T.array(A), T.set(A))), anyOf(T.array(A), T.set(A))],
     T.set(T.array(A)),
-    (a) => {
+    (a, ctx) => {
       if (!isObject(a[0]!)) throw typeErr(1, a[0]!, "object");
-      return reachablePaths(a[0]!, a[1]!);
+      return reachablePaths(a[0]!, a[1]!, ctx);
     },
   ),
 ];

@@ -75,6 +75,8 @@ function* rangeIter(start: bigint, end: bigint, step: bigint): Generator<Value> 
 }
 
 const MAX_RANGE = 10_000_000n;
+/** bits.lsh results are bounded so a hostile shift cannot allocate gigabytes. */
+const MAX_SHIFT = 1n << 16n;
 
 function intOf(a: Value[], i: number): bigint {
   const v = num(a, i);
@@ -122,6 +124,7 @@ export const numberBuiltins: BuiltinDef[] = [
   bitsOp("bits.xor", (x, y) => x ^ y),
   bitsOp("bits.lsh", (x, y) => {
     if (y < 0n) throw operandErr("operand 2 must be an unsigned integer number but got a negative integer");
+    if (y > MAX_SHIFT) throw plainErr(`shift too large: ${y} (limit ${MAX_SHIFT})`);
     return x << y;
   }),
   bitsOp("bits.rsh", (x, y) => {

@@ -258,7 +258,11 @@ export function sprintf(format: string, args: GoArg[]): string {
     } else {
       let w = "";
       while (i < n && format[i]! >= "0" && format[i]! <= "9") w += format[i++];
-      if (w) spec.width = Number(w);
+      if (w) {
+        // Go rejects widths over 1e6 instead of allocating them
+        if (Number(w) > 1e6) out += "%!(BADWIDTH)";
+        else spec.width = Number(w);
+      }
     }
     if (format[i] === ".") {
       i++;
@@ -270,7 +274,8 @@ export function sprintf(format: string, args: GoArg[]): string {
       } else {
         let p = "";
         while (i < n && format[i]! >= "0" && format[i]! <= "9") p += format[i++];
-        spec.prec = p ? Number(p) : 0;
+        if (Number(p) > 1e6) out += "%!(BADPREC)";
+        else spec.prec = p ? Number(p) : 0;
       }
     }
     if (i >= n) {

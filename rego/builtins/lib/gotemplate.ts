@@ -338,7 +338,7 @@ class Exec {
                   .sort()
                   .map((k) => [k, (v as Record<string, J>)[k]])
               : typeof v === "number"
-                ? Array.from({ length: v }, (_x, i) => [i, i])
+                ? Array.from({ length: Math.min(Math.max(0, v), 1_000_000) }, (_x, i) => [i, i])
                 : [];
           if (entries.length === 0) {
             out += this.run(n.else, dot);

@@ -128,3 +128,15 @@ describe("zone abbreviations", () => {
     expect(() => gt.loadLocation("Not/AZone")).toThrow("unknown time zone Not/AZone");
   });
 });
+
+describe("hostile inputs stay bounded", () => {
+  it("refuses enormous widths, shifts, ranges and expansions", () => {
+    expect(callJ("sprintf", "%99999999d", [1])).toBe("%!(BADWIDTH)1");
+    expect(callErr("bits.lsh", 1, 1_000_000_000).message).toContain("shift too large");
+    expect(callErr("numbers.range", 0, 1e12).message).toContain("range too large");
+    expect(callErr("net.cidr_expand", "10.0.0.0/8").message).toContain("too large to expand");
+  });
+  it("matches globs with many stars in linear time", () => {
+    expect(globMatch("*a*a*a*a*a*a*a*a*a*a*b", [], "a".repeat(5000))).toBe(false);
+  });
+});
