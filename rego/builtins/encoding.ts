@@ -19,6 +19,7 @@ import type { BuiltinDef } from "./api.ts";
 import { A, ARR, B, OBJ, S, SET, T, anyOf, fn, obj, operandErr, plainErr, str, typeErr } from "./util.ts";
 import { elemErr } from "./collections.ts";
 import { b64urlBytes } from "./jwt.ts";
+import { goJSONSyntaxError } from "./lib/gojson.ts";
 
 // ---- JSON ----
 
@@ -72,7 +73,7 @@ function jsonUnmarshal(s: string): Value {
   try {
     return parseJSON(s);
   } catch (e) {
-    throw plainErr(e instanceof Error ? e.message : String(e));
+    throw plainErr(goJSONSyntaxError(s) ?? (e instanceof Error ? e.message : String(e)));
   }
 }
 

@@ -62,3 +62,13 @@ describe("operator builtins", () => {
     expect(callJ("format_int", 255, 16)).toBe("ff");
   });
 });
+
+describe("json.unmarshal errors", () => {
+  it("uses Go's encoding/json wording", () => {
+    expect(callErr("json.unmarshal", "").message).toBe("json.unmarshal: unexpected end of JSON input");
+    expect(callErr("json.unmarshal", "{x}").message).toBe("json.unmarshal: invalid character 'x' looking for beginning of object key string");
+    expect(callErr("json.unmarshal", "[1 2]").message).toBe("json.unmarshal: invalid character '2' after array element");
+    expect(callErr("json.unmarshal", "1 x").message).toBe("json.unmarshal: invalid character 'x' after top-level value");
+    expect(callJ("json.unmarshal", '{"a": [1, 12345678901234567890]}')).toEqual({ a: [1, 12345678901234567890n] });
+  });
+});
