@@ -7,7 +7,7 @@ import type { SidecarConfig } from "./config.ts";
 import { splitAddr } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
-import { openDatabase, IntentStore, appendAudit, type Db } from "./store/index.ts";
+import { openDatabase, startCheckpointer, IntentStore, appendAudit, type Db } from "./store/index.ts";
 import { KeyRing } from "./attest/index.ts";
 import { Pipeline, type PolicyProvider, type Stages } from "./pipeline.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from "./pipeline-hooks.ts";
@@ -81,6 +81,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log ?? createLogger();
   const metrics = createMetrics({ defaults: true });
   const db = openDatabase(config.dataDir, { synchronous: config.synchronous });
+  const checkpointer = startCheckpointer(db);
   const servers: Server[] = [];
   let timer: NodeJS.Timeout | undefined;
   let nemoclaw: ActivationServer | null = null;
@@ -241,6 +242,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         await Promise.all(servers.map(closeServer));
         await holdsSystem!.close();
         await policy.close();
+        await checkpointer.stop();
         db.close();
       },
     };
@@ -250,6 +252,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await nemoclaw?.close();
     await Promise.all(servers.map(closeServer));
     await holdsSystem?.close();
+    await checkpointer.stop();
     db.close();
     throw e;
   }

@@ -19,3 +19,4 @@ export {
   type IntentUpdate,
   type StoredIntent,
 } from "./intents.ts";
+export { startCheckpointer, type Checkpointer } from "./checkpointer.ts";
