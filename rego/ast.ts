@@ -58,6 +58,8 @@ export interface RuleHead {
 }
 
 export interface Rule {
+  /** METADATA annotations written above the rule (normalised JSON) */
+  annotations?: Record<string, unknown>;
   head: RuleHead;
   body: Expr[];
   isDefault: boolean;
@@ -73,6 +75,8 @@ export interface Import {
 }
 
 export interface Module {
+  /** METADATA annotations written above the package */
+  annotations?: Record<string, unknown>;
   file: string;
   pkg: string[]; // path below data
   pkgLoc: Location;

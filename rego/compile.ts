@@ -5,6 +5,7 @@ import type { Expr, Module, Rule, Term, With } from "./ast.ts";
 import { RegoError, type Location } from "./errors.ts";
 import { importPath, refName } from "./parser.ts";
 import type { BuiltinDef, Type } from "./builtins/api.ts";
+import { fromJSON, RObject, type Value } from "./value.ts";
 
 export type RuleKind = "complete" | "set" | "object" | "func";
 
@@ -200,7 +201,7 @@ export class Compiler {
 
   private compileRule(m: Module, r: Rule, cr: CRule): void {
     const slots = new SlotAlloc();
-    const ctx: NameCtx = { m, slots, comp: this };
+    const ctx: NameCtx = { m, slots, comp: this, meta: this.metadataFor(m, r, cr) };
     const scope: Scope = { vars: new Map() };
     const safe = new Set<number>();
     if (cr.args) {
@@ -255,6 +256,32 @@ export class Compiler {
   compileBody(body: Expr[], scope: Scope, ctx: NameCtx, safe: Set<number>, _top: boolean): Expr[] {
     const resolved = body.map((e) => resolveExpr(e, scope, ctx));
     return reorder(resolved, safe, ctx);
+  }
+
+  /** rego.metadata.chain() / rule() for a rule: its own annotations, document-scope ones, then packages'. */
+  private metadataFor(m: Module, r: Rule, cr: CRule): { chain: Value; rule: Value } | undefined {
+    const anyAnn = this.modules.some((x) => x.annotations || x.rules.some((y) => y.annotations));
+    if (!anyAnn) return undefined;
+    const entry = (path: string[], ann?: Record<string, unknown>) => fromJSON(ann ? { path, annotations: ann } : { path });
+    const rulePath = cr.path;
+    const chain: Value[] = [];
+    const own = r.annotations && r.annotations.scope === "rule" ? r.annotations : undefined;
+    chain.push(entry(rulePath, own));
+    for (const x of this.modules)
+      for (const y of x.rules) {
+        if (y.annotations?.scope !== "document") continue;
+        const p = [...x.pkg, ...(y.head.ref[0]?.t === "var" ? [y.head.ref[0].name] : [])];
+        if (p.join(".") === [...m.pkg, rulePath[m.pkg.length]].join(".")) chain.push(entry(rulePath, y.annotations));
+      }
+    for (let n = m.pkg.length; n >= 1; n--) {
+      const pkg = m.pkg.slice(0, n);
+      for (const x of this.modules) {
+        if (!x.annotations || x.pkg.join(".") !== pkg.join(".")) continue;
+        const scope = x.annotations.scope;
+        if ((n === m.pkg.length && scope === "package") || scope === "subpackages") chain.push(entry(pkg, x.annotations));
+      }
+    }
+    return { chain, rule: fromJSON(own ?? {}) };
   }
 
   /** Compile a query: returns resolved body, slot count, and the named query vars. */
@@ -376,6 +403,8 @@ function refPathTerms(t: Term): Term[] {
 }
 
 interface NameCtx {
+  /** values of rego.metadata.chain() and rego.metadata.rule() for the rule being compiled */
+  meta?: { chain: Value; rule: Value };
   m: Module;
   slots: SlotAlloc;
   comp: Compiler;
@@ -665,6 +694,10 @@ function resolveTerm(t: Term, scope: Scope, ctx: NameCtx, exprLevel = false): Te
       return { ...t, head, body, own: [ownStart, ctx.slots.n] } as unknown as Term;
     }
     case "call": {
+      if ((t.op === "rego.metadata.chain" || t.op === "rego.metadata.rule") && t.args.length === 0) {
+        const v = ctx.meta ? (t.op === "rego.metadata.chain" ? ctx.meta.chain : ctx.meta.rule) : t.op === "rego.metadata.chain" ? [] : new RObject();
+        return { t: "val", v, loc: t.loc };
+      }
       const args = t.args.map((a) => resolveTerm(a, scope, ctx));
       const op = resolveCallName(t, ctx);
       void exprLevel;

@@ -16,7 +16,7 @@ export interface Token {
 
 const OPS = [":=", "==", "!=", "<=", ">=", "<", ">", "=", "+", "-", "*", "/", "%", "&", "|", "(", ")", "[", "]", "{", "}", ",", ";", ".", ":"];
 
-export function tokenize(src: string, file: string, rowOffset = 0, colOffset = 0): Token[] {
+export function tokenize(src: string, file: string, rowOffset = 0, colOffset = 0, comments?: Map<number, string>): Token[] {
   const toks: Token[] = [];
   let i = 0;
   let row = 1 + rowOffset;
@@ -40,8 +40,10 @@ export function tokenize(src: string, file: string, rowOffset = 0, colOffset = 0
       continue;
     }
     if (c === 35) {
-      // # comment
+      // # comment (kept by row for METADATA annotations)
+      const start = i;
       while (i < n && src.charCodeAt(i) !== 10) i++;
+      if (comments) comments.set(row, src.slice(start + 1, i).replace(/\r$/, ""));
       continue;
     }
     const r = row;

@@ -3,6 +3,7 @@ import type { Expr, Import, Module, Rule, RuleHead, Term, With } from "./ast.ts"
 import { RegoError, type Location } from "./errors.ts";
 import { tokenize, type Token } from "./lexer.ts";
 import { numFromString } from "./value.ts";
+import { parse as parseYAML } from "yaml";
 
 export type RegoVersion = "v0" | "v1";
 
@@ -21,6 +22,8 @@ export class Parser {
   /** source edits that turn this v0 module into v1 (for `policy fmt --v0-to-v1`) */
   readonly v1Edits: { row: number; col: number; endRow?: number; endCol?: number; text: string }[] = [];
   private lastBracket: [Token, Token] | undefined;
+  /** comment text by row, for METADATA annotations */
+  private comments = new Map<number, string>();
 
   constructor(
     src: string,
@@ -29,7 +32,7 @@ export class Parser {
     rowOffset = 0,
     colOffset = 0,
   ) {
-    this.toks = tokenize(src, file, rowOffset, colOffset);
+    this.toks = tokenize(src, file, rowOffset, colOffset, this.comments);
     this.v1Rules = version === "v1";
     this.kw = new Set(version === "v1" ? FUTURE_KEYWORDS : []);
   }
@@ -86,6 +89,7 @@ export class Parser {
       throw this.err("package expected");
     }
     const pkgTok = this.tok;
+    const pkgAnn = this.annotationsAbove(pkgTok.row, "package");
     this.p++;
     const pkgRef = this.parseRefTerm();
     const pkg = refToPath(pkgRef);
@@ -99,6 +103,7 @@ export class Parser {
       regoVersion: this.version,
       v1Rules: this.version === "v1",
     };
+    if (pkgAnn) mod.annotations = pkgAnn;
     while (this.cur().kind === "ident" && this.cur().text === "import" && !this.keywordRef()) {
       mod.imports.push(this.parseImport());
     }
@@ -108,8 +113,12 @@ export class Parser {
         throw this.err("import must come before rules");
       }
       try {
+        const ann = this.annotationsAbove(this.cur().row, "rule");
         const r = this.parseRule(mod);
-        if (r) mod.rules.push(...r);
+        if (r) {
+          if (ann) for (const x of r) x.annotations = ann;
+          mod.rules.push(...r);
+        }
       } catch (e) {
         if (!(e instanceof RegoError)) throw e;
         this.errors.push(e);
@@ -151,6 +160,37 @@ export class Parser {
       this.p++;
     }
     return { path, alias, loc: this.loc(t) };
+  }
+
+  /** A `# METADATA` comment block ending on the line above `row`, parsed as YAML and normalised like OPA. */
+  private annotationsAbove(row: number, defaultScope: string): Record<string, unknown> | undefined {
+    if (!this.comments.has(row - 1)) return undefined;
+    let top = row - 1;
+    while (this.comments.has(top - 1)) top--;
+    let start = -1;
+    for (let r = top; r < row; r++) if (this.comments.get(r)!.trim() === "METADATA") start = r;
+    if (start < 0) return undefined;
+    const lines: string[] = [];
+    for (let r = start + 1; r < row; r++) lines.push(this.comments.get(r)!.replace(/^ /, ""));
+    let doc: unknown;
+    try {
+      doc = parseYAML(lines.join("\n"));
+    } catch (e) {
+      throw new RegoError("rego_parse_error", `yaml: ${(e as Error).message.split("\n")[0]}`, { file: this.file, row: start, col: 1 });
+    }
+    const out: Record<string, unknown> = { ...((doc as Record<string, unknown>) ?? {}) };
+    out.scope ??= defaultScope;
+    if (Array.isArray(out.authors)) {
+      out.authors = out.authors.map((a) => {
+        if (typeof a !== "string") return a;
+        const m = /^(.*?)\s*<([^>]+)>\s*$/.exec(a);
+        return m ? (m[1] ? { name: m[1], email: m[2] } : { email: m[2] }) : { name: a };
+      });
+    }
+    if (Array.isArray(out.related_resources)) {
+      out.related_resources = out.related_resources.map((x) => (typeof x === "string" ? { ref: x } : x));
+    }
+    return out;
   }
 
   /** `a.b["c"].d` with only scalar/var path parts (package, import, with targets). */
