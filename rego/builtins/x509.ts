@@ -5,9 +5,9 @@ import "reflect-metadata";
 import { X509Certificate as NodeCert, createPrivateKey, type KeyObject } from "node:crypto";
 import * as px from "@peculiar/x509";
 import type { Value } from "../value.ts";
-import { fromJSON } from "../value.ts";
-import type { BuiltinContext, BuiltinDef } from "./api.ts";
-import { A, S, T, fn, plainErr, str } from "./util.ts";
+import { fromJSON, isNumber } from "../value.ts";
+import type { BuiltinDef } from "./api.ts";
+import { A, S, T, fn, obj, plainErr, str } from "./util.ts";
 
 // ---- input decoding (PEM, or base64 of PEM or DER) ----
 
@@ -183,11 +183,18 @@ function csrJSON(der: Buffer): Value {
 
 // ---- chain verification (x509.Verify with roots = first cert, leaf = last) ----
 
-function verifyChain(ders: Buffer[], ctx: BuiltinContext): Buffer[] | undefined {
+interface VerifyOpts {
+  nowMs: number;
+  dnsName?: string;
+}
+
+function verifyChain(ders: Buffer[], opts: VerifyOpts): Buffer[] | undefined {
   if (ders.length < 2) return undefined;
   const certs = ders.map((d) => new NodeCert(d));
   const chain = [...certs].reverse(); // leaf ... root
-  const now = Number(ctx.nowNs / 1_000_000n);
+  const now = opts.nowMs;
+  if (opts.dnsName !== undefined && opts.dnsName !== "" && chain[0]!.checkHost(opts.dnsName) === undefined)
+    return undefined;
   for (let i = 0; i < chain.length; i++) {
     const c = chain[i]!;
     if (Date.parse(c.validFrom) > now || Date.parse(c.validTo) < now) return undefined;
@@ -248,7 +255,32 @@ export const x509Builtins: BuiltinDef[] = [
     } catch {
       return [false, []];
     }
-    const chain = verifyChain(ders, ctx);
+    const chain = verifyChain(ders, { nowMs: Number(ctx.nowNs / 1_000_000n) });
+    if (!chain) return [false, []];
+    return [true, chain.map(certJSON)];
+  }),
+  fn("crypto.x509.parse_and_verify_certificates_with_options", [S, T.object()], T.array(A), (a, ctx) => {
+    const o = obj(a, 1);
+    const opts: VerifyOpts = { nowMs: Number(ctx.nowNs / 1_000_000n) };
+    for (const k of o.keys()) {
+      const v = o.get(k)!;
+      if (k === "DNSName") {
+        if (typeof v !== "string") throw plainErr("'DNSName' should be a string");
+        opts.dnsName = v;
+      } else if (k === "CurrentTime") {
+        if (!isNumber(v)) throw plainErr("'CurrentTime' should be a valid int64 number");
+        opts.nowMs = Number(BigInt(Math.trunc(Number(v))) / 1_000_000n);
+      } else if (k === "MaxConstraintComparisons" || k === "KeyUsages") {
+        // accepted; name-constraint and extended-key-usage checks are not enforced
+      } else throw plainErr(`invalid key option: ${String(k)}`);
+    }
+    let ders: Buffer[];
+    try {
+      ders = certDERs(str(a, 0));
+    } catch {
+      return [false, []];
+    }
+    const chain = verifyChain(ders, opts);
     if (!chain) return [false, []];
     return [true, chain.map(certJSON)];
   }),
