@@ -452,7 +452,8 @@ function normalizeYaml(v: unknown): unknown {
 
 function yamlMarshal(v: Value): string {
   const j = toJSON(v);
-  return YAML.stringify(j, { sortMapEntries: true, lineWidth: 0, version: "1.1" });
+  // go-yaml v2 style (what OPA uses via sigs.k8s.io/yaml): sorted keys, sequences not indented under keys
+  return YAML.stringify(j, { sortMapEntries: true, lineWidth: 0, version: "1.1", indentSeq: false });
 }
 
 // ---- base64 / hex / urlquery ----

@@ -72,3 +72,11 @@ describe("json.unmarshal errors", () => {
     expect(callJ("json.unmarshal", '{"a": [1, 12345678901234567890]}')).toEqual({ a: [1, 12345678901234567890n] });
   });
 });
+
+describe("yaml", () => {
+  it("marshals like go-yaml v2 and round-trips", () => {
+    expect(callJ("yaml.marshal", { b: [1, 2], a: "x" })).toBe("a: x\nb:\n- 1\n- 2\n");
+    expect(callJ("yaml.unmarshal", "a: [1, 2]\nb: yes\n")).toEqual({ a: [1, 2], b: true });
+    expect(callErr("yaml.unmarshal", "[1,2,3").message).toBe("yaml.unmarshal: yaml: line 1: did not find expected ',' or ']'");
+  });
+});
