@@ -30,9 +30,17 @@ export interface Limits {
   maxMillis: number;
   maxDepth: number;
   maxCollection: number;
+  /** JSON input/data documents larger than this many values are rejected (input_limit_error) */
+  maxInputValues: number;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxSteps: 20_000_000, maxMillis: 5_000, maxDepth: 1_000, maxCollection: 1_000_000 };
+export const DEFAULT_LIMITS: Limits = {
+  maxSteps: 20_000_000,
+  maxMillis: 5_000,
+  maxDepth: 1_000,
+  maxCollection: 1_000_000,
+  maxInputValues: 2_000_000,
+};
 
 /** State shared by one query evaluation (across `with` scopes). It is also the builtins' context. */
 export class Root implements BuiltinContext {

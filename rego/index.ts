@@ -7,7 +7,7 @@ import { Compiler, INTERNAL_CALLS, setArityLookup, type Node } from "./compile.t
 import { RegoError, RegoErrors } from "./errors.ts";
 import { Ctx, DEFAULT_LIMITS, evalBody, evalNodeValue, evalTerm, Root, type Limits } from "./eval.ts";
 import { parseModule, parseQuery, type RegoVersion } from "./parser.ts";
-import { fromJSON, RObject, type Value } from "./value.ts";
+import { fromJSON, RObject, RSet, type Value } from "./value.ts";
 
 export { RegoError, RegoErrors } from "./errors.ts";
 export type { Value } from "./value.ts";
@@ -119,8 +119,8 @@ export class CompiledPolicy {
 
   newCtx(o: EvalOptions): Ctx {
     const root = this.newRoot(o);
-    const input = o.input === undefined ? undefined : toValue(o.input);
-    const data = o.data === undefined ? new RObject() : toValue(o.data);
+    const input = o.input === undefined ? undefined : toValue(o.input, this.limits.maxInputValues);
+    const data = o.data === undefined ? new RObject() : toValue(o.data, this.limits.maxInputValues);
     return new Ctx(root, this.compiler.root, input, data);
   }
 
@@ -187,8 +187,27 @@ function flushPrint(c: Ctx, o: EvalOptions): void {
   c.root.printed.length = 0;
 }
 
-function toValue(x: unknown): Value {
-  return fromJSON(x);
+/** Convert plain JSON input/data into Values, rejecting documents with more than `limit` values. */
+function toValue(x: unknown, limit: number): Value {
+  let budget = limit;
+  const conv = (j: unknown): Value => {
+    if (--budget < 0) throw new RegoError("input_limit_error", `document exceeds ${limit} values`);
+    if (j === null || j === undefined) return null;
+    const t = typeof j;
+    if (t !== "object") return t === "bigint" || t === "number" ? fromJSON(j) : (j as Value);
+    if (Array.isArray(j)) {
+      const out: Value[] = new Array(j.length);
+      for (let i = 0; i < j.length; i++) out[i] = conv(j[i]);
+      return out;
+    }
+    if (j instanceof RObject || j instanceof RSet) return j;
+    const o = new RObject();
+    for (const k in j as Record<string, unknown>) {
+      if (Object.prototype.hasOwnProperty.call(j, k)) o.prim.set(k, conv((j as Record<string, unknown>)[k]));
+    }
+    return o;
+  };
+  return conv(x);
 }
 
 function withArity<T>(p: CompiledPolicy, fn: () => T): T {

@@ -156,6 +156,12 @@ describe("hostile policies end in bounded time with a clear error", () => {
     expect(() => p.prepare("data.x.p").eval({ input })).toThrow(/eval_budget_error|nesting/);
   });
 
+  it("rejects oversized input documents", () => {
+    const p = compile(mods("package x\np := count(input)\n"), { limits: { maxInputValues: 1000 } });
+    expect(p.prepare("data.x.p").eval({ input: new Array(500).fill(1) }).length).toBe(1);
+    expect(() => p.prepare("data.x.p").eval({ input: new Array(5000).fill(1) })).toThrow(/input_limit_error/);
+  });
+
   it("evaluates a catastrophic regex pattern without backtracking blow-up", () => {
     const m = 'package x\np := regex.match("^(a+)+$", concat("", [concat("", [x | some _ in numbers.range(1, 40); x := "a"]), "!"]))\n';
     expect(evalQ([m], "x := data.x.p")).toEqual([{ x: false }]);
