@@ -25,7 +25,14 @@ export interface AuditRow {
 
 /** The hash of a row: SHA-256 over prev_hash followed by the JCS form of {seq, ts, type, data}. */
 export function auditRowHash(prevHash: string, seq: number, ts: string, type: string, data: unknown): string {
-  return "sha256:" + createHash("sha256").update(prevHash).update(canonicalize({ seq, ts, type, data })).digest("hex");
+  return rowHashFromCanonicalData(prevHash, seq, ts, type, canonicalize(data));
+}
+
+/** The same hash when the JCS text of `data` is already at hand: JCS sorts the row's keys as data, seq, ts, type, so
+ * the row's canonical form is assembled around the data text instead of canonicalizing the data twice. */
+function rowHashFromCanonicalData(prevHash: string, seq: number, ts: string, type: string, dataJcs: string): string {
+  const row = `{"data":${dataJcs},"seq":${seq},"ts":${JSON.stringify(ts)},"type":${JSON.stringify(type)}}`;
+  return "sha256:" + createHash("sha256").update(prevHash).update(row).digest("hex");
 }
 
 interface Statements {
@@ -65,8 +72,9 @@ function appendIn(s: Statements, event: AuditEvent, now: Date): number {
   const prev = head?.hash ?? GENESIS_HASH;
   const { type, ...data } = event;
   const ts = now.toISOString();
-  const hash = auditRowHash(prev, seq, ts, type, data);
-  s.insert.run(seq, ts, type, canonicalize(data), prev, hash);
+  const dataJcs = canonicalize(data);
+  const hash = rowHashFromCanonicalData(prev, seq, ts, type, dataJcs);
+  s.insert.run(seq, ts, type, dataJcs, prev, hash);
   s.setHead.run(seq, hash);
   return seq;
 }
