@@ -35,6 +35,8 @@ export interface EvalOptions {
   data?: unknown;
   /** evaluation time (ns since epoch) for time.now_ns; default now */
   nowNs?: bigint;
+  /** evaluation time as a Date (used when nowNs is not given) */
+  now?: Date;
   strictBuiltinErrors?: boolean;
   seed?: number;
   /** collects print() output */
@@ -112,7 +114,7 @@ export class CompiledPolicy {
 
   /** Root state for one evaluation. */
   newRoot(o: EvalOptions): Root {
-    const nowNs = o.nowNs ?? BigInt(Date.now()) * 1_000_000n;
+    const nowNs = o.nowNs ?? BigInt(o.now ? o.now.getTime() : Date.now()) * 1_000_000n;
     const r = new Root(o.strictBuiltinErrors ?? this.opts.strictBuiltinErrors ?? false, nowNs, this.builtins, this.limits, o.seed ?? 0);
     return r;
   }
