@@ -13,7 +13,7 @@ import {
   toBigInt,
   toNumber,
 } from "../value.ts";
-import type { BuiltinDef } from "./api.ts";
+import type { BuiltinContext, BuiltinDef } from "./api.ts";
 import { A, B, N, anyOf, fn, int, num, operandErr, plainErr, T, typeErr } from "./util.ts";
 
 const cmp = (name: string, test: (c: number) => boolean): BuiltinDef =>
@@ -85,12 +85,18 @@ function intOf(a: Value[], i: number): bigint {
   return b;
 }
 
-function range(a: Value[], step: bigint): Value {
+function range(a: Value[], step: bigint, ctx: BuiltinContext): Value {
   const start = intOf(a, 0);
   const end = intOf(a, 1);
   const count = (start > end ? start - end : end - start) / step + 1n;
   if (count > MAX_RANGE) throw plainErr(`range too large: ${count} elements (limit ${MAX_RANGE})`);
-  return [...rangeIter(start, end, step)];
+  const out: Value[] = [];
+  for (const v of rangeIter(start, end, step)) {
+    // large ranges stay within the evaluation's time budget
+    if ((out.length & 0xffff) === 0xffff) ctx.checkBudget();
+    out.push(v);
+  }
+  return out;
 }
 
 function bitsOp(name: string, f: (x: bigint, y: bigint) => bigint): BuiltinDef {
@@ -113,11 +119,11 @@ export const numberBuiltins: BuiltinDef[] = [
   unary("round", round),
   unary("ceil", (x) => (typeof x === "bigint" ? x : fromFloat(Math.ceil(x)))),
   unary("floor", (x) => (typeof x === "bigint" ? x : fromFloat(Math.floor(x)))),
-  fn("numbers.range", [N, N], T.array(N), (a) => range(a, 1n)),
-  fn("numbers.range_step", [N, N, N], T.array(N), (a) => {
+  fn("numbers.range", [N, N], T.array(N), (a, ctx) => range(a, 1n, ctx)),
+  fn("numbers.range_step", [N, N, N], T.array(N), (a, ctx) => {
     const step = intOf(a, 2);
     if (step <= 0n) throw plainErr("step must be a positive integer");
-    return range(a, step);
+    return range(a, step, ctx);
   }),
   bitsOp("bits.or", (x, y) => x | y),
   bitsOp("bits.and", (x, y) => x & y),
