@@ -20,7 +20,16 @@ export class Parser {
   readonly errors: RegoError[] = [];
   v1Rules: boolean;
   /** source edits that turn this v0 module into v1 (for `policy fmt --v0-to-v1`) */
-  readonly v1Edits: { row: number; col: number; endRow?: number; endCol?: number; text: string }[] = [];
+  readonly v1Edits: {
+    row: number;
+    col: number;
+    endRow?: number;
+    endCol?: number;
+    text: string;
+    /** chained v0 bodies: repeat the rule head (source span) before the text */
+    head?: { row: number; col: number; endRow: number; endCol: number };
+  }[] = [];
+  private lastBodyOpen: Token | undefined;
   private lastBracket: [Token, Token] | undefined;
   /** comment text by row, for METADATA annotations */
   private comments = new Map<number, string>();
@@ -313,7 +322,15 @@ export class Parser {
     }
     // v0 chained bodies `p { a } { b }`: each further body is another rule with the same head
     const rules = [rule];
+    const firstOpen = this.lastBodyOpen;
     while (!this.v1Rules && this.isOp("{") && !this.tok.nl) {
+      if (firstOpen && !head.contains)
+        this.v1Edits.push({
+          row: this.tok.row,
+          col: this.tok.col,
+          text: " if ",
+          head: { row: headTok.row, col: headTok.col, endRow: firstOpen.row, endCol: firstOpen.col },
+        });
       const extra: Rule = { ...rule, head: { ...rule.head }, body: this.parseBraceBody(), else: undefined, loc: this.loc() };
       rules.push(extra);
     }
@@ -350,6 +367,7 @@ export class Parser {
         this.errors.push(new RegoError("rego_parse_error", `\`if\` keyword is required before ${what === "function" ? "function" : "rule"} body`, rule.loc));
       }
       if (!this.v1Rules) this.v1Edits.push({ row: this.tok.row, col: this.tok.col, text: "if " });
+      this.lastBodyOpen = this.tok;
       rule.body = this.parseBraceBody();
       return "brace";
     }
@@ -1019,12 +1037,16 @@ export function v0ToV1(src: string, file: string): string {
   }
   const at = (row: number, col: number) => starts[row - 1]! + col - 1;
   const edits = p.v1Edits
-    .map((e) => ({ start: at(e.row, e.col), end: e.endRow ? at(e.endRow, e.endCol!) : at(e.row, e.col), text: e.text }))
+    .map((e) => ({
+      start: at(e.row, e.col),
+      end: e.endRow ? at(e.endRow, e.endCol!) : at(e.row, e.col),
+      text: e.head ? "\n" + src.slice(at(e.head.row, e.head.col), at(e.head.endRow, e.head.endCol)).trimEnd() + e.text : e.text,
+    }))
     .sort((a, b) => b.start - a.start || b.end - a.end);
   let out = src;
   for (const e of edits) out = out.slice(0, e.start) + e.text + out.slice(e.end);
   // ` contains x if {` from `p[x] {`: tidy the space before the key and after it
   out = out.replace(/ contains ([^\n]*?) if \{/g, " contains $1 if {").replace(/(\S) +contains /g, "$1 contains ");
-  out = out.replace(/\bimport rego\.v1\n/g, "");
+  out = out.replace(/\bimport rego\.v1\n/g, "").replace(/^([ \t]*)\} +\n/gm, "$1}\n");
   return out;
 }
