@@ -4,6 +4,7 @@
 // and bounds on size (length, AST nodes, comprehension nesting) that bound the cost of one evaluation.
 import {
   celEnv,
+  celFunc,
   celList,
   celMap,
   CelScalar,
@@ -27,7 +28,16 @@ const VARIABLES = {
   agent: CelScalar.STRING,
   now: objectType(TimestampSchema),
 };
-const env = celEnv({ variables: VARIABLES });
+/** `double(string)` as the CEL spec defines it: a conversion error for text that is not a number. @bufbuild/cel 0.6
+ * uses JavaScript's Number(), which turns "lots" into NaN and "" into 0, so `double(x) > 50000.0` would quietly be
+ * false and a hold rule would let the intent through. Functions given to celEnv override the standard overloads. */
+const DECIMAL = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+const strictDouble = celFunc("double", [CelScalar.STRING], CelScalar.DOUBLE, (s: string) => {
+  const n = DECIMAL.test(s) ? Number(s) : NaN;
+  if (!Number.isFinite(n)) throw new Error(`double: cannot convert ${JSON.stringify(s.slice(0, 40))} to a number`);
+  return n;
+});
+const env = celEnv({ variables: VARIABLES, funcs: [strictDouble] });
 
 // Operators the planner handles itself, plus everything the standard library registers.
 const KNOWN_FUNCS = new Set<string>([

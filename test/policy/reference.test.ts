@@ -275,6 +275,13 @@ describe("custom", () => {
     expect(rules(r)).toEqual(["custom/big-disbursement-review"]);
     expect(r.reasons[0]!.message).toContain("failed to evaluate");
   });
+  it("denies an amount that is not a number instead of skipping the $50k hold", async () => {
+    for (const amount_usd of ["lots", "", "Infinity"]) {
+      const r = await decide(policy, disburse({ amount_usd, ticket: "FIN-1" }));
+      expect(r.effect).toBe("deny");
+      expect(rules(r)).toEqual(["custom/big-disbursement-review"]);
+    }
+  });
   it("leaves other actions alone", async () => {
     expect((await decide(policy, intent({ action: "report.daily", params: {} }))).effect).toBe("allow");
   });
