@@ -1,27 +1,43 @@
 // `intent-sidecar` command line (SPEC section 9). Each command family lives in commands/<name>.ts and registers
 // itself on the program. Exit codes: 0 ok, 1 a check or test failed, 2 usage or I/O error.
+//
+// Only the family named on the command line is imported: the families pull in very different dependencies (the
+// daemon loads viem, SQLite, the proxy; `holds` needs only fetch), and loading all of them would make every quick
+// command pay for the daemon's start-up. Help, or a name we do not know, loads every family.
 import { Command, CommanderError } from "commander";
-import { registerStart } from "./commands/start.ts";
-import { registerPolicy } from "./commands/policy.ts";
-import { registerHolds } from "./commands/holds.ts";
-import { registerAudit } from "./commands/audit.ts";
-import { registerKeys } from "./commands/keys.ts";
-import { registerCa } from "./commands/ca.ts";
-import { registerIntegration } from "./commands/integration.ts";
 import { ExitError } from "./exit.ts";
+
+type Register = (program: Command) => void;
+const loaders: Record<string, () => Promise<Register>> = {
+  start: async () => (await import("./commands/start.ts")).registerStart,
+  policy: async () => (await import("./commands/policy.ts")).registerPolicy,
+  holds: async () => (await import("./commands/holds.ts")).registerHolds,
+  audit: async () => (await import("./commands/audit.ts")).registerAudit,
+  keys: async () => (await import("./commands/keys.ts")).registerKeys,
+  ca: async () => (await import("./commands/ca.ts")).registerCa,
+  integration: async () => (await import("./commands/integration.ts")).registerIntegration,
+};
+// Which loaders a family needs, in registration order (`policy simulate` is added by the integration module to the
+// `policy` command, so it registers after it).
+const families: Record<string, string[]> = {
+  start: ["start"],
+  policy: ["policy", "integration"],
+  holds: ["holds"],
+  audit: ["audit"],
+  keys: ["keys"],
+  ca: ["ca"],
+  nemoclaw: ["integration"],
+  service: ["integration"],
+};
+const everything = ["start", "policy", "holds", "audit", "keys", "ca", "integration"];
 
 const program = new Command("intent-sidecar")
   .description("Governs what AI agents may attempt: structured intents in, signed decisions out.")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-registerStart(program);
-registerPolicy(program);
-registerHolds(program);
-registerAudit(program);
-registerKeys(program);
-registerCa(program);
-registerIntegration(program);
+const first = process.argv.slice(2).find((a) => !a.startsWith("-"));
+for (const name of (first && families[first]) || everything) (await loaders[name]!())(program);
 
 try {
   await program.parseAsync(process.argv);
