@@ -57,6 +57,17 @@ export interface PipelineDeps {
 
 export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
 
+type RecordOutcome = { rec: IntentRecord; replay?: IntentRecord; conflict?: boolean };
+type RecordArgs = [
+  id: string,
+  intent: Intent,
+  digest: string,
+  policy: PolicyRef,
+  effect: Effect,
+  reasons: Reason[],
+  now: Date,
+];
+
 const INTERNAL: Reason = {
   block: "sidecar",
   rule: "internal_error",
@@ -79,7 +90,13 @@ export class Pipeline {
     effect: Effect,
     reasons: Reason[],
     now: Date,
-  ) => { rec: IntentRecord; replay?: IntentRecord; conflict?: boolean };
+  ) => RecordOutcome;
+  /** Group commit: decisions that reach the recording stage in the same turn of the event loop are written in one
+   * SQLite transaction (each in its own savepoint, so one failure rolls back only itself). Every caller is answered
+   * only after that transaction commits, so nothing is answered before it is durable; the batch only shares the
+   * commit's page writes, which dominated the cost of a decision (see docs/performance/decisions.md). */
+  private batch: { args: RecordArgs; done: (r: { out?: RecordOutcome; error?: unknown }) => void }[] = [];
+  private readonly commitBatch: (jobs: RecordArgs[]) => { out?: RecordOutcome; error?: unknown }[];
 
   constructor(private readonly deps: PipelineDeps) {
     this.holds = deps.holds ?? defaultHoldService;
@@ -146,6 +163,35 @@ export class Pipeline {
       );
       return { rec };
     }) as unknown as Pipeline["record"];
+    this.commitBatch = deps.db.transaction((jobs: RecordArgs[]) =>
+      jobs.map((args) => {
+        try {
+          return { out: this.record(...args) }; // nested transaction = savepoint
+        } catch (error) {
+          return { error };
+        }
+      }),
+    ) as unknown as Pipeline["commitBatch"];
+  }
+
+  /** Records one decision through the current group commit; resolves after the commit, rejects if it failed. */
+  private recordGrouped(...args: RecordArgs): Promise<RecordOutcome> {
+    return new Promise((resolve, reject) => {
+      if (this.batch.length === 0) setImmediate(() => this.flush());
+      this.batch.push({ args, done: (r) => (r.out ? resolve(r.out) : reject(r.error)) });
+    });
+  }
+
+  private flush(): void {
+    const jobs = this.batch;
+    this.batch = [];
+    let results: { out?: RecordOutcome; error?: unknown }[];
+    try {
+      results = this.commitBatch(jobs.map((j) => j.args));
+    } catch (error) {
+      results = jobs.map(() => ({ error })); // the commit itself failed: nothing of this batch was written
+    }
+    jobs.forEach((j, i) => j.done(results[i]!));
   }
 
   /** Decides one intent. `agent`: the authenticated agent name (token mode); undefined in dev mode. */
@@ -197,7 +243,7 @@ export class Pipeline {
     const id = newIntentId(now.getTime());
     let out: ReturnType<Pipeline["record"]>;
     try {
-      out = this.record(id, intent, digest, policy, effect, reasons, now);
+      out = await this.recordGrouped(id, intent, digest, policy, effect, reasons, now);
     } catch {
       // Recording failed (disk full, a hook threw): deny without an attestation; try to leave a trace.
       try {

@@ -248,4 +248,35 @@ describe("fail closed when recording fails", () => {
       removeDir(d.dataDir);
     }
   });
+
+  it("in a group commit, the decision whose recording fails is denied alone; the others are approved and recorded", async () => {
+    const d = await startTestDaemon({
+      policy: fakePolicy({ allow: ["report.send"] }),
+      limits: {
+        checkAndReserve(req: { intent: { params: Record<string, unknown> } }) {
+          if (req.intent.params.poison) throw new Error("ledger broken");
+          return [];
+        },
+      } as never,
+    });
+    try {
+      // Fired together, these reach the recording stage in the same turn and share one SQLite transaction.
+      const rs = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          http(`${d.url}/v1/intents`, {
+            body: { agent: "bot", action: "report.send", params: i === 5 ? { poison: true } : { n: i } },
+          }),
+        ),
+      );
+      rs.forEach((r, i) => expect(r.body.decision).toBe(i === 5 ? "DENIED" : "APPROVED"));
+      for (const r of rs) {
+        const back = await http(`${d.url}/v1/intents/${r.body.intent_id}`);
+        expect(back.status).toBe(200);
+        expect(back.body.decision).toBe(r.body.decision);
+      }
+    } finally {
+      await d.close();
+      removeDir(d.dataDir);
+    }
+  });
 });
