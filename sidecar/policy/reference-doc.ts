@@ -144,7 +144,7 @@ than ${CEL_LIMITS.maxNodes} nodes, or nesting comprehensions (\`all\`/\`exists\`
 would grow with the square of the input). These bounds make one evaluation's cost linear in the intent's size, which
 the request body limit bounds. At run time a rule whose \`when\` is true (or absent)
 and whose \`deny\`/\`hold\` expression is true denies/holds with its \`reason\`; any evaluation error (a missing field, a
-wrong type, a non-boolean result) DENIES, naming the rule. JSON numbers are CEL doubles; use \`double(...)\` on
+wrong type, a non-boolean result, \`double()\` of text that is not a number) DENIES, naming the rule. JSON numbers are CEL doubles; use \`double(...)\` on
 decimal strings.
 
 ### soft_limits, holds, notify, network
