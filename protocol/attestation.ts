@@ -96,8 +96,9 @@ export function httpBodyDigest(body: unknown): string {
 }
 
 /** The `intent` claim for an intent: its digest plus the action-specific binding executors and the proxy check. */
-export function intentClaim(intent: Intent): IntentClaim {
-  const claim: IntentClaim = { action: intent.action, digest: intentDigest(intent) };
+/** `digest`: the intent's digest when the caller has already computed it (the pipeline has), else computed here. */
+export function intentClaim(intent: Intent, digest: string = intentDigest(intent)): IntentClaim {
+  const claim: IntentClaim = { action: intent.action, digest };
   if (intent.action === "evm.transaction") {
     const tx = evmTransactionFields(intent.params);
     claim.evm = {

@@ -131,7 +131,7 @@ export class Pipeline {
         updated_at: iso,
       };
       if (decision === "APPROVED") {
-        rec.claims = buildClaims(id, intent, policy.digest, now, deps.options);
+        rec.claims = buildClaims(id, intent, policy.digest, now, { ...deps.options, digest });
         rec.kid = deps.keys.current.kid;
       } else if (decision === "PENDING") {
         rec.hold = this.holds.create({ db, intentId: id, intent, digest, policy, reasons: allReasons, now });

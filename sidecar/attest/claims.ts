@@ -15,6 +15,8 @@ export interface ClaimOptions {
   /** Audience by action kind; falls back to defaultAudience (proxy for http.request, executor otherwise). */
   audienceFor?: (action: string) => string;
   approval?: ApprovalClaim;
+  /** The intent's digest when already computed (saves a second JCS pass on the hot path). */
+  digest?: string;
 }
 
 export function buildClaims(
@@ -33,7 +35,7 @@ export function buildClaims(
     nbf: iat,
     exp: iat + (opts.ttlSeconds ?? DEFAULT_TTL_SECONDS),
     jti: intentId,
-    intent: intentClaim(intent),
+    intent: intentClaim(intent, opts.digest),
     policy: { digest: policyDigest },
   };
   if (opts.approval) claims.approval = opts.approval;
