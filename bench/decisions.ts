@@ -11,7 +11,7 @@ import { agentRequestListener } from "../sidecar/api/fast-intents.ts";
 import { TokenAuth } from "../sidecar/api/auth.ts";
 import type { Pipeline } from "../sidecar/pipeline.ts";
 import { Session } from "node:inspector/promises";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
@@ -124,15 +124,17 @@ function run({ host, port, path, bodies, concurrency, warmupMs, runMs }) {
     counting = true;
     process.stderr.write("START\\n");
     const start = performance.now();
+    const cpu0 = process.cpuUsage();
     await new Promise((r) => setTimeout(r, runMs));
     counting = false;
+    const cpu = process.cpuUsage(cpu0);
     process.stderr.write("STOP\\n");
     const elapsed = performance.now() - start;
     stop = true;
     await Promise.all(all);
     lat.sort((a, b) => a - b);
     const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-    process.stdout.write(JSON.stringify({ done, elapsed, statuses, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: lat[lat.length - 1] }));
+    process.stdout.write(JSON.stringify({ done, elapsed, statuses, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: lat[lat.length - 1], loadCpuUs: cpu.user + cpu.system }));
   })();
 }
 `;
@@ -145,8 +147,12 @@ interface LoadResult {
   p90: number;
   p99: number;
   max: number;
-  /** CPU time of the daemon's process during the measured window, µs. */
+  /** CPU time of the daemon's process during the measured window, µs (all its threads). */
   serverCpuUs: number;
+  /** CPU time of the daemon's main thread (the event loop) during the window, µs; Linux only, else 0. */
+  mainThreadCpuUs: number;
+  /** CPU time of the load generator during the window, µs. */
+  loadCpuUs: number;
 }
 
 /** BENCH_PROFILE=1 writes a CPU profile of the daemon during the measured window to ./decisions.cpuprofile. */
@@ -155,6 +161,17 @@ if (process.env.BENCH_PROFILE) {
   profiler = new Session();
   profiler.connect();
   await profiler.post("Profiler.enable");
+}
+
+/** CPU time of this process's main thread, µs, from /proc (10 ms resolution; fine over a window of seconds). */
+function mainThreadCpuUs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime + stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
 }
 
 function runLoad(addr: string, path: string, bodies: string[], seconds: number): Promise<LoadResult> {
@@ -174,16 +191,20 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
   let out = "";
   let cpu0: NodeJS.CpuUsage | undefined;
   let cpuUs = 0;
+  let main0 = 0;
+  let mainUs = 0;
   child.stdout.on("data", (c) => (out += c));
   child.stderr.on("data", (c: Buffer) => {
     const t = c.toString();
     if (t.includes("START")) {
       cpu0 = process.cpuUsage();
+      main0 = mainThreadCpuUs();
       if (profiler) void profiler.post("Profiler.start");
     }
     if (t.includes("STOP") && cpu0) {
       const d = process.cpuUsage(cpu0);
       cpuUs = d.user + d.system;
+      mainUs = mainThreadCpuUs() - main0;
       if (profiler) {
         void profiler
           .post("Profiler.stop")
@@ -195,7 +216,11 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
   return new Promise((resolve, reject) => {
     child.once("exit", (code) => {
       if (code !== 0) return reject(new Error(`load generator exited ${code}`));
-      resolve({ ...(JSON.parse(out) as Omit<LoadResult, "serverCpuUs">), serverCpuUs: cpuUs });
+      resolve({
+        ...(JSON.parse(out) as Omit<LoadResult, "serverCpuUs" | "mainThreadCpuUs">),
+        serverCpuUs: cpuUs,
+        mainThreadCpuUs: mainUs,
+      });
     });
   });
 }
@@ -321,6 +346,8 @@ async function main() {
       max_ms: +r.max.toFixed(3),
       statuses: statusLine,
       server_cpu_us_per_decision: Math.round(r.serverCpuUs / r.done),
+      main_thread_cpu_us_per_decision: Math.round(r.mainThreadCpuUs / r.done),
+      load_generator_cpu_us_per_request: Math.round(r.loadCpuUs / r.done),
       cpu_bound_capacity_per_core: Math.round((r.done / r.serverCpuUs) * 1e6),
       http_only_per_s: Math.round((httpOnly.done / httpOnly.elapsed) * 1000),
       http_only_server_cpu_us: Math.round(httpOnly.serverCpuUs / httpOnly.done),

@@ -8,7 +8,7 @@ import { splitAddr } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { openDatabase, startCheckpointer, IntentStore, appendAudit, type Db } from "./store/index.ts";
-import { KeyRing } from "./attest/index.ts";
+import { KeyRing, startSignerThread } from "./attest/index.ts";
 import { Pipeline, type PolicyProvider, type Stages } from "./pipeline.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from "./pipeline-hooks.ts";
 import { createAgentApp, type Health } from "./api/agent.ts";
@@ -82,6 +82,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const metrics = createMetrics({ defaults: true });
   const db = openDatabase(config.dataDir, { synchronous: config.synchronous });
   const checkpointer = startCheckpointer(db);
+  const signer = startSignerThread();
   const servers: Server[] = [];
   let timer: NodeJS.Timeout | undefined;
   let nemoclaw: ActivationServer | null = null;
@@ -130,6 +131,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       holds: opts.holds ?? holdsSystem.holdHook ?? defaultHoldService,
       limits: opts.limits ?? holdsSystem.limitHook ?? noLimits,
       onRecorded: holdsSystem.notifyDecision,
+      signer,
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.stages ? { stages: opts.stages } : {}),
       observer: {
@@ -242,6 +244,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         await Promise.all(servers.map(closeServer));
         await holdsSystem!.close();
         await policy.close();
+        await signer.close();
         await checkpointer.stop();
         db.close();
       },
@@ -252,6 +255,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await nemoclaw?.close();
     await Promise.all(servers.map(closeServer));
     await holdsSystem?.close();
+    await signer.close();
     await checkpointer.stop();
     db.close();
     throw e;

@@ -11,7 +11,7 @@ import {
   type Reason,
 } from "../protocol/index.ts";
 import type { BlockVerdict, Effect, EvalEnv } from "./policy/verdict.ts";
-import { buildClaims, signClaims, type KeyRing } from "./attest/index.ts";
+import { buildClaims, inlineSigner, signClaims, type KeyRing, type Signer } from "./attest/index.ts";
 import { appendAudit, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
 
@@ -51,6 +51,8 @@ export interface PipelineDeps {
   now?: () => Date;
   observer?: PipelineObserver;
   stages?: Stages;
+  /** Signs fresh approvals (a worker thread in the daemon); default: on the calling thread. */
+  signer?: Signer;
   /** Called inside the decision's transaction after the intent is recorded (e.g. to queue a DENIED webhook). */
   onRecorded?: (rec: IntentRecord) => void;
 }
@@ -249,7 +251,11 @@ export class Pipeline {
     }
     if (out.conflict) return this.replayOrConflict(undefined, t0);
     if (out.replay) return this.replayOrConflict(out.replay.id, t0);
-    const response = this.render(out.rec);
+    const response = this.render(out.rec, false);
+    if (response.decision === "APPROVED" && out.rec.claims) {
+      const key = this.deps.keys.byKid(out.rec.kid ?? "") || this.deps.keys.current;
+      response.attestation = await (this.deps.signer ?? inlineSigner).sign(key, out.rec.claims);
+    }
     if (stages) {
       stages.schema += t1 - t0;
       stages.policy += t2 - t1;
@@ -276,15 +282,16 @@ export class Pipeline {
     return { status: statusOf(response.decision), body: response };
   }
 
-  /** The agent-facing view of a stored intent; re-signs stored claims (deterministic) instead of storing tokens. */
-  render(rec: IntentRecord): DecisionResponse {
+  /** The agent-facing view of a stored intent; re-signs stored claims (deterministic) instead of storing tokens.
+   * `sign: false` leaves `attestation` empty for the caller to fill (the fresh-decision path signs off-thread). */
+  render(rec: IntentRecord, sign = true): DecisionResponse {
     let decision = rec.decision;
     if (decision === "PENDING" && rec.hold && Date.parse(rec.hold.expires_at) <= this.now().getTime())
       decision = "EXPIRED";
     const res: DecisionResponse = { decision, intent_id: rec.id, reasons: rec.reasons };
     if (decision === "APPROVED" && rec.claims) {
       const key = (rec.kid && this.deps.keys.byKid(rec.kid)) || this.deps.keys.current;
-      res.attestation = signClaims(key, rec.claims);
+      res.attestation = sign ? signClaims(key, rec.claims) : "";
       res.expires_at = new Date(rec.claims.exp * 1000).toISOString();
     }
     if (rec.policy_digest) res.policy = { digest: rec.policy_digest };

@@ -17,7 +17,12 @@ function encodedHeader(kid: string): string {
   return h;
 }
 
+/** The JWS signing input: base64url(header) "." base64url(claims JSON). */
+export function signingInput(key: SigningKey, claims: AttestationClaims): string {
+  return encodedHeader(key.kid) + "." + Buffer.from(JSON.stringify(claims)).toString("base64url");
+}
+
 export function signClaims(key: SigningKey, claims: AttestationClaims): string {
-  const input = encodedHeader(key.kid) + "." + Buffer.from(JSON.stringify(claims)).toString("base64url");
+  const input = signingInput(key, claims);
   return input + "." + sign(null, Buffer.from(input), key.privateKey).toString("base64url");
 }
