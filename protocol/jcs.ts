@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 
 // Characters JSON.stringify escapes: controls, quote, backslash, and surrogates (lone ones become \uXXXX).
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 
 /** A JSON string literal exactly as JSON.stringify writes it; the common case (nothing to escape) skips it. */
