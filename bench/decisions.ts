@@ -277,7 +277,7 @@ async function main() {
     );
     await new Promise<void>((res) => stub.close(() => res()));
 
-    Object.assign(stages, { schema: 0, policy: 0, record_sign: 0, count: 0 });
+    Object.assign(stages, { schema: 0, policy: 0, record_sign: 0, count: 0, commits: 0 });
     const r = await runLoad(d.agentAddr, "/v1/intents", bodies, SECONDS);
     const rps = (r.done / r.elapsed) * 1000;
     const per = (x: number) => (stages.count ? (x * 1000) / stages.count : 0);
@@ -351,6 +351,7 @@ async function main() {
       cpu_bound_capacity_per_core: Math.round((r.done / r.serverCpuUs) * 1e6),
       http_only_per_s: Math.round((httpOnly.done / httpOnly.elapsed) * 1000),
       http_only_server_cpu_us: Math.round(httpOnly.serverCpuUs / httpOnly.done),
+      decisions_per_commit: stages.commits ? +(stages.count / stages.commits).toFixed(2) : null,
       server_stage_wall_us: {
         schema_and_digest: +per(stages.schema).toFixed(1),
         policy_blocks: +per(stages.policy).toFixed(1),

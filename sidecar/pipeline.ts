@@ -34,6 +34,8 @@ export interface Stages {
   policy: number;
   record_sign: number;
   count: number;
+  /** Group commits (transactions) that recorded those decisions. */
+  commits?: number;
 }
 
 export interface PipelineObserver {
@@ -181,6 +183,7 @@ export class Pipeline {
   private flush(): void {
     const jobs = this.batch;
     this.batch = [];
+    if (this.deps.stages) this.deps.stages.commits = (this.deps.stages.commits ?? 0) + 1;
     let results: RecordResult[];
     try {
       results = this.commitBatch(jobs.map((j) => j.args));
