@@ -15,6 +15,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const role = process.argv[2];
 const quick = process.argv.includes("--quick");
 const attribution = !process.argv.includes("--no-attribution");
+// --throughput-only: skip the latency phases (quick A/B of CPU per request under load)
+const throughputOnly = process.argv.includes("--throughput-only");
 const HOST = "api.github.com";
 
 async function serveUpstream(): Promise<void> {
@@ -41,7 +43,13 @@ async function serveProxy(upstreamCaPem: string, withAttribution: boolean): Prom
   const proxy = await startProxy({
     port: 0,
     ca,
-    policy: () => policy.network!.proxy,
+    policy:
+      process.env.BENCH_PROXY_EXPERIMENT === "allow"
+        ? (() => {
+            const p = { ...policy.network!.proxy, decide: () => ({ allow: true, reasons: [] }) };
+            return () => p;
+          })()
+        : () => policy.network!.proxy,
     upstreamCA: upstreamCaPem,
     attribution: withAttribution,
     limits: { maxConnections: 4096 },
@@ -102,6 +110,7 @@ function get(agent: https.Agent, url: string): Promise<number> {
 }
 
 const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 };
@@ -157,11 +166,12 @@ async function main(): Promise<void> {
   const secs = quick ? 3 : 9;
 
   // 1. per request on a kept-alive connection
+  const nKA = throughputOnly ? 0 : n;
   const directKA = new https.Agent({ keepAlive: true, maxSockets: 1, ...directOpts });
   const proxyKA = new TunnelAgent(proxy, proxied.msg.caPem, { maxSockets: 1 });
   const cpu0 = await cpuMs(proxied.proc);
-  const [dKA, pKA] = await interleaved(directKA, proxyKA, url, n);
-  const cpuKA = ((await cpuMs(proxied.proc)) - cpu0) / (n + Math.min(200, n));
+  const [dKA, pKA] = await interleaved(directKA, proxyKA, url, nKA);
+  const cpuKA = nKA ? ((await cpuMs(proxied.proc)) - cpu0) / (nKA + Math.min(200, nKA)) : NaN;
   directKA.destroy();
   proxyKA.destroy();
 
@@ -169,7 +179,7 @@ async function main(): Promise<void> {
   const directNew: number[] = [];
   const proxyNew: number[] = [];
   const cpuN0 = await cpuMs(proxied.proc);
-  for (let i = 0; i < nNew; i++) {
+  for (let i = 0; i < (throughputOnly ? 0 : nNew); i++) {
     const d = new https.Agent({ keepAlive: false, ...directOpts });
     directNew.push(await get(d, url));
     d.destroy();
@@ -177,7 +187,7 @@ async function main(): Promise<void> {
     proxyNew.push(await get(p, url));
     p.destroy();
   }
-  const cpuNew = ((await cpuMs(proxied.proc)) - cpuN0) / nNew;
+  const cpuNew = throughputOnly ? NaN : ((await cpuMs(proxied.proc)) - cpuN0) / nNew;
   const warm = Math.floor(nNew / 10); // first connections include JIT warm-up and the leaf certificate
   const dNew = directNew.slice(warm);
   const pNew = proxyNew.slice(warm);
@@ -187,8 +197,9 @@ async function main(): Promise<void> {
   const concurrency = 32;
   const directTP = new https.Agent({ keepAlive: true, maxSockets: concurrency, ...directOpts });
   const proxyTP = new TunnelAgent(proxy, proxied.msg.caPem, { maxSockets: concurrency });
-  await throughput(directTP, url, concurrency, 0.5); // open the connections and warm up
-  await throughput(proxyTP, url, concurrency, 0.5);
+  const warmup = throughputOnly ? 2 : 0.5; // without the latency phases, the proxy's JIT is still cold here
+  await throughput(directTP, url, concurrency, warmup); // open the connections and warm up
+  await throughput(proxyTP, url, concurrency, warmup);
   const dRates: number[] = [];
   const pRates: number[] = [];
   let proxyCpu = 0;

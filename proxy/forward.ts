@@ -1,9 +1,12 @@
-// Forwarding an allowed request upstream: pooled keep-alive agents, upstream certificates verified (system roots
-// plus optional extra roots), the checked address dialed directly (the host name only names SNI and the cert check).
+// Forwarding an allowed request upstream: pooled keep-alive connections (undici), upstream certificates verified
+// (system roots plus optional extra roots), the checked address dialed directly (the host name only names SNI and the
+// cert check). Upgrades (WebSocket) use node's http client on a connection of their own.
 import http from "node:http";
 import https from "node:https";
 import { isIP, type Socket } from "node:net";
+import type { Readable } from "node:stream";
 import tls from "node:tls";
+import { Pool, type Dispatcher } from "undici";
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) plus what the proxy consumes itself. Never forwarded either way. */
 const HOP_BY_HOP = new Set([
@@ -26,13 +29,42 @@ export interface UpstreamTarget {
   address: string;
 }
 
+/** An allowed request, ready to send: end-to-end headers as a flat [name, value, ...] list. */
+export interface ForwardRequest {
+  method: string;
+  path: string;
+  headers: string[];
+  /** The buffered body (null: none), or the body still being received (streamed as it arrives). */
+  body: Buffer | Readable | null;
+}
+
+/** What the caller does with the upstream's answer. `onData` returns false to pause until `resume()`. */
+export interface ForwardHandler {
+  onResponse(status: number, statusText: string, rawHeaders: string[]): void;
+  onData(chunk: Buffer): boolean;
+  onEnd(): void;
+  onError(err: Error): void;
+}
+
+/** A forwarded request in flight. */
+export interface Forwarding {
+  /** Stops it (the client went away); the handler hears nothing more. */
+  abort(): void;
+  /** Resumes the response after `onData` returned false. */
+  resume(): void;
+}
+
 export interface Upstreams {
-  request(
-    target: UpstreamTarget,
-    opts: { method: string; path: string; headers: http.OutgoingHttpHeaders; upgrade?: boolean },
-  ): http.ClientRequest;
+  /** Sends an ordinary request over a pooled keep-alive connection. */
+  forward(target: UpstreamTarget, req: ForwardRequest, handler: ForwardHandler): Forwarding;
+  /** An upgrade request (WebSocket): its own connection, never pooled, since the upgrade takes it over. */
+  upgrade(target: UpstreamTarget, opts: { method: string; path: string; headers: string[] }): http.ClientRequest;
   close(): void;
 }
+
+/** Most upstream pools kept open at once (one per scheme, address, port and host name); the least recently used
+ * one is closed beyond that (its requests in flight finish first). */
+const MAX_POOLS = 256;
 
 export function createUpstreams(opts: {
   extraCA?: string[];
@@ -45,17 +77,65 @@ export function createUpstreams(opts: {
   const secureContext = opts.extraCA?.length
     ? tls.createSecureContext({ ca: [...tls.rootCertificates, ...opts.extraCA], minVersion: "TLSv1.2" })
     : undefined;
-  const common = {
-    keepAlive: true,
-    maxSockets: opts.maxSocketsPerHost ?? 256,
-    maxFreeSockets: 64,
-    scheduling: "lifo" as const,
-    noDelay: true,
+  const tlsOptions = (host: string) => ({
+    ...(secureContext ? { secureContext } : {}),
+    servername: isIP(host) ? undefined : host,
+    rejectUnauthorized: true,
+    // the identity checked is the host name the client asked for, not the address dialed
+    checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(host, cert),
+  });
+
+  // Ordinary requests go through undici pools: per request it costs about half the CPU of node's http client
+  // (measured under the 32-connection benchmark: ~0.12 ms against ~0.25 ms), which is most of the proxy's own work.
+  // A pool per (scheme, address, port, host): the address is what is dialed, the host what TLS checks.
+  const pools = new Map<string, Pool>();
+  const poolFor = (t: UpstreamTarget): Pool => {
+    const key = `${t.scheme}|${t.address}|${t.port}|${t.host}`;
+    let pool = pools.get(key);
+    if (pool) {
+      pools.delete(key); // most recently used last
+      pools.set(key, pool);
+      return pool;
+    }
+    if (pools.size >= MAX_POOLS) {
+      const [oldKey, old] = pools.entries().next().value!;
+      pools.delete(oldKey);
+      void old.close().catch(() => undefined);
+    }
+    const addr = isIP(t.address) === 6 ? `[${t.address}]` : t.address;
+    pool = new Pool(`${t.scheme}://${addr}:${t.port}`, {
+      connections: opts.maxSocketsPerHost ?? 256,
+      pipelining: 1, // one request at a time per connection, like a keep-alive agent
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.timeoutMs,
+      connect: { timeout: opts.timeoutMs, ...(t.scheme === "https" ? tlsOptions(t.host) : {}) },
+    });
+    pools.set(key, pool);
+    return pool;
   };
-  const httpsAgent = new https.Agent(common);
-  const httpAgent = new http.Agent(common);
+
+  const httpsAgentless = { agent: false as const };
   return {
-    request(target, o) {
+    forward(target, req, handler) {
+      const call = new ForwardCall(handler);
+      try {
+        poolFor(target).dispatch(
+          {
+            path: req.path,
+            method: req.method as Dispatcher.HttpMethod,
+            headers: req.headers,
+            body: req.body,
+            servername: target.scheme === "https" && !isIP(target.host) ? target.host : undefined,
+          } as Dispatcher.DispatchOptions,
+          call,
+        );
+      } catch (err) {
+        // invalid request options (undici validates headers): an upstream failure like any other
+        queueMicrotask(() => call.onError(err as Error));
+      }
+      return call;
+    },
+    upgrade(target, o) {
       const base = {
         host: target.address,
         port: target.port,
@@ -64,24 +144,62 @@ export function createUpstreams(opts: {
         headers: o.headers,
         setHost: false,
         timeout: opts.timeoutMs,
+        ...httpsAgentless,
       };
-      if (target.scheme === "http") return http.request({ ...base, agent: o.upgrade ? false : httpAgent });
-      return https.request({
-        ...base,
-        // upgrades take the connection over, so they never come from (or return to) the pool
-        agent: o.upgrade ? false : httpsAgent,
-        ...(secureContext ? { secureContext } : {}),
-        servername: isIP(target.host) ? undefined : target.host,
-        rejectUnauthorized: true,
-        // the identity checked is the host name the client asked for, not the address dialed
-        checkServerIdentity: (_h, cert) => tls.checkServerIdentity(target.host, cert),
-      });
+      if (target.scheme === "http") return http.request(base);
+      return https.request({ ...base, ...tlsOptions(target.host) });
     },
     close() {
-      httpsAgent.destroy();
-      httpAgent.destroy();
+      for (const pool of pools.values()) void pool.destroy().catch(() => undefined);
+      pools.clear();
     },
   };
+}
+
+/** One request in flight: undici's handler on one side, the caller's on the other. A class, not closures, since
+ * one is made per request. After abort() the caller's handler hears nothing more. */
+class ForwardCall implements Dispatcher.DispatchHandler, Forwarding {
+  private abortFn: ((err: Error) => void) | null = null;
+  private resumeFn: (() => void) | null = null;
+  private aborted = false;
+  constructor(private readonly handler: ForwardHandler) {}
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
+    if (this.aborted) abort(new Error("the client went away"));
+  }
+  onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.aborted) return false;
+    this.resumeFn = resume;
+    const headers: string[] = new Array(raw.length);
+    for (let i = 0; i < raw.length; i++) headers[i] = raw[i]!.toString("latin1");
+    try {
+      this.handler.onResponse(status, statusText, headers);
+    } catch (err) {
+      // e.g. a header value node refuses to write: the request fails like any other upstream failure
+      this.abort();
+      this.handler.onError(err as Error);
+      return false;
+    }
+    return true;
+  }
+  onData(chunk: Buffer): boolean {
+    return this.aborted ? false : this.handler.onData(chunk);
+  }
+  onComplete(): void {
+    if (!this.aborted) this.handler.onEnd();
+  }
+  onError(err: Error): void {
+    if (!this.aborted) this.handler.onError(err);
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.abortFn?.(new Error("the client went away"));
+  }
+  resume(): void {
+    this.resumeFn?.();
+  }
 }
 
 /** Names listed in a Connection header are hop-by-hop too. */
@@ -112,25 +230,25 @@ export function endToEndHeaders(rawHeaders: string[], keep: ReadonlySet<string> 
   return out;
 }
 
-/** Headers for the upstream request: end-to-end ones, with content-length set when the body was buffered. */
-export function requestHeaders(
-  rawHeaders: string[],
-  bodyLength: number | null,
-  upgrade: boolean,
-): http.OutgoingHttpHeaders {
-  const keep = upgrade ? new Set(["upgrade"]) : new Set<string>();
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, value] of endToEndHeaders(rawHeaders, keep)) {
+/** Headers for the upstream request, flat [name, value, ...]: end-to-end ones (case, order and repeats kept), with
+ * content-length set when the body was buffered. `expect` is never forwarded: the proxy's own server already
+ * answered any 100-continue, and the body is sent without waiting for the upstream. */
+export function requestHeaders(rawHeaders: string[], bodyLength: number | null, upgrade: boolean): string[] {
+  const out: string[] = [];
+  for (const [name, value] of endToEndHeaders(rawHeaders, upgrade ? UPGRADE_KEEP : NO_KEEP)) {
     const lower = name.toLowerCase();
-    // a buffered body is sent whole: its length is known and no 100-continue handshake is needed upstream
-    if (bodyLength !== null && (lower === "content-length" || lower === "expect")) continue;
-    const prev = headers[lower];
-    headers[lower] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
+    if (lower === "expect") continue;
+    // a buffered body is sent whole with its length known
+    if (bodyLength !== null && lower === "content-length") continue;
+    out.push(name, value);
   }
-  if (bodyLength !== null && bodyLength > 0) headers["content-length"] = String(bodyLength);
-  if (upgrade) headers["connection"] = "Upgrade";
-  return headers;
+  if (bodyLength !== null && bodyLength > 0) out.push("content-length", String(bodyLength));
+  if (upgrade) out.push("connection", "Upgrade");
+  return out;
 }
+
+const NO_KEEP: ReadonlySet<string> = new Set();
+const UPGRADE_KEEP: ReadonlySet<string> = new Set(["upgrade"]);
 
 /** Writes a raw HTTP/1.1 response head on a socket (WebSocket 101, and denials on upgrade/CONNECT sockets). */
 export function writeRawHead(socket: Socket, status: number, statusText: string, headers: [string, string][]): void {

@@ -39,8 +39,16 @@ const HIDDEN_HEADERS = new Set(["proxy-authorization", "proxy-connection", "x-in
 
 /** RFC 3339 in whole seconds, UTC (what `time.parse_rfc3339_ns` and humans expect). */
 export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const sec = Math.floor(d.getTime() / 1000);
+  if (sec !== lastSecond) {
+    lastText = d.toISOString().replace(/\.\d{3}Z$/, "Z");
+    lastSecond = sec;
+  }
+  return lastText;
 }
+// the last second formatted: every request within one second shares it
+let lastSecond = NaN;
+let lastText = "";
 
 /** `?a=1&a=2&b` → {a:["1","2"], b:[""]}, as OPA's urlquery.decode_object gives. */
 export function queryObject(search: string): Record<string, string[]> {

@@ -3,11 +3,20 @@
 // every check passed.
 import type http from "node:http";
 import type { Socket } from "node:net";
+import { Readable } from "node:stream";
 import type { AttestationClaims, Reason } from "../protocol/index.ts";
 import { ATTESTATION_HEADER } from "../protocol/index.ts";
 import { isGateError } from "../executor-gate/errors.ts";
 import type { ProxyVerifier } from "./attestation.ts";
-import { requestHeaders, endToEndHeaders, writeRawHead, type Upstreams, type UpstreamTarget } from "./forward.ts";
+import {
+  requestHeaders,
+  endToEndHeaders,
+  writeRawHead,
+  type ForwardHandler,
+  type Forwarding,
+  type Upstreams,
+  type UpstreamTarget,
+} from "./forward.ts";
 import { buildInput, ruleBody } from "./input.ts";
 import type { ProxyPolicy } from "./policy.ts";
 import { normalizeHost, resolveTarget, TargetRefused, type Lookup } from "./resolve.ts";
@@ -62,8 +71,13 @@ export function denyOnSocket(socket: Socket, status: number, body: object): void
 /** The request body: fully read when it fits the inspection limit, else the chunks read so far (to be streamed). */
 type Body = { complete: true; bytes: Buffer } | { complete: false; prefix: Buffer[] };
 
-function readBody(req: http.IncomingMessage, limit: number): Promise<Body> {
+const NO_BODY: Body = { complete: true, bytes: Buffer.alloc(0) };
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<Body> | Body {
   const declared = req.headers["content-length"];
+  // without Content-Length or Transfer-Encoding a request has no body (RFC 9112 6.3); node's parser agrees, and
+  // reads nothing more for this request (the unread stream is dumped when the response finishes)
+  if (declared === undefined && req.headers["transfer-encoding"] === undefined) return NO_BODY;
   if (declared !== undefined && Number(declared) > limit) return Promise.resolve({ complete: false, prefix: [] });
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -367,13 +381,50 @@ export async function handleRequest(
     return;
   }
   const headers = requestHeaders(req.rawHeaders, d.body.complete ? d.body.bytes.length : null, false);
-  const up = env.upstreams.request(d.target, { method: req.method!, path: d.pathAndQuery, headers });
-  up.on("timeout", () => up.destroy(new Error("upstream timed out")));
-  up.on("error", (err) => {
+  const body = d.body.complete ? (d.body.bytes.length ? d.body.bytes : null) : Readable.from(rest(d.body.prefix, req));
+  const relay = new ResponseRelay(res, d.target);
+  relay.call = env.upstreams.forward(d.target, { method: req.method!, path: d.pathAndQuery, headers, body }, relay);
+  res.on("drain", relay.onDrain);
+  res.on("close", relay.onClose);
+}
+
+/** Relays the upstream's answer to the client (a class, not closures: one is made per request). The last chunk
+ * received is held back until the next one (or the end) arrives, so a response that comes in one chunk is written
+ * with its head by res.end(): one TLS record and one socket write. */
+class ResponseRelay implements ForwardHandler {
+  call: Forwarding | null = null;
+  private held: Buffer | null = null;
+  constructor(
+    private readonly res: http.ServerResponse,
+    private readonly target: UpstreamTarget,
+  ) {}
+
+  onResponse(status: number, statusText: string, rawHeaders: string[]): void {
+    const out = endToEndHeaders(rawHeaders);
+    const flat: string[] = new Array(out.length * 2);
+    for (let i = 0; i < out.length; i++) {
+      flat[2 * i] = out[i]![0];
+      flat[2 * i + 1] = out[i]![1];
+    }
+    this.res.writeHead(status, statusText, flat);
+  }
+  onData(chunk: Buffer): boolean {
+    const prev = this.held;
+    this.held = chunk;
+    return prev === null ? true : this.res.write(prev);
+  }
+  onEnd(): void {
+    const last = this.held;
+    this.held = null;
+    if (last) this.res.end(last);
+    else this.res.end();
+  }
+  onError(err: Error): void {
+    const res = this.res;
     if (!res.headersSent) {
       const json = JSON.stringify({
         error: "bad_gateway",
-        message: `upstream ${d.target.host}:${d.target.port}: ${err.message}`,
+        message: `upstream ${this.target.host}:${this.target.port}: ${err.message}`,
       });
       res.writeHead(502, {
         "content-type": "application/json",
@@ -382,21 +433,17 @@ export async function handleRequest(
       });
       res.end(json);
     } else res.destroy();
-  });
-  up.on("response", (upRes) => {
-    const out: [string, string][] = endToEndHeaders(upRes.rawHeaders);
-    res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, out.flat());
-    upRes.pipe(res);
-    upRes.on("error", () => res.destroy());
-  });
-  res.on("close", () => {
-    if (!res.writableFinished) up.destroy();
-  });
-  if (d.body.complete) up.end(d.body.bytes.length ? d.body.bytes : undefined);
-  else {
-    for (const c of d.body.prefix) up.write(c);
-    req.pipe(up);
   }
+  readonly onDrain = (): void => this.call?.resume();
+  readonly onClose = (): void => {
+    if (!this.res.writableFinished) this.call?.abort();
+  };
+}
+
+/** A body over the inspection limit: the chunks read while inspecting, then the rest as it arrives. */
+async function* rest(prefix: Buffer[], req: http.IncomingMessage): AsyncGenerator<Buffer> {
+  yield* prefix;
+  for await (const chunk of req) yield chunk as Buffer;
 }
 
 export async function handleUpgrade(
@@ -419,7 +466,7 @@ export async function handleUpgrade(
     });
   }
   const headers = requestHeaders(req.rawHeaders, null, true);
-  const up = env.upstreams.request(d.target, { method: req.method!, path: d.pathAndQuery, headers, upgrade: true });
+  const up = env.upstreams.upgrade(d.target, { method: req.method!, path: d.pathAndQuery, headers });
   up.on("timeout", () => up.destroy(new Error("upstream timed out")));
   up.on("error", () => socket.destroy());
   up.on("response", (upRes) => {
