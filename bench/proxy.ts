@@ -43,13 +43,13 @@ async function serveProxy(upstreamCaPem: string, withAttribution: boolean): Prom
   const proxy = await startProxy({
     port: 0,
     ca,
-    policy:
-      process.env.BENCH_PROXY_EXPERIMENT === "allow"
-        ? (() => {
-            const p = { ...policy.network!.proxy, decide: () => ({ allow: true, reasons: [] }) };
-            return () => p;
-          })()
-        : () => policy.network!.proxy,
+    // BENCH_PROXY_NO_DECISION_CACHE=1: every request evaluates the rules (what non-repeating traffic costs)
+    policy: process.env.BENCH_PROXY_NO_DECISION_CACHE
+      ? (() => {
+          const p = { ...policy.network!.proxy, decisionCache: null };
+          return () => p;
+        })()
+      : () => policy.network!.proxy,
     upstreamCA: upstreamCaPem,
     attribution: withAttribution,
     limits: { maxConnections: 4096 },

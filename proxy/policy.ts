@@ -1,6 +1,7 @@
 // What the proxy needs from the active policy's network block. The sidecar hands the proxy a getter, so every
 // request uses the policy in force at that moment (hot reload needs no restart of the proxy).
 import { AddressAllowList } from "./address.ts";
+import { DecisionCache } from "./decision-cache.ts";
 import type { DecideFn } from "./input.ts";
 
 export interface ProxyPolicy {
@@ -14,6 +15,9 @@ export interface ProxyPolicy {
   resolve: Readonly<Record<string, string>>;
   /** Whether the rules read the request body. When false, bodies over the inspection limit are streamed. */
   inspectsBody: boolean;
+  /** Answers remembered for identical inputs; only present when the rules are deterministic (same input, same
+   * answer). Belongs to this policy: a reloaded policy starts empty. */
+  decisionCache?: DecisionCache | null;
 }
 
 /** A host glob: `*` matches any run of characters, dots included (a broader match governs more hosts, never fewer). */
@@ -54,6 +58,8 @@ export function proxyPolicy(opts: {
   allowAddresses?: readonly string[];
   resolve?: Record<string, string>;
   inspectsBody?: boolean;
+  /** The rules' answer depends only on the input document (no clock, randomness or I/O): answers may be reused. */
+  deterministic?: boolean;
 }): ProxyPolicy {
   const resolve: Record<string, string> = {};
   for (const [h, a] of Object.entries(opts.resolve ?? {})) resolve[h.toLowerCase()] = a;
@@ -63,5 +69,6 @@ export function proxyPolicy(opts: {
     allowAddresses: new AddressAllowList(opts.allowAddresses ?? []),
     resolve,
     inspectsBody: opts.inspectsBody ?? true,
+    decisionCache: opts.deterministic ? new DecisionCache() : null,
   };
 }

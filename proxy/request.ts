@@ -17,7 +17,7 @@ import {
   type Upstreams,
   type UpstreamTarget,
 } from "./forward.ts";
-import { buildInput, ruleBody } from "./input.ts";
+import { buildInput, rfc3339, ruleBody } from "./input.ts";
 import type { ProxyPolicy } from "./policy.ts";
 import { normalizeHost, resolveTarget, TargetRefused, type Lookup } from "./resolve.ts";
 import { NO_POLICY, type ConnectionContext, type ProxyDecisionEvent, type ProxyLimits } from "./server.ts";
@@ -294,25 +294,44 @@ async function decide(
   const intentId = claims?.jti ?? null;
   event.intent_id = intentId;
 
-  // 8. the network rules
-  const input = buildInput({
-    method,
-    host,
-    port,
-    pathAndQuery,
-    headers: req.headers,
-    body: body.complete ? ruleBody(body.bytes, req.headers["content-type"]) : null,
-    source: event.source,
-    attestation: claims,
-    now: env.now(),
-  });
-  let verdict;
-  try {
-    verdict = await policy.decide(input);
-  } catch (err) {
-    return fail(
-      denied("evaluation_error", `the network rules failed to evaluate: ${(err as Error).message}`, 403, intentId),
-    );
+  // 8. the network rules (an identical request in the same second may reuse their answer: see decision-cache.ts)
+  const now = env.now();
+  const timestamp = rfc3339(now);
+  const cache = policy.decisionCache ?? null;
+  const key = cache
+    ? cache.key({
+        method,
+        host,
+        port,
+        pathAndQuery,
+        rawHeaders: req.rawHeaders,
+        body: body.complete ? body.bytes : null,
+        source: event.source,
+        attestation: claims,
+        timestamp,
+      })
+    : null;
+  let verdict = key !== null ? cache!.get(key) : undefined;
+  if (verdict === undefined) {
+    const input = buildInput({
+      method,
+      host,
+      port,
+      pathAndQuery,
+      headers: req.headers,
+      body: body.complete ? ruleBody(body.bytes, req.headers["content-type"]) : null,
+      source: event.source,
+      attestation: claims,
+      now,
+    });
+    try {
+      verdict = await policy.decide(input);
+    } catch (err) {
+      return fail(
+        denied("evaluation_error", `the network rules failed to evaluate: ${(err as Error).message}`, 403, intentId),
+      );
+    }
+    if (key !== null) cache!.set(key, verdict);
   }
   if (!verdict || verdict.allow !== true || verdict.reasons.length > 0) {
     const reasons: Reason[] = (verdict?.reasons ?? []).map((message) => ({ block: "network", rule: "rules", message }));

@@ -68,7 +68,35 @@ export function intentInput(intent: Intent, now: Date): NetworkInput {
   return input;
 }
 
-type Rules = (input: unknown) => Promise<{ allow: boolean; reasons: string[] }>;
+type Rules = ((input: unknown) => Promise<{ allow: boolean; reasons: string[] }>) & { deterministic: boolean };
+
+/** Builtins that read the evaluation clock without being marked nondeterministic in rego/builtins. */
+const CLOCK_READERS = [
+  "crypto.x509.parse_and_verify_certificates",
+  "crypto.x509.parse_and_verify_certificates_with_options",
+];
+
+/** Whether the rules' answer depends only on input and data: no builtin whose result can change between calls
+ * (time.now_ns, rand.intn, uuid.rfc4122, http.send, JWT and certificate checks against the clock, ...) is called, and
+ * none is even named in the sources (conservative: a mention in a comment or a `with` also counts). */
+function rulesDeterministic(compiled: CompiledPolicy, sources: string[]): boolean {
+  const names = new Set(CLOCK_READERS);
+  for (const b of compiled.builtins.values()) if (b.nondeterministic) names.add(b.name);
+  for (const name of names) {
+    const last = name.slice(name.lastIndexOf(".") + 1);
+    if (sources.some((src) => src.includes(last))) return false;
+  }
+  const seen = new Set<object>();
+  const calls = (x: unknown): boolean => {
+    if (x === null || typeof x !== "object" || seen.has(x)) return false;
+    seen.add(x);
+    if (Array.isArray(x)) return x.some(calls);
+    const o = x as { t?: unknown; op?: unknown };
+    if (o.t === "call" && typeof o.op === "string" && names.has(o.op)) return true;
+    return Object.values(o).some(calls);
+  };
+  return !calls(compiled.modules);
+}
 
 /** Compiles the modules; the decision is `data.<pkg>.allow == true` and no `deny` / `deny_reason` messages. */
 async function compileRules(spec: NetworkSpec): Promise<Rules> {
@@ -86,11 +114,16 @@ async function compileRules(spec: NetworkSpec): Promise<Rules> {
     const list = Array.isArray(js) ? js : [js];
     return list.map((m) => (typeof m === "string" ? m : JSON.stringify(m)));
   };
-  return async (input) => {
+  const rules = async (input: unknown) => {
     const d = compiled.decide(pkg, { input, data });
     const reasons = [...messages(d.deny), ...messages(d.deny_reason)];
     return { allow: d.allow === true && reasons.length === 0, reasons };
   };
+  const deterministic = rulesDeterministic(
+    compiled,
+    spec.modules.map((m) => m.source),
+  );
+  return Object.assign(rules, { deterministic });
 }
 
 /** A Rego compile error as a policy error at the module's file:line:col. */
@@ -132,6 +165,7 @@ export async function compileNetwork(spec: NetworkSpec): Promise<NetworkBlock> {
       allowAddresses: spec.allow_addresses,
       resolve: spec.resolve,
       inspectsBody: sourcesReadBody(spec.modules.map((m) => m.source)),
+      deterministic: rules.deterministic,
     });
   } catch (e) {
     throw new PolicyError("policy_invalid", [
