@@ -153,6 +153,8 @@ interface LoadResult {
   mainThreadCpuUs: number;
   /** CPU time of the load generator during the window, µs. */
   loadCpuUs: number;
+  /** The whole machine during the window: cores busy (all processes) and hypervisor steal, from /proc/stat. */
+  machine: { busyCores: number; stealPct: number };
 }
 
 /** BENCH_PROFILE=1 writes a CPU profile of the daemon during the measured window to ./decisions.cpuprofile. */
@@ -171,6 +173,17 @@ function mainThreadCpuUs(): number {
     return ((Number(f[11]) + Number(f[12])) * 1e6) / 100; // utime + stime in clock ticks (USER_HZ = 100)
   } catch {
     return 0;
+  }
+}
+
+/** Busy and total jiffies of the whole machine (all cores), from /proc/stat; zeros where it does not exist. */
+function machineJiffies(): { busy: number; total: number; steal: number } {
+  try {
+    const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = f.reduce((a, b) => a + b, 0);
+    return { busy: total - f[3]! - f[4]!, total, steal: f[7]! };
+  } catch {
+    return { busy: 0, total: 0, steal: 0 };
   }
 }
 
@@ -193,18 +206,29 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
   let cpuUs = 0;
   let main0 = 0;
   let mainUs = 0;
+  let mach0 = machineJiffies();
+  let machine = { busyCores: 0, stealPct: 0 };
   child.stdout.on("data", (c) => (out += c));
   child.stderr.on("data", (c: Buffer) => {
     const t = c.toString();
     if (t.includes("START")) {
       cpu0 = process.cpuUsage();
       main0 = mainThreadCpuUs();
+      mach0 = machineJiffies();
       if (profiler) void profiler.post("Profiler.start");
     }
     if (t.includes("STOP") && cpu0) {
       const d = process.cpuUsage(cpu0);
       cpuUs = d.user + d.system;
       mainUs = mainThreadCpuUs() - main0;
+      const m = machineJiffies();
+      const cores = cpus().length;
+      if (m.total > mach0.total) {
+        machine = {
+          busyCores: +(((m.busy - mach0.busy) / (m.total - mach0.total)) * cores).toFixed(2),
+          stealPct: +(((m.steal - mach0.steal) / (m.total - mach0.total)) * 100).toFixed(1),
+        };
+      }
       if (profiler) {
         void profiler
           .post("Profiler.stop")
@@ -217,9 +241,10 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
     child.once("exit", (code) => {
       if (code !== 0) return reject(new Error(`load generator exited ${code}`));
       resolve({
-        ...(JSON.parse(out) as Omit<LoadResult, "serverCpuUs" | "mainThreadCpuUs">),
+        ...(JSON.parse(out) as Omit<LoadResult, "serverCpuUs" | "mainThreadCpuUs" | "machine">),
         serverCpuUs: cpuUs,
         mainThreadCpuUs: mainUs,
+        machine,
       });
     });
   });
@@ -348,6 +373,8 @@ async function main() {
       server_cpu_us_per_decision: Math.round(r.serverCpuUs / r.done),
       main_thread_cpu_us_per_decision: Math.round(r.mainThreadCpuUs / r.done),
       load_generator_cpu_us_per_request: Math.round(r.loadCpuUs / r.done),
+      machine_busy_cores: r.machine.busyCores,
+      machine_steal_pct: r.machine.stealPct,
       cpu_bound_capacity_per_core: Math.round((r.done / r.serverCpuUs) * 1e6),
       http_only_per_s: Math.round((httpOnly.done / httpOnly.elapsed) * 1000),
       http_only_server_cpu_us: Math.round(httpOnly.serverCpuUs / httpOnly.done),
