@@ -203,30 +203,40 @@ class ForwardCall implements Dispatcher.DispatchHandler, Forwarding {
 }
 
 /** Names listed in a Connection header are hop-by-hop too. */
-function connectionTokens(raw: string | string[] | undefined): Set<string> {
-  const v = Array.isArray(raw) ? raw.join(",") : (raw ?? "");
-  return new Set(
-    v
-      .split(",")
-      .map((s) => s.trim().toLowerCase())
-      .filter(Boolean),
-  );
+function connectionTokens(values: string[]): Set<string> {
+  const out = new Set<string>();
+  for (const v of values)
+    for (const t of v.split(",")) {
+      const name = t.trim().toLowerCase();
+      if (name) out.add(name);
+    }
+  return out;
 }
 
-/** End-to-end headers of a message, from node's rawHeaders (case and order kept, duplicates kept). */
-export function endToEndHeaders(rawHeaders: string[], keep: ReadonlySet<string> = new Set()): [string, string][] {
-  const out: [string, string][] = [];
-  let conn: string[] = [];
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** End-to-end headers of a message as a flat [name, value, ...] list, from node's rawHeaders (case, order and
+ * duplicates kept). */
+export function endToEndHeaderList(rawHeaders: string[], keep: ReadonlySet<string> = NO_NAMES): string[] {
+  let conn: string[] | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2)
-    if (rawHeaders[i]!.toLowerCase() === "connection") conn.push(rawHeaders[i + 1]!);
-  const listed = connectionTokens(conn);
-  conn = [];
+    if (rawHeaders[i]!.toLowerCase() === "connection") (conn ??= []).push(rawHeaders[i + 1]!);
+  const listed = conn ? connectionTokens(conn) : NO_NAMES;
+  const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
     if ((HOP_BY_HOP.has(lower) || listed.has(lower)) && !keep.has(lower)) continue;
-    out.push([name, rawHeaders[i + 1]!]);
+    out.push(name, rawHeaders[i + 1]!);
   }
+  return out;
+}
+
+/** The same as [name, value] pairs. */
+export function endToEndHeaders(rawHeaders: string[], keep: ReadonlySet<string> = NO_NAMES): [string, string][] {
+  const flat = endToEndHeaderList(rawHeaders, keep);
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
   return out;
 }
 
@@ -234,20 +244,21 @@ export function endToEndHeaders(rawHeaders: string[], keep: ReadonlySet<string> 
  * content-length set when the body was buffered. `expect` is never forwarded: the proxy's own server already
  * answered any 100-continue, and the body is sent without waiting for the upstream. */
 export function requestHeaders(rawHeaders: string[], bodyLength: number | null, upgrade: boolean): string[] {
+  const all = endToEndHeaderList(rawHeaders, upgrade ? UPGRADE_KEEP : NO_NAMES);
   const out: string[] = [];
-  for (const [name, value] of endToEndHeaders(rawHeaders, upgrade ? UPGRADE_KEEP : NO_KEEP)) {
+  for (let i = 0; i < all.length; i += 2) {
+    const name = all[i]!;
     const lower = name.toLowerCase();
     if (lower === "expect") continue;
     // a buffered body is sent whole with its length known
     if (bodyLength !== null && lower === "content-length") continue;
-    out.push(name, value);
+    out.push(name, all[i + 1]!);
   }
   if (bodyLength !== null && bodyLength > 0) out.push("content-length", String(bodyLength));
   if (upgrade) out.push("connection", "Upgrade");
   return out;
 }
 
-const NO_KEEP: ReadonlySet<string> = new Set();
 const UPGRADE_KEEP: ReadonlySet<string> = new Set(["upgrade"]);
 
 /** Writes a raw HTTP/1.1 response head on a socket (WebSocket 101, and denials on upgrade/CONNECT sockets). */

@@ -11,6 +11,7 @@ import type { ProxyVerifier } from "./attestation.ts";
 import {
   requestHeaders,
   endToEndHeaders,
+  endToEndHeaderList,
   writeRawHead,
   type ForwardHandler,
   type Forwarding,
@@ -419,13 +420,7 @@ class ResponseRelay implements ForwardHandler {
   ) {}
 
   onResponse(status: number, statusText: string, rawHeaders: string[]): void {
-    const out = endToEndHeaders(rawHeaders);
-    const flat: string[] = new Array(out.length * 2);
-    for (let i = 0; i < out.length; i++) {
-      flat[2 * i] = out[i]![0];
-      flat[2 * i + 1] = out[i]![1];
-    }
-    this.res.writeHead(status, statusText, flat);
+    this.res.writeHead(status, statusText, endToEndHeaderList(rawHeaders));
   }
   onData(chunk: Buffer): boolean {
     const prev = this.held;
