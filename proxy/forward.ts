@@ -170,6 +170,8 @@ class ForwardCall implements Dispatcher.DispatchHandler, Forwarding {
   }
   onHeaders(status: number, raw: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.aborted) return false;
+    // informational answers (103 Early Hints) are not relayed, as node's client did not; the final answer follows
+    if (status < 200) return true;
     this.resumeFn = resume;
     const headers: string[] = new Array(raw.length);
     for (let i = 0; i < raw.length; i++) headers[i] = raw[i]!.toString("latin1");

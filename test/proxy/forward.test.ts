@@ -83,6 +83,17 @@ describe("forwarded headers", () => {
     }
   });
 
+  it("relays the final answer after an informational one (103 Early Hints)", async () => {
+    const a = new TunnelAgent(proxy, ca.certPem);
+    try {
+      const r = await httpsViaProxy(a, `https://api.example.com:${up.port}/early-hints`);
+      expect(r.status).toBe(200);
+      expect(JSON.parse(r.body).url).toBe("/early-hints");
+    } finally {
+      a.destroy();
+    }
+  });
+
   it("answers many requests on one kept-alive tunnel, each with its own body", async () => {
     const a = new TunnelAgent(proxy, ca.certPem, { maxSockets: 1 });
     try {

@@ -29,6 +29,7 @@ export async function startUpstream(opts: { plain?: boolean; ca?: CertificateAut
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString("utf8");
       seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      if (req.url === "/early-hints") res.writeEarlyHints({ link: "</style.css>; rel=preload" });
       if (req.url === "/big") {
         res.writeHead(200, { "content-type": "application/octet-stream" });
         res.end(Buffer.alloc(256 * 1024, 0x61));
