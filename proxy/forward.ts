@@ -106,6 +106,9 @@ export function createUpstreams(opts: {
     pool = new Pool(`${t.scheme}://${addr}:${t.port}`, {
       connections: opts.maxSocketsPerHost ?? 256,
       pipelining: 1, // one request at a time per connection, like a keep-alive agent
+      // idle connections are kept 30 s (undici's default is 4 s; node's agent kept them until the upstream closed
+      // them), shorter when the upstream announces a shorter Keep-Alive timeout
+      keepAliveTimeout: 30_000,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
       connect: { timeout: opts.timeoutMs, ...(t.scheme === "https" ? tlsOptions(t.host) : {}) },
