@@ -248,42 +248,54 @@ function pemOrB64(text: string): string {
 
 export const x509Builtins: BuiltinDef[] = [
   fn("crypto.x509.parse_certificates", [S], T.array(T.object()), (a) => certDERs(str(a, 0)).map(certJSON)),
-  fn("crypto.x509.parse_and_verify_certificates", [S], T.array(A), (a, ctx) => {
-    let ders: Buffer[];
-    try {
-      ders = certDERs(str(a, 0));
-    } catch {
-      return [false, []];
-    }
-    const chain = verifyChain(ders, { nowMs: Number(ctx.nowNs / 1_000_000n) });
-    if (!chain) return [false, []];
-    return [true, chain.map(certJSON)];
-  }),
-  fn("crypto.x509.parse_and_verify_certificates_with_options", [S, T.object()], T.array(A), (a, ctx) => {
-    const o = obj(a, 1);
-    const opts: VerifyOpts = { nowMs: Number(ctx.nowNs / 1_000_000n) };
-    for (const k of o.keys()) {
-      const v = o.get(k)!;
-      if (k === "DNSName") {
-        if (typeof v !== "string") throw plainErr("'DNSName' should be a string");
-        opts.dnsName = v;
-      } else if (k === "CurrentTime") {
-        if (!isNumber(v)) throw plainErr("'CurrentTime' should be a valid int64 number");
-        opts.nowMs = Number(BigInt(Math.trunc(Number(v))) / 1_000_000n);
-      } else if (k === "MaxConstraintComparisons" || k === "KeyUsages") {
-        // accepted; name-constraint and extended-key-usage checks are not enforced
-      } else throw plainErr(`invalid key option: ${String(k)}`);
-    }
-    let ders: Buffer[];
-    try {
-      ders = certDERs(str(a, 0));
-    } catch {
-      return [false, []];
-    }
-    const chain = verifyChain(ders, opts);
-    if (!chain) return [false, []];
-    return [true, chain.map(certJSON)];
-  }),
+  fn(
+    "crypto.x509.parse_and_verify_certificates",
+    [S],
+    T.array(A),
+    (a, ctx) => {
+      let ders: Buffer[];
+      try {
+        ders = certDERs(str(a, 0));
+      } catch {
+        return [false, []];
+      }
+      const chain = verifyChain(ders, { nowMs: Number(ctx.nowNs / 1_000_000n) });
+      if (!chain) return [false, []];
+      return [true, chain.map(certJSON)];
+    },
+    { nondeterministic: true },
+  ),
+  fn(
+    "crypto.x509.parse_and_verify_certificates_with_options",
+    [S, T.object()],
+    T.array(A),
+    (a, ctx) => {
+      const o = obj(a, 1);
+      const opts: VerifyOpts = { nowMs: Number(ctx.nowNs / 1_000_000n) };
+      for (const k of o.keys()) {
+        const v = o.get(k)!;
+        if (k === "DNSName") {
+          if (typeof v !== "string") throw plainErr("'DNSName' should be a string");
+          opts.dnsName = v;
+        } else if (k === "CurrentTime") {
+          if (!isNumber(v)) throw plainErr("'CurrentTime' should be a valid int64 number");
+          opts.nowMs = Number(BigInt(Math.trunc(Number(v))) / 1_000_000n);
+        } else if (k === "MaxConstraintComparisons" || k === "KeyUsages") {
+          // accepted; name-constraint and extended-key-usage checks are not enforced
+        } else throw plainErr(`invalid key option: ${String(k)}`);
+      }
+      let ders: Buffer[];
+      try {
+        ders = certDERs(str(a, 0));
+      } catch {
+        return [false, []];
+      }
+      const chain = verifyChain(ders, opts);
+      if (!chain) return [false, []];
+      return [true, chain.map(certJSON)];
+    },
+    { nondeterministic: true },
+  ),
   fn("crypto.x509.parse_certificate_request", [S], T.object(), (a) => {
     const input = str(a, 0);
     const text = pemOrB64(input);

@@ -70,17 +70,11 @@ export function intentInput(intent: Intent, now: Date): NetworkInput {
 
 type Rules = ((input: unknown) => Promise<{ allow: boolean; reasons: string[] }>) & { deterministic: boolean };
 
-/** Builtins that read the evaluation clock without being marked nondeterministic in rego/builtins. */
-const CLOCK_READERS = [
-  "crypto.x509.parse_and_verify_certificates",
-  "crypto.x509.parse_and_verify_certificates_with_options",
-];
-
 /** Whether the rules' answer depends only on input and data: no builtin whose result can change between calls
  * (time.now_ns, rand.intn, uuid.rfc4122, http.send, JWT and certificate checks against the clock, ...) is called, and
  * none is even named in the sources (conservative: a mention in a comment or a `with` also counts). */
 function rulesDeterministic(compiled: CompiledPolicy, sources: string[]): boolean {
-  const names = new Set(CLOCK_READERS);
+  const names = new Set<string>();
   for (const b of compiled.builtins.values()) if (b.nondeterministic) names.add(b.name);
   for (const name of names) {
     const last = name.slice(name.lastIndexOf(".") + 1);
