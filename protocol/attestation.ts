@@ -95,8 +95,8 @@ export function httpBodyDigest(body: unknown): string {
   return jcsDigest(body);
 }
 
-/** The `intent` claim for an intent: its digest plus the action-specific binding executors and the proxy check. */
-/** `digest`: the intent's digest when the caller has already computed it (the pipeline has), else computed here. */
+/** The `intent` claim for an intent: its digest plus the action-specific binding executors and the proxy check.
+ * `digest`: the intent's digest when the caller has already computed it (the pipeline has), else computed here. */
 export function intentClaim(intent: Intent, digest: string = intentDigest(intent)): IntentClaim {
   const claim: IntentClaim = { action: intent.action, digest };
   if (intent.action === "evm.transaction") {
