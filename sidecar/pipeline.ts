@@ -1,5 +1,5 @@
 // The decision pipeline (SPEC section 3): parse → idempotency → policy blocks → combine (deny > hold > allow,
-// default deny) → soft limits + record + sign in ONE SQLite transaction → response.
+// default deny) → soft limits + record (claims included) in ONE SQLite transaction → sign (signer thread) → response.
 // Fail closed: any throw after parsing yields DENIED (block "sidecar"), never APPROVED; no policy loaded → 503.
 import {
   intentDigest,

@@ -1,5 +1,5 @@
 // Signs attestation claims as a compact JWS (SPEC section 4): header {alg:"Ed25519", typ, kid}.
-// Signed with node:crypto directly (synchronous, so signing happens inside the decision's SQLite transaction);
+// Signed with node:crypto directly (synchronous: usable inside a transaction, e.g. when a held intent is approved);
 // the result is a standard JWS that `jose.jwtVerify` accepts. Ed25519 is deterministic: the same claims and key
 // always give the same token, which is why the store keeps claims and never tokens.
 import { sign } from "node:crypto";
