@@ -11,7 +11,7 @@ import {
   type Reason,
 } from "../protocol/index.ts";
 import type { BlockVerdict, Effect, EvalEnv } from "./policy/verdict.ts";
-import { buildClaims, inlineSigner, signClaims, type KeyRing, type Signer } from "./attest/index.ts";
+import { buildClaims, inlineSigner, signClaims, type KeyRing, type Signer, type SigningKey } from "./attest/index.ts";
 import { appendAudit, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
 
@@ -256,8 +256,7 @@ export class Pipeline {
     if (out.replay) return this.replayOrConflict(out.replay.id, t0);
     const response = this.render(out.rec, false);
     if (response.decision === "APPROVED" && out.rec.claims) {
-      const key = this.deps.keys.byKid(out.rec.kid ?? "") || this.deps.keys.current;
-      response.attestation = await (this.deps.signer ?? inlineSigner).sign(key, out.rec.claims);
+      response.attestation = await (this.deps.signer ?? inlineSigner).sign(this.keyFor(out.rec), out.rec.claims);
     }
     if (stages) {
       stages.schema += t1 - t0;
@@ -285,6 +284,11 @@ export class Pipeline {
     return { status: statusOf(response.decision), body: response };
   }
 
+  /** The key that signed (or signs) a record's claims: its own kid while that key exists, else the current key. */
+  private keyFor(rec: IntentRecord): SigningKey {
+    return (rec.kid && this.deps.keys.byKid(rec.kid)) || this.deps.keys.current;
+  }
+
   /** The agent-facing view of a stored intent; re-signs stored claims (deterministic) instead of storing tokens.
    * `sign: false` leaves `attestation` empty for the caller to fill (the fresh-decision path signs off-thread). */
   render(rec: IntentRecord, sign = true): DecisionResponse {
@@ -293,8 +297,7 @@ export class Pipeline {
       decision = "EXPIRED";
     const res: DecisionResponse = { decision, intent_id: rec.id, reasons: rec.reasons };
     if (decision === "APPROVED" && rec.claims) {
-      const key = (rec.kid && this.deps.keys.byKid(rec.kid)) || this.deps.keys.current;
-      res.attestation = sign ? signClaims(key, rec.claims) : "";
+      res.attestation = sign ? signClaims(this.keyFor(rec), rec.claims) : "";
       res.expires_at = new Date(rec.claims.exp * 1000).toISOString();
     }
     if (rec.policy_digest) res.policy = { digest: rec.policy_digest };

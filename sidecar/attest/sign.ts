@@ -22,7 +22,11 @@ export function signingInput(key: SigningKey, claims: AttestationClaims): string
   return encodedHeader(key.kid) + "." + Buffer.from(JSON.stringify(claims)).toString("base64url");
 }
 
-export function signClaims(key: SigningKey, claims: AttestationClaims): string {
-  const input = signingInput(key, claims);
+/** The compact JWS for a signing input made by signingInput(). */
+export function signInput(key: SigningKey, input: string): string {
   return input + "." + sign(null, Buffer.from(input), key.privateKey).toString("base64url");
+}
+
+export function signClaims(key: SigningKey, claims: AttestationClaims): string {
+  return signInput(key, signingInput(key, claims));
 }

@@ -4,10 +4,9 @@
 // The token is byte-for-byte what signClaims() gives (same header, same payload text; Ed25519 is deterministic).
 // If the worker fails, stops answering, or is closed, signing falls back to the calling thread: a decision that
 // was recorded APPROVED is never left without its attestation, and no signature comes from anything but our key.
-import { sign } from "node:crypto";
 import { Worker } from "node:worker_threads";
 import type { AttestationClaims } from "../../protocol/index.ts";
-import { signClaims, signingInput } from "./sign.ts";
+import { signClaims, signInput, signingInput } from "./sign.ts";
 import type { SigningKey } from "./keys.ts";
 
 const source = `
@@ -47,7 +46,7 @@ export const inlineSigner: Signer = {
 };
 
 function signHere(job: Job): void {
-  job.resolve(job.input + "." + sign(null, Buffer.from(job.input), job.key.privateKey).toString("base64url"));
+  job.resolve(signInput(job.key, job.input));
 }
 
 export function startSignerThread(): Signer {
