@@ -1,26 +1,12 @@
 // `intent-sidecar audit verify|export`: checks the hash chain of the audit table; writes it as JSON Lines.
 import { existsSync, createWriteStream } from "node:fs";
 import type { Command } from "commander";
-import { ConfigError, loadConfig } from "../../config.ts";
 import { auditRows, dbPath, openDatabase, verifyAudit, type Db } from "../../store/index.ts";
 import { ExitError } from "../exit.ts";
-
-interface DirOpts {
-  dataDir?: string;
-  config?: string;
-}
+import { configFromOpts, type DirOpts } from "../config-opts.ts";
 
 function openForAudit(opts: DirOpts): Db {
-  let dataDir: string;
-  try {
-    dataDir = loadConfig({
-      ...(opts.config ? { config: opts.config } : {}),
-      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-    }).dataDir;
-  } catch (e) {
-    if (e instanceof ConfigError) throw new ExitError(2, `intent-sidecar: ${e.message}`);
-    throw e;
-  }
+  const { dataDir } = configFromOpts(opts);
   if (!existsSync(dbPath(dataDir))) {
     throw new ExitError(
       2,

@@ -2,26 +2,13 @@
 // `env` prints the variables a sandboxed process needs to send its traffic through the proxy and trust its CA.
 // Both create the CA in the data directory when it does not exist yet, so a sandbox can be prepared before start.
 import type { Command } from "commander";
-import { ConfigError, loadConfig } from "../../config.ts";
 import { CertificateAuthority, CaError } from "../../../proxy/ca.ts";
 import { ExitError } from "../exit.ts";
+import { configFromOpts, type DirOpts } from "../config-opts.ts";
 
-interface CaOpts {
-  dataDir?: string;
-  config?: string;
-}
-
-function settings(opts: CaOpts): { dataDir: string; proxyAddr: string } {
-  try {
-    const cfg = loadConfig({
-      ...(opts.config ? { config: opts.config } : {}),
-      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-    });
-    return { dataDir: cfg.dataDir, proxyAddr: cfg.proxyAddr };
-  } catch (e) {
-    if (e instanceof ConfigError) throw new ExitError(2, `intent-sidecar: ${e.message}`);
-    throw e;
-  }
+function settings(opts: DirOpts): { dataDir: string; proxyAddr: string } {
+  const cfg = configFromOpts(opts);
+  return { dataDir: cfg.dataDir, proxyAddr: cfg.proxyAddr };
 }
 
 async function openCa(dataDir: string): Promise<CertificateAuthority> {
@@ -56,7 +43,7 @@ export function registerCa(program: Command): void {
     .description("print the proxy CA certificate (PEM), creating the CA on first use")
     .option("--data-dir <dir>", "state directory (default ./.intent-sidecar)")
     .option("--config <file>", "config file (for data_dir)")
-    .action(async (opts: CaOpts) => {
+    .action(async (opts: DirOpts) => {
       const authority = await openCa(settings(opts).dataDir);
       process.stdout.write(authority.certPem);
     });
@@ -69,7 +56,7 @@ export function registerCa(program: Command): void {
       "proxy address to point at (default: the configured proxy_addr, 127.0.0.1:7401)",
     )
     .option("--format <format>", "shell (export lines, default), dotenv (KEY=value) or json", "shell")
-    .action(async (opts: CaOpts & { proxyAddr?: string; format: string }) => {
+    .action(async (opts: DirOpts & { proxyAddr?: string; format: string }) => {
       if (!["shell", "dotenv", "json"].includes(opts.format)) {
         throw new ExitError(2, `intent-sidecar: --format must be shell, dotenv or json, not "${opts.format}"`);
       }

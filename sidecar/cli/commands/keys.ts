@@ -1,21 +1,9 @@
 // `intent-sidecar keys rotate|list`: signing key management on the data dir. A running daemon picks a rotation up
 // within ~2 s (or on SIGHUP); the retired key stays in the JWKS for the maximum attestation TTL.
 import type { Command } from "commander";
-import { ConfigError, loadConfig } from "../../config.ts";
 import { KeyRing, rotateKeys } from "../../attest/index.ts";
 import { ExitError } from "../exit.ts";
-
-function dataDirOf(opts: { dataDir?: string; config?: string }): string {
-  try {
-    return loadConfig({
-      ...(opts.config ? { config: opts.config } : {}),
-      ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
-    }).dataDir;
-  } catch (e) {
-    if (e instanceof ConfigError) throw new ExitError(2, `intent-sidecar: ${e.message}`);
-    throw e;
-  }
-}
+import { configFromOpts } from "../config-opts.ts";
 
 export function registerKeys(program: Command): void {
   const keys = program.command("keys").description("manage the Ed25519 attestation signing keys");
@@ -26,7 +14,7 @@ export function registerKeys(program: Command): void {
     .option("--config <file>", "config file (for data_dir)")
     .action((opts: { dataDir?: string; config?: string }) => {
       try {
-        const r = rotateKeys(dataDirOf(opts));
+        const r = rotateKeys(configFromOpts(opts).dataDir);
         process.stdout.write(
           JSON.stringify({ rotated: true, previous_kid: r.previous, current_kid: r.current }) + "\n",
         );
@@ -42,7 +30,7 @@ export function registerKeys(program: Command): void {
     .option("--config <file>", "config file (for data_dir)")
     .action((opts: { dataDir?: string; config?: string }) => {
       try {
-        const ring = KeyRing.open(dataDirOf(opts));
+        const ring = KeyRing.open(configFromOpts(opts).dataDir);
         process.stdout.write(JSON.stringify({ current_kid: ring.current.kid, ...ring.jwks() }) + "\n");
       } catch (e) {
         if (e instanceof ExitError) throw e;
