@@ -4,6 +4,7 @@
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import { socketAnswers } from "./socket-probe.ts";
 import {
   ACTIVATE_PATH,
   NEMOCLAW_DEADLINE_MS,
@@ -74,14 +75,7 @@ async function clearStaleSocket(socketPath: string): Promise<void> {
     return;
   }
   if (!stat.isSocket()) fail("socket_type", `${socketPath} exists and is not a socket; remove it yourself`);
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = net.createConnection({ path: socketPath });
-    probe.once("connect", () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once("error", () => resolve(false));
-  });
+  const live = await socketAnswers(socketPath);
   if (live) fail("socket_in_use", `${socketPath} is served by another process (is a sidecar already running?)`);
   fs.unlinkSync(socketPath);
 }

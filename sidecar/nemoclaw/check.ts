@@ -2,8 +2,8 @@
 // and activation (file modes and owners, safe parent folders, CA files, the live socket), so a failure shows up
 // here with a sentence instead of inside NemoClaw as a bare reason class.
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
+import { socketAnswers } from "./socket-probe.ts";
 import { X509Certificate } from "node:crypto";
 import { NemoClawContractError } from "./contract.ts";
 import { buildDeclaration, readDeclaration } from "./declaration.ts";
@@ -114,14 +114,7 @@ async function checkSocket(socketPath: string): Promise<CheckResult> {
   if (stat.uid !== uid() || (stat.mode & 0o077) !== 0) {
     return { check, ok: false, message: `${socketPath} must be yours with mode 600` };
   }
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = net.createConnection({ path: socketPath });
-    probe.once("connect", () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once("error", () => resolve(false));
-  });
+  const live = await socketAnswers(socketPath);
   if (!live) return { check, ok: false, message: `${socketPath} exists but nothing answers; is the sidecar running?` };
   return { check, ok: true, message: `${socketPath} (mode 600, answering)` };
 }
