@@ -79,6 +79,27 @@ function appendIn(s: Statements, event: AuditEvent, now: Date): number {
   return seq;
 }
 
+/** An audit row as stored (data still as its JCS text). */
+interface StoredRow {
+  seq: number;
+  ts: string;
+  type: string;
+  data_json: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** Stored rows in chain order, streamed (never the whole table in memory). Without `fromSeq`, every row: verify
+ * must also see rows a hand edit gave a seq below 1. */
+function storedRows(db: Db, fromSeq?: number): Iterable<StoredRow> {
+  const cols = "SELECT seq, ts, type, data_json, prev_hash, hash FROM audit";
+  return (
+    fromSeq === undefined
+      ? db.prepare(`${cols} ORDER BY seq`).iterate()
+      : db.prepare(`${cols} WHERE seq >= ? ORDER BY seq`).iterate(fromSeq)
+  ) as Iterable<StoredRow>;
+}
+
 export type VerifyResult =
   { ok: true; rows: number; head: string } | { ok: false; rows: number; seq: number | null; problem: string };
 
@@ -90,16 +111,7 @@ export function verifyAudit(db: Db): VerifyResult {
   let expectedSeq = 1;
   let prev = GENESIS_HASH;
   let rows = 0;
-  for (const r of db
-    .prepare("SELECT seq, ts, type, data_json, prev_hash, hash FROM audit ORDER BY seq")
-    .iterate() as Iterable<{
-    seq: number;
-    ts: string;
-    type: string;
-    data_json: string;
-    prev_hash: string;
-    hash: string;
-  }>) {
+  for (const r of storedRows(db)) {
     if (r.seq !== expectedSeq) {
       return {
         ok: false,
@@ -151,16 +163,7 @@ export function verifyAudit(db: Db): VerifyResult {
 
 /** Every row in order, for `audit export` (JSON Lines). */
 export function* auditRows(db: Db, fromSeq = 1): Generator<AuditRow> {
-  for (const r of db
-    .prepare("SELECT seq, ts, type, data_json, prev_hash, hash FROM audit WHERE seq >= ? ORDER BY seq")
-    .iterate(fromSeq) as Iterable<{
-    seq: number;
-    ts: string;
-    type: string;
-    data_json: string;
-    prev_hash: string;
-    hash: string;
-  }>) {
+  for (const r of storedRows(db, fromSeq)) {
     yield { seq: r.seq, ts: r.ts, type: r.type, data: JSON.parse(r.data_json), prev_hash: r.prev_hash, hash: r.hash };
   }
 }
