@@ -433,27 +433,25 @@ export class Parser {
   }
 
   private parseLogicOr(operand: boolean): Expr {
-    const loc = this.loc();
-    const first = this.parseLogicAnd(operand);
-    if (!(this.isKw("or") && this.continues())) return first;
-    const operands = [this.asBody(first)];
-    while (this.isKw("or") && this.continues()) {
-      this.p++;
-      operands.push(this.asBody(this.parseLogicAnd(true)));
-    }
-    return { k: "logic", op: "or", operands, loc, negated: false, with: [] };
+    return this.parseLogicChain("or", operand, (o) => this.parseLogicAnd(o));
   }
 
   private parseLogicAnd(operand: boolean): Expr {
+    return this.parseLogicChain("and", operand, (o) => this.parseLogicUnary(o));
+  }
+
+  /** `a <op> b <op> c` where each operand is parsed by `next` (the next tighter level); a single operand is
+   * returned as it is. */
+  private parseLogicChain(op: "or" | "and", operand: boolean, next: (operand: boolean) => Expr): Expr {
     const loc = this.loc();
-    const first = this.parseLogicUnary(operand);
-    if (!(this.isKw("and") && this.continues())) return first;
+    const first = next(operand);
+    if (!(this.isKw(op) && this.continues())) return first;
     const operands = [this.asBody(first)];
-    while (this.isKw("and") && this.continues()) {
+    while (this.isKw(op) && this.continues()) {
       this.p++;
-      operands.push(this.asBody(this.parseLogicUnary(true)));
+      operands.push(this.asBody(next(true)));
     }
-    return { k: "logic", op: "and", operands, loc, negated: false, with: [] };
+    return { k: "logic", op, operands, loc, negated: false, with: [] };
   }
 
   private parseLogicUnary(operand: boolean): Expr {
