@@ -16,12 +16,28 @@ export interface Ready {
 export interface RunningDaemon {
   child: ChildProcess;
   ready: Ready;
+  /** The agent listener's base URL. */
   url: string;
+  /** The operator listener's base URL. */
+  operatorUrl: string;
   stderr: () => string;
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function spawnDaemon(args: string[], env: Record<string, string> = {}): Promise<RunningDaemon> {
+export interface SpawnOptions {
+  /** Working directory of the daemon (default: the test's). */
+  cwd?: string;
+  /** How long to wait for the ready line (default 30 s; the CI machine is small and busy). */
+  readyTimeoutMs?: number;
+}
+
+/** `intent-sidecar start` on 127.0.0.1 port 0 for all three listeners, plus `args`. Agent and operator tokens are
+ * blanked unless `env` sets them, so the daemon never picks up the caller's. Resolves on the `ready` line. */
+export async function spawnDaemon(
+  args: string[],
+  env: Record<string, string> = {},
+  opts: SpawnOptions = {},
+): Promise<RunningDaemon> {
   const child = spawn(
     process.execPath,
     [
@@ -36,6 +52,7 @@ export async function spawnDaemon(args: string[], env: Record<string, string> = 
       ...args,
     ],
     {
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
       env: { ...process.env, INTENT_SIDECAR_AGENT_TOKENS: "", INTENT_SIDECAR_OPERATOR_TOKENS: "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -44,23 +61,36 @@ export async function spawnDaemon(args: string[], env: Record<string, string> = 
   child.stderr!.on("data", (d) => (err += d));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   const lines = createInterface({ input: child.stdout! });
-  const first = await Promise.race([
-    new Promise<string>((r) => lines.once("line", r)),
+  const timeoutMs = opts.readyTimeoutMs ?? 30_000;
+  let timer: NodeJS.Timeout | undefined;
+  const ready = await Promise.race([
+    // the plain ready line (SPEC section 9); the log line that repeats it carries a `level`
+    new Promise<Ready>((r) =>
+      lines.on("line", (line) => {
+        try {
+          const o = JSON.parse(line) as Ready & { level?: unknown };
+          if (o.event === "ready" && o.level === undefined) r(o);
+        } catch {
+          /* not JSON: not the ready line */
+        }
+      }),
+    ),
     exited.then((code) => {
       throw new Error(`daemon exited (${code}) before ready: ${err}`);
     }),
-    new Promise<never>((_, rej) =>
-      setTimeout(() => rej(new Error(`no ready line within 30 s: ${err}`)), 30_000).unref(),
-    ),
-  ]);
-  const ready = JSON.parse(first) as Ready;
+    new Promise<never>((_, rej) => {
+      timer = setTimeout(() => rej(new Error(`no ready line within ${timeoutMs} ms: ${err}`)), timeoutMs);
+      timer.unref();
+    }),
+  ]).finally(() => clearTimeout(timer));
   return {
     child,
     ready,
     url: `http://${ready.agent_addr}`,
+    operatorUrl: `http://${ready.operator_addr}`,
     stderr: () => err,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
-      if (child.exitCode !== null) return child.exitCode;
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
       return exited;
     },

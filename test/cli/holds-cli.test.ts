@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { createServer } from "node:net";
 import { startTestDaemon, http, removeDir } from "../sidecar/helpers.ts";
-import { BIN } from "../holds/child-daemon.ts";
+import { BIN } from "./daemon-process.ts";
 import { stubPolicy } from "../holds/policy-stub.ts";
 
 let d: Awaited<ReturnType<typeof startTestDaemon>>;

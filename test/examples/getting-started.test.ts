@@ -3,16 +3,16 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnDaemon, type RunningDaemon } from "../cli/daemon-process.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const CLI = path.join(ROOT, "bin/intent-sidecar.mjs");
 const OPERATOR_TOKEN = "op-secret-alice";
 let dir: string;
-let daemon: ChildProcess;
-let ready: { agent_addr: string; proxy_addr: string; operator_addr: string; policy_digest: string };
+let daemon: RunningDaemon;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "getting-started-"));
@@ -29,53 +29,26 @@ beforeAll(async () => {
     );
   expect(pinned).toContain("resolve:");
   fs.writeFileSync(policyFile, pinned);
-  daemon = spawn(
-    process.execPath,
-    [
-      CLI,
-      "start",
-      "--policy",
-      policyFile,
-      "--data-dir",
-      path.join(dir, "data"),
-      "--agent-addr",
-      "127.0.0.1:0",
-      "--proxy-addr",
-      "127.0.0.1:0",
-      "--operator-addr",
-      "127.0.0.1:0",
-    ],
+  daemon = await spawnDaemon(
+    ["--policy", policyFile, "--data-dir", path.join(dir, "data")],
     {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        INTENT_SIDECAR_OPERATOR_TOKENS: `alice=${OPERATOR_TOKEN}`,
-        INTENT_SIDECAR_NEMOCLAW_DECLARATION: path.join(dir, "none.json"),
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+      INTENT_SIDECAR_OPERATOR_TOKENS: `alice=${OPERATOR_TOKEN}`,
+      INTENT_SIDECAR_NEMOCLAW_DECLARATION: path.join(dir, "none.json"),
     },
+    { cwd: ROOT, readyTimeoutMs: 85_000 },
   );
-  daemon.stderr!.resume();
-  ready = await new Promise((resolve, reject) => {
-    createInterface({ input: daemon.stdout! }).once("line", (l) => resolve(JSON.parse(l)));
-    daemon.once("exit", (code) => reject(new Error(`sidecar exited with ${code}`)));
-  });
 }, 90_000);
 
 afterAll(async () => {
-  if (daemon.exitCode === null) {
-    const exited = new Promise((r) => daemon.once("exit", r));
-    daemon.kill("SIGTERM");
-    await exited;
-  }
+  await daemon?.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe("getting started", { timeout: 180_000 }, () => {
   it("the sidecar runs the bundled reference policy and answers /healthz", async () => {
-    expect(ready.policy_digest).toMatch(/^sha256:[0-9a-f]{64}$/u);
-    const health = await (await fetch(`http://${ready.agent_addr}/healthz`)).json();
-    expect(JSON.stringify(health)).toContain(ready.policy_digest);
+    expect(daemon.ready.policy_digest).toMatch(/^sha256:[0-9a-f]{64}$/u);
+    const health = await (await fetch(`http://${daemon.ready.agent_addr}/healthz`)).json();
+    expect(JSON.stringify(health)).toContain(daemon.ready.policy_digest);
   });
 
   it("the example agent gets all three decisions; an operator approves; the gate lets each attestation through once", async () => {
@@ -83,8 +56,8 @@ describe("getting started", { timeout: 180_000 }, () => {
       cwd: ROOT,
       env: {
         ...process.env,
-        INTENT_SIDECAR_URL: `http://${ready.agent_addr}`,
-        INTENT_SIDECAR_OPERATOR_URL: `http://${ready.operator_addr}`,
+        INTENT_SIDECAR_URL: `http://${daemon.ready.agent_addr}`,
+        INTENT_SIDECAR_OPERATOR_URL: `http://${daemon.ready.operator_addr}`,
         WAIT_SECONDS: "120",
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -105,7 +78,7 @@ describe("getting started", { timeout: 180_000 }, () => {
           encoding: "utf8",
           env: {
             ...process.env,
-            INTENT_SIDECAR_OPERATOR_URL: `http://${ready.operator_addr}`,
+            INTENT_SIDECAR_OPERATOR_URL: `http://${daemon.ready.operator_addr}`,
             INTENT_SIDECAR_OPERATOR_TOKEN: OPERATOR_TOKEN,
           },
         });
@@ -152,7 +125,7 @@ describe("getting started", { timeout: 180_000 }, () => {
   });
 
   it("the operator console is served on the operator listener", async () => {
-    const res = await fetch(`http://${ready.operator_addr}/console/`);
+    const res = await fetch(`http://${daemon.ready.operator_addr}/console/`);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/text\/html/u);
   });
@@ -163,7 +136,7 @@ describe("getting started", { timeout: 180_000 }, () => {
       [
         "-sS",
         "-x",
-        `http://${ready.proxy_addr}`,
+        `http://${daemon.ready.proxy_addr}`,
         "--cacert",
         path.join(dir, "data", "proxy-ca.crt.pem"),
         "-w",

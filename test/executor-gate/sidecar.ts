@@ -1,18 +1,15 @@
 // A real sidecar for the gate tests: `intent-sidecar start` as a child process on port 0 with a test policy that
 // approves the intents in intents.ts. Tokens come from it exactly as an agent would get them.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
+import { join } from "node:path";
 import type { Intent } from "../../protocol/index.ts";
 import type { JwksDocument } from "../../executor-gate/index.ts";
 import { auditRows, openDatabase } from "../../sidecar/store/index.ts";
+import { spawnDaemon } from "../cli/daemon-process.ts";
 
 /** How long a test waits for a sidecar child to print its ready line (the CI machine is small and busy). */
 export const SIDECAR_START_MS = 120_000;
-
-const BIN = resolve(import.meta.dirname, "../../bin/intent-sidecar.mjs");
 
 const POLICY = `version: 1
 name: executor-gate-tests
@@ -58,59 +55,17 @@ export async function startSidecar(opts: { sidecarId?: string; executorAudience?
     ...(opts.executorAudience ? [`audiences: { executor: ${opts.executorAudience} }`] : []),
   ];
   writeFileSync(configFile, config.length ? config.join("\n") + "\n" : "{}\n");
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [
-      BIN,
-      "start",
-      "--config",
-      configFile,
-      "--policy",
-      policyFile,
-      "--data-dir",
-      dataDir,
-      "--agent-addr",
-      "127.0.0.1:0",
-      "--proxy-addr",
-      "127.0.0.1:0",
-      "--operator-addr",
-      "127.0.0.1:0",
-    ],
+  const daemon = await spawnDaemon(
+    ["--config", configFile, "--policy", policyFile, "--data-dir", dataDir],
     {
-      env: {
-        ...process.env,
-        INTENT_SIDECAR_AGENT_TOKENS: Object.entries(TOKENS)
-          .map(([n, t]) => `${n}=${t}`)
-          .join(","),
-        INTENT_SIDECAR_OPERATOR_TOKENS: "ops=tok-operator",
-      },
-      stdio: ["ignore", "pipe", "pipe"],
+      INTENT_SIDECAR_AGENT_TOKENS: Object.entries(TOKENS)
+        .map(([n, t]) => `${n}=${t}`)
+        .join(","),
+      INTENT_SIDECAR_OPERATOR_TOKENS: "ops=tok-operator",
     },
+    { readyTimeoutMs: SIDECAR_START_MS - 5000 },
   );
-  let stderr = "";
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const ready = await new Promise<{ agent_addr: string }>((res, rej) => {
-    const lines = createInterface({ input: child.stdout! });
-    const timer = setTimeout(() => rej(new Error(`sidecar did not get ready: ${stderr}`)), SIDECAR_START_MS - 5000);
-    lines.on("line", (line) => {
-      try {
-        const msg = JSON.parse(line) as { event?: string; agent_addr: string };
-        if (msg.event === "ready") {
-          clearTimeout(timer);
-          res(msg);
-        }
-      } catch {
-        /* not the ready line */
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      rej(new Error(`sidecar exited with ${code}: ${stderr}`));
-    });
-  });
-  const url = `http://${ready.agent_addr}`;
+  const url = daemon.url;
   return {
     url,
     jwksUrl: `${url}/.well-known/jwks.json`,
@@ -147,12 +102,9 @@ export async function startSidecar(opts: { sidecarId?: string; executorAudience?
       }
     },
     async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (child.exitCode === null) child.kill("SIGKILL");
-      }
+      const stopped = daemon.stop();
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, 5000))]);
+      if (daemon.child.exitCode === null) await daemon.stop("SIGKILL");
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

@@ -2,17 +2,14 @@
 // NemoClaw's two calls, and removes the socket on SIGTERM.
 import fs from "node:fs";
 import path from "node:path";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { activation, openshellPolicyHash, post, preparation } from "./nemoclaw-client.ts";
 import { privateTmp } from "./private-tmp.ts";
 import { runCli } from "./run-cli.ts";
+import { spawnDaemon, type RunningDaemon } from "../cli/daemon-process.ts";
 
-const CLI = path.resolve(import.meta.dirname, "../../bin/intent-sidecar.mjs");
 let dir: string;
-let child: ChildProcess;
-let ready: { policy_digest: string };
+let daemon: RunningDaemon;
 let socketPath: string;
 let declared: { interceptor: unknown; middleware: unknown };
 
@@ -24,41 +21,21 @@ beforeAll(async () => {
   expect(installed.code, installed.stderr).toBe(0);
   declared = JSON.parse(installed.stdout).declaration;
   socketPath = (declared as unknown as { activationSocketPath: string }).activationSocketPath;
-  child = spawn(
-    process.execPath,
-    [
-      CLI,
-      "start",
-      "--data-dir",
-      dataDir,
-      "--agent-addr",
-      "127.0.0.1:0",
-      "--proxy-addr",
-      "127.0.0.1:0",
-      "--operator-addr",
-      "127.0.0.1:0",
-    ],
-    {
-      env: { ...process.env, INTENT_SIDECAR_NEMOCLAW_DECLARATION: declaration },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+  daemon = await spawnDaemon(
+    ["--data-dir", dataDir],
+    { INTENT_SIDECAR_NEMOCLAW_DECLARATION: declaration },
+    { readyTimeoutMs: 55_000 },
   );
-  child.stderr!.resume();
-  const lines = createInterface({ input: child.stdout! });
-  ready = await new Promise((resolve, reject) => {
-    lines.once("line", (l) => resolve(JSON.parse(l)));
-    child.once("exit", (code) => reject(new Error(`daemon exited ${code}`)));
-  });
 }, 60_000);
 
-afterAll(() => {
-  if (child.exitCode === null) child.kill("SIGKILL");
+afterAll(async () => {
+  await daemon?.stop("SIGKILL");
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe("daemon with a NemoClaw declaration", () => {
   it("serves a 0600 activation socket and acknowledges prepare then activate", async () => {
-    expect(ready.policy_digest).toMatch(/^sha256:[0-9a-f]{64}$/u);
+    expect(daemon.ready.policy_digest).toMatch(/^sha256:[0-9a-f]{64}$/u);
     expect(fs.lstatSync(socketPath).mode & 0o777).toBe(0o600);
     // NemoClaw sends back the validated declaration's connection settings; a mismatch is rejected
     const stranger = await post(socketPath, "/v2/prepare", preparation("intent-sidecar"));
@@ -82,9 +59,7 @@ describe("daemon with a NemoClaw declaration", () => {
   });
 
   it("closes the socket and exits cleanly on SIGTERM", async () => {
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await daemon.stop("SIGTERM")).toBe(0);
     expect(fs.existsSync(socketPath)).toBe(false);
   });
 });

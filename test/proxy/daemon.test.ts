@@ -1,13 +1,13 @@
 // The proxy inside the real daemon (`intent-sidecar start` as a child process): the network block of the policy
 // file decides, an http.request intent yields the attestation a governed request needs, denials land in the audit
 // log, and editing the policy file changes the proxy's answers without a restart.
-import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { spawnDaemon, type RunningDaemon } from "../cli/daemon-process.ts";
 
 // the daemon and each CLI start compile the TypeScript sources through tsx: slow on a busy machine
 vi.setConfig({ testTimeout: 120_000 });
@@ -45,8 +45,7 @@ network:
 
 let dir: string;
 let up: Upstream;
-let daemon: ChildProcess;
-let ready: { agent_addr: string; proxy_addr: string };
+let daemon: RunningDaemon;
 let agent: TunnelAgent;
 let caPem: string;
 let usedToken = "";
@@ -65,56 +64,24 @@ beforeAll(async () => {
   writeFileSync(path.join(dir, "policy.yaml"), policyYaml);
   up = await startUpstream();
   writeFileSync(path.join(dir, "upstream-ca.pem"), up.ca.certPem);
-  daemon = spawn(
-    process.execPath,
-    [
-      bin,
-      "start",
-      "--policy",
-      path.join(dir, "policy.yaml"),
-      "--data-dir",
-      path.join(dir, "data"),
-      "--agent-addr",
-      "127.0.0.1:0",
-      "--proxy-addr",
-      "127.0.0.1:0",
-      "--operator-addr",
-      "127.0.0.1:0",
-    ],
-    // the daemon trusts the test upstream's CA the way an operator would add a private root
-    {
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: path.join(dir, "upstream-ca.pem"), INTENT_SIDECAR_AGENT_TOKENS: "" },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+  // the daemon trusts the test upstream's CA the way an operator would add a private root
+  daemon = await spawnDaemon(
+    ["--policy", path.join(dir, "policy.yaml"), "--data-dir", path.join(dir, "data")],
+    { NODE_EXTRA_CA_CERTS: path.join(dir, "upstream-ca.pem") },
+    { readyTimeoutMs: 175_000 },
   );
-  daemon.stderr!.resume();
-  ready = await new Promise((resolve, reject) => {
-    const lines = createInterface({ input: daemon.stdout! });
-    lines.on("line", (l) => {
-      try {
-        const j = JSON.parse(l);
-        if (j.event === "ready" && j.proxy_addr && !j.level) resolve(j);
-      } catch {
-        // log lines that are not JSON
-      }
-    });
-    daemon.once("exit", (code) => reject(new Error(`daemon exited with ${code}`)));
-  });
   const exported = await cli(["ca", "export", "--data-dir", path.join(dir, "data")]);
   caPem = exported.stdout;
   const [host, port] = [
-    ready.proxy_addr.slice(0, ready.proxy_addr.lastIndexOf(":")),
-    Number(ready.proxy_addr.slice(ready.proxy_addr.lastIndexOf(":") + 1)),
+    daemon.ready.proxy_addr.slice(0, daemon.ready.proxy_addr.lastIndexOf(":")),
+    Number(daemon.ready.proxy_addr.slice(daemon.ready.proxy_addr.lastIndexOf(":") + 1)),
   ];
   agent = new TunnelAgent({ host, port }, caPem);
 }, 180_000);
 
 afterAll(async () => {
   agent?.destroy();
-  if (daemon && daemon.exitCode === null) {
-    daemon.kill("SIGTERM");
-    await new Promise((r) => daemon.once("exit", r));
-  }
+  await daemon?.stop();
   await up?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -122,7 +89,7 @@ afterAll(async () => {
 async function declare(
   params: object,
 ): Promise<{ decision: string; attestation?: string; reasons: { message: string }[] }> {
-  const res = await fetch(`http://${ready.agent_addr}/v1/intents`, {
+  const res = await fetch(`http://${daemon.ready.agent_addr}/v1/intents`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ agent: "payer", action: "http.request", params }),
