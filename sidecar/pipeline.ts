@@ -12,7 +12,7 @@ import {
 } from "../protocol/index.ts";
 import type { BlockVerdict, Effect, EvalEnv } from "./policy/verdict.ts";
 import { buildClaims, inlineSigner, signClaims, type KeyRing, type Signer, type SigningKey } from "./attest/index.ts";
-import { appendAudit, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
+import { AuditBatch, appendAuditData, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
 
 /** The policy side as the pipeline sees it; the daemon adapts the policy engineer's PolicyManager to this. */
@@ -107,7 +107,8 @@ export class Pipeline {
         const prior = store.findIdempotent(intent.agent, intent.idempotency_key);
         if (prior) {
           if (prior.digest !== digest) return { rec: undefined as never, conflict: true };
-          return { rec: store.get(prior.intent_id)!, replay: store.get(prior.intent_id)! };
+          const stored = store.get(prior.intent_id)!;
+          return { rec: stored, replay: stored };
         }
       }
       let decision: IntentRecord["decision"] =
@@ -144,10 +145,10 @@ export class Pipeline {
       deps.onRecorded?.(rec);
       if (intent.idempotency_key !== undefined)
         store.recordIdempotent(intent.agent, intent.idempotency_key, digest, id, now);
-      appendAudit(
+      appendAuditData(
         db,
+        "decision",
         {
-          type: "decision",
           intent_id: id,
           agent: intent.agent,
           action: intent.action,
@@ -161,15 +162,26 @@ export class Pipeline {
       );
       return { rec };
     }) as unknown as Pipeline["record"];
-    this.commitBatch = deps.db.transaction((jobs: RecordArgs[]) =>
-      jobs.map((args) => {
-        try {
-          return { out: this.record(...args) }; // nested transaction = savepoint
-        } catch (error) {
-          return { error };
-        }
-      }),
-    ) as unknown as Pipeline["commitBatch"];
+    // BEGIN IMMEDIATE: the write lock is taken before the first read, so nothing read inside (idempotency, limit
+    // totals, the audit head) can be made stale by another connection before this transaction commits.
+    this.commitBatch = deps.db.transaction((jobs: RecordArgs[]) => {
+      const audit = AuditBatch.open(deps.db); // the audit head: read once, written once per commit
+      try {
+        const results = jobs.map((args): RecordResult => {
+          const mark = audit.mark();
+          try {
+            return { out: this.record(...args) }; // nested transaction = savepoint
+          } catch (error) {
+            audit.rollbackTo(mark); // its savepoint rolled back its audit row(s) too
+            return { error };
+          }
+        });
+        audit.finish();
+        return results;
+      } finally {
+        audit.close();
+      }
+    }).immediate as unknown as Pipeline["commitBatch"];
   }
 
   /** Records one decision through the current group commit; resolves after the commit, rejects if it failed. */

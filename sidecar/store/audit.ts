@@ -1,7 +1,7 @@
 // The hash-chained audit log (SPEC section 10). Every row carries the hash of the previous row; the head (last seq
 // and hash) is kept in `audit_head`, so editing, deleting or truncating rows is detected by verifyAudit.
 // Never put secrets in an event: no authorization headers, tokens, attestations or request bodies.
-import { createHash } from "node:crypto";
+import { hash as oneShotHash } from "node:crypto";
 import { canonicalize } from "../../protocol/jcs.ts";
 import type { Db } from "./db.ts";
 
@@ -32,7 +32,8 @@ export function auditRowHash(prevHash: string, seq: number, ts: string, type: st
  * the row's canonical form is assembled around the data text instead of canonicalizing the data twice. */
 function rowHashFromCanonicalData(prevHash: string, seq: number, ts: string, type: string, dataJcs: string): string {
   const row = `{"data":${dataJcs},"seq":${seq},"ts":${JSON.stringify(ts)},"type":${JSON.stringify(type)}}`;
-  return "sha256:" + createHash("sha256").update(prevHash).update(row).digest("hex");
+  // one-shot hash of the concatenation: the same digest as update(prev).update(row), ~1 µs cheaper per row
+  return "sha256:" + oneShotHash("sha256", prevHash + row, "hex");
 }
 
 interface Statements {
@@ -57,26 +58,101 @@ function stmts(db: Db): Statements {
   return s;
 }
 
+/** The chain head as a group commit keeps it while its transaction is open (see AuditBatch). */
+interface Head {
+  seq: number;
+  hash: string;
+}
+/** Open group commits, per connection. While one is open, every append on that connection goes through it. */
+const batches = new WeakMap<Db, AuditBatch>();
+
 /** Appends one event to the chain and returns its seq. Atomic on its own; inside a caller's db.transaction it joins
  * that transaction (so a decision and its audit row commit together). Synchronous: never await between this and
  * the rest of your transaction. */
 export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): number {
-  const s = stmts(db);
-  if (db.inTransaction) return appendIn(s, event, now);
-  return db.transaction(appendIn).immediate(s, event, now);
+  const { type, ...data } = event;
+  return appendAuditData(db, type, data, now);
 }
 
-function appendIn(s: Statements, event: AuditEvent, now: Date): number {
-  const head = s.head.get();
+/** appendAudit with the event's type and data apart (saves copying the event on the decision path). */
+export function appendAuditData(db: Db, type: string, data: Record<string, unknown>, now: Date = new Date()): number {
+  const s = stmts(db);
+  if (!db.inTransaction) return db.transaction(appendIn).immediate(s, type, data, now, undefined);
+  return appendIn(s, type, data, now, batches.get(db));
+}
+
+function appendIn(s: Statements, type: string, data: Record<string, unknown>, now: Date, batch?: AuditBatch): number {
+  const head = batch ? batch.head() : s.head.get();
   const seq = (head?.seq ?? 0) + 1;
   const prev = head?.hash ?? GENESIS_HASH;
-  const { type, ...data } = event;
   const ts = now.toISOString();
   const dataJcs = canonicalize(data);
   const hash = rowHashFromCanonicalData(prev, seq, ts, type, dataJcs);
   s.insert.run(seq, ts, type, dataJcs, prev, hash);
-  s.setHead.run(seq, hash);
+  if (batch) batch.advance(seq, hash);
+  else s.setHead.run(seq, hash);
   return seq;
+}
+
+/**
+ * Group-commit mode for the audit chain: inside ONE write transaction, the head row is read once (at the first
+ * append, so from inside the transaction: never a cached value another connection could have made stale) and
+ * written once (`finish`, just before COMMIT), instead of a SELECT and an UPSERT per row. Outside the transaction
+ * nobody sees the difference: at every commit `audit_head` is the last row, exactly as with appendAudit alone.
+ * Rows appended inside a savepoint that rolls back must be forgotten too: `mark()` before the savepoint, and
+ * `rollbackTo(mark)` after rolling it back. If the transaction itself fails, `close()` (in a finally) forgets all.
+ */
+export class AuditBatch {
+  private current: Head | undefined | null = null; // null: not read yet; undefined: empty chain
+  private dirty = false;
+
+  private constructor(
+    private readonly db: Db,
+    private readonly s: Statements,
+  ) {}
+
+  /** Opens a batch on `db`; call inside the transaction that will commit its rows. */
+  static open(db: Db): AuditBatch {
+    if (!db.inTransaction) throw new Error("AuditBatch.open: call it inside the write transaction");
+    if (batches.has(db)) throw new Error("AuditBatch.open: a batch is already open on this connection");
+    const b = new AuditBatch(db, stmts(db));
+    batches.set(db, b);
+    return b;
+  }
+
+  /** @internal the head as of the last append of this transaction. */
+  head(): Head | undefined {
+    if (this.current === null) this.current = this.s.head.get();
+    return this.current;
+  }
+
+  /** @internal */
+  advance(seq: number, hash: string): void {
+    this.current = { seq, hash };
+    this.dirty = true;
+  }
+
+  /** The state to return to if the savepoint about to open rolls back. */
+  mark(): { current: Head | undefined | null; dirty: boolean } {
+    return { current: this.current, dirty: this.dirty };
+  }
+
+  rollbackTo(m: { current: Head | undefined | null; dirty: boolean }): void {
+    this.current = m.current;
+    this.dirty = m.dirty;
+  }
+
+  /** Writes the head row (once) and closes the batch; call last inside the transaction. */
+  finish(): void {
+    batches.delete(this.db);
+    if (this.dirty && this.current) this.s.setHead.run(this.current.seq, this.current.hash);
+    this.dirty = false;
+  }
+
+  /** Closes without writing (the transaction is being rolled back). Idempotent; safe after finish(). */
+  close(): void {
+    if (batches.get(this.db) === this) batches.delete(this.db);
+  }
 }
 
 /** An audit row as stored (data still as its JCS text). */

@@ -3,6 +3,8 @@ export { openDatabase, dbPath, DB_FILE, type Db } from "./db.ts";
 export { registerMigration, runMigrations, registeredMigrations, type Migration } from "./migrations.ts";
 export {
   appendAudit,
+  appendAuditData,
+  AuditBatch,
   verifyAudit,
   auditRows,
   auditRowHash,
