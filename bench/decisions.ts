@@ -4,10 +4,9 @@
 //   npx tsx bench/decisions.ts [--seconds 10] [--sync NORMAL|FULL]
 // Results: docs/performance/decisions.md.
 import { spawn } from "node:child_process";
-import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Hono } from "hono";
-import { agentRequestListener } from "../sidecar/api/fast-intents.ts";
+import { createAgentServer } from "../sidecar/api/fast-intents.ts";
 import { TokenAuth } from "../sidecar/api/auth.ts";
 import type { Pipeline } from "../sidecar/pipeline.ts";
 import { Session } from "node:inspector/promises";
@@ -286,13 +285,11 @@ async function main() {
         policy: { digest: policyDigest },
       },
     };
-    const stub = createServer(
-      agentRequestListener(new Hono(), {
-        pipeline: { decide: async () => canned } as unknown as Pipeline,
-        auth: new TokenAuth({}),
-        bodyLimitBytes: 256 * 1024,
-      }),
-    );
+    const stub = createAgentServer(new Hono(), {
+      pipeline: { decide: async () => canned } as unknown as Pipeline,
+      auth: new TokenAuth({}),
+      bodyLimitBytes: 256 * 1024,
+    });
     await new Promise<void>((res) => stub.listen(0, "127.0.0.1", () => res()));
     const httpOnly = await runLoad(
       `127.0.0.1:${(stub.address() as AddressInfo).port}`,

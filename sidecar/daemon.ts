@@ -1,6 +1,7 @@
 // Composes the daemon: config → store → keys → policy → pipeline → listeners (agent, proxy, operator).
 // Other engineers add their listeners' wiring here (keep edits small; see the marked seams).
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
+import type { Server as NetServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { SidecarConfig } from "./config.ts";
@@ -14,7 +15,7 @@ import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from
 import { createAgentApp, type Health } from "./api/agent.ts";
 import { attestationRoutes } from "./api/attestations.ts"; // also registers the redemption/receipt tables
 import { TokenAuth } from "./api/auth.ts";
-import { agentRequestListener } from "./api/fast-intents.ts";
+import { createAgentServer } from "./api/fast-intents.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
@@ -54,6 +55,9 @@ export interface Daemon {
   reloadPolicy(): Promise<{ ok: boolean; digest?: string; error?: string }>;
   close(): Promise<void>;
 }
+
+/** A listener as the daemon starts and stops it: node:http's server or our HTTP/1.1 server (both net servers). */
+type Server = NetServer & { closeIdleConnections?(): void; closeAllConnections?(): void };
 
 function listen(server: Server, addr: string): Promise<string> {
   const { host, port } = splitAddr(addr);
@@ -160,8 +164,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       extend: attestationRoutes({ db, jwks: () => keys.jwks(), issuer: config.issuer }) });
 
     // --- listeners -----------------------------------------------------------------------------------------------
-    const agentServer = createServer(agentRequestListener(agentApp, { pipeline, auth, bodyLimitBytes: config.bodyLimitBytes }));
-    agentServer.keepAliveTimeout = 65_000;
+    const agentServer = createAgentServer(
+      agentApp,
+      { pipeline, auth, bodyLimitBytes: config.bodyLimitBytes },
+      { keepAliveTimeoutMs: 65_000 },
+    );
     const agentAddr = await listen(agentServer, config.agentAddr);
     servers.push(agentServer);
 
