@@ -10,7 +10,7 @@ import { createAgentServer } from "../sidecar/api/fast-intents.ts";
 import { TokenAuth } from "../sidecar/api/auth.ts";
 import type { Pipeline } from "../sidecar/pipeline.ts";
 import { Session } from "node:inspector/promises";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
@@ -150,6 +150,8 @@ interface LoadResult {
   serverCpuUs: number;
   /** CPU time of the daemon's main thread (the event loop) during the window, µs; Linux only, else 0. */
   mainThreadCpuUs: number;
+  /** CPU µs of each thread that used at least 1% of the window's total ("main", else by thread id). */
+  threads: Record<string, number>;
   /** CPU time of the load generator during the window, µs. */
   loadCpuUs: number;
   /** The whole machine during the window: cores busy (all processes) and hypervisor steal, from /proc/stat. */
@@ -173,6 +175,22 @@ function mainThreadCpuUs(): number {
   } catch {
     return 0;
   }
+}
+
+/** CPU time per thread of this process, µs, keyed "tid name" (Linux; empty elsewhere). */
+function threadCpuUs(): Map<string, number> {
+  const out = new Map<string, number>();
+  try {
+    for (const tid of readdirSync("/proc/self/task")) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(`${tid} ${name}`, ((Number(f[11]) + Number(f[12])) * 1e6) / 100);
+    }
+  } catch {
+    /* not Linux */
+  }
+  return out;
 }
 
 /** Busy and total jiffies of the whole machine (all cores), from /proc/stat; zeros where it does not exist. */
@@ -204,6 +222,8 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
   let cpu0: NodeJS.CpuUsage | undefined;
   let cpuUs = 0;
   let main0 = 0;
+  let threads0 = new Map<string, number>();
+  const threads: Record<string, number> = {};
   let mainUs = 0;
   let mach0 = machineJiffies();
   let machine = { busyCores: 0, stealPct: 0 };
@@ -213,6 +233,7 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
     if (t.includes("START")) {
       cpu0 = process.cpuUsage();
       main0 = mainThreadCpuUs();
+      threads0 = threadCpuUs();
       mach0 = machineJiffies();
       if (profiler) void profiler.post("Profiler.start");
     }
@@ -220,6 +241,11 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
       const d = process.cpuUsage(cpu0);
       cpuUs = d.user + d.system;
       mainUs = mainThreadCpuUs() - main0;
+      for (const [k, v] of threadCpuUs()) {
+        const d = v - (threads0.get(k) ?? 0);
+        const tid = k.slice(0, k.indexOf(" "));
+        if (d > cpuUs / 100) threads[tid === String(process.pid) ? "main" : `tid ${tid}`] = d;
+      }
       const m = machineJiffies();
       const cores = cpus().length;
       if (m.total > mach0.total) {
@@ -240,9 +266,10 @@ function runLoad(addr: string, path: string, bodies: string[], seconds: number):
     child.once("exit", (code) => {
       if (code !== 0) return reject(new Error(`load generator exited ${code}`));
       resolve({
-        ...(JSON.parse(out) as Omit<LoadResult, "serverCpuUs" | "mainThreadCpuUs" | "machine">),
+        ...(JSON.parse(out) as Omit<LoadResult, "serverCpuUs" | "mainThreadCpuUs" | "machine" | "threads">),
         serverCpuUs: cpuUs,
         mainThreadCpuUs: mainUs,
+        threads,
         machine,
       });
     });
@@ -286,7 +313,7 @@ async function main() {
       },
     };
     const stub = createAgentServer(new Hono(), {
-      pipeline: { decide: async () => canned } as unknown as Pipeline,
+      pipeline: { decideText: async () => canned } as unknown as Pipeline,
       auth: new TokenAuth({}),
       bodyLimitBytes: 256 * 1024,
     });
@@ -369,6 +396,11 @@ async function main() {
       statuses: statusLine,
       server_cpu_us_per_decision: Math.round(r.serverCpuUs / r.done),
       main_thread_cpu_us_per_decision: Math.round(r.mainThreadCpuUs / r.done),
+      thread_cpu_us_per_decision: Object.fromEntries(
+        Object.entries(r.threads)
+          .sort((a, b) => b[1] - a[1])
+          .map(([k, v]) => [k, Math.round(v / r.done)]),
+      ),
       load_generator_cpu_us_per_request: Math.round(r.loadCpuUs / r.done),
       machine_busy_cores: r.machine.busyCores,
       machine_steal_pct: r.machine.stealPct,

@@ -80,6 +80,17 @@ const INTERNAL: Reason = {
   message: "internal error while deciding; denied (fail closed)",
 };
 
+function invalidJson(message: string): PipelineResult {
+  return {
+    status: 400,
+    body: {
+      error: "invalid_json",
+      message: `the body is not valid JSON: ${message}`,
+      issues: [{ path: "(body)", message: "is not valid JSON" }],
+    },
+  };
+}
+
 function statusOf(decision: string): number {
   return decision === "PENDING" ? 202 : 200;
 }
@@ -205,9 +216,20 @@ export class Pipeline {
     jobs.forEach((j, i) => j.done(results[i]!));
   }
 
-  /** Decides one intent. `agent`: the authenticated agent name (token mode); undefined in dev mode. */
-  async decide(body: unknown, agent?: string): Promise<PipelineResult> {
+  /** Decides one intent from the request body as received (the agent API's entry point). */
+  async decideText(text: string, agent?: string): Promise<PipelineResult> {
     const t0 = performance.now();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (e) {
+      return invalidJson((e as Error).message);
+    }
+    return this.decide(body, agent, t0);
+  }
+
+  /** Decides one intent. `agent`: the authenticated agent name (token mode); undefined in dev mode. */
+  async decide(body: unknown, agent?: string, t0 = performance.now()): Promise<PipelineResult> {
     const stages = this.deps.stages;
     const parsed = parseIntent(body, agent !== undefined ? { agent } : {});
     if (!parsed.ok) return { status: 400, body: { error: "invalid_intent", issues: parsed.issues } };

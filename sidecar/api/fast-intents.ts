@@ -32,14 +32,6 @@ const UNAUTHORIZED: Http1Response = {
 
 const INTERNAL = { error: "internal_error", message: "internal error; nothing was approved" };
 
-function invalidJson(e: unknown): Http1Response {
-  return json(400, {
-    error: "invalid_json",
-    message: `the body is not valid JSON: ${(e as Error).message}`,
-    issues: [{ path: "(body)", message: "is not valid JSON" }],
-  });
-}
-
 /** The agent listener's handler: POST /v1/intents directly, everything else via hono. */
 export function agentHandler(app: Hono<any>, deps: FastPathDeps): Http1Handler {
   const viaHono = fetchAdapter(app.fetch);
@@ -47,13 +39,7 @@ export function agentHandler(app: Hono<any>, deps: FastPathDeps): Http1Handler {
     if (req.method !== "POST" || (req.target !== "/v1/intents" && req.target !== "/v1/intents/")) return viaHono(req);
     const auth = deps.auth.check(req.headers.get("authorization"));
     if (!auth.ok) return UNAUTHORIZED;
-    let body: unknown;
-    try {
-      body = JSON.parse(req.body.toString("utf8"));
-    } catch (e) {
-      return invalidJson(e);
-    }
-    return deps.pipeline.decide(body, auth.agent).then(
+    return deps.pipeline.decideText(req.body.toString("utf8"), auth.agent).then(
       (r) => json(r.status, r.body),
       () => json(500, INTERNAL),
     );
