@@ -4,20 +4,19 @@
 // the pipeline's group commit in batches of --batch (the HTTP benchmark sees ~4 decisions per commit at
 // concurrency 16). Reported: CPU time of the MAIN THREAD per decision (from /proc/thread-self/schedstat, in ns, so
 // the checkpointer's and signer's threads are not counted), the only thread the group commit runs on.
-//   npx tsx bench/record.ts [--decisions 20000] [--batch 4] [--rounds 3] [--sync NORMAL|FULL]
-// A/B: run the same script in a worktree of the baseline commit (it only uses Pipeline.commitBatch(jobs), whose
-// shape is unchanged), alternating runs under `flock /tmp/bench.lock`. Results: docs/performance/sqlite.md.
-import { readFileSync, mkdtempSync, rmSync } from "node:fs";
+//   npx tsx bench/record.ts [--decisions 20000] [--batch 4] [--rounds 3] [--sync NORMAL|FULL] [--baseline DIR]
+// --baseline DIR: a checkout of another commit (`git worktree add -f DIR <rev>`, node_modules symlinked). Its daemon
+// is loaded into this same process next to the current one, each on its own data dir, and the two record in
+// alternating chunks of 500 decisions, so the machine's noise (a shared 2-core VM) hits both alike; the ratio
+// current/baseline is reported per round. Only Pipeline.commitBatch(jobs) is called, whose shape both keep.
+// Results: docs/performance/sqlite.md.
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { encodeFunctionData, erc20Abi, parseEther } from "viem";
-import { loadConfig, type SidecarConfig } from "../sidecar/config.ts";
-import { startDaemon } from "../sidecar/daemon.ts";
-import { silentLogger } from "../sidecar/log.ts";
-import { intentDigest, parseIntent, type Intent } from "../protocol/index.ts";
-import { newIntentId, verifyAudit } from "../sidecar/store/index.ts";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Session } from "node:inspector/promises";
-import { writeFileSync } from "node:fs";
+import { encodeFunctionData, erc20Abi, parseEther } from "viem";
+import { intentDigest, parseIntent, type Intent } from "../protocol/index.ts";
 
 const args = process.argv.slice(2);
 const arg = (name: string, def: string) => {
@@ -28,6 +27,8 @@ const DECISIONS = Number(arg("decisions", "20000"));
 const BATCH = Number(arg("batch", "4"));
 const ROUNDS = Number(arg("rounds", "3"));
 const SYNC = arg("sync", "NORMAL") as "NORMAL" | "FULL";
+const BASELINE = arg("baseline", "");
+const CHUNK = 500;
 
 const USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
 const VENDOR_A = "0x1111111111111111111111111111111111111111";
@@ -73,52 +74,85 @@ interface Recorder {
   commitBatch(jobs: Job[]): { out?: { rec: { decision: string } }; error?: unknown }[];
 }
 
-async function main() {
-  const dataDir = mkdtempSync(join(tmpdir(), "isc-bench-record-"));
-  const config: SidecarConfig = {
+/** One daemon (of this checkout or the baseline's) with what the timed loop needs. */
+interface Variant {
+  name: string;
+  record(count: number): number;
+  verify(): { ok: boolean; rows: number; problem?: string };
+  close(): Promise<void>;
+  db: unknown;
+  decisions: Record<string, number>;
+}
+
+async function startVariant(name: string, root: string): Promise<Variant> {
+  const mod = (p: string) => import(pathToFileURL(join(root, p)).href);
+  const { loadConfig } = await mod("sidecar/config.ts");
+  const { startDaemon } = await mod("sidecar/daemon.ts");
+  const { silentLogger } = await mod("sidecar/log.ts");
+  const { newIntentId, verifyAudit } = await mod("sidecar/store/index.ts");
+  const dataDir = mkdtempSync(join(tmpdir(), `isc-bench-record-${name}-`));
+  const config = {
     ...loadConfig({ dataDir, agentAddr: "127.0.0.1:0", proxyAddr: "127.0.0.1:0", operatorAddr: "127.0.0.1:0" }, {}),
     synchronous: SYNC,
   };
   const d = await startDaemon({ config, log: silentLogger() });
-  try {
-    const provider = d.policy.provider;
-    const policy = provider.current()!;
-    const recorder = d.pipeline as unknown as Recorder;
-    // Prepared decisions (not timed): what `decide` hands to the record stage.
-    const prepared: [Intent, string, string, unknown[]][] = [];
-    for (let i = 0; i < 2000; i++) {
-      const parsed = parseIntent(intentFor(i));
-      if (!parsed.ok) throw new Error("bad intent");
-      const verdicts = await provider.evaluate(policy, parsed.intent, { now: new Date() });
-      const { effect, reasons } = provider.combine(verdicts);
-      prepared.push([parsed.intent, intentDigest(parsed.intent), effect, reasons]);
-    }
-    let n = 0;
-    const decisions: Record<string, number> = {};
-    /** Records `count` decisions in batches; returns main-thread CPU ns spent (id generation + group commit + the
-     * bench's own loop, the same for every version). */
-    const run = (count: number): number => {
-      const c0 = threadCpuNs(); // read once per round: reading /proc costs ~10 µs itself
-      for (let done = 0; done < count; done += BATCH) {
-        const now = new Date();
-        const jobs: Job[] = [];
-        for (let k = 0; k < BATCH; k++, n++) {
-          const [intent, digest, effect, reasons] = prepared[n % prepared.length]!;
-          // a distinct agent per round of the prepared set keeps the soft limits clear, as in the HTTP benchmark
-          const it = { ...intent, agent: `${intent.agent}-${Math.floor(n / prepared.length)}` };
-          jobs.push([newIntentId(now.getTime()), it, digest, policy, effect, reasons, now]);
-        }
-        const results = recorder.commitBatch(jobs);
-        for (const r of results) {
-          if (r.error) throw r.error;
-          const k = r.out!.rec.decision;
-          decisions[k] = (decisions[k] ?? 0) + 1;
-        }
+  const provider = d.policy.provider;
+  const policy = provider.current()!;
+  const recorder = d.pipeline as Recorder;
+  // Prepared decisions (not timed): what `decide` hands to the record stage.
+  const prepared: [Intent, string, string, unknown[]][] = [];
+  for (let i = 0; i < 2000; i++) {
+    const parsed = parseIntent(intentFor(i));
+    if (!parsed.ok) throw new Error("bad intent");
+    const verdicts = await provider.evaluate(policy, parsed.intent, { now: new Date() });
+    const { effect, reasons } = provider.combine(verdicts);
+    prepared.push([parsed.intent, intentDigest(parsed.intent), effect, reasons]);
+  }
+  let n = 0;
+  const decisions: Record<string, number> = {};
+  /** Records `count` decisions in batches; returns main-thread CPU ns spent (id generation + group commit + the
+   * bench's own loop, the same for every version). */
+  const record = (count: number): number => {
+    const c0 = threadCpuNs(); // read once per chunk: reading /proc costs ~10 µs itself
+    for (let done = 0; done < count; done += BATCH) {
+      const now = new Date();
+      const jobs: Job[] = [];
+      for (let k = 0; k < BATCH; k++, n++) {
+        const [intent, digest, effect, reasons] = prepared[n % prepared.length]!;
+        // a distinct agent per round of the prepared set keeps the soft limits clear, as in the HTTP benchmark
+        const it = { ...intent, agent: `${intent.agent}-${Math.floor(n / prepared.length)}` };
+        jobs.push([newIntentId(now.getTime()), it, digest, policy, effect, reasons, now]);
       }
-      return threadCpuNs() - c0;
-    };
-    run(2000); // warm-up
-    const perRound: number[] = [];
+      const results = recorder.commitBatch(jobs);
+      for (const r of results) {
+        if (r.error) throw r.error;
+        const k = r.out!.rec.decision;
+        decisions[k] = (decisions[k] ?? 0) + 1;
+      }
+    }
+    return threadCpuNs() - c0;
+  };
+  return {
+    name,
+    record,
+    db: d.db,
+    decisions,
+    verify: () => verifyAudit(d.db),
+    close: async () => {
+      await d.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main() {
+  const variants = [await startVariant("current", resolve(import.meta.dirname, ".."))];
+  if (BASELINE) variants.push(await startVariant("baseline", resolve(BASELINE)));
+  try {
+    for (const v of variants) v.record(2000); // warm-up
     // BENCH_PROFILE=1: a CPU profile of the timed rounds in ./record.cpuprofile (node /work/tools/prof.mjs ...)
     const session = process.env.BENCH_PROFILE ? new Session() : undefined;
     if (session) {
@@ -127,33 +161,43 @@ async function main() {
       await session.post("Profiler.setSamplingInterval", { interval: 100 });
       await session.post("Profiler.start");
     }
+    const perRound: number[][] = variants.map(() => []);
     for (let r = 0; r < ROUNDS; r++) {
-      // let the checkpointer run between rounds, as the event loop would between commits
+      // let the checkpointers run between rounds, as the event loop would between commits
       await new Promise((res) => setTimeout(res, 300));
-      perRound.push(run(DECISIONS) / DECISIONS / 1000);
+      const ns = variants.map(() => 0);
+      for (let c = 0; c < DECISIONS / CHUNK; c++) {
+        // alternate which goes first, so neither always follows the other's checkpoint backlog
+        for (let j = 0; j < variants.length; j++) {
+          const i = (c + j) % variants.length;
+          ns[i]! += variants[i]!.record(CHUNK);
+        }
+        if (c % 8 === 7) await new Promise((res) => setImmediate(res)); // let the checkpointer's timer fire
+      }
+      ns.forEach((x, i) => perRound[i]!.push(x / DECISIONS / 1000));
     }
     if (session) {
       const { profile } = await session.post("Profiler.stop");
       writeFileSync("record.cpuprofile", JSON.stringify(profile));
       session.disconnect();
     }
-    const v = verifyAudit(d.db);
-    if (!v.ok) throw new Error(`audit chain broken: ${v.problem}`);
-    const sorted = [...perRound].sort((a, b) => a - b);
-    console.log(
-      JSON.stringify({
-        bench: "record",
-        sync: SYNC,
-        batch: BATCH,
-        decisions_per_round: DECISIONS,
-        main_thread_cpu_us_per_decision: { rounds: perRound.map((x) => Math.round(x * 10) / 10), median: Math.round(sorted[Math.floor(sorted.length / 2)]! * 10) / 10, min: Math.round(sorted[0]! * 10) / 10 },
-        decisions,
-        audit_rows: v.rows,
-      }),
-    );
+    const out: Record<string, unknown> = { bench: "record", sync: SYNC, batch: BATCH, decisions_per_round: DECISIONS };
+    variants.forEach((v, i) => {
+      const check = v.verify();
+      if (!check.ok) throw new Error(`${v.name}: audit chain broken: ${check.problem}`);
+      out[v.name] = {
+        main_thread_cpu_us_per_decision: { rounds: perRound[i]!.map(round1), median: round1(median(perRound[i]!)) },
+        decisions: v.decisions,
+        audit_rows: check.rows,
+      };
+    });
+    if (variants.length === 2) {
+      const ratios = perRound[0]!.map((x, r) => x / perRound[1]![r]!);
+      out.ratio_current_to_baseline = { rounds: ratios.map((x) => Math.round(x * 1000) / 1000), median: Math.round(median(ratios) * 1000) / 1000 };
+    }
+    console.log(JSON.stringify(out));
   } finally {
-    await d.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    for (const v of variants) await v.close();
   }
 }
 

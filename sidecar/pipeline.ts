@@ -12,7 +12,7 @@ import {
 } from "../protocol/index.ts";
 import type { BlockVerdict, Effect, EvalEnv } from "./policy/verdict.ts";
 import { buildClaims, inlineSigner, signClaims, type KeyRing, type Signer, type SigningKey } from "./attest/index.ts";
-import { AuditBatch, appendAuditData, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
+import { appendAuditData, GroupCommit, isoTime, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
 
 /** The policy side as the pipeline sees it; the daemon adapts the policy engineer's PolicyManager to this. */
@@ -101,9 +101,9 @@ export class Pipeline {
   private readonly now: () => Date;
   private readonly record: (...args: RecordArgs) => RecordOutcome;
   /** Group commit: decisions that reach the recording stage in the same turn of the event loop are written in one
-   * SQLite transaction (each in its own savepoint, so one failure rolls back only itself). Every caller is answered
-   * only after that transaction commits, so nothing is answered before it is durable; the batch shares the commit's
-   * cost (~45 µs here; measured gain ~10% of daemon CPU per decision, see docs/performance.md). */
+   * SQLite transaction (sidecar/store/group-commit.ts: one failing decision leaves no trace and the others commit).
+   * Every caller is answered only after that transaction commits, so nothing is answered before it is durable; the
+   * batch shares the commit's cost (see docs/performance/sqlite.md). */
   private batch: { args: RecordArgs; done: (r: RecordResult) => void }[] = [];
   private readonly commitBatch: (jobs: RecordArgs[]) => RecordResult[];
 
@@ -111,8 +111,9 @@ export class Pipeline {
     this.holds = deps.holds ?? defaultHoldService;
     this.limits = deps.limits ?? noLimits;
     this.now = deps.now ?? (() => new Date());
-    // One transaction: idempotency re-check, soft-limit reservation, intent row, idempotency row, audit row, claims.
-    this.record = deps.db.transaction((id, intent, digest, policy, effect, reasons, now) => {
+    // One decision's writes: idempotency re-check, soft-limit reservation, intent row, idempotency row, audit row,
+    // claims. A function of its arguments and the database only (the group commit may run it again).
+    const recordIn = (...[id, intent, digest, policy, effect, reasons, now]: RecordArgs): RecordOutcome => {
       const { store, db } = deps;
       if (intent.idempotency_key !== undefined) {
         const prior = store.findIdempotent(intent.agent, intent.idempotency_key);
@@ -132,7 +133,7 @@ export class Pipeline {
           allReasons = [...reasons, ...over];
         }
       }
-      const iso = now.toISOString();
+      const iso = isoTime(now);
       const rec: IntentRecord = {
         id,
         agent: intent.agent,
@@ -150,6 +151,7 @@ export class Pipeline {
         rec.claims = buildClaims(id, intent, policy.digest, now, { ...deps.options, digest });
         rec.kid = deps.keys.current.kid;
       } else if (decision === "PENDING") {
+        group.pin(); // the holds service announces the hold at once: never run this decision twice
         rec.hold = this.holds.create({ db, intentId: id, intent, digest, policy, reasons: allReasons, now });
       }
       store.insert(rec);
@@ -172,27 +174,10 @@ export class Pipeline {
         now,
       );
       return { rec };
-    }) as unknown as Pipeline["record"];
-    // BEGIN IMMEDIATE: the write lock is taken before the first read, so nothing read inside (idempotency, limit
-    // totals, the audit head) can be made stale by another connection before this transaction commits.
-    this.commitBatch = deps.db.transaction((jobs: RecordArgs[]) => {
-      const audit = AuditBatch.open(deps.db); // the audit head: read once, written once per commit
-      try {
-        const results = jobs.map((args): RecordResult => {
-          const mark = audit.mark();
-          try {
-            return { out: this.record(...args) }; // nested transaction = savepoint
-          } catch (error) {
-            audit.rollbackTo(mark); // its savepoint rolled back its audit row(s) too
-            return { error };
-          }
-        });
-        audit.finish();
-        return results;
-      } finally {
-        audit.close();
-      }
-    }).immediate as unknown as Pipeline["commitBatch"];
+    };
+    this.record = deps.db.transaction(recordIn) as unknown as Pipeline["record"]; // alone: its own transaction
+    const group = new GroupCommit(deps.db, recordIn);
+    this.commitBatch = (jobs) => group.commit(jobs);
   }
 
   /** Records one decision through the current group commit; resolves after the commit, rejects if it failed. */

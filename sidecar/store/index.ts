@@ -4,6 +4,7 @@ export { registerMigration, runMigrations, registeredMigrations, type Migration 
 export {
   appendAudit,
   appendAuditData,
+  isoTime,
   AuditBatch,
   verifyAudit,
   auditRows,
@@ -21,4 +22,5 @@ export {
   type IntentUpdate,
   type StoredIntent,
 } from "./intents.ts";
+export { GroupCommit, type JobResult } from "./group-commit.ts";
 export { startCheckpointer, type Checkpointer } from "./checkpointer.ts";
