@@ -27,6 +27,8 @@ export class LimitLedger {
   private readonly before: Database.Statement<[string, string, number], Row>;
   private readonly insert: Database.Statement<[string, string, number, number, number, string]>;
   private readonly already: Database.Statement<[string, string], { one: number }>;
+  /** Runs its argument in an IMMEDIATE transaction; created once (db.transaction() is not free). */
+  private readonly immediate: <T>(fn: () => T) => T;
 
   constructor(private readonly db: Database.Database) {
     db.exec(LIMITS_SCHEMA_SQL);
@@ -40,6 +42,7 @@ export class LimitLedger {
       "INSERT OR IGNORE INTO soft_limit_ledger (limit_id, scope_key, ts, amount, cum, intent_id) VALUES (?, ?, ?, ?, ?, ?)",
     );
     this.already = db.prepare("SELECT 1 AS one FROM soft_limit_ledger WHERE intent_id = ? AND limit_id = ?");
+    this.immediate = db.transaction((fn: () => unknown) => fn()).immediate as LimitLedger["immediate"];
   }
 
   /** The limits this intent falls under and what it would add to each (throws LimitError on a bad measure). */
@@ -136,7 +139,7 @@ export class LimitLedger {
 
   private inTx<T>(fn: () => T): T {
     if (this.db.inTransaction) return fn();
-    return this.db.transaction(fn).immediate();
+    return this.immediate(fn);
   }
 }
 

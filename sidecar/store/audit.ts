@@ -40,6 +40,8 @@ interface Statements {
   head: { get(): { seq: number; hash: string } | undefined };
   insert: { run(...a: unknown[]): unknown };
   setHead: { run(...a: unknown[]): unknown };
+  /** appendIn in its own IMMEDIATE transaction, created once: db.transaction() costs ~10-30 µs per call here. */
+  alone: (s: Statements, type: string, data: Record<string, unknown>, now: Date) => number;
 }
 const statements = new WeakMap<Db, Statements>();
 
@@ -52,6 +54,9 @@ function stmts(db: Db): Statements {
       setHead: db.prepare(
         "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
       ),
+      alone: db.transaction((st: Statements, type: string, data: Record<string, unknown>, now: Date) =>
+        appendIn(st, type, data, now),
+      ).immediate,
     };
     statements.set(db, s);
   }
@@ -90,7 +95,7 @@ export function appendAudit(db: Db, event: AuditEvent, now: Date = new Date()): 
 /** appendAudit with the event's type and data apart (saves copying the event on the decision path). */
 export function appendAuditData(db: Db, type: string, data: Record<string, unknown>, now: Date = new Date()): number {
   const s = stmts(db);
-  if (!db.inTransaction) return db.transaction(appendIn).immediate(s, type, data, now, undefined);
+  if (!db.inTransaction) return s.alone(s, type, data, now);
   return appendIn(s, type, data, now, batches.get(db));
 }
 
