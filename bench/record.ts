@@ -58,7 +58,11 @@ function intentFor(i: number): Record<string, unknown> {
     case 2:
       return { agent, action: "treasury.disburse", params: { ticket: `FIN-${i}`, amount_usd: "120.50" } };
     case 3:
-      return { agent, action: "evm.transaction", params: { chain_id: 8453, to: VENDOR_A, value: parseEther("0.01").toString() } };
+      return {
+        agent,
+        action: "evm.transaction",
+        params: { chain_id: 8453, to: VENDOR_A, value: parseEther("0.01").toString() },
+      };
     default:
       return { agent, action: "evm.transaction", params: { chain_id: 1, to: VENDOR_A, value: "1" } };
   }
@@ -114,10 +118,12 @@ async function startVariant(name: string, root: string): Promise<Variant> {
    * bench's own loop, the same for every version). */
   const record = (count: number): number => {
     const c0 = threadCpuNs(); // read once per chunk: reading /proc costs ~10 µs itself
-    for (let done = 0; done < count; done += BATCH) {
+    for (let done = 0; done < count;) {
       const now = new Date();
       const jobs: Job[] = [];
-      for (let k = 0; k < BATCH; k++, n++) {
+      const size = Math.min(BATCH, count - done); // exactly `count` decisions, whatever the batch size
+      done += size;
+      for (let k = 0; k < size; k++, n++) {
         const [intent, digest, effect, reasons] = prepared[n % prepared.length]!;
         // a distinct agent per round of the prepared set keeps the soft limits clear, as in the HTTP benchmark
         const it = { ...intent, agent: `${intent.agent}-${Math.floor(n / prepared.length)}` };
@@ -193,7 +199,10 @@ async function main() {
     });
     if (variants.length === 2) {
       const ratios = perRound[0]!.map((x, r) => x / perRound[1]![r]!);
-      out.ratio_current_to_baseline = { rounds: ratios.map((x) => Math.round(x * 1000) / 1000), median: Math.round(median(ratios) * 1000) / 1000 };
+      out.ratio_current_to_baseline = {
+        rounds: ratios.map((x) => Math.round(x * 1000) / 1000),
+        median: Math.round(median(ratios) * 1000) / 1000,
+      };
     }
     console.log(JSON.stringify(out));
   } finally {
