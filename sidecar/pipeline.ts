@@ -55,7 +55,9 @@ export interface PipelineDeps {
   stages?: Stages;
   /** Signs fresh approvals (a worker thread in the daemon); default: on the calling thread. */
   signer?: Signer;
-  /** Called inside the decision's transaction after the intent is recorded (e.g. to queue a DENIED webhook). */
+  /** Called inside the decision's transaction after the intent is recorded (e.g. to queue a DENIED webhook). Like
+   * the `limits` hook it must only write to the database: the group commit may run a decision twice when another
+   * decision of the same transaction fails (the holds hook is exempt: the pipeline pins before creating a hold). */
   onRecorded?: (rec: IntentRecord) => void;
 }
 
