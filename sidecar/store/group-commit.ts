@@ -48,6 +48,9 @@ export class GroupCommit<A extends unknown[], R> {
           try {
             results[i] = { out: this.inSavepoint(...jobs[i]!) };
           } catch (error) {
+            // SQLite may have rolled back the whole transaction (e.g. disk full): then nothing of this pass was
+            // written, and running the next jobs would autocommit them one by one, outside the batch
+            if (!db.inTransaction) throw error;
             audit.rollbackTo(mark); // the savepoint rolled back this job's audit rows too
             results[i] = { error };
           }

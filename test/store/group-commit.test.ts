@@ -83,6 +83,29 @@ describe("group commit", () => {
     expect(verifyAudit(db)).toMatchObject({ ok: true, rows: 3 });
   });
 
+  it("if SQLite rolls the whole transaction back under a failing job, no later job runs outside it", () => {
+    fresh();
+    const calls = new Map<number, number>();
+    const group: GroupCommit<Job, number> = new GroupCommit(db, (n, opts = {}) => {
+      calls.set(n, (calls.get(n) ?? 0) + 1);
+      db.prepare("INSERT INTO notes (n, text) VALUES (?, ?)").run(n, `note ${n}`);
+      appendAudit(db, { type: "note", n });
+      if (opts.announce) group.pin();
+      if (opts.fail) {
+        db.exec("ROLLBACK"); // what SQLite does by itself on some errors (SQLITE_FULL, SQLITE_IOERR)
+        throw new Error("disk full");
+      }
+      return n;
+    });
+    const results = group.commit([[1, { announce: true }], [2, { fail: true }], [3]]);
+    expect(results.every((r) => String(r.error).includes("disk full"))).toBe(true);
+    expect(calls.has(3)).toBe(false);
+    expect(notes()).toEqual([]);
+    expect(verifyAudit(db)).toMatchObject({ ok: true, rows: 0 });
+    expect(group.commit([[4]]).map((r) => r.out)).toEqual([4]);
+    expect(verifyAudit(db)).toMatchObject({ ok: true, rows: 1 });
+  });
+
   it("when the transaction cannot start, every job gets the error, nothing is written, and the next commit works", () => {
     fresh();
     const group = makeGroup(new Map(), []);
