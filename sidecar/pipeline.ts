@@ -177,7 +177,8 @@ export class Pipeline {
       );
       return { rec };
     };
-    this.record = deps.db.transaction(recordIn) as unknown as Pipeline["record"]; // alone: its own transaction
+    // alone (the fallback that records a DENIED after a failed group commit): its own IMMEDIATE transaction
+    this.record = deps.db.transaction(recordIn).immediate as unknown as Pipeline["record"];
     const group = new GroupCommit(deps.db, recordIn);
     this.commitBatch = (jobs) => group.commit(jobs);
   }
