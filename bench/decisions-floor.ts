@@ -1,7 +1,7 @@
 // The floor under bench/decisions.ts: the least work any implementation of SPEC sections 3-4 and 10 must do per
 // decision, on the same machine, with the same load generator at the same concurrency. Per request: read it over
 // HTTP/1.1 (our own lean server), JSON.parse the body, a SHA-256 digest, one intent row and one hash-chained audit
-// row in SQLite (WAL, group-committed per turn of the event loop), an Ed25519 JWS for the approved four in five (on
+// row in SQLite (WAL, group-committed per turn of the event loop, checkpoints on a worker thread as in the daemon), an Ed25519 JWS for the approved four in five (on
 // the signer thread), and a JSON answer. No schema, no policy, no soft limits. Whatever this reaches bounds what
 // the real pipeline can reach here.
 //   npx tsx bench/decisions-floor.ts [--seconds 8] [--no-sign] [--no-sqlite]
@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { startSignerThread } from "../sidecar/attest/signer-thread.ts";
+import { startCheckpointer } from "../sidecar/store/checkpointer.ts";
 import { signingInput } from "../sidecar/attest/sign.ts";
 import type { SigningKey } from "../sidecar/attest/keys.ts";
 import { Http1Server } from "../sidecar/http1/server.ts";
@@ -31,6 +32,7 @@ const dir = mkdtempSync(join(tmpdir(), "isc-floor-"));
 const db = new Database(join(dir, "floor.db"));
 db.pragma("journal_mode = WAL");
 db.pragma("synchronous = NORMAL");
+const checkpointer = startCheckpointer(db); // as the daemon: WAL checkpoints on a worker thread, not in a commit
 db.exec(`CREATE TABLE intents (id TEXT PRIMARY KEY, agent TEXT, action TEXT, digest TEXT, intent_json TEXT,
   decision TEXT, claims_json TEXT, created_at TEXT);
   CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts TEXT, type TEXT, data_json TEXT, prev_hash TEXT, hash TEXT);`);
@@ -147,6 +149,7 @@ try {
   server.closeAllConnections();
   server.close();
   await signer.close();
+  await checkpointer.stop();
   db.close();
   rmSync(dir, { recursive: true, force: true });
 }
