@@ -45,20 +45,30 @@ export async function evaluateBlocks(policy: LoadedPolicy, intent: Intent, env: 
 }
 
 /** deny if any block denied; else hold if any held; else allow if some block allowed; else deny (default deny).
- * Reasons are those of the winning effect (for allow: what allowed it; the API may omit them). */
+ * Reasons are those of the winning effect (for allow: what allowed it; the API may omit them). One pass, no
+ * closures: this runs for every decision (tsx wraps each named closure in a defineProperty call). */
 export function combineVerdicts(verdicts: readonly BlockVerdict[]): { effect: Effect; reasons: Reason[] } {
-  const of = (e: Effect) => verdicts.filter((v) => v.effect === e).flatMap((v) => v.reasons);
-  if (verdicts.some((v) => v.effect === "deny")) {
-    const reasons = of("deny");
+  let effect: Effect | undefined;
+  for (const v of verdicts) {
+    if (v.effect === "deny") {
+      effect = "deny";
+      break;
+    }
+    if (v.effect === "hold") effect = "hold";
+    else if (v.effect === "allow" && effect === undefined) effect = "allow";
+  }
+  if (effect === undefined) {
     return {
       effect: "deny",
-      reasons: reasons.length ? reasons : [{ block: "policy", rule: "deny", message: "denied by policy" }],
+      reasons: [
+        { block: "policy", rule: "default_deny", message: "no policy block allows this action (default deny)" },
+      ],
     };
   }
-  if (verdicts.some((v) => v.effect === "hold")) return { effect: "hold", reasons: of("hold") };
-  if (verdicts.some((v) => v.effect === "allow")) return { effect: "allow", reasons: of("allow") };
-  return {
-    effect: "deny",
-    reasons: [{ block: "policy", rule: "default_deny", message: "no policy block allows this action (default deny)" }],
-  };
+  const reasons: Reason[] = [];
+  for (const v of verdicts) if (v.effect === effect) reasons.push(...v.reasons);
+  if (effect === "deny" && reasons.length === 0) {
+    reasons.push({ block: "policy", rule: "deny", message: "denied by policy" });
+  }
+  return { effect, reasons };
 }
