@@ -47,6 +47,10 @@ type ChunkPhase = "size" | "data" | "data-end" | "trailer";
 export class RequestParser {
   head: RequestHead | undefined;
   private buf: Buffer | null = null;
+  /** Chunks received after `buf`, not yet joined to it: a body that arrives in many small pieces is joined once,
+   * when it is complete, not once per piece (which would copy it over and over). */
+  private more: Buffer[] = [];
+  private moreBytes = 0;
   /** Where the search for the end of the header section resumes (bytes already scanned, minus 3). */
   private scanFrom = 0;
   private framing: Framing | undefined;
@@ -59,12 +63,26 @@ export class RequestParser {
   constructor(private readonly limits: ParserLimits) {}
 
   push(chunk: Buffer): void {
-    this.buf = this.buf === null || this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+    if (this.more.length === 0 && (this.buf === null || this.buf.length === 0)) this.buf = chunk;
+    else {
+      this.more.push(chunk);
+      this.moreBytes += chunk.length;
+    }
   }
 
   /** Bytes received and not yet part of a returned request. */
   get buffered(): number {
-    return this.buf?.length ?? 0;
+    return (this.buf?.length ?? 0) + this.moreBytes;
+  }
+
+  /** Joins the pending chunks onto `buf`. */
+  private gather(): Buffer | null {
+    if (this.more.length > 0) {
+      this.buf = Buffer.concat([this.buf!, ...this.more], this.buf!.length + this.moreBytes);
+      this.more = [];
+      this.moreBytes = 0;
+    }
+    return this.buf;
   }
 
   /** True when bytes of a request that is not complete yet have arrived. */
@@ -77,10 +95,10 @@ export class RequestParser {
     const framing = this.framing!;
     let body: Buffer;
     if (framing.kind === "length") {
-      const buf = this.buf;
       if (framing.length === 0) body = EMPTY;
-      else if (buf === null || buf.length < framing.length) return undefined;
+      else if (this.buffered < framing.length) return undefined;
       else {
+        const buf = this.gather()!;
         body = buf.length === framing.length ? buf : buf.subarray(0, framing.length);
         this.buf = buf.length === framing.length ? null : buf.subarray(framing.length);
       }
@@ -106,7 +124,7 @@ export class RequestParser {
 
   /** Parses the request line and fields once the blank line is in; false when more bytes are needed. */
   private readHead(): boolean {
-    let buf = this.buf;
+    let buf = this.gather(); // bounded: past maxHeaderBytes without a blank line the request is refused
     if (buf === null) return false;
     // RFC 9112 section 2.2: ignore at least one empty line before the request line
     let start = 0;
@@ -143,7 +161,7 @@ export class RequestParser {
   /** Decodes chunked transfer coding as far as the buffer goes; true once the last chunk and trailers are in. */
   private readChunks(): boolean {
     for (;;) {
-      const buf = this.buf;
+      const buf = this.gather(); // small: chunk data is consumed as it arrives
       if (buf === null) return false;
       switch (this.chunkPhase) {
         case "size": {

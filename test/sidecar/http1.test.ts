@@ -137,6 +137,20 @@ describe("HTTP/1.1 server", () => {
     c.socket.destroy();
   });
 
+  it("assembles a body sent in hundreds of small pieces, followed by a pipelined request, byte for byte", async () => {
+    const c = new RawClient(await start(echo, { maxBodyBytes: 100_000 }));
+    const body = Array.from({ length: 60_000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join("");
+    const wire = post("/big", body) + "GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (let i = 0; i < wire.length; i += 97) {
+      c.send(wire.slice(i, i + 97));
+      if (i % 9700 === 0) await new Promise((r) => setImmediate(r)); // let some pieces arrive separately
+    }
+    const [big, next] = await c.responses(2);
+    expect(JSON.parse(big!.body).body).toBe(body);
+    expect(JSON.parse(next!.body).target).toBe("/next");
+    c.socket.destroy();
+  });
+
   it("sends 100 Continue when asked, before the body is sent", async () => {
     const c = new RawClient(await start());
     c.send("POST /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
