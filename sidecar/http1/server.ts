@@ -98,6 +98,8 @@ class Connection {
   private peerEnded = false;
   private done = false;
   private continueSent = false;
+  /** The client is not reading its answers: read no further requests until it does. */
+  private waitingForDrain = false;
   private requestStartedAt = 0;
   private abort: AbortController | undefined;
 
@@ -158,7 +160,7 @@ class Connection {
 
   /** Answers every complete request in the buffer, in order, while handlers answer synchronously. */
   private serve(): void {
-    while (!this.busy && !this.done) {
+    while (!this.busy && !this.done && !this.waitingForDrain) {
       let parsed;
       try {
         parsed = this.parser.next();
@@ -230,7 +232,17 @@ class Connection {
       this.socket.end(bytes);
       return;
     }
-    this.socket.write(bytes);
+    if (!this.socket.write(bytes)) {
+      // answers pile up unread (a client pipelining without reading): stop reading requests until they drain
+      this.waitingForDrain = true;
+      this.socket.pause();
+      this.socket.once("drain", () => {
+        this.waitingForDrain = false;
+        this.socket.resume();
+        this.serve();
+      });
+      return;
+    }
     if (this.socket.isPaused()) this.socket.resume();
     if (this.parser.buffered > 0) this.requestStartedAt = Date.now(); // a pipelined request's clock starts now
   }

@@ -251,6 +251,30 @@ describe("HTTP/1.1 server", () => {
     expect(parseAll(Buffer.from(c.text, "latin1"))).toHaveLength(1);
   });
 
+  it("stops reading requests from a client that does not read its answers, and serves the rest once it does", async () => {
+    let calls = 0;
+    const big = "x".repeat(256 * 1024);
+    const port = await start((req) => {
+      calls++;
+      return { status: 200, headers: { "content-type": "text/plain" }, body: req.target === "/big" ? big : "ok" };
+    });
+    const s = connect(port, "127.0.0.1");
+    await new Promise((r) => s.once("connect", r));
+    s.pause(); // read nothing
+    const n = 200;
+    s.write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".repeat(n));
+    await new Promise((r) => setTimeout(r, 300));
+    const servedWhileUnread = calls;
+    expect(servedWhileUnread).toBeLessThan(n); // 200 × 256 KiB unread would be 50 MiB buffered in the server
+    let received = 0;
+    s.on("data", (c: Buffer) => (received += c.length));
+    s.resume();
+    while (calls < n) await new Promise((r) => setTimeout(r, 10));
+    while (received < n * big.length) await new Promise((r) => setTimeout(r, 10));
+    expect(calls).toBe(n);
+    s.destroy();
+  });
+
   it("closes after an HTTP/1.0 request without keep-alive, and answers HEAD without a body", async () => {
     const c = new RawClient(await start());
     c.send("HEAD /h HTTP/1.0\r\n\r\n");
