@@ -4,7 +4,7 @@
 // row in SQLite (WAL, group-committed per turn of the event loop, checkpoints on a worker thread as in the daemon), an Ed25519 JWS for the approved four in five (on
 // the signer thread), and a JSON answer. No schema, no policy, no soft limits. Whatever this reaches bounds what
 // the real pipeline can reach here.
-//   npx tsx bench/decisions-floor.ts [--seconds 8] [--no-sign] [--no-sqlite]
+//   npx tsx bench/decisions-floor.ts [--seconds 8] [--no-sign] [--no-sqlite] [--parallel] [--sync NORMAL|OFF] [--checkpoint-ms 250]
 // Results: docs/performance/decisions.md.
 import { createHash, generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -22,6 +22,7 @@ import type { AttestationClaims } from "../protocol/index.ts";
 import { runLoad } from "./load-generator.ts";
 
 const args = process.argv.slice(2);
+const opt = (name: string, def: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1]! : def);
 const SECONDS = Number(args[args.indexOf("--seconds") + 1] ?? 8) || 8;
 const SIGN = !args.includes("--no-sign");
 const SQLITE = !args.includes("--no-sqlite");
@@ -31,8 +32,9 @@ const PARALLEL = args.includes("--parallel");
 const dir = mkdtempSync(join(tmpdir(), "isc-floor-"));
 const db = new Database(join(dir, "floor.db"));
 db.pragma("journal_mode = WAL");
-db.pragma("synchronous = NORMAL");
-const checkpointer = startCheckpointer(db); // as the daemon: WAL checkpoints on a worker thread, not in a commit
+db.pragma(`synchronous = ${opt("sync", "NORMAL")}`);
+// as the daemon: WAL checkpoints on a worker thread, not in a commit (--checkpoint-ms to study their effect)
+const checkpointer = startCheckpointer(db, Number(opt("checkpoint-ms", "250")));
 db.exec(`CREATE TABLE intents (id TEXT PRIMARY KEY, agent TEXT, action TEXT, digest TEXT, intent_json TEXT,
   decision TEXT, claims_json TEXT, created_at TEXT);
   CREATE TABLE audit (seq INTEGER PRIMARY KEY, ts TEXT, type TEXT, data_json TEXT, prev_hash TEXT, hash TEXT);`);
