@@ -101,6 +101,7 @@ class Connection {
   /** The client is not reading its answers: read no further requests until it does. */
   private waitingForDrain = false;
   private requestStartedAt = 0;
+  private closed = false;
   private abort: AbortController | undefined;
 
   constructor(
@@ -116,6 +117,7 @@ class Connection {
     socket.on("error", () => socket.destroy());
     socket.on("close", () => {
       this.done = true;
+      this.closed = true;
       this.abort?.abort();
     });
   }
@@ -126,6 +128,7 @@ class Connection {
 
   signal(): AbortSignal {
     this.abort ??= new AbortController();
+    if (this.closed || this.peerEnded) this.abort.abort(); // gone before the handler asked
     return this.abort.signal;
   }
 
@@ -147,7 +150,7 @@ class Connection {
   private onEnd(): void {
     this.peerEnded = true;
     if (this.busy) this.abort?.abort();
-    else this.finish();
+    else if (!this.waitingForDrain) this.finish(); // else: the pipelined requests still get their answers
   }
 
   private onTimeout(): void {
@@ -219,12 +222,13 @@ class Connection {
   private respond(head: RequestHead, res: Http1Response): void {
     this.busy = false;
     if (this.done) return;
-    const close =
+    let close =
       !head.keepAlive || res.close === true || this.server.isClosing || (this.peerEnded && this.parser.buffered === 0);
     let bytes: string | Buffer;
     try {
       bytes = serializeResponse(res, head.method === "HEAD", close);
     } catch {
+      close = true; // a handler's answer that cannot be serialized: answer 500 and end the connection
       bytes = serializeResponse(INTERNAL, head.method === "HEAD", true);
     }
     if (close) {

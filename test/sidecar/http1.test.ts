@@ -345,6 +345,18 @@ describe("HTTP/1.1 server", () => {
     expect(await aborted).toBe(true);
   });
 
+  it("a handler that asks after its client half-closed sees an aborted signal, and its answer is still delivered", async () => {
+    const c = new RawClient(
+      await start(async (req) => {
+        await new Promise((r) => setTimeout(r, 30)); // the FIN arrives meanwhile
+        return { status: 200, headers: { "content-type": "text/plain" }, body: `aborted=${req.signal.aborted}` };
+      }),
+    );
+    c.socket.end("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    await c.untilClosed();
+    expect(c.text).toMatch(/\r\n\r\naborted=true$/);
+  });
+
   it("on close, idle connections are dropped and a request in progress is answered with connection: close", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
