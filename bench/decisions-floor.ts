@@ -4,7 +4,7 @@
 // row in SQLite (WAL, group-committed per turn of the event loop, checkpoints on a worker thread as in the daemon), an Ed25519 JWS for the approved four in five (on
 // the signer thread), and a JSON answer. No schema, no policy, no soft limits. Whatever this reaches bounds what
 // the real pipeline can reach here.
-//   npx tsx bench/decisions-floor.ts [--seconds 8] [--no-sign] [--no-sqlite] [--parallel] [--sync NORMAL|OFF] [--checkpoint-ms 250]
+//   npx tsx bench/decisions-floor.ts [--seconds 8] [--no-sign] [--no-sqlite] [--parallel] [--inline-sign] [--sync NORMAL|OFF] [--checkpoint-ms 250]
 // Results: docs/performance/decisions.md.
 import { createHash, generateKeyPairSync, randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,7 +14,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { startSignerThread } from "../sidecar/attest/signer-thread.ts";
 import { startCheckpointer } from "../sidecar/store/checkpointer.ts";
-import { signingInput } from "../sidecar/attest/sign.ts";
+import { signClaims, signingInput } from "../sidecar/attest/sign.ts";
 import type { SigningKey } from "../sidecar/attest/keys.ts";
 import { Http1Server } from "../sidecar/http1/server.ts";
 import type { Http1Response } from "../sidecar/http1/response.ts";
@@ -28,6 +28,8 @@ const SIGN = !args.includes("--no-sign");
 const SQLITE = !args.includes("--no-sqlite");
 /** Sign while the record commits instead of after it. */
 const PARALLEL = args.includes("--parallel");
+/** Sign on the event loop instead of the signer thread. */
+const INLINE = args.includes("--inline-sign");
 
 const dir = mkdtempSync(join(tmpdir(), "isc-floor-"));
 const db = new Database(join(dir, "floor.db"));
@@ -109,7 +111,8 @@ async function decide(text: string): Promise<Http1Response> {
     });
   }
   const answer: Record<string, unknown> = { decision: approved ? "APPROVED" : "DENIED", intent_id: id, reasons: [] };
-  if (token) answer.attestation = await token;
+  if (approved && SIGN && INLINE) answer.attestation = signClaims(key, claims);
+  else if (token) answer.attestation = await token;
   else if (approved && SIGN) answer.attestation = await signer.sign(key, claims);
   else if (approved) answer.attestation = signingInput(key, claims);
   return { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(answer) };
@@ -133,7 +136,7 @@ try {
   console.log(
     JSON.stringify(
       {
-        work: { sign: SIGN, sqlite: SQLITE, sign_during_commit: PARALLEL },
+        work: { sign: SIGN, sqlite: SQLITE, sign_during_commit: PARALLEL, sign_inline: INLINE },
         throughput_per_s: Math.round((r.done / r.elapsed) * 1000),
         p50_ms: +r.p50.toFixed(3),
         p99_ms: +r.p99.toFixed(3),
