@@ -27,11 +27,9 @@ function toRequest(req: Http1Request): Request | Http1Response {
     });
   } catch {
     // fetch refuses some methods (CONNECT, TRACE, TRACK) and malformed URLs
-    return json(
-      req.method === "CONNECT" || /^TRAC[EK]$/i.test(req.method) ? 405 : 400,
-      "bad_request",
-      "unsupported request",
-    );
+    if (req.method === "CONNECT" || /^TRAC[EK]$/i.test(req.method))
+      return json(405, "method_not_allowed", `method ${req.method} is not supported here`);
+    return json(400, "bad_request", "the request target is not a valid path");
   }
 }
 

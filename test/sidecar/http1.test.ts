@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { connect, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { Http1Server, type Http1Handler, type Http1ServerOptions } from "../../sidecar/http1/server.ts";
+import { fetchAdapter } from "../../sidecar/http1/fetch-adapter.ts";
 
 const servers: Http1Server[] = [];
 afterEach(async () => {
@@ -355,6 +356,29 @@ describe("HTTP/1.1 server", () => {
     c.socket.end("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
     await c.untilClosed();
     expect(c.text).toMatch(/\r\n\r\naborted=true$/);
+  });
+
+  it("through the fetch adapter: a WHATWG Request with method, path, headers and body; TRACE refused with 405", async () => {
+    const seen: string[] = [];
+    const c = new RawClient(
+      await start(
+        fetchAdapter(async (r) => {
+          seen.push(
+            `${r.method} ${new URL(r.url).pathname}${new URL(r.url).search} ${r.headers.get("x-a")} ${await r.text()}`,
+          );
+          return new Response("done", { status: 201, headers: { "x-b": "2" } });
+        }),
+      ),
+    );
+    c.send(post("/p?q=1", "hi", "X-A: 1\r\n") + "TRACE /t HTTP/1.1\r\nHost: x\r\n\r\n");
+    const [created, trace] = await c.responses(2);
+    expect(created!.status).toBe(201);
+    expect(created!.headers["x-b"]).toBe("2");
+    expect(created!.body).toBe("done");
+    expect(trace!.status).toBe(405);
+    expect(JSON.parse(trace!.body).error).toBe("method_not_allowed");
+    expect(seen).toEqual(["POST /p?q=1 1 hi"]);
+    c.socket.destroy();
   });
 
   it("on close, idle connections are dropped and a request in progress is answered with connection: close", async () => {
