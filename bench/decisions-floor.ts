@@ -19,7 +19,7 @@ import type { SigningKey } from "../sidecar/attest/keys.ts";
 import { Http1Server } from "../sidecar/http1/server.ts";
 import type { Http1Response } from "../sidecar/http1/response.ts";
 import type { AttestationClaims } from "../protocol/index.ts";
-import { runLoad } from "./load-generator.ts";
+import { runLoad } from "./lib/load-generator.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1]! : def);

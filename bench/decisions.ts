@@ -6,13 +6,13 @@
 import type { AddressInfo } from "node:net";
 import { Hono } from "hono";
 import { createAgentServer } from "../sidecar/api/fast-intents.ts";
-import { runLoad } from "./load-generator.ts";
+import { runLoad } from "./lib/load-generator.ts";
+import { intentFor } from "./lib/request-mix.ts";
 import { TokenAuth } from "../sidecar/api/auth.ts";
 import type { Pipeline } from "../sidecar/pipeline.ts";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir, cpus } from "node:os";
 import { join } from "node:path";
-import { encodeFunctionData, erc20Abi, parseEther } from "viem";
 import { loadConfig, type SidecarConfig } from "../sidecar/config.ts";
 import { startDaemon } from "../sidecar/daemon.ts";
 import { silentLogger } from "../sidecar/log.ts";
@@ -32,45 +32,6 @@ const WARMUP_SECONDS = 2;
 const CONCURRENCY = 16;
 const SYNC = arg("sync", "NORMAL") as "NORMAL" | "FULL";
 const LOAD = { concurrency: CONCURRENCY, warmupSeconds: WARMUP_SECONDS };
-
-const USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
-const VENDOR_A = "0x1111111111111111111111111111111111111111";
-
-/** The request mix: four APPROVED kinds (EVM decode, tool call with URL scan, CEL, native value) and one DENIED.
- * Agents rotate over 2,000 names so the reference soft limits (200 tool calls/h, $100k/day per agent) stay clear. */
-function intentFor(i: number): Record<string, unknown> {
-  const agent = `agent-${i % 2000}`;
-  switch (i % 5) {
-    case 0:
-      return {
-        agent,
-        action: "evm.transaction",
-        params: {
-          chain_id: 8453,
-          to: USDC,
-          value: "0",
-          data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [VENDOR_A, 500_000_000n] }),
-        },
-        context: { tenant: "acme", invoice: `inv-${i}` },
-      };
-    case 1:
-      return {
-        agent,
-        action: "tool.call",
-        params: { tool: "slack.post_message", args: { channel: "#ops", text: `paid https://pay.company.com/i/${i}` } },
-      };
-    case 2:
-      return { agent, action: "treasury.disburse", params: { ticket: `FIN-${i}`, amount_usd: "120.50" } };
-    case 3:
-      return {
-        agent,
-        action: "evm.transaction",
-        params: { chain_id: 8453, to: VENDOR_A, value: parseEther("0.01").toString() },
-      };
-    default:
-      return { agent, action: "evm.transaction", params: { chain_id: 1, to: VENDOR_A, value: "1" } }; // DENIED: chains
-  }
-}
 
 /** CPU µs per call of `fn` (process CPU time, so other load on the machine does not inflate it as much as wall time). */
 async function micro(label: string, n: number, fn: (i: number) => unknown): Promise<[string, number]> {

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Session } from "node:inspector/promises";
-import { encodeFunctionData, erc20Abi, parseEther } from "viem";
+import { intentFor } from "./lib/request-mix.ts";
 import { intentDigest, parseIntent, type Intent } from "../protocol/index.ts";
 
 const args = process.argv.slice(2);
@@ -29,44 +29,6 @@ const ROUNDS = Number(arg("rounds", "3"));
 const SYNC = arg("sync", "NORMAL") as "NORMAL" | "FULL";
 const BASELINE = arg("baseline", "");
 const CHUNK = 500;
-
-const USDC = "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913";
-const VENDOR_A = "0x1111111111111111111111111111111111111111";
-
-/** The same mix as bench/decisions.ts: four APPROVED kinds (two of them under a reference soft limit), one DENIED. */
-function intentFor(i: number): Record<string, unknown> {
-  const agent = `agent-${i % 2000}`;
-  switch (i % 5) {
-    case 0:
-      return {
-        agent,
-        action: "evm.transaction",
-        params: {
-          chain_id: 8453,
-          to: USDC,
-          value: "0",
-          data: encodeFunctionData({ abi: erc20Abi, functionName: "transfer", args: [VENDOR_A, 500_000_000n] }),
-        },
-        context: { tenant: "acme", invoice: `inv-${i}` },
-      };
-    case 1:
-      return {
-        agent,
-        action: "tool.call",
-        params: { tool: "slack.post_message", args: { channel: "#ops", text: `paid https://pay.company.com/i/${i}` } },
-      };
-    case 2:
-      return { agent, action: "treasury.disburse", params: { ticket: `FIN-${i}`, amount_usd: "120.50" } };
-    case 3:
-      return {
-        agent,
-        action: "evm.transaction",
-        params: { chain_id: 8453, to: VENDOR_A, value: parseEther("0.01").toString() },
-      };
-    default:
-      return { agent, action: "evm.transaction", params: { chain_id: 1, to: VENDOR_A, value: "1" } };
-  }
-}
 
 /** CPU time of the calling thread in ns (Linux: the first field of schedstat is time spent running). */
 function threadCpuNs(): number {

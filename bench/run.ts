@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
 const files = readdirSync(here)
-  .filter((f) => f.endsWith(".ts") && f !== "run.ts" && f !== "load-generator.ts") // a module, not a benchmark
+  .filter((f) => f.endsWith(".ts") && f !== "run.ts") // shared modules live in bench/lib/
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 
