@@ -9,9 +9,7 @@ import { compile } from "../rego/index.ts";
 import { parseJSON } from "../rego/value.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const dir = [path.join(here, "..", "..", "shared", "spec", "network"), "/work/shared/spec/network"].find((d) =>
-  existsSync(d),
-);
+const dir = [path.join(here, "..", "..", "shared", "spec", "network"), "/work/shared/spec/network"].find((d) => existsSync(d));
 if (!dir) {
   console.error("bench/rego: ../shared/spec/network not found");
   process.exit(2);
@@ -20,14 +18,7 @@ const policy = compile([{ path: "egress.rego", source: readFileSync(path.join(di
 const data = parseJSON(readFileSync(path.join(dir, "data.json"), "utf8"));
 // SPEC section 6 input (as JSON from the wire: converted on every evaluation, like the proxy does)
 const inputJSON = {
-  request: {
-    method: "POST",
-    host: "api.openai.com",
-    port: 443,
-    path: "/v1/chat/completions",
-    headers: { "content-type": "application/json" },
-    body: { model: "gpt-4" },
-  },
+  request: { method: "POST", host: "api.openai.com", port: 443, path: "/v1/chat/completions", headers: { "content-type": "application/json" }, body: { model: "gpt-4" } },
   source: { binary: "python3", pid: 1234, sandbox_id: "agent-prod-01" },
   attestation: null,
   timestamp: "2026-03-20T14:30:00Z",
@@ -50,30 +41,18 @@ function bench(name: string, fn: () => unknown, iters = 20000): number {
   console.log(`${name.padEnd(50)} ${best.toFixed(2)} µs/eval wall, ${bestCpu.toFixed(2)} µs/eval cpu`);
   return best;
 }
-console.log(
-  `load average ${os
-    .loadavg()
-    .map((x) => x.toFixed(1))
-    .join(" ")} on ${os.cpus().length} cores`,
-);
+console.log(`load average ${os.loadavg().map((x) => x.toFixed(1)).join(" ")} on ${os.cpus().length} cores`);
 
-const q = policy.prepare(
-  "allow := data.nemoclaw.network.allow; deny := data.nemoclaw.network.deny; deny_reason := data.nemoclaw.network.deny_reason",
-);
+const q = policy.prepare("allow := data.nemoclaw.network.allow; deny := data.nemoclaw.network.deny; deny_reason := data.nemoclaw.network.deny_reason");
 const rows = q.eval({ input: inputJSON, data });
 if (rows.length !== 1) throw new Error("unexpected result");
 
 const results = {
   prepared: bench("prepared query (allow, deny, deny_reason)", () => q.eval({ input: inputJSON, data })),
-  decide: bench("decide(): allow/deny/deny_reason by path", () =>
-    policy.decide(["nemoclaw", "network"], { input: inputJSON, data }),
-  ),
-  allowOnly: bench(
-    "prepared query data.nemoclaw.network.allow",
-    (() => {
-      const qa = policy.prepare("data.nemoclaw.network.allow");
-      return () => qa.eval({ input: inputJSON, data });
-    })(),
-  ),
+  decide: bench("decide(): allow/deny/deny_reason by path", () => policy.decide(["nemoclaw", "network"], { input: inputJSON, data })),
+  allowOnly: bench("prepared query data.nemoclaw.network.allow", (() => {
+    const qa = policy.prepare("data.nemoclaw.network.allow");
+    return () => qa.eval({ input: inputJSON, data });
+  })()),
 };
 console.log(JSON.stringify(results));

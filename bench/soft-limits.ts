@@ -29,9 +29,7 @@ const limit: SoftLimit = {
 // Seed ROWS reservations for the benchmarked agent spread over the last 23 h, plus noise for 100 other agents.
 const now = Date.now();
 const start = now - 23 * 3_600_000;
-const ins = db.prepare(
-  "INSERT INTO soft_limit_ledger (limit_id, scope_key, ts, amount, cum, intent_id) VALUES (?, ?, ?, ?, ?, ?)",
-);
+const ins = db.prepare("INSERT INTO soft_limit_ledger (limit_id, scope_key, ts, amount, cum, intent_id) VALUES (?, ?, ?, ?, ?, ?)");
 db.transaction(() => {
   let cum = 0;
   for (let i = 0; i < ROWS; i++) {
@@ -39,8 +37,7 @@ db.transaction(() => {
     ins.run(limit.id, "agent:bench-bot", start + Math.floor((i * 23 * 3_600_000) / ROWS), 1_000_000, cum, `seed-${i}`);
   }
   for (let a = 0; a < 100; a++) {
-    for (let i = 0; i < 1000; i++)
-      ins.run(limit.id, `agent:other-${a}`, start + i * 1000, 1_000_000, (i + 1) * 1_000_000, `o-${a}-${i}`);
+    for (let i = 0; i < 1000; i++) ins.run(limit.id, `agent:other-${a}`, start + i * 1000, 1_000_000, (i + 1) * 1_000_000, `o-${a}-${i}`);
   }
 })();
 db.exec("ANALYZE");
@@ -81,9 +78,7 @@ const icpu = process.cpuUsage(icpu0);
 const innerCpuUs = (icpu.user + icpu.system) / ITER;
 
 // Baseline: one naive window SUM over the same rows.
-const naive = db.prepare(
-  "SELECT SUM(amount) AS s FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? AND ts > ?",
-);
+const naive = db.prepare("SELECT SUM(amount) AS s FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? AND ts > ?");
 const nb = process.hrtime.bigint();
 const NAIVE_ITER = 5;
 for (let i = 0; i < NAIVE_ITER; i++) naive.get(limit.id, "agent:bench-bot", Date.now() - DAY);
