@@ -4,7 +4,7 @@
 // (docs/performance/decisions.md) measures it.
 import type { Hono } from "hono";
 import { fetchAdapter } from "../http1/fetch-adapter.ts";
-import type { Http1Response } from "../http1/response.ts";
+import { INTERNAL_ERROR, jsonResponse } from "../http1/response.ts";
 import { Http1Server, type Http1Handler, type Http1ServerOptions } from "../http1/server.ts";
 import type { Pipeline } from "../pipeline.ts";
 import type { TokenAuth } from "./auth.ts";
@@ -15,22 +15,11 @@ export interface FastPathDeps {
   bodyLimitBytes: number;
 }
 
-const JSON_TYPE = { "content-type": "application/json" };
-
-function json(status: number, body: unknown): Http1Response {
-  return { status, headers: JSON_TYPE, body: JSON.stringify(body) };
-}
-
-const UNAUTHORIZED: Http1Response = {
-  status: 401,
-  headers: { ...JSON_TYPE, "www-authenticate": 'Bearer realm="intent-sidecar"' },
-  body: JSON.stringify({
-    error: "unauthorized",
-    message: "missing or unknown agent token (Authorization: Bearer <token>)",
-  }),
-};
-
-const INTERNAL = { error: "internal_error", message: "internal error; nothing was approved" };
+const UNAUTHORIZED = jsonResponse(
+  401,
+  { error: "unauthorized", message: "missing or unknown agent token (Authorization: Bearer <token>)" },
+  { "content-type": "application/json", "www-authenticate": 'Bearer realm="intent-sidecar"' },
+);
 
 /** The agent listener's handler: POST /v1/intents directly, everything else via hono. */
 export function agentHandler(app: Hono<any>, deps: FastPathDeps): Http1Handler {
@@ -40,8 +29,8 @@ export function agentHandler(app: Hono<any>, deps: FastPathDeps): Http1Handler {
     const auth = deps.auth.check(req.headers.get("authorization"));
     if (!auth.ok) return UNAUTHORIZED;
     return deps.pipeline.decideText(req.body.toString("utf8"), auth.agent).then(
-      (r) => json(r.status, r.body),
-      () => json(500, INTERNAL),
+      (r) => jsonResponse(r.status, r.body),
+      () => INTERNAL_ERROR,
     );
   };
 }

@@ -1,16 +1,12 @@
 // Serves an HTTP/1.1 request through a Web-standard fetch handler (a hono app's `fetch`): the routes that are not on
 // the hot path keep their hono code unchanged.
 import type { Http1Handler, Http1Request } from "./server.ts";
-import type { Http1Response } from "./response.ts";
+import { jsonResponse, type Http1Response } from "./response.ts";
 
 type FetchHandler = (req: Request) => Response | Promise<Response>;
 
 /** Host header values that are safe to put in a URL (name or IP literal, optional port). */
 const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
-function json(status: number, error: string, message: string): Http1Response {
-  return { status, headers: { "content-type": "application/json" }, body: JSON.stringify({ error, message }) };
-}
 
 function toRequest(req: Http1Request): Request | Http1Response {
   const host = req.headers.get("host");
@@ -28,8 +24,8 @@ function toRequest(req: Http1Request): Request | Http1Response {
   } catch {
     // fetch refuses some methods (CONNECT, TRACE, TRACK) and malformed URLs
     if (req.method === "CONNECT" || /^TRAC[EK]$/i.test(req.method))
-      return json(405, "method_not_allowed", `method ${req.method} is not supported here`);
-    return json(400, "bad_request", "the request target is not a valid path");
+      return jsonResponse(405, { error: "method_not_allowed", message: `method ${req.method} is not supported here` });
+    return jsonResponse(400, { error: "bad_request", message: "the request target is not a valid path" });
   }
 }
 

@@ -11,6 +11,23 @@ export interface Http1Response {
   close?: boolean;
 }
 
+const JSON_TYPE = { "content-type": "application/json" };
+
+/** A JSON answer (every error of the agent listener is one). */
+export function jsonResponse(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = JSON_TYPE,
+): Http1Response {
+  return { status, headers, body: JSON.stringify(body) };
+}
+
+/** The answer when a handler fails: nothing was approved (fail closed). */
+export const INTERNAL_ERROR: Http1Response = jsonResponse(500, {
+  error: "internal_error",
+  message: "internal error; nothing was approved",
+});
+
 const FRAMING = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "date"]);
 
 let dateSecond = -1;

@@ -6,7 +6,7 @@
 import { Server, type Socket } from "node:net";
 import { HttpError } from "./errors.ts";
 import { RequestParser, type ParserLimits, type RequestHead } from "./parser.ts";
-import { serializeResponse, type Http1Response } from "./response.ts";
+import { INTERNAL_ERROR, jsonResponse, serializeResponse, type Http1Response } from "./response.ts";
 
 export interface Http1Request {
   method: string;
@@ -36,19 +36,8 @@ const DEFAULTS = {
   requestTimeoutMs: 60_000,
 };
 
-const INTERNAL: Http1Response = {
-  status: 500,
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify({ error: "internal_error", message: "internal error; nothing was approved" }),
-};
-
 function errorResponse(e: HttpError): Http1Response {
-  return {
-    status: e.status,
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ error: e.code, message: e.message }),
-    close: true,
-  };
+  return { ...jsonResponse(e.status, { error: e.code, message: e.message }), close: true };
 }
 
 /** A net.Server speaking HTTP/1.1 to `handler`; `listen`, `address` and `close` are net.Server's. */
@@ -182,12 +171,12 @@ class Connection {
       try {
         out = this.server.handler(new Request1(head, body, this));
       } catch {
-        out = INTERNAL;
+        out = INTERNAL_ERROR;
       }
       if (out instanceof Promise) {
         out.then(
           (res) => this.answerLater(head, res),
-          () => this.answerLater(head, INTERNAL),
+          () => this.answerLater(head, INTERNAL_ERROR),
         );
         return;
       }
@@ -229,7 +218,7 @@ class Connection {
       bytes = serializeResponse(res, head.method === "HEAD", close);
     } catch {
       close = true; // a handler's answer that cannot be serialized: answer 500 and end the connection
-      bytes = serializeResponse(INTERNAL, head.method === "HEAD", true);
+      bytes = serializeResponse(INTERNAL_ERROR, head.method === "HEAD", true);
     }
     if (close) {
       this.done = true;
