@@ -79,16 +79,7 @@ export function createAgentApp(deps: AgentApiDeps): Hono<AgentEnv> {
       },
     }),
     async (c) => {
-      const text = await c.req.text();
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch (e) {
-        return err(c, 400, "invalid_json", `the body is not valid JSON: ${(e as Error).message}`, {
-          issues: [{ path: "(body)", message: "is not valid JSON" }],
-        });
-      }
-      const r = await deps.pipeline.decide(body, c.get("agent"));
+      const r = await deps.pipeline.decideText(await c.req.text(), c.get("agent"));
       return c.json(r.body, r.status as 200);
     },
   );
