@@ -29,6 +29,11 @@ export const evmTransactionObject = z
         data: hexData.optional(),
         nonce: z.number().int().nonnegative().optional(),
         gas: uintString.optional(),
+        // Fee fields: declared so the fee ceiling (gas × max_fee_per_gas, or gas × gas_price) can be judged against
+        // evm.max_fee and bound by the executor gate.
+        max_fee_per_gas: uintString.optional(),
+        max_priority_fee_per_gas: uintString.optional(),
+        gas_price: uintString.optional(),
       })
       .strict();
 

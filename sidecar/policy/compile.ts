@@ -20,7 +20,7 @@ import { compileGlobs, compileHostGlobs } from "./glob.ts";
 import { parseAmount, parseDuration, parseTokenAmount } from "./units.ts";
 import { actionGate, CelCompileError, compileCel, compileMeasure } from "./cel.ts";
 import { expandGlob, readTracked, type ReadFileRecord } from "./files.ts";
-import { NAMED_ABIS, functionNames } from "./blocks/abis.ts";
+import { NAMED_ABIS, functionNames } from "./effects/abis.ts";
 import type { NetworkSpec } from "./network.ts";
 
 export type Path = (string | number)[];
@@ -142,7 +142,18 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
       });
     }
     const maxValue = e.max_value !== undefined ? parseAmount(e.max_value) : undefined;
+    const maxFee = e.max_fee !== undefined ? parseAmount(e.max_fee) : undefined;
+    if (maxFee && !maxFee.ok) issues.push({ path: ["evm", "max_fee"], message: maxFee.message });
+    const fee = maxFee?.ok ? maxFee.value : maxValue?.ok ? maxValue.value : undefined;
     evm = {
+      ...(fee !== undefined ? { maxFee: fee } : {}),
+      maxFeeExplicit: maxFee?.ok === true,
+      delegations: lower(e.delegations?.allow),
+      allowContractCreation: e.allow_contract_creation ?? false,
+      allowTypedData: (e.allow_typed_data ?? []).map((t) => ({
+        primaryType: t.primary_type,
+        ...(t.contract ? { contract: t.contract.toLowerCase() } : {}),
+      })),
       ...(e.chains ? { chains: new Set(e.chains.map(chainId)) } : {}),
       ...(maxValue?.ok ? { maxValue: maxValue.value } : {}),
       contracts: lists(e.contracts),

@@ -59,6 +59,15 @@ export interface EvmConfig {
   /** Extra ABIs (files, inline, human-readable) merged into one. */
   abis: Abi;
   rules: EvmRule[];
+  /** Fee ceiling per transaction in wei: `max_fee`, or `max_value` when only that is set. */
+  maxFee?: bigint;
+  /** `max_fee` was written in the policy: transactions must then declare their fees. */
+  maxFeeExplicit: boolean;
+  /** EIP-7702 delegates the account may delegate to (lower-case). */
+  delegations: Set<string>;
+  allowContractCreation: boolean;
+  /** Typed data the sidecar does not understand, allowed by primary type (and contract, lower-case, when given). */
+  allowTypedData: { primaryType: string; contract?: string }[];
 }
 
 export interface ToolCallsConfig {
@@ -87,7 +96,8 @@ export interface SoftLimitConfig {
   /** The source: "count" or a CEL expression. */
   measureSource: string;
   measure: (intent: Intent, env: { now: Date }) => number;
-  scope: "agent" | "tenant" | "global";
+  /** `tenant` / `team`: of the agent's principal (sidecar config), never the intent's context. */
+  scope: "agent" | "tenant" | "team" | "global";
   windowMs: number;
   max: number;
 }

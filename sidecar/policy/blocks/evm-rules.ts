@@ -1,42 +1,43 @@
-// evm.rules: Coinbase CDP-style criteria rules. A rule matches when all its criteria match; precedence is
-// deny > hold > allow whatever the order. If any allow rule applies to the operation, an intent that matches none
-// of them is denied (allow rules turn the operation into an allowlist, as in CDP).
-import type { Hex } from "viem";
+// evm.rules: Coinbase CDP-style criteria rules, judged against every effect of an intent (SPEC section 5, "Effects
+// first"). A rule matches an effect when all its criteria match it; precedence is deny > hold > allow whatever the
+// order. An evmData criterion on a function with a standard meaning (ERC-20 transfer/transferFrom, approve,
+// permit...) matches every effect of that kind, whatever the mechanism: transferFrom, EIP-3009, Permit2, typed data.
+// Where a criterion could read more than one address, deny and hold rules match if any does, allow rules only if all
+// do: ambiguity always falls to the stricter outcome. Allow rules make the operation an allowlist: every effect
+// must be matched by some allow rule.
+import type { AbiFunction, Hex } from "viem";
 import type { Criterion, EvmRule, NumericOp } from "../config.ts";
 import type { Reason } from "../../../protocol/index.ts";
-import { decodeCall, selectorMapOf, type DecodedCall, type SelectorMap } from "./evm-decode.ts";
+import {
+  decodeCall,
+  selectorMapOf,
+  signatureOf,
+  type DecodedCall,
+  type EvmEffect,
+  type Operation,
+  type SelectorMap,
+} from "../effects/index.ts";
 import { reason } from "./verdicts.ts";
 import { formatToken } from "../units.ts";
-
-export type Operation = "transaction" | "signTypedData";
 
 export interface RuleSubject {
   operation: Operation;
   chainId: number;
-  /** Transactions: `to`; typed data: verifyingContract. Lower-case. */
-  address?: string;
+  /** The called address (or verifyingContract) and the effect's token, lower-case, deduplicated. */
+  addresses: string[];
+  /** Native value of the transaction; undefined for typed data. */
   value?: bigint;
+  /** The effect judged (never a fee effect). */
+  effect: EvmEffect;
+  /** Raw calldata and its decoding, for criteria on functions without a standard meaning. */
   data?: Hex;
-  /** The call as decoded by the block's full selector map (reused when a criterion's ABI has the same function). */
   decoded?: DecodedCall;
-  /** The listed token being called, so amounts in reasons read in token units. */
+  /** The listed token of the effect, so amounts in reasons read in token units. */
   token?: { symbol: string; decimals: number };
 }
 
-const AMOUNT_ARGS = new Set(["amount", "value", "wad", "_value", "_amount"]);
-
 const cmp = (a: bigint, op: NumericOp, b: bigint): boolean =>
-  op === ">"
-    ? a > b
-    : op === ">="
-      ? a >= b
-      : op === "<"
-        ? a < b
-        : op === "<="
-          ? a <= b
-          : op === "=="
-            ? a === b
-            : a !== b;
+  op === ">" ? a > b : op === ">=" ? a >= b : op === "<" ? a < b : op === "<=" ? a <= b : op === "==" ? a === b : a !== b;
 
 function same(actual: unknown, expected: string | number | boolean): boolean {
   if (typeof actual === "bigint") return /^-?\d+$/.test(String(expected)) && actual === BigInt(expected);
@@ -45,18 +46,103 @@ function same(actual: unknown, expected: string | number | boolean): boolean {
   return actual === expected;
 }
 
-type CompiledCriterion = { c: Criterion; selectors?: SelectorMap };
+/** Standard signatures and the effect kind they stand for. */
+const EFFECT_KIND: Record<string, EvmEffect["kind"]> = {
+  "transfer(address,uint256)": "transfer",
+  "transferFrom(address,address,uint256)": "transfer",
+  "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)": "transfer",
+  "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)": "transfer",
+  "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)": "transfer",
+  "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)": "transfer",
+  "transferFrom(address,address,uint160,address)": "transfer",
+  "approve(address,uint256)": "approval",
+  "increaseAllowance(address,uint256)": "approval",
+  "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)": "approval",
+  "permit(address,address,uint256,uint256,bool,uint8,bytes32,bytes32)": "approval",
+  "approve(address,address,uint160,uint48)": "approval",
+  "setApprovalForAll(address,bool)": "approval",
+  "safeTransferFrom(address,address,uint256)": "nft_transfer",
+  "safeTransferFrom(address,address,uint256,bytes)": "nft_transfer",
+  "safeTransferFrom(address,address,uint256,uint256,bytes)": "nft_transfer",
+};
 
-function criterionMatches({ c, selectors }: CompiledCriterion, s: RuleSubject): { ok: boolean; detail: string } {
+/** Argument names and the effect field they mean. */
+const ROLE: Record<string, "to" | "from" | "amount" | "spender" | "approved" | "id"> = {
+  to: "to", recipient: "to", dst: "to", _to: "to", receiver: "to",
+  from: "from", sender: "from", src: "from", _from: "from", owner: "from", holder: "from",
+  amount: "amount", value: "amount", wad: "amount", _value: "amount", _amount: "amount", addedValue: "amount",
+  spender: "spender", guy: "spender", usr: "spender", _spender: "spender", operator: "spender",
+  approved: "approved", allowed: "approved",
+  tokenId: "id", id: "id",
+};
+
+function effectField(e: EvmEffect, role: (typeof ROLE)[string]): unknown {
+  switch (e.kind) {
+    case "transfer":
+      return role === "to" ? e.to : role === "from" ? e.from : role === "amount" ? e.amount : undefined;
+    case "approval":
+      return role === "spender" ? e.spender : role === "amount" ? e.amount : role === "approved" ? true : undefined;
+    case "nft_transfer":
+      return role === "to" ? e.to : role === "amount" ? e.amount : role === "id" ? e.id : undefined;
+    default:
+      return undefined;
+  }
+}
+
+type CompiledCriterion =
+  | { c: Exclude<Criterion, { type: "evmData" }> }
+  | { c: Extract<Criterion, { type: "evmData" }>; kind?: EvmEffect["kind"]; fns: AbiFunction[]; selectors: SelectorMap };
+
+function matchParams(
+  c: Extract<Criterion, { type: "evmData" }>,
+  read: (name: string) => unknown,
+  s: RuleSubject,
+): { ok: boolean; detail: string } {
+  const details: string[] = [];
+  for (const p of c.params) {
+    const actual = read(p.name);
+    let ok: boolean;
+    if (actual === undefined) ok = false;
+    else if (p.operator === "in" || p.operator === "not in") {
+      const found = (p.values ?? []).some((v) => same(actual, v));
+      ok = p.operator === "in" ? found : !found;
+    } else if (p.operator === "==" || p.operator === "!=") {
+      ok = same(actual, p.value!) === (p.operator === "==");
+    } else {
+      ok =
+        typeof actual === "bigint" &&
+        /^-?\d+$/.test(String(p.value)) &&
+        cmp(actual, p.operator, BigInt(p.value as string | number));
+    }
+    if (!ok) return { ok: false, detail: "" };
+    const fmt = (v: unknown) =>
+      s.token && typeof v === "bigint" && ROLE[p.name] === "amount"
+        ? formatToken(v, s.token.decimals, s.token.symbol)
+        : String(v);
+    const expected = p.values
+      ? `[${p.values.join(", ")}]`
+      : /^\d+$/.test(String(p.value))
+        ? fmt(BigInt(String(p.value)))
+        : String(p.value);
+    details.push(`${p.name} ${fmt(actual)} ${p.operator} ${expected}`);
+  }
+  return { ok: true, detail: details.join(", ") };
+}
+
+function criterionMatches(cc: CompiledCriterion, s: RuleSubject, strict: boolean): { ok: boolean; detail: string } {
+  const c = cc.c;
   switch (c.type) {
     case "ethValue":
       return s.value === undefined
         ? { ok: false, detail: "" }
         : { ok: cmp(s.value, c.operator, c.value), detail: `value ${s.value} ${c.operator} ${c.value}` };
     case "evmAddress": {
-      if (!s.address) return { ok: false, detail: "" };
-      const inSet = c.addresses.has(s.address);
-      return { ok: c.operator === "in" ? inSet : !inSet, detail: `address ${s.address} ${c.operator} list` };
+      if (s.addresses.length === 0) return { ok: false, detail: "" };
+      const inSet = (a: string) => c.addresses.has(a);
+      const want = c.operator === "in";
+      // allow rules: every address must satisfy the criterion; deny/hold rules: any address suffices.
+      const ok = strict ? s.addresses.every((a) => inSet(a) === want) : s.addresses.some((a) => inSet(a) === want);
+      return { ok, detail: `address ${s.addresses.join("/")} ${c.operator} list` };
     }
     case "evmNetwork": {
       const inSet = c.chains.has(s.chainId);
@@ -66,86 +152,97 @@ function criterionMatches({ c, selectors }: CompiledCriterion, s: RuleSubject): 
       };
     }
     case "evmData": {
-      if (!s.data || s.data === "0x") return { ok: false, detail: "" };
-      const sel = s.data.slice(0, 10).toLowerCase();
-      const reuse =
-        s.decoded && s.decoded.selector === sel && selectors!.get(sel)?.fn.name === s.decoded.fn.name
-          ? s.decoded
-          : undefined;
-      const call = reuse ?? decodeCall(selectors!, s.data);
-      if (!call || call.fn.name !== c.function) return { ok: false, detail: "" };
-      const details: string[] = [];
-      for (const p of c.params) {
-        const actual = call.args[p.name];
-        let ok: boolean;
-        if (p.operator === "in" || p.operator === "not in") {
-          const found = (p.values ?? []).some((v) => same(actual, v));
-          ok = p.operator === "in" ? found : !found;
-        } else if (p.operator === "==" || p.operator === "!=") {
-          ok = same(actual, p.value!) === (p.operator === "==");
-        } else {
-          ok =
-            typeof actual === "bigint" &&
-            /^-?\d+$/.test(String(p.value)) &&
-            cmp(actual, p.operator, BigInt(p.value as string | number));
-        }
-        if (!ok) return { ok: false, detail: "" };
-        const fmt = (v: unknown) =>
-          s.token && typeof v === "bigint" && AMOUNT_ARGS.has(p.name)
-            ? formatToken(v, s.token.decimals, s.token.symbol)
-            : String(v);
-        const expected = p.values
-          ? `[${p.values.join(", ")}]`
-          : /^\d+$/.test(String(p.value))
-            ? fmt(BigInt(String(p.value)))
-            : String(p.value);
-        details.push(`${p.name} ${fmt(actual)} ${p.operator} ${expected}`);
+      const { kind, selectors } = cc as Extract<CompiledCriterion, { selectors: SelectorMap }>;
+      if (kind !== undefined) {
+        // A standard function: match the effect, whatever mechanism produced it.
+        if (s.effect.kind !== kind) return { ok: false, detail: "" };
+        const call = s.decoded && s.decoded.fn.name === c.function ? s.decoded : undefined;
+        const m = matchParams(c, (name) => {
+          const role = ROLE[name];
+          const v = role ? effectField(s.effect, role) : undefined;
+          return v !== undefined ? v : call?.args[name];
+        }, s);
+        const via = effectName(s.effect);
+        const label = via === `erc20.${c.function}` ? c.function : `${c.function} (${via})`;
+        return m.ok ? { ok: true, detail: `${label} ${m.detail}`.trim() } : m;
       }
-      return { ok: true, detail: `${c.function} ${details.join(", ")}` };
+      if (!s.data || s.data === "0x" || s.effect.kind !== "call") return { ok: false, detail: "" };
+      const call = decodeCall(selectors, s.data);
+      if (!call || call.fn.name !== c.function) return { ok: false, detail: "" };
+      const m = matchParams(c, (name) => call.args[name], s);
+      return m.ok ? { ok: true, detail: `${c.function} ${m.detail}`.trim() } : m;
     }
   }
 }
 
-const appliesTo = (r: EvmRule, op: Operation) =>
-  r.operation === undefined ||
-  (op === "signTypedData" ? r.operation === "signTypedData" : r.operation !== "signTypedData");
+function effectName(e: EvmEffect): string {
+  return "via" in e ? e.via : e.kind;
+}
+
+interface CompiledRule {
+  rule: EvmRule;
+  criteria: CompiledCriterion[];
+  /** Kinds of token-moving effects an evmData criterion of the rule matches (such rules also judge typed data). */
+  movementKinds: Set<EvmEffect["kind"]>;
+}
+
+function appliesTo(r: CompiledRule, s: RuleSubject): boolean {
+  const op = r.rule.operation;
+  if (op === undefined) return true;
+  if (s.operation === "transaction") return op !== "signTypedData";
+  // A signature that moves tokens (EIP-3009, permits, Permit2) is that movement: rules written for transfers and
+  // approvals judge it too.
+  return op === "signTypedData" || r.movementKinds.has(s.effect.kind);
+}
 
 export function compileRules(rules: EvmRule[]) {
-  const compiled = rules.map((r) => ({
-    rule: r,
-    criteria: r.criteria.map((c): CompiledCriterion =>
-      c.type === "evmData" ? { c, selectors: selectorsFor(c) } : { c },
-    ),
-  }));
-  return (s: RuleSubject): { deny: Reason[]; hold: Reason[] } => {
+  const compiled: CompiledRule[] = rules.map((r) => {
+    const movementKinds = new Set<EvmEffect["kind"]>();
+    const criteria = r.criteria.map((c): CompiledCriterion => {
+      if (c.type !== "evmData") return { c };
+      const fns = c.abi.filter((i): i is AbiFunction => i.type === "function" && i.name === c.function);
+      const kinds = new Set(fns.map((f) => EFFECT_KIND[signatureOf(f)]).filter((k) => k !== undefined));
+      const kind = kinds.size === 1 ? [...kinds][0] : undefined;
+      if (kind) movementKinds.add(kind);
+      return { c, ...(kind ? { kind } : {}), fns, selectors: selectorMapOf(c.abi, "abis") };
+    });
+    return { rule: r, criteria, movementKinds };
+  });
+  return (subjects: RuleSubject[]): { deny: Reason[]; hold: Reason[] } => {
     const out = { deny: [] as Reason[], hold: [] as Reason[] };
     let allowRules = 0;
-    let allowed = false;
-    for (const { rule, criteria } of compiled) {
-      if (!appliesTo(rule, s.operation)) continue;
-      if (rule.effect === "allow") allowRules++;
-      const details: string[] = [];
-      let matched = true;
-      for (const c of criteria) {
-        const m = criterionMatches(c, s);
-        if (!m.ok) {
-          matched = false;
-          break;
+    const unallowed: RuleSubject[] = [];
+    for (const s of subjects) {
+      let allowed = false;
+      for (const cr of compiled) {
+        if (!appliesTo(cr, s)) continue;
+        const strict = cr.rule.effect === "allow";
+        if (strict) allowRules++;
+        const details: string[] = [];
+        let matched = true;
+        for (const c of cr.criteria) {
+          const m = criterionMatches(c, s, strict);
+          if (!m.ok) {
+            matched = false;
+            break;
+          }
+          details.push(m.detail);
         }
-        details.push(m.detail);
+        if (!matched) continue;
+        const msg = cr.rule.reason ?? `matches rule ${cr.rule.id}: ${details.join(", ")}`;
+        const list = cr.rule.effect === "deny" ? out.deny : cr.rule.effect === "hold" ? out.hold : undefined;
+        if (list) {
+          if (!list.some((x) => x.rule === cr.rule.id && x.message === msg)) list.push(reason("evm", cr.rule.id, msg));
+        } else allowed = true;
       }
-      if (!matched) continue;
-      const msg = rule.reason ?? `matches rule ${rule.id}: ${details.join(", ")}`;
-      if (rule.effect === "deny") out.deny.push(reason("evm", rule.id, msg));
-      else if (rule.effect === "hold") out.hold.push(reason("evm", rule.id, msg));
-      else allowed = true;
+      if (!allowed) unallowed.push(s);
     }
-    if (allowRules > 0 && !allowed && out.deny.length === 0) {
+    if (allowRules > 0 && unallowed.length > 0 && out.deny.length === 0) {
       out.deny.push(
         reason(
           "evm",
           "rules",
-          "no evm.rules allow rule matches this intent (allow rules make the operation an allowlist)",
+          `no evm.rules allow rule matches the ${describe(unallowed[0]!.effect)} (allow rules make the operation an allowlist: every effect must match one)`,
         ),
       );
     }
@@ -153,6 +250,26 @@ export function compileRules(rules: EvmRule[]) {
   };
 }
 
-function selectorsFor(c: Extract<Criterion, { type: "evmData" }>): SelectorMap {
-  return selectorMapOf(c.abi, c.abiName === "erc721" ? "erc721" : c.abiName === "erc20" ? "erc20" : "abis");
+/** A short description of an effect for reasons. */
+export function describe(e: EvmEffect): string {
+  switch (e.kind) {
+    case "native":
+      return `native transfer of ${e.amount} wei to ${e.to}`;
+    case "transfer":
+      return `token transfer (${e.via}) of ${e.amount} units of ${e.token} to ${e.to}`;
+    case "approval":
+      return `${e.operator ? "operator grant" : "approval"} (${e.via}) of ${e.token} to ${e.spender}`;
+    case "nft_transfer":
+      return `NFT transfer (${e.via}) of ${e.token} #${e.id} to ${e.to}`;
+    case "delegation":
+      return `EIP-7702 delegation to ${e.delegate}`;
+    case "create":
+      return "contract creation";
+    case "fee":
+      return "fee";
+    case "call":
+      return `call ${e.function}${e.contract ? ` on ${e.contract}` : ""}`;
+    case "unknown":
+      return e.message;
+  }
 }

@@ -1,213 +1,226 @@
-// `evm`: hard limits on evm.transaction and evm.typed_data (chains, max_value, contracts, decoded recipients, token
-// max_transfer, unlimited approvals, unknown calldata) and the CDP-style rules. Every check runs and every violation
-// is reported, so the operator sees all reasons at once.
-import { hashTypedData, type Hex, type TypedDataDefinition } from "viem";
+// `evm`: hard limits on evm.transaction and evm.typed_data, judged against the intent's effects (effects/): chains,
+// max_value, max_fee, contracts, recipients of every transfer and approval, token max_transfer, unlimited approvals
+// and operator grants, EIP-7702 delegations, contract creation, anything not understood, then the CDP-style rules.
+// Every check runs and every violation is reported, so the operator sees all reasons at once.
 import type { BlockEvaluator, BlockVerdict } from "../verdict.ts";
 import type { EvmConfig, TokenConfig } from "../config.ts";
 import type { Reason } from "../../../protocol/index.ts";
 import { formatEth, formatToken } from "../units.ts";
-import { buildSelectorMap, decodeCall, effectOf, normalizeTx, type Effect, type SelectorMap } from "./evm-decode.ts";
-import { compileRules, type RuleSubject } from "./evm-rules.ts";
+import {
+  buildSelectorMap,
+  intentEffects,
+  selectorMapOf,
+  type EvmEffect,
+  type EvmEffects,
+  type SelectorMap,
+} from "../effects/index.ts";
+import { compileRules, describe, type RuleSubject } from "./evm-rules.ts";
 import { abstain, allow, deny, hold, reason, shortAddr } from "./verdicts.ts";
 
-const UNLIMITED = 2n ** 255n;
+const ZERO = "0x0000000000000000000000000000000000000000";
+
+/** The block's selector map: the standard ABIs, evm.abis, and the ABIs of evmData criteria (functions the policy
+ * names are known, so their calldata is not "unknown"). */
+function selectorsOf(cfg: EvmConfig): SelectorMap {
+  const map = buildSelectorMap(cfg.abis);
+  for (const r of cfg.rules) for (const c of r.criteria) if (c.type === "evmData") selectorMapOf(c.abi, "abis", map);
+  return map;
+}
 
 export function evmEvaluator(cfg: EvmConfig | undefined): BlockEvaluator {
-  const selectors = cfg ? buildSelectorMap(cfg.abis) : undefined;
+  const selectors = cfg ? selectorsOf(cfg) : undefined;
   const rules = cfg ? compileRules(cfg.rules) : undefined;
+  const typedDataAllowed = (primaryType: string, contract?: string) =>
+    (cfg?.allowTypedData ?? []).some(
+      (t) => t.primaryType === primaryType && (t.contract === undefined || t.contract === contract),
+    );
   return (intent): BlockVerdict => {
     if (intent.action !== "evm" && !intent.action.startsWith("evm.")) return abstain("evm");
     if (!cfg)
       return deny("evm", [reason("evm", "missing", `the policy has no evm block, so ${intent.action} is denied`)]);
-    if (intent.action === "evm.transaction") return transaction(cfg, selectors!, rules!, intent.params);
-    if (intent.action === "evm.typed_data") return typedData(cfg, rules!, intent.params);
-    return deny("evm", [
-      reason(
-        "evm",
-        "action",
-        `${intent.action} is not an EVM kind the evm block knows (evm.transaction, evm.typed_data)`,
-      ),
-    ]);
+    if (intent.action !== "evm.transaction" && intent.action !== "evm.typed_data")
+      return deny("evm", [
+        reason("evm", "action", `${intent.action} is not an EVM kind the evm block knows (evm.transaction, evm.typed_data)`),
+      ]);
+    let fx: EvmEffects;
+    try {
+      fx = intentEffects(intent, { selectors: selectors!, denyUnknownCalldata: cfg.denyUnknownCalldata, typedDataAllowed });
+    } catch (e) {
+      const what = intent.action === "evm.transaction" ? "transaction" : "typed_data";
+      return deny("evm", [reason("evm", what, `the ${what === "transaction" ? "transaction cannot be parsed" : "typed data cannot be read"}: ${(e as Error).message.split("\n")[0]}`)]);
+    }
+    return judge(cfg, rules!, fx);
   };
 }
 
-function chainCheck(cfg: EvmConfig, chainId: number, out: Reason[]) {
-  if (cfg.chains && !cfg.chains.has(chainId))
-    out.push(reason("evm", "chains", `chain ${chainId} is not in evm.chains (${[...cfg.chains].join(", ")})`));
+function judge(cfg: EvmConfig, rules: ReturnType<typeof compileRules>, fx: EvmEffects): BlockVerdict {
+  const out: Reason[] = [];
+  if (fx.domainChainId !== undefined && fx.domainChainId !== BigInt(fx.chainId))
+    out.push(reason("evm", "chains", `typed data domain chainId ${fx.domainChainId} differs from chain_id ${fx.chainId}`));
+  if (cfg.chains && !cfg.chains.has(fx.chainId))
+    out.push(reason("evm", "chains", `chain ${fx.chainId} is not in evm.chains (${[...cfg.chains].join(", ")})`));
+  if (cfg.maxValue !== undefined && fx.value > cfg.maxValue)
+    out.push(reason("evm", "max_value", `value ${formatEth(fx.value)} exceeds max_value ${formatEth(cfg.maxValue)}`));
+  calledContract(cfg, fx, out);
+  for (const e of fx.effects) effectChecks(cfg, fx, e, out);
+
+  const subjects: RuleSubject[] = [];
+  for (const e of fx.effects) {
+    if (e.kind === "fee") continue;
+    const token = "token" in e ? e.token : undefined;
+    const listed = token !== undefined ? cfg.tokens.get(`${fx.chainId}:${token}`) : undefined;
+    const addresses = [...new Set([fx.target, token].filter((a): a is string => a !== undefined))];
+    subjects.push({
+      operation: fx.operation,
+      chainId: fx.chainId,
+      addresses,
+      ...(fx.operation === "transaction" ? { value: fx.value } : {}),
+      effect: e,
+      ...(fx.data ? { data: fx.data } : {}),
+      ...(listed ? { token: listed } : {}),
+    });
+  }
+  const r = rules(subjects);
+  const denies = [...out, ...r.deny];
+  if (denies.length) return deny("evm", denies);
+  if (r.hold.length) return hold("evm", r.hold);
+  const what =
+    fx.operation === "transaction"
+      ? `transaction on chain ${fx.chainId}${fx.target ? ` to ${shortAddr(fx.target)}` : ""}`
+      : `typed data on chain ${fx.chainId}`;
+  return allow("evm", [reason("evm", "allow", `${what} is within the evm limits`)]);
 }
 
-function recipientCheck(cfg: EvmConfig, who: string | undefined, out: Reason[]) {
-  if (who === undefined) return;
-  if (cfg.recipients.deny.has(who))
-    out.push(reason("evm", "recipients", `recipient ${shortAddr(who)} is in recipients.deny`));
-  else if (cfg.recipients.allow && !cfg.recipients.allow.has(who))
-    out.push(reason("evm", "recipients", `recipient ${shortAddr(who)} is not in recipients.allow`));
-}
-
-function amountChecks(cfg: EvmConfig, token: TokenConfig | undefined, e: Effect, out: Reason[]) {
-  if (e.amount === undefined) return;
-  if (e.kind === "approval" && cfg.denyUnlimitedApprovals && e.amount >= UNLIMITED) {
-    out.push(
-      reason(
-        "evm",
-        "unlimited_approval",
-        `unlimited approval (${e.amount >= 2n ** 256n - 1n ? "2^256-1" : ">= 2^255"}) to ${shortAddr(e.beneficiary ?? "0x")} is denied by deny_unlimited_approvals`,
-      ),
-    );
+/** contracts.deny for the called address (or verifyingContract); contracts.allow when it is called with data or
+ * signed for. */
+function calledContract(cfg: EvmConfig, fx: EvmEffects, out: Reason[]) {
+  const t = fx.target;
+  const noun = fx.operation === "transaction" ? "contract" : "verifyingContract";
+  if (t === undefined) {
+    // Typed data without a verifyingContract cannot be shown to be allowed.
+    if (fx.operation === "signTypedData" && cfg.contracts.allow)
+      out.push(reason("evm", "contracts", "typed data without a domain verifyingContract cannot match contracts.allow"));
     return;
   }
-  if (token?.maxTransfer !== undefined && e.amount > token.maxTransfer) {
-    const verb = e.kind === "approval" ? "approval" : "transfer";
-    out.push(
-      reason(
-        "evm",
-        "max_transfer",
-        `${verb} of ${formatToken(e.amount, token.decimals, token.symbol)} exceeds max_transfer ${formatToken(token.maxTransfer, token.decimals, token.symbol)}`,
-      ),
-    );
-  }
+  if (cfg.contracts.deny.has(t)) out.push(reason("evm", "contracts", `${noun} ${shortAddr(t)} is in contracts.deny`));
+  else if (cfg.contracts.allow && !cfg.contracts.allow.has(t) && (fx.operation === "signTypedData" || (fx.data?.length ?? 0) > 2))
+    out.push(reason("evm", "contracts", `${noun} ${shortAddr(t)} is not in contracts.allow`));
 }
 
-function finish(denies: Reason[], holds: Reason[], ok: string): BlockVerdict {
-  if (denies.length) return deny("evm", denies);
-  if (holds.length) return hold("evm", holds);
-  return allow("evm", [reason("evm", "allow", ok)]);
+function recipient(cfg: EvmConfig, who: string, role: string, out: Reason[]) {
+  if (cfg.recipients.deny.has(who))
+    out.push(reason("evm", "recipients", `${role} ${shortAddr(who)} is in recipients.deny`));
+  else if (cfg.recipients.allow && !cfg.recipients.allow.has(who))
+    out.push(reason("evm", "recipients", `${role} ${shortAddr(who)} is not in recipients.allow`));
 }
 
-function transaction(
-  cfg: EvmConfig,
-  selectors: SelectorMap,
-  rules: ReturnType<typeof compileRules>,
-  params: Record<string, unknown>,
-): BlockVerdict {
-  let tx;
-  try {
-    tx = normalizeTx(params);
-  } catch (e) {
-    return deny("evm", [
-      reason("evm", "transaction", `the transaction cannot be parsed: ${(e as Error).message.split("\n")[0]}`),
-    ]);
-  }
-  const out: Reason[] = [];
-  chainCheck(cfg, tx.chainId, out);
-  if (cfg.maxValue !== undefined && tx.value > cfg.maxValue)
-    out.push(reason("evm", "max_value", `value ${formatEth(tx.value)} exceeds max_value ${formatEth(cfg.maxValue)}`));
-  if (!tx.to) {
-    out.push(reason("evm", "contracts", "contract deployment (a transaction without `to`) is denied"));
-    return deny("evm", out);
-  }
-  const hasData = tx.data !== "0x" && tx.data.length > 2;
-  if (cfg.contracts.deny.has(tx.to))
-    out.push(reason("evm", "contracts", `contract ${shortAddr(tx.to)} is in contracts.deny`));
-  else if (hasData && cfg.contracts.allow && !cfg.contracts.allow.has(tx.to))
-    out.push(reason("evm", "contracts", `contract ${shortAddr(tx.to)} is not in contracts.allow`));
-  let call: ReturnType<typeof decodeCall>;
-  const token = cfg.tokens.get(`${tx.chainId}:${tx.to}`);
-  if (!hasData) {
-    recipientCheck(cfg, tx.to, out);
-  } else {
-    call = decodeCall(selectors, tx.data);
-    if (!call) {
-      if (cfg.denyUnknownCalldata)
+function tokenOf(cfg: EvmConfig, fx: EvmEffects, token: string): TokenConfig | undefined {
+  return cfg.tokens.get(`${fx.chainId}:${token}`);
+}
+
+function amountText(amount: bigint, t: TokenConfig | undefined, token: string): string {
+  return t ? formatToken(amount, t.decimals, t.symbol) : `${amount} units of ${shortAddr(token)}`;
+}
+
+/** "transfer" for a plain ERC-20 transfer, "transfer (eip3009.transferWithAuthorization)" for other mechanisms. */
+const verb = (noun: string, via: string) => (via === "erc20.transfer" || via === "erc20.approve" ? noun : `${noun} (${via})`);
+
+function effectChecks(cfg: EvmConfig, fx: EvmEffects, e: EvmEffect, out: Reason[]) {
+  switch (e.kind) {
+    case "native":
+      recipient(cfg, e.to, "recipient", out);
+      return;
+    case "transfer": {
+      recipient(cfg, e.to, verb("recipient", e.via), out);
+      if (e.token !== fx.target && cfg.contracts.deny.has(e.token))
+        out.push(reason("evm", "contracts", `token ${shortAddr(e.token)} is in contracts.deny`));
+      const t = tokenOf(cfg, fx, e.token);
+      if (t?.maxTransfer !== undefined && e.amount > t.maxTransfer)
         out.push(
           reason(
             "evm",
-            "unknown_calldata",
-            `calldata with selector ${tx.data.slice(0, 10)} is not decoded by any known ABI (ERC-20, ERC-721, evm.abis)`,
+            "max_transfer",
+            `${verb("transfer", e.via)} of ${formatToken(e.amount, t.decimals, t.symbol)} exceeds max_transfer ${formatToken(t.maxTransfer, t.decimals, t.symbol)}`,
           ),
         );
-    } else {
-      const e = effectOf(call);
-      recipientCheck(cfg, e.beneficiary, out);
-      if (e.approvalForAll && cfg.denyUnlimitedApprovals)
+      return;
+    }
+    case "approval": {
+      recipient(cfg, e.spender, e.operator ? `operator (${e.via})` : verb("spender", e.via), out);
+      if (e.token !== fx.target && cfg.contracts.deny.has(e.token))
+        out.push(reason("evm", "contracts", `token ${shortAddr(e.token)} is in contracts.deny`));
+      const t = tokenOf(cfg, fx, e.token);
+      if (e.unlimited && cfg.denyUnlimitedApprovals) {
         out.push(
           reason(
             "evm",
             "unlimited_approval",
-            `setApprovalForAll to ${shortAddr(e.beneficiary ?? "0x")} is denied by deny_unlimited_approvals`,
+            e.operator
+              ? `operator grant (${e.via}) of every ${t?.symbol ?? shortAddr(e.token)} asset to ${shortAddr(e.spender)} is denied by deny_unlimited_approvals`
+              : `unlimited approval (${e.via}, ${amountText(e.amount, t, e.token)}) to ${shortAddr(e.spender)} is denied by deny_unlimited_approvals`,
           ),
         );
-      amountChecks(cfg, token, e, out);
+        return;
+      }
+      if (t?.maxTransfer !== undefined && e.amount > t.maxTransfer)
+        out.push(
+          reason(
+            "evm",
+            "max_transfer",
+            `${verb("approval", e.via)} of ${formatToken(e.amount, t.decimals, t.symbol)} exceeds max_transfer ${formatToken(t.maxTransfer, t.decimals, t.symbol)}`,
+          ),
+        );
+      return;
     }
+    case "nft_transfer":
+      recipient(cfg, e.to, `recipient (${e.via})`, out);
+      return;
+    case "delegation":
+      if (e.delegate !== ZERO && !cfg.delegations.has(e.delegate))
+        out.push(
+          reason(
+            "evm",
+            "delegations",
+            `EIP-7702 delegation of the account to ${e.delegate}${e.chainId === 0 ? " on every chain" : ""} is denied; to allow it, list the delegate in evm.delegations.allow`,
+          ),
+        );
+      return;
+    case "create":
+      if (!cfg.allowContractCreation)
+        out.push(
+          reason(
+            "evm",
+            "contracts",
+            "contract creation (a transaction without `to`) is denied; set evm.allow_contract_creation: true to allow it",
+          ),
+        );
+      return;
+    case "fee":
+      if (cfg.maxFee === undefined) return;
+      if (e.ceiling === undefined) {
+        if (cfg.maxFeeExplicit)
+          out.push(
+            reason(
+              "evm",
+              "max_fee",
+              "the fee ceiling is unknown: declare params.gas and params.max_fee_per_gas (or gas_price) so it can be checked against evm.max_fee",
+            ),
+          );
+      } else if (e.ceiling > cfg.maxFee)
+        out.push(
+          reason(
+            "evm",
+            "max_fee",
+            `fee ceiling ${formatEth(e.ceiling)} (gas × max fee per gas) exceeds ${cfg.maxFeeExplicit ? "max_fee" : "max_value (the fee limit when max_fee is not set)"} ${formatEth(cfg.maxFee)}`,
+          ),
+        );
+      return;
+    case "unknown":
+      out.push(reason("evm", e.about === "calldata" ? "unknown_calldata" : e.about === "typed_data" ? "unknown_typed_data" : "amount", e.message));
+      return;
+    case "call":
+      return;
   }
-  const subject: RuleSubject = {
-    operation: "transaction",
-    chainId: tx.chainId,
-    address: tx.to,
-    value: tx.value,
-    data: tx.data as Hex,
-    ...(call ? { decoded: call } : {}),
-    ...(token ? { token } : {}),
-  };
-  const r = rules(subject);
-  return finish(
-    [...out, ...r.deny],
-    r.hold,
-    `transaction on chain ${tx.chainId} to ${shortAddr(tx.to)} is within the evm limits`,
-  );
 }
 
-function typedData(
-  cfg: EvmConfig,
-  rules: ReturnType<typeof compileRules>,
-  params: Record<string, unknown>,
-): BlockVerdict {
-  const td = params.typed_data as
-    | {
-        domain?: Record<string, unknown>;
-        types?: Record<string, unknown>;
-        primaryType?: string;
-        message?: Record<string, unknown>;
-      }
-    | undefined;
-  const chainId = params.chain_id as number;
-  if (!td?.domain || !td.types || !td.primaryType || !td.message)
-    return deny("evm", [reason("evm", "typed_data", "typed_data needs domain, types, primaryType and message")]);
-  try {
-    hashTypedData(td as unknown as TypedDataDefinition);
-  } catch (e) {
-    return deny("evm", [
-      reason("evm", "typed_data", `typed_data is not valid EIP-712: ${(e as Error).message.split("\n")[0]}`),
-    ]);
-  }
-  const out: Reason[] = [];
-  const domainChain = td.domain.chainId;
-  if (domainChain !== undefined && Number(domainChain) !== chainId)
-    out.push(
-      reason("evm", "chains", `typed data domain chainId ${String(domainChain)} differs from chain_id ${chainId}`),
-    );
-  chainCheck(cfg, chainId, out);
-  const vc = typeof td.domain.verifyingContract === "string" ? td.domain.verifyingContract.toLowerCase() : undefined;
-  if (vc) {
-    if (cfg.contracts.deny.has(vc))
-      out.push(reason("evm", "contracts", `verifyingContract ${shortAddr(vc)} is in contracts.deny`));
-    else if (cfg.contracts.allow && !cfg.contracts.allow.has(vc))
-      out.push(reason("evm", "contracts", `verifyingContract ${shortAddr(vc)} is not in contracts.allow`));
-  } else if (cfg.contracts.allow) {
-    // Fail closed: with an allowlist, typed data that names no contract cannot be shown to be allowed.
-    out.push(reason("evm", "contracts", "typed data without a domain verifyingContract cannot match contracts.allow"));
-  }
-  // Permit-style messages: EIP-2612 Permit {spender, value}, Permit2 {spender, details.amount}.
-  const msg = td.message;
-  const spender = typeof msg.spender === "string" ? msg.spender.toLowerCase() : undefined;
-  if (spender) {
-    recipientCheck(cfg, spender, out);
-    const details = msg.details as Record<string, unknown> | undefined;
-    const raw = msg.value ?? msg.amount ?? details?.amount;
-    if (raw !== undefined && /^\d+$/.test(String(raw))) {
-      const token = vc
-        ? (cfg.tokens.get(`${chainId}:${vc}`) ??
-          (typeof details?.token === "string"
-            ? cfg.tokens.get(`${chainId}:${details.token.toLowerCase()}`)
-            : undefined))
-        : undefined;
-      amountChecks(cfg, token, { beneficiary: spender, kind: "approval", amount: BigInt(String(raw)) }, out);
-    }
-  }
-  const r = rules({ operation: "signTypedData", chainId, ...(vc ? { address: vc } : {}) });
-  return finish(
-    [...out, ...r.deny],
-    r.hold,
-    `typed data ${td.primaryType} on chain ${chainId} is within the evm limits`,
-  );
-}
+export { describe };
