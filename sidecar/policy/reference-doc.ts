@@ -102,39 +102,68 @@ and can only deny or hold; they never allow by themselves.
 Allow/deny globs over action names (see the table above).
 
 ### evm
-Checks run in this order and every violation is reported (rule names in parentheses):
-\`chains\`; \`max_value\` (native value); \`contracts\` (\`deny\` applies to every \`to\`, \`allow\` to calls with calldata);
-\`recipients\` on the decoded beneficiary: native \`to\`, ERC-20 \`transfer(to, amount)\` and
-\`transferFrom(from, to, amount)\` → \`to\`, \`approve(spender, amount)\` and EIP-2612 \`permit(owner, spender, value, …)\`
-→ spender, ERC-721 \`transferFrom\`/\`safeTransferFrom\` → \`to\`, \`setApprovalForAll\` → operator (calls decoded only by
-\`abis\` have no known beneficiary and are governed by \`contracts\`); \`max_transfer\` for transfers, approvals and
-permits of a listed token on its chain (\`transfer of 6000 USDC exceeds max_transfer 5000 USDC\`);
-\`unlimited_approval\` (approve/permit of at least 2^255 units, \`setApprovalForAll(…, true)\`); \`unknown_calldata\`.
-Serialized transactions (\`params.serialized\`) are parsed with viem; a declared \`chain_id\` must match the
-transaction's. A transaction without \`to\` (deployment) is denied.
+**Effects first.** Before any check, the intent is reduced to its effects (\`sidecar/policy/effects/\`):
+- native value sent to \`to\` (a plain transfer, or value beside calldata: the native \`to\` is then a recipient too);
+- token transfers: ERC-20 \`transfer\`/\`transferFrom\`, EIP-3009 \`transferWithAuthorization\`/\`receiveWithAuthorization\`
+  (calldata or typed data), Permit2 \`transferFrom\` and signature transfers (\`PermitTransferFrom\`, batch and witness
+  forms, whose recipient is the spender: it sends the tokens wherever it chooses);
+- approvals: ERC-20 \`approve\`/\`increaseAllowance\`, EIP-2612 \`permit\`, DAI-style \`permit(…, allowed)\`, Permit2
+  \`approve\`/\`permit\`/\`PermitSingle\`/\`PermitBatch\`, and operator grants (\`setApprovalForAll\`, DAI \`allowed: true\`),
+  which approve everything;
+- NFT transfers (ERC-721/1155 \`safeTransferFrom\`, batch); EIP-7702 delegations (each \`authorizationList\` entry);
+  contract creation (no \`to\`); the fee ceiling (gas × maxFeePerGas or gasPrice, plus blob gas);
+- calls that move nothing (view functions, \`decreaseAllowance\`, functions of \`evm.abis\`), and **unknown** effects:
+  calldata no ABI decodes (or a known function whose arguments do not decode exactly), typed data of a primary type
+  the sidecar does not understand, an amount it cannot read exactly.
 
-\`evm.typed_data\` (EIP-712, validated with viem): the domain \`chainId\` must equal \`chain_id\`; \`chains\`;
-\`verifyingContract\` against \`contracts\` (with \`contracts.allow\` set, typed data without a verifyingContract is
-denied); a message with a \`spender\` (Permit, Permit2) is checked against
-\`recipients\`, and its \`value\`/\`amount\`/\`details.amount\` against \`deny_unlimited_approvals\` and the token's
-\`max_transfer\`.
+Functions are recognised by selector, typed data by its exact encoded type (a \`Permit\` with other fields is another
+message). Amounts in typed data are read exactly: a decimal string, a 0x-hex string or a safe JSON integer; anything
+else (spaces, signs, exponents, fractions, floats past 2^53, arrays) makes the effect unknown.
 
-\`rules\` follow Coinbase CDP's policy engine: a rule matches when all its criteria match; precedence is
-deny > hold > allow whatever the order. \`operation\` \`sendTransaction\` and \`signTransaction\` both match every
-\`evm.transaction\` (the sidecar cannot know whether the executor sends or only signs, so a rule cannot be dodged by
-choosing the other); \`signTypedData\` matches \`evm.typed_data\`; no \`operation\` matches both. Criteria: \`ethValue\`
-(native value), \`evmAddress\` (\`to\`, or \`verifyingContract\` for typed data), \`evmNetwork\`, \`evmData\` (calldata
-decoded with \`erc20\` (including permit), \`erc721\` or an inline ABI; \`function\` and \`params\` conditions; numbers are
-compared as integers in base units). If any \`allow\` rule applies to an operation, an intent matching none of them is
-denied (rule \`rules\`): allow rules turn the operation into an allowlist.
+Then every check runs and every violation is reported (rule names in parentheses): \`chains\` (and a typed data domain
+\`chainId\` must equal \`chain_id\`); \`max_value\` (native value); \`max_fee\` (the fee ceiling; when \`max_fee\` is not
+set, \`max_value\` bounds it where the fees are declared; when it is set, object-form transactions must declare \`gas\`
+and \`max_fee_per_gas\` or \`gas_price\`); \`contracts\` (\`deny\` applies to the called address, the verifyingContract
+and every effect's token, \`allow\` to calls with calldata and to typed data; creation is denied unless
+\`allow_contract_creation: true\`); \`recipients\` on every beneficiary: the native \`to\`, every transfer's recipient,
+every approval's spender or operator; \`max_transfer\` for transfers and approvals of a listed token on its chain
+(\`transfer of 6000 USDC exceeds max_transfer 5000 USDC\`); \`unlimited_approval\` (ERC-20 amounts of at least 2^255,
+Permit2 amounts of at least 2^160-1, operator grants); \`delegations\` (an EIP-7702 delegation to an address not in
+\`delegations.allow\`; the zero address, which clears a delegation, is allowed); \`unknown_calldata\` (unless
+\`deny_unknown_calldata: false\`; add the function's ABI to \`abis\` to make it known), \`unknown_typed_data\` (allow by
+\`allow_typed_data: [{primary_type, contract}]\`), \`amount\` (never allowed). Each reason says what was not
+understood and how to allow it.
+
+\`evm.typed_data\` is validated with viem (EIP-712); with \`contracts.allow\` set, typed data without a
+verifyingContract is denied.
+
+\`rules\` follow Coinbase CDP's policy engine and are judged against every effect: a rule matches an effect when all
+its criteria match it; precedence is deny > hold > allow whatever the order. \`operation\` \`sendTransaction\` and
+\`signTransaction\` both match every \`evm.transaction\` (the sidecar cannot know whether the executor sends or only
+signs); \`signTypedData\` matches \`evm.typed_data\`; a rule on a token movement (below) also judges typed data that moves
+tokens, since signing an EIP-3009 or Permit2 message is the movement. Criteria: \`ethValue\` (native value),
+\`evmAddress\` (the called address or verifyingContract, and the effect's token; deny and hold rules match if any of
+them matches, allow rules only if all do), \`evmNetwork\`, \`evmData\`. An \`evmData\` criterion on a function with a
+standard meaning matches every effect of that kind, whatever the mechanism: \`transfer\`/\`transferFrom\` match every
+token transfer (transferFrom, EIP-3009, Permit2), \`approve\`/\`increaseAllowance\`/\`permit\`/\`setApprovalForAll\` every
+approval; its \`params\` are read from the effect by role (\`to\`/\`recipient\`, \`from\`/\`sender\`,
+\`amount\`/\`value\`/\`wad\`, \`spender\`/\`operator\`). Other functions are matched on decoded calldata (\`erc20\`,
+\`erc721\`, \`erc1155\`, \`permit2\` or an inline ABI; numbers compared as integers in base units). If any \`allow\` rule
+applies, every effect must match one (rule \`rules\`): allow rules turn the operation into an allowlist.
 
 ### tool_calls
 \`deny\` globs win (rule \`deny\`); a tool must match \`allow\` or \`hold\` (rule \`allow\`); \`hold\` makes it PENDING (rule
 \`hold\`). Every URL anywhere in \`args\` (keys and values, nested, and inside longer strings) is checked against
-\`domains\`: a host on \`domains.deny\` or, when \`domains.allow\` is set, outside it is denied (rule \`domains\`); a URL
-that cannot be parsed is denied. URLs are recognised by their \`scheme://\` (any scheme: \`https://\`, \`ssh://\`,
-\`s3://\`…); a bare host name without a scheme is not a URL. \`max_args_bytes\` bounds the JSON size of \`args\`. The \`domains\` rules also apply to
-\`http.request\` URLs.
+\`domains\`: a host on \`domains.deny\` or, when \`domains.allow\` is set, outside it is denied (rule \`domains\`). URLs
+are read as the WHATWG parser (fetch), curl and Python's urllib would read them, in every spelling they accept: any
+scheme with \`//\` (\`ssh://\`, \`s3://\`…), \`http\`/\`https\`/\`ws\`/\`wss\`/\`ftp\` with any run of slashes or
+backslashes or none (\`https:evil.com\`, \`https:\\\\evil.com\`), scheme-relative \`//evil.com\`, userinfo tricks
+(\`https://good.com'@evil.com\`), percent-encoded, fullwidth and IDN host names, numeric IPv4 forms, tab and newline
+inside a whole value; a whole value that is a scheme-less host (\`evil.com/raw/x\`, \`evil.com:443\`, \`evil.com\`; not
+a file name such as \`report.pdf\`, not an e-mail address) counts too. Hosts are compared lower-case, in ASCII
+(UTS-46), without a trailing dot. A URL whose host those clients would read differently
+(\`https://good.com\\@evil.com\`), or whose host none of them can read, is denied naming the hosts. \`max_args_bytes\`
+bounds the JSON size of \`args\`. The \`domains\` rules also apply to \`http.request\` URLs.
 
 ### custom
 CEL (cel.dev) with variables \`intent\` (a map: \`agent\`, \`action\`, \`params\`, \`context\`), \`agent\` (string) and \`now\`
