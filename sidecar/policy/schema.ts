@@ -244,6 +244,38 @@ export const evmSchema = z
         ),
       ),
     rules: z.array(evmRule).optional().meta(m("CDP-style criteria rules.")),
+    max_fee: amount
+      .optional()
+      .meta(
+        m(
+          "Largest fee ceiling per transaction, gas × maxFeePerGas (or gasPrice) plus blob gas (rule `max_fee`). When set, object-form transactions must declare `gas` and `max_fee_per_gas` or `gas_price`.",
+          { unit: "amount", default: "max_value, checked when the fees are declared" },
+        ),
+      ),
+    delegations: z
+      .object({ allow: addressList.meta(m("Delegate contracts the account may delegate to.")) })
+      .strict()
+      .optional()
+      .meta(m("EIP-7702 authorizations: any delegation to another address is denied (rule `delegations`).")),
+    allow_contract_creation: z
+      .boolean()
+      .optional()
+      .meta(m("Allow transactions without `to` (rule `contracts`).", { default: "false" })),
+    allow_typed_data: z
+      .array(
+        z
+          .object({
+            primary_type: z.string().min(1).meta(m("The EIP-712 primaryType.")),
+            contract: address.optional().meta(m("The domain's verifyingContract; absent: any.")),
+          })
+          .strict(),
+      )
+      .optional()
+      .meta(
+        m(
+          "Typed data the sidecar does not understand (not a permit, EIP-3009 or Permit2 message), allowed by primary type (rule `unknown_typed_data`).",
+        ),
+      ),
   })
   .strict();
 
@@ -325,8 +357,12 @@ export const policySchema = z
               m("`count`, or a CEL expression giving a number (e.g. `double(intent.params.amount_usd)`)."),
             ),
             scope: z
-              .enum(["agent", "tenant", "global"], { error: 'must be "agent", "tenant" or "global"' })
-              .meta(m("Whose total is limited.")),
+              .enum(["agent", "tenant", "team", "global"], { error: 'must be "agent", "tenant", "team" or "global"' })
+              .meta(
+                m(
+                  "Whose total is limited. `tenant` / `team`: those of the agent's principal in the sidecar config, never the intent's context.",
+                ),
+              ),
             window: duration.meta(m("Rolling window.", { unit: "duration" })),
             max: z
               .number({ error: "must be a number" })
