@@ -1,9 +1,15 @@
 // A viem account wrapper: `signTransaction` and `signTypedData` (and so a wallet client's `sendTransaction`) run only
 // for attested actions. Raw `sign`, `signAuthorization` (EIP-7702) and `signMessage` are refused outright: they
 // could sign anything (a transaction hash, a delegation) without the gate seeing what it is.
-import type { Hex, LocalAccount, TransactionSerializable, TypedDataDefinition } from "viem";
+import {
+  serializeTransaction,
+  type Hex,
+  type LocalAccount,
+  type TransactionSerializable,
+  type TypedDataDefinition,
+} from "viem";
 import { canonicalize } from "../protocol/jcs.ts";
-import { checkTransactionMatchesIntent, type IntentInput } from "./binding.ts";
+import { checkTransactionMatchesIntent, snapshotTransaction, type IntentInput, type TxLike } from "./binding.ts";
 import { GateError } from "./errors.ts";
 import type { Gate } from "./gate.ts";
 
@@ -63,12 +69,35 @@ export function gatedAccount<A extends LocalAccount>(account: A, gate: Gate, opt
   const wrapped = {
     ...account,
     async signTransaction(transaction: TransactionSerializable, options?: { serializer?: unknown }) {
+      // What is checked is what is signed: a private copy of the signable fields, read once, so neither getters nor
+      // changes made while the gate awaits can swap the transaction after the check.
+      const tx = snapshotTransaction(transaction);
       const { attestation, intent } = await attested({ kind: "transaction", transaction });
       // Verify (signature, binding of the declared intent, unused), then the tx against that intent, then consume.
       const claims = await gate.verify(attestation, intent);
-      checkTransactionMatchesIntent(claims.jti, transaction, intent);
+      checkTransactionMatchesIntent(claims.jti, tx as TxLike, intent, account.address);
+      // The inner account signs with viem's own serializer, the encoding the check reasons about. A chain serializer
+      // (a wallet client passes e.g. the OP stack one) must encode the executor's transaction to the same bytes, or it
+      // would sign something the gate never saw (a fee currency, a deposit, anything a custom function returns).
+      if (typeof options?.serializer === "function") {
+        const signable = (t: TransactionSerializable) => (t.type === "eip4844" ? { ...t, sidecars: false } : t);
+        let theirs: unknown;
+        try {
+          theirs = await (options.serializer as (t: unknown) => unknown)(signable(transaction));
+        } catch (e) {
+          theirs = e;
+        }
+        const ours = serializeTransaction(signable(tx) as TransactionSerializable);
+        if (typeof theirs !== "string" || theirs.toLowerCase() !== ours.toLowerCase()) {
+          throw new GateError(
+            "digest_mismatch",
+            "the action differs from the attested intent: the chain's serializer encodes the transaction differently from the attested one",
+            { jti: claims.jti },
+          );
+        }
+      }
       await gate.consume(attestation, intent);
-      return (account.signTransaction as (t: unknown, o?: unknown) => Promise<Hex>)(transaction, options);
+      return (account.signTransaction as (t: unknown) => Promise<Hex>)(tx);
     },
     async signTypedData(typedData: TypedDataDefinition) {
       const { attestation, intent } = await attested({ kind: "typed_data", typedData });

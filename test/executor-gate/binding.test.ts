@@ -60,11 +60,27 @@ describe("serialized transactions", () => {
     context: {},
   };
 
-  it("binds the transaction parsed from the declared serialized form", () => {
-    const tx = { chainId: 8453, to: RECIPIENT as Hex, value: 1_000_000_000_000_000n };
+  it("binds the transaction parsed from the declared serialized form, every field of it", () => {
+    const tx = {
+      chainId: 8453,
+      to: RECIPIENT as Hex,
+      value: 1_000_000_000_000_000n,
+      type: "eip1559",
+      nonce: 0,
+      gas: 21000n,
+      maxFeePerGas: 2n,
+      maxPriorityFeePerGas: 1n,
+    };
     expect(() => checkTransactionMatchesIntent("j", tx, intent)).not.toThrow();
     expect(() => checkTransactionMatchesIntent("j", { ...tx, to: OTHER_RECIPIENT }, intent)).toThrow(/recipient/);
     expect(() => checkTransactionMatchesIntent("j", { ...tx, value: tx.value + 1n }, intent)).toThrow(/value/);
+    expect(() => checkTransactionMatchesIntent("j", { ...tx, maxFeePerGas: 10n ** 21n }, intent)).toThrow(
+      /max fee per gas is 10{21} wei, attested 2 wei/,
+    );
+    // the fields the old check ignored: a missing gas limit is not the declared one
+    expect(() => checkTransactionMatchesIntent("j", { ...tx, gas: undefined }, intent)).toThrow(
+      /gas is absent, attested 21000/,
+    );
   });
 
   it("lets gatedAccount sign the declared serialized transaction", async () => {

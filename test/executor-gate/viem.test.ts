@@ -127,6 +127,39 @@ describe("gatedAccount", () => {
     expect(sent).toHaveLength(0);
   });
 
+  it("binds the declared gas and fees: a 1000-ETH fee or a delegation on the attested call is refused", async () => {
+    const a = attestations();
+    await a.declare(
+      evmIntent({ nonce: 0, gas: "21000", max_fee_per_gas: "2000000000", max_priority_fee_per_gas: "1000000000" }),
+    );
+    const signer = gatedAccount(account, gate, { attestationFor: a.attestationFor });
+    const tx: TransactionSerializable = { chainId: 8453, to: RECIPIENT, value: 1_000_000_000_000_000n, ...fees };
+    await expect(signer.signTransaction({ ...tx, maxFeePerGas: 10n ** 21n / 21000n })).rejects.toThrow(
+      /max fee per gas is 47619047619047619 wei, attested 2000000000 wei/,
+    );
+    await expect(
+      signer.signTransaction({
+        ...tx,
+        authorizationList: [
+          {
+            address: OTHER_RECIPIENT,
+            chainId: 0,
+            nonce: 1,
+            r: `0x${"11".repeat(32)}`,
+            s: `0x${"22".repeat(32)}`,
+            yParity: 0,
+          },
+        ],
+      } as TransactionSerializable),
+    ).rejects.toThrow(/authorization list is .*attested absent/);
+    await expect(
+      signer.signTransaction({ ...tx, accessList: [{ address: OTHER_RECIPIENT, storageKeys: [] }] }),
+    ).rejects.toThrow(/access list is .*attested absent/);
+    const { client, sent } = wallet(a);
+    await client.sendTransaction({ to: RECIPIENT, value: 1_000_000_000_000_000n, ...fees });
+    expect(parseTransaction(sent[0]!)).toMatchObject({ gas: 21000n, maxFeePerGas: 2_000_000_000n, nonce: 0 });
+  });
+
   it("refuses a transaction it has no attestation for", async () => {
     const { client, sent } = wallet(attestations());
     const err = await client.sendTransaction({ to: RECIPIENT, value: 1n, ...fees }).catch((e: unknown) => e);
