@@ -20,6 +20,7 @@ evm:
   max_value: "1 ether"
   recipients:
     allow: ["0x1111111111111111111111111111111111111111", "0x2222222222222222222222222222222222222222"]
+  allow_typed_data: [{ primary_type: Payment }]
 tool_calls:
   allow: ["slack.post_message"]
 `;
