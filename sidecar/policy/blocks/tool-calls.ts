@@ -1,62 +1,51 @@
-// `tool_calls`: allow/deny/hold globs over `params.tool` (deny wins), host globs checked against every URL found
-// anywhere in `args` (keys, values, nested, inside longer strings), and `max_args_bytes`. The domain rules also apply
-// to http.request's url (deny or abstain: the network block decides those).
+// `tool_calls`: allow/deny/hold globs over `params.tool` (deny wins), host globs checked against every host of every
+// URL that ../urls.ts reads anywhere in `args` (keys, values, nested, inside longer strings, in any spelling a client
+// accepts), and `max_args_bytes`. A URL the clients read differently is denied. The domain rules also apply to
+// http.request's url (deny or abstain: the network block decides those).
 import type { BlockEvaluator, BlockVerdict } from "../verdict.ts";
 import type { ToolCallsConfig } from "../config.ts";
 import type { Reason } from "../../../protocol/index.ts";
 import { abstain, allow, deny, hold, reason } from "./verdicts.ts";
+import { readDeclaredUrl, readUrls, type UrlFinding } from "../urls.ts";
 
-// The scheme is bounded so that a long run of word characters and dots cannot make the scan quadratic.
-const URL_RE = /\b[a-zA-Z][a-zA-Z0-9+.-]{0,31}:\/\/[^\s"'<>`\\]+/g;
+const clip = (url: string) => (url.length > 100 ? `${url.slice(0, 100)}…` : url);
 
-/** Every URL-looking substring in a JSON value (keys and values, at any depth; iterative, so deep nesting can
- * neither hide a URL nor overflow the stack). */
-export function findUrls(value: unknown): string[] {
-  const out: string[] = [];
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v === "string") {
-      if (v.includes("://")) for (const m of v.matchAll(URL_RE)) out.push(m[0]);
-    } else if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push(v[i]);
-    } else if (v !== null && typeof v === "object") {
-      const entries = Object.entries(v);
-      for (let i = entries.length - 1; i >= 0; i--) stack.push(entries[i]![1], entries[i]![0]);
-    }
-  }
-  return out;
-}
-
-function hostOf(url: string): string | undefined {
-  try {
-    const h = new URL(url).hostname.toLowerCase();
-    return h.startsWith("[") ? h.slice(1, -1) : h.replace(/\.$/, "");
-  } catch {
-    return undefined;
-  }
-}
-
-function checkDomains(domains: NonNullable<ToolCallsConfig["domains"]>, urls: string[], where: string): Reason[] {
+/** Checks every host of every finding against domains.deny / domains.allow; an ambiguous finding (the clients would
+ * contact different hosts, or none can name one) is denied whatever the lists say. */
+function checkDomains(
+  domains: NonNullable<ToolCallsConfig["domains"]>,
+  findings: readonly UrlFinding[],
+  where: string,
+): Reason[] {
   const reasons: Reason[] = [];
   const seen = new Set<string>();
-  for (const url of urls) {
-    const host = hostOf(url);
-    if (host === undefined) {
-      reasons.push(
-        reason("tool_calls", "domains", `${where} contains a URL that cannot be parsed: ${url.slice(0, 100)}`),
-      );
-      continue;
+  for (const f of findings) {
+    if (f.ambiguous) {
+      const why =
+        f.hosts.length > 1
+          ? `clients would contact different hosts (${f.hosts.join(", ")})`
+          : `its host cannot be determined (${f.error ?? "no client reads one"}${f.hosts.length ? `; ${f.hosts.join(", ")}` : ""})`;
+      reasons.push(reason("tool_calls", "domains", `${where} contains an ambiguous URL, ${why}: ${clip(f.text)}`));
     }
-    if (seen.has(host)) continue;
-    seen.add(host);
-    const denied = domains.deny.match(host);
-    if (denied)
-      reasons.push(reason("tool_calls", "domains", `host ${host} in ${where} matches domains.deny "${denied}"`));
-    else if (domains.allow && !domains.allow.test(host))
-      reasons.push(reason("tool_calls", "domains", `host ${host} in ${where} is not in domains.allow`));
+    for (const host of f.hosts) {
+      if (seen.has(host)) continue;
+      seen.add(host);
+      const denied = domains.deny.match(host);
+      if (denied)
+        reasons.push(reason("tool_calls", "domains", `host ${host} in ${where} matches domains.deny "${denied}"`));
+      else if (domains.allow && !domains.allow.test(host))
+        reasons.push(reason("tool_calls", "domains", `host ${host} in ${where} is not in domains.allow`));
+    }
   }
   return reasons;
+}
+
+/** The declared url of an http.request as a finding: one host, or ambiguous with the hosts the clients disagree on. */
+function declaredFinding(url: string): UrlFinding {
+  const r = readDeclaredUrl(url);
+  return "error" in r
+    ? { text: url, hosts: r.hosts, ambiguous: true, error: r.error }
+    : { text: url, host: r.host, hosts: [r.host], ambiguous: false };
 }
 
 export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined): BlockEvaluator {
@@ -64,7 +53,15 @@ export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined): BlockEvalu
     if (intent.action === "http.request") {
       if (!cfg?.domains) return abstain("tool_calls");
       const url = intent.params.url;
-      const reasons = checkDomains(cfg.domains, typeof url === "string" ? [url] : [], "the request url");
+      const reasons = checkDomains(
+        cfg.domains,
+        [
+          typeof url === "string"
+            ? declaredFinding(url)
+            : { text: String(url), hosts: [], ambiguous: true, error: "it is not a string" },
+        ],
+        "the request url",
+      );
       return reasons.length ? deny("tool_calls", reasons) : abstain("tool_calls");
     }
     if (intent.action !== "tool.call") return abstain("tool_calls");
@@ -88,7 +85,7 @@ export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined): BlockEvalu
           reason("tool_calls", "max_args_bytes", `args are ${size} bytes, over max_args_bytes ${cfg.maxArgsBytes}`),
         );
     }
-    if (cfg.domains) reasons.push(...checkDomains(cfg.domains, findUrls(args), "args"));
+    if (cfg.domains) reasons.push(...checkDomains(cfg.domains, readUrls(args), "args"));
     if (reasons.length) return deny("tool_calls", reasons);
     if (held)
       return hold("tool_calls", [
