@@ -20,6 +20,11 @@ export interface Location {
 }
 
 export class RegoError extends Error {
+  /**
+   * The innermost rule or function (e.g. `data.nemoclaw.network.deny`) whose evaluation raised this error; set by
+   * the evaluator as the error leaves that rule. Undefined for errors outside rules (queries) and compile errors.
+   */
+  rule: string | undefined = undefined;
   constructor(
     readonly code: RegoErrorCode,
     readonly detail: string,
@@ -27,6 +32,24 @@ export class RegoError extends Error {
   ) {
     super(formatOne(code, detail, location));
     this.name = "RegoError";
+  }
+}
+
+/**
+ * A failing builtin call under strict builtin errors (OPA's `--strict-builtin-errors` / `StrictBuiltinErrors`):
+ * code `eval_builtin_error`, or `eval_type_error` for operand type errors as OPA reports them
+ * (`plus: operand 1 must be number but got string`); `builtin` is the builtin's name (`to_number`), `location` the
+ * call's file/row/col. Without strict mode the same failure makes the call undefined and nothing is thrown.
+ */
+export class RegoBuiltinError extends RegoError {
+  constructor(
+    code: "eval_builtin_error" | "eval_type_error",
+    detail: string,
+    location: Location | undefined,
+    readonly builtin: string,
+  ) {
+    super(code, detail, location);
+    this.name = "RegoBuiltinError";
   }
 }
 

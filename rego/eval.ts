@@ -4,7 +4,7 @@ import type { Expr, Term } from "./ast.ts";
 import type { BuiltinContext, BuiltinDef } from "./builtins/api.ts";
 import { BuiltinError } from "./builtins/api.ts";
 import type { CRule, Node } from "./compile.ts";
-import { RegoError, type Location } from "./errors.ts";
+import { RegoBuiltinError, RegoError, type Location } from "./errors.ts";
 import * as V from "./value.ts";
 import type { Value } from "./value.ts";
 
@@ -715,6 +715,7 @@ export function evalNodeValue(node: Node, c: Ctx): Value | undefined {
     }
   } catch (e) {
     c.cache.delete(node);
+    noteRule(e, node);
     throw e;
   }
   c.cache.set(node, v === undefined ? UNDEF : v);
@@ -1039,7 +1040,7 @@ function evalCall(t: Term & { t: "call" }, f: Frame, c: Ctx, k: VK, loc: Locatio
           if (stop) return true;
         }
       } catch (e) {
-        return builtinFailed(e, c, loc);
+        return builtinFailed(e, c, loc, def.name);
       }
       return false;
     }
@@ -1051,7 +1052,7 @@ function evalCall(t: Term & { t: "call" }, f: Frame, c: Ctx, k: VK, loc: Locatio
       try {
         r = def.fn(vs, root);
       } catch (e) {
-        return builtinFailed(e, c, loc);
+        return builtinFailed(e, c, loc, def.name);
       }
       if (!def.nondeterministic) (root.memo ??= new Map()).set(def, { args: vs.slice(), result: r });
     }
@@ -1061,17 +1062,24 @@ function evalCall(t: Term & { t: "call" }, f: Frame, c: Ctx, k: VK, loc: Locatio
   });
 }
 
-function builtinFailed(e: unknown, c: Ctx, loc: Location | undefined): boolean {
+/**
+ * A builtin threw. Budget, cancel and other engine errors always propagate; a builtin's own failure makes the call
+ * undefined (OPA's default) or, under strict builtin errors, raises RegoBuiltinError at the call's location. Only
+ * reached on failure: the successful call path allocates nothing for this.
+ */
+function builtinFailed(e: unknown, c: Ctx, loc: Location | undefined, name: string): boolean {
   if (e instanceof RegoError) throw e;
+  if (!c.root.strict) return false;
   const be =
     e instanceof BuiltinErrorClass
       ? e
-      : new BuiltinError("eval_builtin_error", (e as Error)?.message ?? String(e));
-  if (c.root.strict) {
-    const err = new RegoError(be.code, be.message, loc);
-    throw err;
-  }
-  return false;
+      : new BuiltinError("eval_builtin_error", `${name}: ${(e as Error)?.message ?? String(e)}`);
+  throw new RegoBuiltinError(be.code, be.message, loc, name);
+}
+
+/** Record the innermost rule or function an evaluation error left (error path only). */
+function noteRule(e: unknown, node: Node): void {
+  if (e instanceof RegoError && e.rule === undefined) e.rule = "data." + node.path.join(".");
 }
 
 function compareOp(op: string, a: Value, b: Value): boolean {
@@ -1116,7 +1124,9 @@ function evalPrint(args: Term[], f: Frame, c: Ctx, k: K): boolean {
         got = v;
         return true;
       });
-    } catch {
+    } catch (e) {
+      // OPA evaluates print operands as comprehensions: under strict builtin errors their errors surface
+      if (c.root.strict) throw e;
       got = undefined;
     }
     parts.push(got === undefined ? "<undefined>" : typeof got === "string" ? got : toJSONString(got));
@@ -1223,6 +1233,9 @@ function callFunction(node: Node, vals: Value[], c: Ctx, loc?: Location): Value 
       });
     }
     return result;
+  } catch (e) {
+    noteRule(e, node);
+    throw e;
   } finally {
     root.depth--;
   }

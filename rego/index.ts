@@ -9,7 +9,7 @@ import { Ctx, DEFAULT_LIMITS, evalBody, evalNodeValue, evalTerm, Root, type Limi
 import { parseModule, parseQuery, type RegoVersion } from "./parser.ts";
 import { fromJSON, RObject, RSet, type Value } from "./value.ts";
 
-export { RegoError, RegoErrors } from "./errors.ts";
+export { RegoError, RegoErrors, RegoBuiltinError } from "./errors.ts";
 export type { Value } from "./value.ts";
 export type { RegoVersion } from "./parser.ts";
 
@@ -37,6 +37,11 @@ export interface EvalOptions {
   nowNs?: bigint;
   /** evaluation time as a Date (used when nowNs is not given) */
   now?: Date;
+  /**
+   * OPA's StrictBuiltinErrors: a failing builtin call throws RegoBuiltinError (wherever it happens: inside `not`,
+   * comprehensions, `every`, functions, `with`, default and else rules, print arguments) instead of being undefined.
+   * Default: the compile option, else false (OPA's default semantics).
+   */
   strictBuiltinErrors?: boolean;
   seed?: number;
   /** collects print() output */

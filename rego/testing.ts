@@ -15,7 +15,16 @@ export interface TestResult {
   printed: string[];
 }
 
-export function runTests(policy: CompiledPolicy, opts: { run?: RegExp; data?: unknown; files?: (file: string) => boolean } = {}): TestResult[] {
+export function runTests(
+  policy: CompiledPolicy,
+  opts: {
+    run?: RegExp;
+    data?: unknown;
+    files?: (file: string) => boolean;
+    /** `opa test --strict-builtin-errors`: a failing builtin call is an ERROR instead of undefined */
+    strictBuiltinErrors?: boolean;
+  } = {},
+): TestResult[] {
   const out: TestResult[] = [];
   for (const { path, node } of policy.rulePaths()) {
     const rule = path[path.length - 1]!;
@@ -34,7 +43,7 @@ export function runTests(policy: CompiledPolicy, opts: { run?: RegExp; data?: un
     }
     const printed: string[] = [];
     const t0 = process.hrtime.bigint();
-    const eo: EvalOptions = { data: opts.data, print: (l) => printed.push(l) };
+    const eo: EvalOptions = { data: opts.data, strictBuiltinErrors: opts.strictBuiltinErrors, print: (l) => printed.push(l) };
     try {
       const v = policy.evalNode(node, eo);
       const t1 = process.hrtime.bigint();

@@ -7,9 +7,8 @@ import type { NetworkInput } from "../../proxy/input.ts";
 import { proxyPolicy, sourcesReadBody, type ProxyPolicy } from "../../proxy/policy.ts";
 import { normalizeHost } from "../../proxy/resolve.ts";
 import { PolicyError } from "./errors.ts";
-import { readDeclaredUrl } from "./urls.ts";
 import type { BlockEvaluator, BlockVerdict } from "./verdict.ts";
-import { compile, type CompiledPolicy } from "../../rego/index.ts";
+import { compile, RegoBuiltinError, RegoError, type CompiledPolicy } from "../../rego/index.ts";
 import { fromJSON, toJSON, type Value } from "../../rego/value.ts";
 
 export interface NetworkSpec {
@@ -41,9 +40,7 @@ export interface NetworkBlock {
  * unknown at intent time (no connection yet), and no attestation exists yet. */
 export function intentInput(intent: Intent, now: Date): NetworkInput {
   const p = intent.params as { method: string; url: string; headers?: Record<string, string>; body?: unknown };
-  // the reader checks that curl and Python would contact the host WHATWG names; a URL they disagree on is no request
-  const url = readDeclaredUrl(p.url);
-  if ("error" in url) throw new Error(`the request url ${p.url.slice(0, 100)} is ambiguous: ${url.error}`);
+  const url = new URL(p.url);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(p.headers ?? {})) headers[k.toLowerCase()] = v;
   let body: unknown = p.body ?? null;
@@ -55,12 +52,12 @@ export function intentInput(intent: Intent, now: Date): NetworkInput {
       // stays text
     }
   }
-  if (headers.host === undefined) headers.host = url.authority;
+  if (headers.host === undefined) headers.host = url.host;
   const input = buildInput({
     method: p.method,
-    host: normalizeHost(url.host),
-    port: url.port,
-    pathAndQuery: url.pathAndQuery,
+    host: normalizeHost(url.hostname),
+    port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+    pathAndQuery: (url.pathname || "/") + url.search,
     headers,
     body,
     source: { binary: null, pid: null, sandbox_id: null },
@@ -111,16 +108,39 @@ async function compileRules(spec: NetworkSpec): Promise<Rules> {
     const list = Array.isArray(js) ? js : [js];
     return list.map((m) => (typeof m === "string" ? m : JSON.stringify(m)));
   };
+  // Strict builtin errors (OPA's --strict-builtin-errors): a failing builtin call anywhere in the rules raises instead
+  // of making a deny rule silently undefined (`to_number(" 5000")` must not switch a deny off). Whatever throws is
+  // turned into a denial by compileNetwork's decide. allow is read last and only as the boolean true.
   const rules = async (input: unknown) => {
-    const d = compiled.decide(pkg, { input, data });
+    const d = compiled.decide(pkg, { input, data, strictBuiltinErrors: true });
     const reasons = [...messages(d.deny), ...messages(d.deny_reason)];
-    return { allow: d.allow === true && reasons.length === 0, reasons };
+    const allow = reasons.length === 0 && d.allow === true;
+    return { allow, reasons };
   };
   const deterministic = rulesDeterministic(
     compiled,
     spec.modules.map((m) => m.source),
   );
   return Object.assign(rules, { deterministic });
+}
+
+/** The denial reason for a Rego evaluation error: module file and line, the rule when known, OPA's code and message,
+ * e.g. `network rules failed: egress.rego:12: rule data.nemoclaw.network.deny: eval_builtin_error: to_number:
+ * strconv.ParseFloat: parsing " 5000": invalid syntax (strict mode: builtin errors deny)`. */
+export function evaluationFailure(e: unknown): string {
+  if (e instanceof RegoError) {
+    const where = e.location ? `${e.location.file}:${e.location.row}: ` : "";
+    const rule = e.rule ? `rule ${e.rule}: ` : "";
+    const why = e instanceof RegoBuiltinError ? " (strict mode: builtin errors deny)" : " (evaluation errors deny)";
+    return `network rules failed: ${where}${rule}${e.code}: ${e.detail}${why}`;
+  }
+  let msg: string;
+  try {
+    msg = (e as Error)?.message ?? String(e);
+  } catch {
+    msg = "unknown error";
+  }
+  return `network rules failed: ${msg} (evaluation errors deny)`;
 }
 
 /** A Rego compile error as a policy error at the module's file:line:col. */
@@ -145,12 +165,15 @@ function regoLoadError(e: unknown): Error {
 
 export async function compileNetwork(spec: NetworkSpec): Promise<NetworkBlock> {
   const rules = await compileRules(spec);
-  // fail closed: an evaluation error is a denial with the error as its reason
-  const decide = async (input: unknown) => {
+  // fail closed: an evaluation error is a denial with the error as its reason; an answer is allow only when the rules
+  // returned normally with allow === true and no reasons
+  const decide = async (input: unknown): Promise<{ allow: boolean; reasons: string[] }> => {
     try {
-      return await rules(input);
+      const d = await rules(input);
+      if (d.allow === true && d.reasons.length === 0) return { allow: true, reasons: [] };
+      return { allow: false, reasons: d.reasons };
     } catch (e) {
-      return { allow: false, reasons: [`network rules failed to evaluate: ${(e as Error).message}`] };
+      return { allow: false, reasons: [evaluationFailure(e)] };
     }
   };
 

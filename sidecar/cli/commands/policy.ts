@@ -163,7 +163,8 @@ export function registerPolicy(program: Command): void {
     .option("-v, --verbose", "list every test")
     .option("-r, --run <regex>", "only tests whose full name matches")
     .option("--v0-compatible", "parse modules as Rego v0")
-    .action((paths: string[], o: { verbose?: boolean; run?: string; v0Compatible?: boolean }) => {
+    .option("--strict-builtin-errors", "a failing builtin call is a test ERROR instead of undefined")
+    .action((paths: string[], o: { verbose?: boolean; run?: string; v0Compatible?: boolean; strictBuiltinErrors?: boolean }) => {
       const files = paths.flatMap((p) => walkFiles(p, [".rego", ".json", ".yaml", ".yml"]));
       const rego = files.filter((f) => f.endsWith(".rego"));
       const data = loadData(files.filter((f) => !f.endsWith(".rego")));
@@ -174,7 +175,7 @@ export function registerPolicy(program: Command): void {
       } catch (e) {
         throw new ExitError(2, `invalid --run regex: ${(e as Error).message}`);
       }
-      const results = runTests(compiled, { run, data });
+      const results = runTests(compiled, { run, data, strictBuiltinErrors: o.strictBuiltinErrors });
       process.stdout.write(formatTests(results, !!o.verbose) + "\n");
       if (results.some((r) => r.status === "FAIL" || r.status === "ERROR")) throw new ExitError(1);
     });
