@@ -7,6 +7,7 @@ import type { NetworkInput } from "../../proxy/input.ts";
 import { proxyPolicy, sourcesReadBody, type ProxyPolicy } from "../../proxy/policy.ts";
 import { normalizeHost } from "../../proxy/resolve.ts";
 import { PolicyError } from "./errors.ts";
+import { readDeclaredUrl } from "./urls.ts";
 import type { BlockEvaluator, BlockVerdict } from "./verdict.ts";
 import { compile, RegoBuiltinError, RegoError, type CompiledPolicy } from "../../rego/index.ts";
 import { fromJSON, toJSON, type Value } from "../../rego/value.ts";
@@ -40,7 +41,9 @@ export interface NetworkBlock {
  * unknown at intent time (no connection yet), and no attestation exists yet. */
 export function intentInput(intent: Intent, now: Date): NetworkInput {
   const p = intent.params as { method: string; url: string; headers?: Record<string, string>; body?: unknown };
-  const url = new URL(p.url);
+  // the reader checks that curl and Python would contact the host WHATWG names; a URL they disagree on is no request
+  const url = readDeclaredUrl(p.url);
+  if ("error" in url) throw new Error(`the request url ${p.url.slice(0, 100)} is ambiguous: ${url.error}`);
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(p.headers ?? {})) headers[k.toLowerCase()] = v;
   let body: unknown = p.body ?? null;
@@ -52,12 +55,12 @@ export function intentInput(intent: Intent, now: Date): NetworkInput {
       // stays text
     }
   }
-  if (headers.host === undefined) headers.host = url.host;
+  if (headers.host === undefined) headers.host = url.authority;
   const input = buildInput({
     method: p.method,
-    host: normalizeHost(url.hostname),
-    port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
-    pathAndQuery: (url.pathname || "/") + url.search,
+    host: normalizeHost(url.host),
+    port: url.port,
+    pathAndQuery: url.pathAndQuery,
     headers,
     body,
     source: { binary: null, pid: null, sandbox_id: null },
