@@ -12,6 +12,7 @@ import {
   DEFAULT_TTL_SECONDS,
   MAX_TTL_SECONDS,
 } from "../protocol/index.ts";
+import { parsePrincipals, type Principal } from "./principals.ts";
 
 /** The package root (where package.json and policy-examples/ live), independent of the working directory. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -30,6 +31,9 @@ export interface SidecarConfig {
   /** name → token. Empty: dev mode (agent taken from the body). */
   agentTokens: Record<string, string>;
   operatorTokens: Record<string, string>;
+  /** agent name → its tenant (and team), set by the operator: what `scope: tenant|team` soft limits key on and what
+   * an intent's `context.tenant` / `context.team` must not contradict. Absent or empty: no agent has a principal. */
+  principals?: Record<string, Principal>;
   bodyLimitBytes: number;
   sandboxId?: string;
   /** SQLite synchronous mode in WAL. */
@@ -73,6 +77,8 @@ const fileSchema = z
       .optional(),
     agent_tokens: tokens.optional(),
     operator_tokens: tokens.optional(),
+    // validated by parsePrincipals (messages name the path, e.g. principals.treasury-bot.tenant)
+    principals: z.unknown().optional(),
     body_limit: z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(k|kb|KiB|m|mb|MiB)?$/)]).optional(),
     sandbox_id: z.string().optional(),
     sqlite_synchronous: z.enum(["NORMAL", "FULL"]).optional(),
@@ -142,6 +148,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (ttlSeconds < 1 || ttlSeconds > MAX_TTL_SECONDS) {
     throw new ConfigError(`ttl: ${ttlSeconds}s is out of range; use 1s to ${MAX_TTL_SECONDS}s`);
   }
+  let principals: Record<string, Principal>;
+  try {
+    principals = parsePrincipals(file.principals);
+  } catch (e) {
+    throw new ConfigError(`${flags.config ? `${resolve(flags.config)}: ` : ""}${(e as Error).message}`);
+  }
   const envAgent = parseTokens(env.INTENT_SIDECAR_AGENT_TOKENS, "INTENT_SIDECAR_AGENT_TOKENS");
   const envOperator = parseTokens(env.INTENT_SIDECAR_OPERATOR_TOKENS, "INTENT_SIDECAR_OPERATOR_TOKENS");
   const cfg: SidecarConfig = {
@@ -162,6 +174,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     },
     agentTokens: { ...parseTokens(file.agent_tokens, "agent_tokens"), ...envAgent },
     operatorTokens: { ...parseTokens(file.operator_tokens, "operator_tokens"), ...envOperator },
+    principals,
     bodyLimitBytes: file.body_limit !== undefined ? bytes(file.body_limit) : 256 * 1024,
     synchronous: file.sqlite_synchronous ?? "NORMAL",
   };

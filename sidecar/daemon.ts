@@ -9,6 +9,7 @@ import { splitAddr } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
 import { openDatabase, startCheckpointer, IntentStore, appendAudit, type Db } from "./store/index.ts";
+import { startAuditCheckpoints, type AuditCheckpoints } from "./store/audit-checkpoints.ts";
 import { KeyRing, startSignerThread } from "./attest/index.ts";
 import { Pipeline, type PolicyProvider, type Stages } from "./pipeline.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from "./pipeline-hooks.ts";
@@ -23,6 +24,7 @@ import { join } from "node:path";
 import { startProxy, CertificateAuthority, createProxyVerifier, keySourceFromJwks } from "../proxy/index.ts";
 import { sqliteReplayStore } from "../executor-gate/replay/sqlite.ts";
 import type { NetworkBlock } from "./policy/network.ts";
+import { principalLookup } from "./principals.ts";
 
 export interface DaemonOptions {
   config: SidecarConfig;
@@ -91,9 +93,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let timer: NodeJS.Timeout | undefined;
   let nemoclaw: ActivationServer | null = null;
   let holdsSystem: HoldsSubsystem | undefined;
+  let auditCheckpoints: AuditCheckpoints | undefined; // signed checkpoints of the audit chain (at start, N rows/T s, stop)
   try {
     const store = new IntentStore(db);
     const keys = KeyRing.open(config.dataDir);
+    auditCheckpoints = startAuditCheckpoints({ db, key: () => keys.current, log });
     const policy = opts.policy ?? (await openPolicy(config.policyFile, log));
     policy.onReload((r) => {
       metrics.policyReloads.inc({ result: r.ok ? "ok" : "failed" });
@@ -106,6 +110,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       else log.error({ error: r.error }, "policy reload failed; the last valid policy stays active");
     });
     const provider: PolicyProvider<any> = policy.provider;
+    const principals = principalLookup(config.principals);
     holdsSystem = createHoldsSubsystem({
       db,
       store,
@@ -122,7 +127,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       ...(opts.now ? { now: opts.now } : {}),
       log,
     });
+    // scope: tenant|team soft limits key on the agents' principals (config), never on the intent's context
+    holdsSystem.ledger.usePrincipals(principals);
     const pipeline = new Pipeline({
+      principals,
       db,
       store,
       keys,
@@ -253,6 +261,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         await policy.close();
         await signer.close();
         await checkpointer.stop();
+        auditCheckpoints?.stop();
         db.close();
       },
     };
@@ -264,6 +273,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await holdsSystem?.close();
     await signer.close();
     await checkpointer.stop();
+    auditCheckpoints?.stop();
     db.close();
     throw e;
   }

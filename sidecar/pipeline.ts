@@ -14,6 +14,7 @@ import type { BlockVerdict, Effect, EvalEnv } from "./policy/verdict.ts";
 import { buildClaims, inlineSigner, signClaims, type KeyRing, type Signer, type SigningKey } from "./attest/index.ts";
 import { appendAuditData, GroupCommit, isoTime, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
+import { principalConflict, type PrincipalLookup } from "./principals.ts";
 
 /** The policy side as the pipeline sees it; the daemon adapts the policy engineer's PolicyManager to this. */
 export interface PolicyProvider<P extends PolicyRef = PolicyRef> {
@@ -59,6 +60,9 @@ export interface PipelineDeps {
    * the `limits` hook it must only write to the database: the group commit may run a decision twice when another
    * decision of the same transaction fails (the holds hook is exempt: the pipeline pins before creating a hold). */
   onRecorded?: (rec: IntentRecord) => void;
+  /** The agents' principals (sidecar config): an intent whose context.tenant / context.team contradicts its agent's
+   * principal is refused with 403 before anything is recorded. */
+  principals?: PrincipalLookup;
 }
 
 export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
@@ -231,6 +235,10 @@ export class Pipeline {
         },
       };
     }
+    // The agent is the authenticated one (token mode) or, in dev mode, the body's: its principal is the operator's
+    // word on its tenant and team; a context that claims otherwise is refused, nothing recorded (SPEC section 5).
+    const conflict = principalConflict(intent, this.deps.principals);
+    if (conflict !== undefined) return { status: 403, body: { error: "forbidden", message: conflict } };
     const digest = intentDigest(intent);
     const t1 = performance.now();
 

@@ -7,6 +7,13 @@ import { globMatch } from "./glob.ts";
 import { LIMITS_SCHEMA_SQL, UNITS } from "./schema.ts";
 import { LimitError, type SoftLimit } from "./types.ts";
 import { formatDuration } from "./duration.ts";
+import type { PrincipalLookup } from "../principals.ts";
+
+export interface LimitLedgerOptions {
+  /** The agent → principal mapping of the sidecar config: `scope: tenant|team` key on it. Without it (or for an
+   * agent without a principal) every agent is its own tenant: key `agent:<name>`, never the intent's context. */
+  principals?: PrincipalLookup;
+}
 
 /** One limit an intent falls under, with what it would add. */
 export interface LimitCharge {
@@ -29,8 +36,13 @@ export class LimitLedger {
   private readonly already: Database.Statement<[string, string], { one: number }>;
   /** Runs its argument in an IMMEDIATE transaction; created once (db.transaction() is not free). */
   private readonly immediate: <T>(fn: () => T) => T;
+  private principals: PrincipalLookup | undefined;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(
+    private readonly db: Database.Database,
+    opts: LimitLedgerOptions = {},
+  ) {
+    this.principals = opts.principals;
     db.exec(LIMITS_SCHEMA_SQL);
     this.head = db.prepare(
       "SELECT ts, cum FROM soft_limit_ledger WHERE limit_id = ? AND scope_key = ? ORDER BY ts DESC, cum DESC LIMIT 1",
@@ -45,12 +57,17 @@ export class LimitLedger {
     this.immediate = db.transaction((fn: () => unknown) => fn()).immediate as LimitLedger["immediate"];
   }
 
+  /** Sets the principal lookup (the daemon wires the config's `principals` after the holds subsystem made us). */
+  usePrincipals(lookup: PrincipalLookup | undefined): void {
+    this.principals = lookup;
+  }
+
   /** The limits this intent falls under and what it would add to each (throws LimitError on a bad measure). */
   charges(intent: Intent, limits: readonly SoftLimit[], now = Date.now()): LimitCharge[] {
     const out: LimitCharge[] = [];
     for (const limit of limits) {
       if (!appliesTo(limit, intent.action)) continue;
-      out.push({ limit, scopeKey: scopeKey(limit, intent), units: measureUnits(limit, intent, now) });
+      out.push({ limit, scopeKey: scopeKey(limit, intent, this.principals), units: measureUnits(limit, intent, now) });
     }
     return out;
   }
@@ -143,17 +160,41 @@ export class LimitLedger {
   }
 }
 
-function scopeKey(limit: SoftLimit, intent: Intent): string {
+/**
+ * The stream an intent counts in. Tenant and team come from the agent's principal (operator config), never from
+ * `intent.context` (the agent writes that). An agent without a principal, or without a team for `scope: team`, gets
+ * its own stream `agent:<name>`: never a shared one, never one it can pick.
+ */
+export function scopeKey(limit: SoftLimit, intent: Intent, principals?: PrincipalLookup): string {
   switch (limit.scope) {
     case "agent":
       return `agent:${intent.agent}`;
     case "tenant": {
-      const t = intent.context.tenant;
-      return `tenant:${typeof t === "string" ? t : ""}`;
+      const p = principals?.(intent.agent);
+      return p ? `tenant:${p.tenant}` : `agent:${intent.agent}`;
     }
-    default:
+    case "team": {
+      // team names are per tenant: finance of acme and finance of globex are different streams
+      const p = principals?.(intent.agent);
+      return p?.team !== undefined ? `team:${p.tenant}/${p.team}` : `agent:${intent.agent}`;
+    }
+    case "global":
       return "global";
+    default: {
+      const never: never = limit.scope;
+      throw new Error(`unknown soft-limit scope ${String(never)}`);
+    }
   }
+}
+
+/** "agent treasury-bot", "tenant acme", "team acme/finance", "global", or "tenant scope: agent bob has no tenant". */
+function describeScope(limit: SoftLimit, key: string): string {
+  if (limit.scope === "global") return "global";
+  const colon = key.indexOf(":");
+  const kind = key.slice(0, colon);
+  const name = key.slice(colon + 1);
+  if (kind === limit.scope) return `${kind} ${name}`;
+  return `${limit.scope} scope: agent ${name} has no ${limit.scope} principal, counted alone`;
 }
 
 function appliesTo(limit: SoftLimit, action: string): boolean {
@@ -181,7 +222,7 @@ function measureUnits(limit: SoftLimit, intent: Intent, now: number): number {
 
 function exceeded(c: LimitCharge, totalUnits: number): Reason {
   const fmt = (u: number) => String(Math.round((u / UNITS) * 1e6) / 1e6);
-  const scope = c.limit.scope === "global" ? "global" : `${c.limit.scope} ${c.scopeKey.slice(c.scopeKey.indexOf(":") + 1)}`;
+  const scope = describeScope(c.limit, c.scopeKey);
   return {
     block: "soft_limits",
     rule: c.limit.id,

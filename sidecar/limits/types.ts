@@ -1,7 +1,8 @@
 // Soft limits as the ledger consumes them: compiled from the policy's `soft_limits` block.
 import type { Intent } from "../../protocol/index.ts";
 
-export type LimitScope = "agent" | "tenant" | "global";
+/** `tenant` and `team` are those of the agent's principal (sidecar config `principals`), never the intent's context. */
+export type LimitScope = "agent" | "tenant" | "team" | "global";
 
 export interface SoftLimit {
   id: string;

@@ -182,7 +182,7 @@ describe("errors name file, line and column and say what to fix", () => {
         "soft_limits:",
         "  - id: s",
         "    measure: 'intent.params.amount'",
-        "    scope: team",
+        "    scope: department",
         "    window: 24 hours",
         "    max: 10",
         "  - id: t",
@@ -203,7 +203,7 @@ describe("errors name file, line and column and say what to fix", () => {
       ].join("\n"),
     );
     expect(xs).toEqual([
-      expect.stringMatching(/^4:12: soft_limits\.0\.scope: must be "agent", "tenant" or "global"/),
+      expect.stringMatching(/^4:12: soft_limits\.0\.scope: must be "agent", "tenant", "team" or "global"/),
       expect.stringMatching(/^5:13: soft_limits\.0\.window: "24 hours" is not a duration; use a number with a unit/),
       expect.stringMatching(/^13:8: holds\.ttl: "1 day" is not a duration/),
       expect.stringMatching(/^17:14: notify\.webhooks\.0: "not a url" is not an http\(s\) URL/),
