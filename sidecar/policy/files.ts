@@ -78,3 +78,44 @@ export function policyDigest(policyFile: string, policyBytes: Buffer, referenced
     frame(path.relative(dir, f.path), f.bytes);
   return `sha256:${h.digest("hex")}`;
 }
+
+/** What a file looked like at one read: size, mtime and content hash ("missing" when it could not be read). */
+export interface FileState {
+  path: string;
+  /** `size:mtimeMs:sha256` or `missing`; two reads of an unchanged file give the same key. */
+  key: string;
+  bytes?: Buffer;
+}
+
+let changingReads = 0;
+
+/** Reads each file once (stat, content, stat again). A file whose stat changed during the read gets a key of its
+ * own ("changing:…") that never equals another read's, so a write in progress is never taken as stable. */
+export async function snapshotFiles(files: Iterable<string>): Promise<Map<string, FileState>> {
+  const out = new Map<string, FileState>();
+  await Promise.all(
+    [...new Set(files)].map(async (file) => {
+      try {
+        const before = await stat(file);
+        const bytes = await readFile(file);
+        const after = await stat(file);
+        const hash = createHash("sha256").update(bytes).digest("hex");
+        const stable = before.size === after.size && before.mtimeMs === after.mtimeMs && after.size === bytes.length;
+        const key = `${after.size}:${after.mtimeMs}:${hash}`;
+        out.set(file, { path: file, key: stable ? key : `changing:${++changingReads}:${key}`, bytes });
+      } catch {
+        out.set(file, { path: file, key: "missing" });
+      }
+    }),
+  );
+  return out;
+}
+
+/** True when every file present in both snapshots has the same key (size, mtime and content hash). */
+export function sameFiles(a: Map<string, FileState>, b: Map<string, FileState>): boolean {
+  for (const [file, s] of a) {
+    const t = b.get(file);
+    if (t && t.key !== s.key) return false;
+  }
+  return true;
+}
