@@ -394,7 +394,10 @@ describe("relative paths and digest", () => {
         params: { chain_id: 1, to: "0x1111111111111111111111111111111111111111", value: "0", data },
       }),
     );
-    expect(r.effect).toBe("allow");
+    // Decoded, but what swap() moves is not known: allowed only on a contract the policy lists.
+    expect(r.effect).toBe("deny");
+    expect(r.reasons[0]!.message).toContain("decoded by evm.abis");
+    expect(r.reasons[0]!.message).toContain("contracts.allow");
     const unknown = await decide(
       p,
       intent({
@@ -403,5 +406,15 @@ describe("relative paths and digest", () => {
       }),
     );
     expect(unknown.reasons.map((x) => x.rule)).toEqual(["unknown_calldata"]);
+    expect(unknown.reasons[0]!.message).toContain("not decoded by any known ABI");
+    await writeFile(f, (await readFile(f, "utf8")).replace("evm:\n", 'evm:\n  contracts: { allow: ["0x1111111111111111111111111111111111111111"] }\n'));
+    const listed = await decide(
+      await loadPolicy(f),
+      intent({
+        action: "evm.transaction",
+        params: { chain_id: 1, to: "0x1111111111111111111111111111111111111111", value: "0", data },
+      }),
+    );
+    expect(listed.effect).toBe("allow");
   });
 });

@@ -29,9 +29,15 @@ export interface RuleSubject {
   value?: bigint;
   /** The effect judged (never a fee effect). */
   effect: EvmEffect;
-  /** Raw calldata and its decoding, for criteria on functions without a standard meaning. */
+  /** Raw calldata, for criteria on functions without a standard meaning. */
   data?: Hex;
-  decoded?: DecodedCall;
+  /** The arguments as written: the decoded call's, or the typed data message's. Read for criterion params that are
+   * no effect field (deadline, nonce...). */
+  args?: Record<string, unknown>;
+  /** The function (calldata) or primary type (typed data) the effect came from. */
+  source?: string;
+  /** A sum of several effects of one intent (a batch split into pieces): judged by deny and hold rules only. */
+  aggregate?: boolean;
   /** The listed token of the effect, so amounts in reasons read in token units. */
   token?: { symbol: string; decimals: number };
 }
@@ -64,6 +70,10 @@ const EFFECT_KIND: Record<string, EvmEffect["kind"]> = {
   "safeTransferFrom(address,address,uint256)": "nft_transfer",
   "safeTransferFrom(address,address,uint256,bytes)": "nft_transfer",
   "safeTransferFrom(address,address,uint256,uint256,bytes)": "nft_transfer",
+  "safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)": "nft_transfer",
+  "transferFrom((address,address,uint160,address)[])": "transfer",
+  "permit(address,((address,uint160,uint48,uint48),address,uint256),bytes)": "approval",
+  "permit(address,((address,uint160,uint48,uint48)[],address,uint256),bytes)": "approval",
 };
 
 /** Argument names and the effect field they mean. */
@@ -79,9 +89,18 @@ const ROLE: Record<string, "to" | "from" | "amount" | "spender" | "approved" | "
 function effectField(e: EvmEffect, role: (typeof ROLE)[string]): unknown {
   switch (e.kind) {
     case "transfer":
-      return role === "to" ? e.to : role === "from" ? e.from : role === "amount" ? e.amount : undefined;
+      // ERC-721 transferFrom shares ERC-20's selector: its tokenId is the transfer's third word, read as the amount.
+      return role === "to" ? e.to : role === "from" ? e.from : role === "amount" || role === "id" ? e.amount : undefined;
     case "approval":
-      return role === "spender" ? e.spender : role === "amount" ? e.amount : role === "approved" ? true : undefined;
+      return role === "spender"
+        ? e.spender
+        : role === "from"
+          ? e.owner
+          : role === "amount"
+            ? e.amount
+            : role === "approved"
+              ? true
+              : undefined;
     case "nft_transfer":
       return role === "to" ? e.to : role === "amount" ? e.amount : role === "id" ? e.id : undefined;
     default:
@@ -137,9 +156,12 @@ function criterionMatches(cc: CompiledCriterion, s: RuleSubject, strict: boolean
         ? { ok: false, detail: "" }
         : { ok: cmp(s.value, c.operator, c.value), detail: `value ${s.value} ${c.operator} ${c.value}` };
     case "evmAddress": {
-      if (s.addresses.length === 0) return { ok: false, detail: "" };
-      const inSet = (a: string) => c.addresses.has(a);
       const want = c.operator === "in";
+      // No address (creation, typed data without verifyingContract): a deny/hold rule on "not in" matches (the
+      // address cannot be shown to be in the list); nothing else does.
+      if (s.addresses.length === 0)
+        return { ok: !strict && !want, detail: `no address ${c.operator} list` };
+      const inSet = (a: string) => c.addresses.has(a);
       // allow rules: every address must satisfy the criterion; deny/hold rules: any address suffices.
       const ok = strict ? s.addresses.every((a) => inSet(a) === want) : s.addresses.some((a) => inSet(a) === want);
       return { ok, detail: `address ${s.addresses.join("/")} ${c.operator} list` };
@@ -156,17 +178,17 @@ function criterionMatches(cc: CompiledCriterion, s: RuleSubject, strict: boolean
       if (kind !== undefined) {
         // A standard function: match the effect, whatever mechanism produced it.
         if (s.effect.kind !== kind) return { ok: false, detail: "" };
-        const call = s.decoded && s.decoded.fn.name === c.function ? s.decoded : undefined;
         const m = matchParams(c, (name) => {
           const role = ROLE[name];
-          const v = role ? effectField(s.effect, role) : undefined;
-          return v !== undefined ? v : call?.args[name];
+          const field = role ? effectField(s.effect, role) : undefined;
+          const v = field === "" ? undefined : field; // a per-token total names no recipient
+          return v !== undefined ? v : s.aggregate ? undefined : s.args?.[name];
         }, s);
         const via = effectName(s.effect);
         const label = via === `erc20.${c.function}` ? c.function : `${c.function} (${via})`;
         return m.ok ? { ok: true, detail: `${label} ${m.detail}`.trim() } : m;
       }
-      if (!s.data || s.data === "0x" || s.effect.kind !== "call") return { ok: false, detail: "" };
+      if (!s.data || s.data === "0x" || s.aggregate) return { ok: false, detail: "" };
       const call = decodeCall(selectors, s.data);
       if (!call || call.fn.name !== c.function) return { ok: false, detail: "" };
       const m = matchParams(c, (name) => call.args[name], s);
@@ -182,31 +204,29 @@ function effectName(e: EvmEffect): string {
 interface CompiledRule {
   rule: EvmRule;
   criteria: CompiledCriterion[];
-  /** Kinds of token-moving effects an evmData criterion of the rule matches (such rules also judge typed data). */
-  movementKinds: Set<EvmEffect["kind"]>;
 }
+
+const MOVEMENTS = new Set<EvmEffect["kind"]>(["transfer", "approval", "nft_transfer"]);
 
 function appliesTo(r: CompiledRule, s: RuleSubject): boolean {
   const op = r.rule.operation;
   if (op === undefined) return true;
   if (s.operation === "transaction") return op !== "signTypedData";
-  // A signature that moves tokens (EIP-3009, permits, Permit2) is that movement: rules written for transfers and
-  // approvals judge it too.
-  return op === "signTypedData" || r.movementKinds.has(s.effect.kind);
+  // A signature that moves tokens (EIP-3009, permits, Permit2) is that movement: transaction rules judge it too, so
+  // a transaction allowlist cannot be sidestepped by signing the same movement.
+  return op === "signTypedData" || MOVEMENTS.has(s.effect.kind);
 }
 
 export function compileRules(rules: EvmRule[]) {
   const compiled: CompiledRule[] = rules.map((r) => {
-    const movementKinds = new Set<EvmEffect["kind"]>();
     const criteria = r.criteria.map((c): CompiledCriterion => {
       if (c.type !== "evmData") return { c };
       const fns = c.abi.filter((i): i is AbiFunction => i.type === "function" && i.name === c.function);
       const kinds = new Set(fns.map((f) => EFFECT_KIND[signatureOf(f)]).filter((k) => k !== undefined));
       const kind = kinds.size === 1 ? [...kinds][0] : undefined;
-      if (kind) movementKinds.add(kind);
       return { c, ...(kind ? { kind } : {}), fns, selectors: selectorMapOf(c.abi, "abis") };
     });
-    return { rule: r, criteria, movementKinds };
+    return { rule: r, criteria };
   });
   return (subjects: RuleSubject[]): { deny: Reason[]; hold: Reason[] } => {
     const out = { deny: [] as Reason[], hold: [] as Reason[] };
@@ -217,6 +237,7 @@ export function compileRules(rules: EvmRule[]) {
       for (const cr of compiled) {
         if (!appliesTo(cr, s)) continue;
         const strict = cr.rule.effect === "allow";
+        if (strict && s.aggregate) continue;
         if (strict) allowRules++;
         const details: string[] = [];
         let matched = true;
@@ -235,7 +256,7 @@ export function compileRules(rules: EvmRule[]) {
           if (!list.some((x) => x.rule === cr.rule.id && x.message === msg)) list.push(reason("evm", cr.rule.id, msg));
         } else allowed = true;
       }
-      if (!allowed) unallowed.push(s);
+      if (!allowed && !s.aggregate) unallowed.push(s);
     }
     if (allowRules > 0 && unallowed.length > 0 && out.deny.length === 0) {
       out.deny.push(

@@ -9,7 +9,7 @@ import { formatEth, formatToken } from "../units.ts";
 import {
   buildSelectorMap,
   intentEffects,
-  selectorMapOf,
+  decodeCall,
   type EvmEffect,
   type EvmEffects,
   type SelectorMap,
@@ -19,12 +19,10 @@ import { abstain, allow, deny, hold, reason, shortAddr } from "./verdicts.ts";
 
 const ZERO = "0x0000000000000000000000000000000000000000";
 
-/** The block's selector map: the standard ABIs, evm.abis, and the ABIs of evmData criteria (functions the policy
- * names are known, so their calldata is not "unknown"). */
+/** The block's selector map: the standard ABIs and evm.abis. The ABIs of evmData criteria are not added: a rule that
+ * names a function (to deny some calls of it) must not make every other call of it known. */
 function selectorsOf(cfg: EvmConfig): SelectorMap {
-  const map = buildSelectorMap(cfg.abis);
-  for (const r of cfg.rules) for (const c of r.criteria) if (c.type === "evmData") selectorMapOf(c.abi, "abis", map);
-  return map;
+  return buildSelectorMap(cfg.abis);
 }
 
 export function evmEvaluator(cfg: EvmConfig | undefined): BlockEvaluator {
@@ -49,11 +47,51 @@ export function evmEvaluator(cfg: EvmConfig | undefined): BlockEvaluator {
       const what = intent.action === "evm.transaction" ? "transaction" : "typed_data";
       return deny("evm", [reason("evm", what, `the ${what === "transaction" ? "transaction cannot be parsed" : "typed data cannot be read"}: ${(e as Error).message.split("\n")[0]}`)]);
     }
-    return judge(cfg, rules!, fx);
+    return judge(cfg, selectors!, rules!, fx);
   };
 }
 
-function judge(cfg: EvmConfig, rules: ReturnType<typeof compileRules>, fx: EvmEffects): BlockVerdict {
+/** Sums of the transfers (by token and recipient, and by token) and approvals (by token and spender, and by token)
+ * of one intent, where there is more than one. */
+function aggregates(effects: EvmEffect[]): EvmEffect[] {
+  const sums = new Map<string, { e: EvmEffect; n: number }>();
+  const add = (key: string, e: EvmEffect, amount: bigint) => {
+    const cur = sums.get(key);
+    if (!cur) sums.set(key, { e: { ...e, amount } as EvmEffect, n: 1 });
+    else {
+      (cur.e as { amount: bigint }).amount += amount;
+      cur.n++;
+    }
+  };
+  for (const e of effects) {
+    if (e.kind === "transfer") {
+      add(`t:${e.token}:${e.to}`, e, e.amount);
+      add(`t:${e.token}`, e, e.amount);
+    } else if (e.kind === "approval" && !e.operator) {
+      add(`a:${e.token}:${e.spender}`, e, e.amount);
+      add(`a:${e.token}`, e, e.amount);
+    }
+  }
+  const out: EvmEffect[] = [];
+  for (const [key, { e, n }] of sums) {
+    if (n < 2) continue;
+    const perToken = key.split(":").length === 2;
+    const sum = { ...e, via: `${n} ${e.kind === "transfer" ? "transfers" : "approvals"} in one intent` } as EvmEffect;
+    // A per-token total spans recipients: it names none, so recipient checks are left to the single effects.
+    if (perToken && e.kind === "transfer") (sum as { to: string }).to = "";
+    if (perToken && e.kind === "approval") (sum as { spender: string }).spender = "";
+    if (e.kind === "approval") (sum as { unlimited: boolean }).unlimited = (sum as { amount: bigint }).amount >= 2n ** 255n || e.unlimited;
+    out.push(sum);
+  }
+  return out;
+}
+
+function judge(
+  cfg: EvmConfig,
+  selectors: SelectorMap,
+  rules: ReturnType<typeof compileRules>,
+  fx: EvmEffects,
+): BlockVerdict {
   const out: Reason[] = [];
   if (fx.domainChainId !== undefined && fx.domainChainId !== BigInt(fx.chainId))
     out.push(reason("evm", "chains", `typed data domain chainId ${fx.domainChainId} differs from chain_id ${fx.chainId}`));
@@ -65,20 +103,28 @@ function judge(cfg: EvmConfig, rules: ReturnType<typeof compileRules>, fx: EvmEf
   for (const e of fx.effects) effectChecks(cfg, fx, e, out);
 
   const subjects: RuleSubject[] = [];
-  for (const e of fx.effects) {
-    if (e.kind === "fee") continue;
+  const args = fx.data ? decodeCall(selectors, fx.data)?.args : fx.message;
+  const subject = (e: EvmEffect, aggregate: boolean): RuleSubject => {
     const token = "token" in e ? e.token : undefined;
     const listed = token !== undefined ? cfg.tokens.get(`${fx.chainId}:${token}`) : undefined;
-    const addresses = [...new Set([fx.target, token].filter((a): a is string => a !== undefined))];
-    subjects.push({
+    return {
       operation: fx.operation,
       chainId: fx.chainId,
-      addresses,
+      addresses: [...new Set([fx.target, token].filter((a): a is string => a !== undefined))],
       ...(fx.operation === "transaction" ? { value: fx.value } : {}),
       effect: e,
       ...(fx.data ? { data: fx.data } : {}),
+      ...(args ? { args } : {}),
       ...(listed ? { token: listed } : {}),
-    });
+      ...(aggregate ? { aggregate } : {}),
+    };
+  };
+  for (const e of fx.effects) if (e.kind !== "fee") subjects.push(subject(e, false));
+  // A batch split into pieces moves the sum: each (token, recipient or spender) total is judged by deny and hold
+  // rules, and each token's total by max_transfer, as one transfer of that size would be.
+  for (const e of aggregates(fx.effects)) {
+    subjects.push(subject(e, true));
+    if (e.kind === "transfer" || e.kind === "approval") effectChecks(cfg, fx, { ...e, via: e.via }, out, true);
   }
   const r = rules(subjects);
   const denies = [...out, ...r.deny];
@@ -125,7 +171,20 @@ function amountText(amount: bigint, t: TokenConfig | undefined, token: string): 
 /** "transfer" for a plain ERC-20 transfer, "transfer (eip3009.transferWithAuthorization)" for other mechanisms. */
 const verb = (noun: string, via: string) => (via === "erc20.transfer" || via === "erc20.approve" ? noun : `${noun} (${via})`);
 
-function effectChecks(cfg: EvmConfig, fx: EvmEffects, e: EvmEffect, out: Reason[]) {
+function effectChecks(cfg: EvmConfig, fx: EvmEffects, e: EvmEffect, out: Reason[], aggregate = false) {
+  if (aggregate) {
+    if (e.kind !== "transfer" && e.kind !== "approval") return;
+    const t = tokenOf(cfg, fx, e.token);
+    if (t?.maxTransfer !== undefined && e.amount > t.maxTransfer && !(e.kind === "approval" && e.unlimited && cfg.denyUnlimitedApprovals))
+      out.push(
+        reason(
+          "evm",
+          "max_transfer",
+          `${e.kind === "transfer" ? "transfers" : "approvals"} of ${formatToken(e.amount, t.decimals, t.symbol)} in total (${e.via}) exceed max_transfer ${formatToken(t.maxTransfer, t.decimals, t.symbol)}`,
+        ),
+      );
+    return;
+  }
   switch (e.kind) {
     case "native":
       recipient(cfg, e.to, "recipient", out);
@@ -219,6 +278,16 @@ function effectChecks(cfg: EvmConfig, fx: EvmEffects, e: EvmEffect, out: Reason[
       out.push(reason("evm", e.about === "calldata" ? "unknown_calldata" : e.about === "typed_data" ? "unknown_typed_data" : "amount", e.message));
       return;
     case "call":
+      // A function only evm.abis decodes could do anything (execute(target, value, data)): its effects are unknown,
+      // so it is allowed only on contracts the policy lists, or when the operator turned unknown calldata off.
+      if (e.via === "abis" && cfg.denyUnknownCalldata && !(e.contract !== undefined && cfg.contracts.allow?.has(e.contract)))
+        out.push(
+          reason(
+            "evm",
+            "unknown_calldata",
+            `${e.function} on ${e.contract ?? "?"} is decoded by evm.abis but what it moves is not known; to allow calls to it, list ${e.contract ?? "the contract"} in evm.contracts.allow`,
+          ),
+        );
       return;
   }
 }

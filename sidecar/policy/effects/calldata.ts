@@ -124,23 +124,43 @@ const erc20Transfer =
   ];
 
 const erc20Approval =
-  (spender: number, amount: number, via: string): Meaning =>
+  (spender: number, amount: number, via: string, owner?: number): Meaning =>
   (a, token) => [
-    { kind: "approval", token, spender: addr(a[spender]), amount: big(a[amount]), unlimited: big(a[amount]) >= UNLIMITED_ERC20, via },
+    {
+      kind: "approval",
+      token,
+      spender: addr(a[spender]),
+      ...(owner !== undefined ? { owner: addr(a[owner]) } : {}),
+      amount: big(a[amount]),
+      unlimited: big(a[amount]) >= UNLIMITED_ERC20,
+      via,
+    },
   ];
 
 const operatorGrant =
-  (operator: number, approved: number, via: string): Meaning =>
+  (operator: number, approved: number, via: string, owner?: number): Meaning =>
   (a, token) =>
     a[approved] === true
-      ? [{ kind: "approval", token, spender: addr(a[operator]), amount: MAX_UINT256, unlimited: true, operator: true, via }]
+      ? [
+          {
+            kind: "approval",
+            token,
+            spender: addr(a[operator]),
+            ...(owner !== undefined ? { owner: addr(a[owner]) } : {}),
+            amount: MAX_UINT256,
+            unlimited: true,
+            operator: true,
+            via,
+          },
+        ]
       : [{ kind: "call", contract: token, function: via, via: "revocation" }];
 
 type PermitDetails = { token: string; amount: bigint };
-const permit2Allowance = (d: PermitDetails, spender: unknown, via: string): EvmEffect => ({
+const permit2Allowance = (d: PermitDetails, spender: unknown, via: string, owner?: unknown): EvmEffect => ({
   kind: "approval",
   token: addr(d.token),
   spender: addr(spender),
+  ...(owner !== undefined ? { owner: addr(owner) } : {}),
   amount: d.amount,
   unlimited: d.amount >= UNLIMITED_PERMIT2,
   via,
@@ -154,8 +174,8 @@ const MEANINGS: Record<string, Meaning> = {
   "transferFrom(address,address,uint256)": erc20Transfer(1, 2, 0, "erc20.transferFrom"),
   "approve(address,uint256)": erc20Approval(0, 1, "erc20.approve"),
   "increaseAllowance(address,uint256)": erc20Approval(0, 1, "erc20.increaseAllowance"),
-  "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)": erc20Approval(1, 2, "eip2612.permit"),
-  "permit(address,address,uint256,uint256,bool,uint8,bytes32,bytes32)": operatorGrant(1, 4, "dai.permit"),
+  "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)": erc20Approval(1, 2, "eip2612.permit", 0),
+  "permit(address,address,uint256,uint256,bool,uint8,bytes32,bytes32)": operatorGrant(1, 4, "dai.permit", 0),
   "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)": erc20Transfer(1, 2, 0, "eip3009.transferWithAuthorization"),
   "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)": erc20Transfer(1, 2, 0, "eip3009.transferWithAuthorization"),
   "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)": erc20Transfer(1, 2, 0, "eip3009.receiveWithAuthorization"),
@@ -172,7 +192,8 @@ const MEANINGS: Record<string, Meaning> = {
   "safeBatchTransferFrom(address,address,uint256[],uint256[],bytes)": (a, token) => {
     const ids = a[2] as readonly bigint[];
     const amounts = a[3] as readonly bigint[];
-    if (ids.length !== amounts.length) throw new Error("safeBatchTransferFrom ids and amounts differ in length");
+    if (ids.length !== amounts.length)
+      return [{ kind: "unknown", about: "calldata", contract: token, message: `safeBatchTransferFrom to ${token} has ${ids.length} ids but ${amounts.length} amounts` }];
     return ids.map((id, i) => ({
       kind: "nft_transfer" as const,
       token,
@@ -201,11 +222,11 @@ const MEANINGS: Record<string, Meaning> = {
     })),
   "permit(address,((address,uint160,uint48,uint48),address,uint256),bytes)": (a) => {
     const p = a[1] as { details: PermitDetails; spender: string };
-    return [permit2Allowance(p.details, p.spender, "permit2.permit")];
+    return [permit2Allowance(p.details, p.spender, "permit2.permit", a[0])];
   },
   "permit(address,((address,uint160,uint48,uint48)[],address,uint256),bytes)": (a) => {
     const p = a[1] as { details: readonly PermitDetails[]; spender: string };
-    return p.details.map((d) => permit2Allowance(d, p.spender, "permit2.permit"));
+    return p.details.map((d) => permit2Allowance(d, p.spender, "permit2.permit", a[0]));
   },
 };
 
@@ -224,3 +245,7 @@ export function callEffects(call: DecodedCall, contract: string): EvmEffect[] {
   if (meaning) return meaning(call.list, contract);
   return [{ kind: "call", contract, function: sig, via: call.source }];
 }
+
+/** Whether a decoded call's meaning is fully known: a standard function (its effects, or a view), not one only the
+ * policy's evm.abis decodes (which could do anything: `execute(target, value, data)`). */
+export const standardMeaning = (call: DecodedCall): boolean => call.source !== "abis";

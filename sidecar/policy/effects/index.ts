@@ -37,6 +37,7 @@ export function intentEffects(intent: Intent, opts: EffectsOptions): EvmEffects 
       ...(domainChain?.ok ? { domainChainId: domainChain.value } : {}),
       ...(typeof vc === "string" ? { target: vc.toLowerCase() } : {}),
       value: 0n,
+      ...(td?.message ? { message: td.message } : {}),
       effects,
     };
   }

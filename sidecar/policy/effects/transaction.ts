@@ -25,9 +25,12 @@ export function normalizeTx(params: Record<string, unknown>): NormalizedTx {
   if (typeof params.serialized === "string") {
     const tx = parseTransaction(params.serialized as Hex);
     const declared = typeof params.chain_id === "number" ? params.chain_id : undefined;
-    const chainId = tx.chainId ?? declared;
-    if (chainId === undefined) throw new Error("the serialized transaction has no chain id; add params.chain_id");
-    if (declared !== undefined && tx.chainId !== undefined && declared !== tx.chainId)
+    // A transaction without a chain id (pre-EIP-155 legacy) is, once signed, valid on every chain: no chain policy
+    // can hold for it, whatever chain_id the intent declares.
+    if (tx.chainId === undefined)
+      throw new Error("the serialized transaction has no chain id (pre-EIP-155): once signed it is valid on every chain; serialize it with its chainId");
+    const chainId = tx.chainId;
+    if (declared !== undefined && declared !== tx.chainId)
       throw new Error(`params.chain_id ${declared} differs from the serialized transaction's chain id ${tx.chainId}`);
     const t = tx as {
       gas?: bigint;

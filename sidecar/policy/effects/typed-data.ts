@@ -99,6 +99,7 @@ const KNOWN: Record<string, Meaning> = {
         kind: "approval",
         token: needToken(token, "Permit"),
         spender: get(readAddress(m.spender), "spender"),
+        owner: get(readAddress(m.owner), "owner"),
         amount,
         unlimited: amount >= UNLIMITED_ERC20,
         via: "eip2612.permit",
@@ -109,7 +110,18 @@ const KNOWN: Record<string, Meaning> = {
     const t = needToken(token, "Permit");
     const spender = get(readAddress(m.spender), "spender");
     return get(readBool(m.allowed), "allowed")
-      ? [{ kind: "approval", token: t, spender, amount: MAX_UINT256, unlimited: true, operator: true, via: "dai.permit" }]
+      ? [
+          {
+            kind: "approval",
+            token: t,
+            spender,
+            owner: get(readAddress(m.holder), "holder"),
+            amount: MAX_UINT256,
+            unlimited: true,
+            operator: true,
+            via: "dai.permit",
+          },
+        ]
       : [{ kind: "call", contract: t, function: "Permit(allowed=false)", via: "revocation" }];
   },
   "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)":

@@ -25,6 +25,8 @@ export interface ApprovalEffect {
   kind: "approval";
   token: string;
   spender: string;
+  /** Whose tokens, where the mechanism names it (permit owner / holder). */
+  owner?: string;
   amount: bigint;
   /** At or above the mechanism's "infinite" threshold (2^255 for ERC-20, 2^160-1 for Permit2), or an operator grant. */
   unlimited: boolean;
@@ -107,6 +109,8 @@ export interface EvmEffects {
   domainChainId?: bigint;
   /** Native value of the transaction (0 for typed data). */
   value: bigint;
+  /** The typed data message (typed data only), for criteria on its fields. */
+  message?: Record<string, unknown>;
   /** Raw calldata (transactions only). */
   data?: `0x${string}`;
   effects: EvmEffect[];
