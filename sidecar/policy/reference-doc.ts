@@ -112,10 +112,14 @@ Allow/deny globs over action names (see the table above).
   which approve everything;
 - NFT transfers (ERC-721/1155 \`safeTransferFrom\`, batch); EIP-7702 delegations (each \`authorizationList\` entry);
   contract creation (no \`to\`); the fee ceiling (gas × maxFeePerGas or gasPrice, plus blob gas);
-- calls that move nothing (view functions, \`decreaseAllowance\`, functions of \`evm.abis\`), and **unknown** effects:
+- calls that move nothing (view functions, \`decreaseAllowance\`), calls decoded only by \`evm.abis\` (allowed only on
+  a contract listed in \`contracts.allow\`: what such a function moves is not known), and **unknown** effects:
   calldata no ABI decodes (or a known function whose arguments do not decode exactly), typed data of a primary type
   the sidecar does not understand, an amount it cannot read exactly.
 
+A serialized transaction without a chain id (pre-EIP-155) is denied: once signed it is valid on every chain. A batch
+is judged as its pieces and as their totals: transfers (and approvals) of one token in one intent count together
+against \`max_transfer\`, and deny and hold rules also see the total per token and recipient.
 Functions are recognised by selector, typed data by its exact encoded type (a \`Permit\` with other fields is another
 message). Amounts in typed data are read exactly: a decimal string, a 0x-hex string or a safe JSON integer; anything
 else (spaces, signs, exponents, fractions, floats past 2^53, arrays) makes the effect unknown.
