@@ -15,6 +15,7 @@ import { memoryReplayStore } from "../executor-gate/replay/memory.ts";
 import type { ReplayStore } from "../executor-gate/replay/store.ts";
 import { MAX_CLOCK_TOLERANCE_SECONDS, verifyToken } from "../executor-gate/token.ts";
 import { isJsonContentType } from "./input.ts";
+import { normalizeTarget } from "./path.ts";
 
 export interface ProxyVerifierOptions {
   /** The sidecar's verification keys (its own key set; no HTTP round trip). */
@@ -41,10 +42,15 @@ export interface ProxyVerifier {
   consume(claims: AttestationClaims, token: string): Promise<boolean>;
 }
 
-/** Canonical form of a URL for comparison (scheme/host case, default port, percent-encoding as WHATWG URL gives). */
+/** Canonical form of a URL for comparison: scheme/host case and default port as WHATWG URL gives, the path normalized
+ * as the proxy forwards it (path.ts: dot segments, empty segments, unreserved escapes), no fragment. Null when the
+ * URL does not parse or its path would be refused. */
 export function canonicalUrl(u: string): string | null {
   try {
-    return new URL(u).href;
+    const url = new URL(u);
+    if (url.username || url.password) return null; // the proxy never forwards credentials in a URL
+    const { target } = normalizeTarget(url.pathname + url.search);
+    return `${url.protocol}//${url.host}${target}`;
   } catch {
     return null;
   }

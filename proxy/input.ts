@@ -1,6 +1,7 @@
 // The network rules' input document (SPEC section 6), built the same way for proxied requests and for
 // `http.request` intents so both are decided by identical rules.
 import type { AttestationClaims } from "../protocol/index.ts";
+import { normalizeTarget } from "./path.ts";
 
 export interface NetworkRequest {
   method: string;
@@ -90,6 +91,9 @@ export function ruleBody(bytes: Buffer | null, contentType: string | undefined):
   return text;
 }
 
+/** The input document. `pathAndQuery` is normalized here (path.ts: dot segments, empty segments, unreserved escapes)
+ * so proxied requests and http.request intents give the rules the same path; throws PathRefused for a target the
+ * proxy would refuse. The proxy normalizes first and forwards the normalized target (normalizing is idempotent). */
 export function buildInput(args: {
   method: string;
   host: string;
@@ -101,14 +105,14 @@ export function buildInput(args: {
   attestation: AttestationClaims | null;
   now: Date;
 }): NetworkInput {
-  const q = args.pathAndQuery.indexOf("?");
+  const { path, query } = normalizeTarget(args.pathAndQuery);
   return {
     request: {
       method: args.method.toUpperCase(),
       host: args.host,
       port: args.port,
-      path: q < 0 ? args.pathAndQuery : args.pathAndQuery.slice(0, q),
-      query: q < 0 ? {} : queryObject(args.pathAndQuery.slice(q + 1)),
+      path,
+      query: query === null ? {} : queryObject(query),
       headers: ruleHeaders(args.headers),
       body: args.body,
     },

@@ -3,6 +3,7 @@
 import { AddressAllowList } from "./address.ts";
 import { DecisionCache } from "./decision-cache.ts";
 import type { DecideFn } from "./input.ts";
+import { modulesInputUse } from "./input-use.ts";
 
 export interface ProxyPolicy {
   /** The network rules. */
@@ -13,8 +14,13 @@ export interface ProxyPolicy {
   allowAddresses: AddressAllowList;
   /** Host → address overrides (like curl --resolve). */
   resolve: Readonly<Record<string, string>>;
-  /** Whether the rules read the request body. When false, bodies over the inspection limit are streamed. */
+  /** Whether the rules read the request body. When false, bodies over the inspection limit are streamed; when true
+   * they are refused (413), as are compressed bodies that cannot be decoded within the limit and text bodies that
+   * are not UTF-8. */
   inspectsBody: boolean;
+  /** Whether upgrade requests (WebSocket) the rules allow are tunnelled. False: every upgrade is refused (403). The
+   * sidecar sets it only for rules that read `input.request.headers.upgrade`, i.e. that decide upgrades on purpose. */
+  upgrades: boolean;
   /** Answers remembered for identical inputs; only present when the rules are deterministic (same input, same
    * answer). Belongs to this policy: a reloaded policy starts empty. */
   decisionCache?: DecisionCache | null;
@@ -39,16 +45,11 @@ export function hostMatcher(globs: readonly string[]): (host: string) => boolean
   };
 }
 
-/** Whether Rego sources read the request body: a reference to `input.request.body`, or to `input.request` /
- * `input` as a whole (which could reach the body indirectly). Conservative: when unsure, the body is needed. */
+/** Whether Rego sources may read the request body, decided from the compiled rules (see input-use.ts): sources
+ * that do not compile, or any reference the analysis cannot prove misses `input.request.body`, count as reading it.
+ * Modules with their file names (and rego versions) are better given to modulesInputUse directly. */
 export function sourcesReadBody(sources: readonly string[]): boolean {
-  return sources.some((src) => {
-    const code = src.replace(/#[^\n]*/g, "");
-    if (/\binput\s*\.\s*request\s*\.\s*body\b/.test(code)) return true;
-    if (/\binput\s*\.\s*request\s*(\[|[^.\s\w]|$)/m.test(code)) return true;
-    if (/\binput\s*(\[|[^.\s\w]|$)/m.test(code)) return true;
-    return /\binput\.request\s*\[/.test(code);
-  });
+  return modulesInputUse(sources.map((source, i) => ({ path: `module${i}.rego`, source }))).body;
 }
 
 /** Builds a ProxyPolicy from plain values (tests, benchmarks, and the sidecar's network block). */
@@ -58,6 +59,8 @@ export function proxyPolicy(opts: {
   allowAddresses?: readonly string[];
   resolve?: Record<string, string>;
   inspectsBody?: boolean;
+  /** Tunnel upgrade requests the rules allow (default true: a decision function sees the upgrade headers). */
+  upgrades?: boolean;
   /** The rules' answer depends only on the input document (no clock, randomness or I/O): answers may be reused. */
   deterministic?: boolean;
 }): ProxyPolicy {
@@ -69,6 +72,7 @@ export function proxyPolicy(opts: {
     allowAddresses: new AddressAllowList(opts.allowAddresses ?? []),
     resolve,
     inspectsBody: opts.inspectsBody ?? true,
+    upgrades: opts.upgrades ?? true,
     decisionCache: opts.deterministic ? new DecisionCache() : null,
   };
 }

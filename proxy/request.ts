@@ -1,7 +1,7 @@
 // One request through the proxy: target and Host checks, body inspection, attestation, the network rules, then
 // forwarding. Every failure on the way is a denial (403 JSON) or a closed connection; nothing is forwarded unless
 // every check passed.
-import type http from "node:http";
+import http from "node:http";
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import type { AttestationClaims, Reason } from "../protocol/index.ts";
@@ -18,7 +18,9 @@ import {
   type Upstreams,
   type UpstreamTarget,
 } from "./forward.ts";
-import { buildInput, rfc3339, ruleBody } from "./input.ts";
+import { BodyRefused, inspectBody } from "./body.ts";
+import { buildInput, rfc3339 } from "./input.ts";
+import { normalizeTarget, PathRefused } from "./path.ts";
 import type { ProxyPolicy } from "./policy.ts";
 import { normalizeHost, resolveTarget, TargetRefused, type Lookup } from "./resolve.ts";
 import { NO_POLICY, type ConnectionContext, type ProxyDecisionEvent, type ProxyLimits } from "./server.ts";
@@ -37,7 +39,7 @@ export interface RequestEnv {
 
 export interface Denial {
   status: number;
-  error: "forbidden" | "bad_request";
+  error: "forbidden" | "bad_request" | "payload_too_large" | "unsupported_media_type";
   reasons: Reason[];
   intent_id: string | null;
 }
@@ -48,10 +50,16 @@ class Denied extends Error {
   }
 }
 
+const ERRORS: Record<number, Denial["error"]> = {
+  400: "bad_request",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+};
+
 function denied(rule: string, message: string, status = 403, intentId: string | null = null): Denied {
   return new Denied({
     status,
-    error: status === 400 ? "bad_request" : "forbidden",
+    error: ERRORS[status] ?? "forbidden",
     reasons: [{ block: "network", rule, message }],
     intent_id: intentId,
   });
@@ -61,7 +69,7 @@ function denied(rule: string, message: string, status = 403, intentId: string | 
 export function denyOnSocket(socket: Socket, status: number, body: object): void {
   if (!socket.writable) return void socket.destroy();
   const json = JSON.stringify(body);
-  writeRawHead(socket, status, status === 403 ? "Forbidden" : "Bad Request", [
+  writeRawHead(socket, status, http.STATUS_CODES[status] ?? "Forbidden", [
     ["content-type", "application/json"],
     ["content-length", String(Buffer.byteLength(json))],
     ["connection", "close"],
@@ -215,6 +223,16 @@ async function decide(
   event.port = port;
   event.path = pathAndQuery.split("?")[0]!;
 
+  // 1b. the path the rules see is the path forwarded: normalized once (path.ts), refused when it cannot be
+  if (rawUrl.includes("\\")) return fail(denied("path", "the request target contains a backslash", 400));
+  try {
+    pathAndQuery = normalizeTarget(pathAndQuery).target;
+  } catch (err) {
+    if (err instanceof PathRefused) return fail(denied("path", err.message, 400));
+    throw err;
+  }
+  event.path = pathAndQuery.split("?")[0]!;
+
   // 2. every Host header must name the target
   const hostHeaders: string[] = [];
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
@@ -252,18 +270,56 @@ async function decide(
   }
   const governed = policy.requireAttestation(host);
 
+  // 5b. upgrades (WebSocket): what follows the 101 is never evaluated, so an attestation cannot bind it, and only
+  // rules that decide upgrades on purpose may let one through; an upgrade request carries no body
+  if (upgrade) {
+    if (governed || token !== null) {
+      return fail(
+        denied(
+          "upgrade",
+          `upgrade requests (${String(req.headers.upgrade ?? "")}) are refused on ${host}: it requires attestations, and an attestation cannot bind the traffic after the upgrade`,
+        ),
+      );
+    }
+    if (!policy.upgrades) {
+      return fail(
+        denied(
+          "upgrade",
+          `upgrade requests (${String(req.headers.upgrade ?? "")}) are refused: the network rules do not decide upgrades (they never read input.request.headers.upgrade)`,
+        ),
+      );
+    }
+    const cl = req.headers["content-length"];
+    if (req.headers["transfer-encoding"] !== undefined || (cl !== undefined && cl.trim() !== "0")) {
+      return fail(denied("upgrade", "an upgrade request may not carry a body", 400));
+    }
+  }
+
   // 6. body
+  const limit = env.limits.maxBodyInspectBytes;
   const needBody = policy.inspectsBody || governed || token !== null;
-  const body: Body = upgrade
-    ? { complete: true, bytes: Buffer.alloc(0) }
-    : await readBody(req, env.limits.maxBodyInspectBytes);
+  const body: Body = upgrade ? NO_BODY : await readBody(req, limit);
   if (!body.complete && needBody) {
     return fail(
       denied(
         "body_limit",
-        `request body exceeds the inspection limit of ${env.limits.maxBodyInspectBytes} bytes and this destination needs it inspected`,
+        `request body exceeds the inspection limit of ${limit} bytes (limits.maxBodyInspectBytes) and this destination needs it inspected`,
+        413,
       ),
     );
+  }
+  let ruleBody: unknown = null;
+  if (body.complete) {
+    try {
+      ruleBody = inspectBody(body.bytes, req.headers, {
+        limit,
+        rulesRead: policy.inspectsBody,
+        attested: governed || token !== null,
+      }).ruleBody;
+    } catch (err) {
+      if (err instanceof BodyRefused) return fail(denied(err.rule, err.message, err.status));
+      throw err;
+    }
   }
 
   // 7. attestation check
@@ -320,7 +376,7 @@ async function decide(
       port,
       pathAndQuery,
       headers: req.headers,
-      body: body.complete ? ruleBody(body.bytes, req.headers["content-type"]) : null,
+      body: ruleBody,
       source: event.source,
       attestation: claims,
       now,

@@ -4,7 +4,8 @@
 import type { Intent } from "../../protocol/index.ts";
 import { buildInput, rfc3339, isJsonContentType } from "../../proxy/input.ts";
 import type { NetworkInput } from "../../proxy/input.ts";
-import { proxyPolicy, sourcesReadBody, type ProxyPolicy } from "../../proxy/policy.ts";
+import { proxyPolicy, type ProxyPolicy } from "../../proxy/policy.ts";
+import { modulesInputUse } from "../../proxy/input-use.ts";
 import { normalizeHost } from "../../proxy/resolve.ts";
 import { PolicyError } from "./errors.ts";
 import { readDeclaredUrl } from "./urls.ts";
@@ -180,6 +181,9 @@ export async function compileNetwork(spec: NetworkSpec): Promise<NetworkBlock> {
     }
   };
 
+  // from the compiled rules (imports, aliases, `input.request["body"]`, `walk(input)` ... all count): whether they may
+  // read the body (then bodies they cannot see are refused), and whether they decide upgrade requests on purpose
+  const inputUse = modulesInputUse(spec.modules);
   let proxy: ProxyPolicy;
   try {
     proxy = proxyPolicy({
@@ -187,7 +191,8 @@ export async function compileNetwork(spec: NetworkSpec): Promise<NetworkBlock> {
       requireAttestation: spec.require_attestation,
       allowAddresses: spec.allow_addresses,
       resolve: spec.resolve,
-      inspectsBody: sourcesReadBody(spec.modules.map((m) => m.source)),
+      inspectsBody: inputUse.body,
+      upgrades: inputUse.upgradeHeader,
       deterministic: rules.deterministic,
     });
   } catch (e) {

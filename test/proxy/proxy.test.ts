@@ -296,7 +296,7 @@ describe("bodies", () => {
       method: "POST",
       body: "x".repeat(100 * 1024),
     });
-    expect(r.status).toBe(403);
+    expect(r.status).toBe(413);
     expect(json(r.body).reasons[0].rule).toBe("body_limit");
   });
 
