@@ -8,8 +8,11 @@
 //
 //   npx tsx examples/agent.ts            (sidecar on http://127.0.0.1:7400, dev mode)
 // Environment: INTENT_SIDECAR_URL, INTENT_SIDECAR_AGENT_TOKEN (when the sidecar has agent tokens), AGENT_NAME,
-// INTENT_SIDECAR_OPERATOR_URL (only to print the console link), WAIT_SECONDS (how long to wait for an operator).
+// INTENT_SIDECAR_OPERATOR_URL (only to print the console link), WAIT_SECONDS (how long to wait for an operator),
+// EXECUTOR_REPLAY_DB (where the executor records used attestations; default a file in the OS temp dir).
 import { createClient, type Decision } from "../sdk/index.ts";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createGate, isGateError } from "../executor-gate/index.ts";
 
 const baseUrl = process.env.INTENT_SIDECAR_URL ?? "http://127.0.0.1:7400";
@@ -18,8 +21,12 @@ const agent = process.env.AGENT_NAME ?? "example-agent";
 const waitSeconds = Number(process.env.WAIT_SECONDS ?? 600);
 
 const sidecar = createClient({ baseUrl, token: process.env.INTENT_SIDECAR_AGENT_TOKEN, agent });
-// The executor side: verifies attestations against the sidecar's published keys.
-const gate = createGate({ jwks: `${baseUrl}/.well-known/jwks.json` });
+// The executor side: verifies attestations against the sidecar's published keys (https, or http over loopback) and
+// records each use in a SQLite file (mode 0600), so no attestation runs twice, not even across executor restarts.
+const gate = createGate({
+  jwks: `${baseUrl}/.well-known/jwks.json`,
+  replayFile: process.env.EXECUTOR_REPLAY_DB ?? join(tmpdir(), "intent-sidecar-example-replay.db"),
+});
 
 interface ToolIntent {
   agent: string;

@@ -36,3 +36,19 @@ export class GateError extends Error {
 export function isGateError(e: unknown): e is GateError {
   return e instanceof GateError;
 }
+
+/** Codes of GateConfigError: a gate (or one of its parts) was configured in a way that would be unsafe or cannot work. */
+export type GateConfigErrorCode =
+  "insecure_url" | "invalid_url" | "replay_store_required" | "unsafe_replay_store" | "sqlite_unavailable";
+
+/** Thrown when a gate is constructed, never when a token is checked: the configuration is refused, with a message
+ * that says what to do instead. Not a verdict on a token, so not a GateError. */
+export class GateConfigError extends TypeError {
+  readonly code: GateConfigErrorCode;
+
+  constructor(code: GateConfigErrorCode, message: string, opts: { cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "GateConfigError";
+    this.code = code;
+  }
+}

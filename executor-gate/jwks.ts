@@ -2,6 +2,7 @@
 // refreshed when a token names an unknown `kid` (rate-limited so junk tokens cannot make us hammer the sidecar).
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { GateError } from "./errors.ts";
+import { requireSecureUrl } from "./url.ts";
 
 export interface Jwk {
   kty?: string;
@@ -73,9 +74,15 @@ export interface RemoteJwksOptions {
   now?: () => number;
 }
 
-/** The sidecar's JWKS over HTTP. Keys stay usable when a refresh fails (the last good set is kept). */
+/** The sidecar's JWKS over HTTP. Keys stay usable when a refresh fails (the last good set is kept). Only `https:` or
+ * loopback `http:` URLs are accepted (GateConfigError `insecure_url` otherwise): keys fetched in the clear from
+ * another host could be replaced on the way. */
 export function remoteJwks(url: string | URL, opts: RemoteJwksOptions = {}): KeySource & { refresh(): Promise<void> } {
-  const href = String(url);
+  const href = requireSecureUrl(
+    url,
+    "the JWKS URL",
+    "pin the keys instead (jwks: {keys:[...]} copied from the sidecar's /.well-known/jwks.json; re-pin after `keys rotate`)",
+  ).href;
   const maxAgeMs = (opts.maxAgeSeconds ?? 600) * 1000;
   const cooldownMs = (opts.refreshCooldownSeconds ?? 30) * 1000;
   const timeoutMs = opts.timeoutMs ?? 5000;

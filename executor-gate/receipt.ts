@@ -1,4 +1,5 @@
 // Execution receipts: after the action ran, tell the sidecar what happened so the audit shows what actually ran.
+import { requireSecureUrl } from "./url.ts";
 
 export interface Receipt {
   outcome: "succeeded" | "failed";
@@ -12,6 +13,7 @@ export async function sendReceipt(
   intentId: string,
   receipt: Receipt,
 ): Promise<{ intent_id: string; recorded: boolean }> {
+  requireSecureUrl(opts.url, "sendReceipt: the sidecar URL", "send receipts from the sidecar's host"); // bearer token
   const doFetch = opts.fetch ?? fetch;
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;

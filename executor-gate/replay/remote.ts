@@ -1,6 +1,7 @@
 // Remote redemption: executors on several hosts share single use through the sidecar, which marks the attestation
 // used atomically (`POST /v1/attestations/{jti}/redeem`) and tells whether this caller was first.
 import { GATE_ERROR_CODES, GateError, type GateErrorCode } from "../errors.ts";
+import { requireSecureUrl } from "../url.ts";
 import type { ReplayStore } from "./store.ts";
 
 export interface RemoteRedemptionOptions {
@@ -46,6 +47,8 @@ export async function redeem(opts: RemoteRedemptionOptions, jti: string, attesta
 /** A replay store backed by the sidecar. `has` only knows uses made through this process (a local cache); the
  * authoritative answer comes from `consume`, which the gate calls before the action runs. */
 export function remoteRedemption(opts: RemoteRedemptionOptions): ReplayStore {
+  // the attestation and the agent listener's bearer token travel to this URL
+  requireSecureUrl(opts.url, "remoteRedemption: the sidecar URL", "use replayFile on each executor host");
   const local = new Map<string, number>();
   return {
     has(jti) {

@@ -8,3 +8,7 @@ export interface ReplayStore {
   consume(jti: string, expiresAt: number, token: string): boolean | Promise<boolean>;
   close?(): void | Promise<void>;
 }
+
+/** Marks a store that forgets every use when the process exits and was not explicitly accepted as such:
+ * createGate refuses it (see memoryReplayStore's `unsafeAllowReplayAfterRestart`). */
+export const VOLATILE_UNACKNOWLEDGED: unique symbol = Symbol.for("intent-sidecar.executor-gate.volatile-replay-store");

@@ -158,6 +158,24 @@ export class KeyRing {
   }
 }
 
+/** The public keys of the data dir's key store (current and retired, however long ago), read only: unlike
+ * KeyRing.open nothing is created. For verifying what the daemon signed (audit checkpoints). A key whose file cannot
+ * be read is left out (it can vouch for nothing). Throws KeyError when there is no key store. */
+export function storedPublicKeys(dataDir: string): Map<string, KeyObject> {
+  const dir = keysDir(dataDir);
+  const state = readState(dir);
+  if (!state) throw new KeyError("key_io", `no key store at ${dir} (keys.json is missing)`);
+  const out = new Map<string, KeyObject>();
+  for (const kid of [state.current, ...state.retired.map((r) => r.kid)]) {
+    try {
+      out.set(kid, readKey(dir, kid).publicKey);
+    } catch {
+      // unreadable or mismatched: not a key we can trust
+    }
+  }
+  return out;
+}
+
 /** `keys rotate`: a new current key; the previous one is retired (still published for MAX_TTL_SECONDS). */
 export function rotateKeys(dataDir: string, now: Date = new Date()): { previous: string; current: string } {
   const dir = keysDir(dataDir);

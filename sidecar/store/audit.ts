@@ -4,6 +4,7 @@
 import { hash as oneShotHash } from "node:crypto";
 import { canonicalize } from "../../protocol/jcs.ts";
 import type { Db } from "./db.ts";
+import "./audit-checkpoints-schema.ts"; // signed checkpoints of this chain (audit-checkpoints.ts)
 
 export const GENESIS_HASH = "sha256:" + "0".repeat(64);
 

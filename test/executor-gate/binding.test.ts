@@ -8,6 +8,7 @@ import { AUDIENCE_PROXY } from "../../protocol/index.ts";
 import { checkTransactionMatchesIntent, createGate, gatedAccount, GateError } from "../../executor-gate/index.ts";
 import { claimsFor, newKey, signJws } from "./mint.ts";
 import { OTHER_RECIPIENT, RECIPIENT } from "./intents.ts";
+import { testReplay } from "./test-replay.ts";
 
 const key = newKey();
 
@@ -19,7 +20,7 @@ const http: Intent = {
 };
 
 describe("http binding", () => {
-  const gate = createGate({ jwks: [key.publicJwk], audience: AUDIENCE_PROXY });
+  const gate = createGate({ replay: testReplay(), jwks: [key.publicJwk], audience: AUDIENCE_PROXY });
   const token = () => signJws(key, claimsFor(http, { aud: AUDIENCE_PROXY }));
 
   it.each([
@@ -84,7 +85,7 @@ describe("serialized transactions", () => {
   });
 
   it("lets gatedAccount sign the declared serialized transaction", async () => {
-    const gate = createGate({ jwks: [key.publicJwk] });
+    const gate = createGate({ replay: testReplay(), jwks: [key.publicJwk] });
     const attestation = signJws(key, claimsFor(intent));
     const account = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
     const signer = gatedAccount(account, gate, { attestationFor: () => ({ attestation, intent }) });

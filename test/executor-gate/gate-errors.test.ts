@@ -17,6 +17,7 @@ import {
 import { evmIntent, mutate, OTHER_RECIPIENT, toolIntent } from "./intents.ts";
 import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
 import { claimsFor, newKey, signJws } from "./mint.ts";
+import { testReplay } from "./test-replay.ts";
 
 let sc: TestSidecar; // the sidecar the gates trust
 let other: TestSidecar; // another sidecar: another key, another issuer, and the proxy's audience on everything
@@ -217,7 +218,7 @@ const rows: Row[] = [
     code: "replayed",
     make: async () => {
       const token = await real(evm);
-      const gate = createGate({ jwks: sc.jwksUrl });
+      const gate = createGate({ replay: testReplay(), jwks: sc.jwksUrl });
       await gate.run(token, evm, () => undefined);
       return { token, intent: evm, gate: { replay: gate.replay } };
     },
@@ -236,7 +237,7 @@ async function refusal(gate: Gate, token: unknown, intent: Intent): Promise<Gate
 describe("the gate refuses with the right code", () => {
   it.each(rows)("$name -> $code", async (row) => {
     const c = await row.make();
-    const gate = createGate({ jwks: sc.jwksUrl, ...c.gate });
+    const gate = createGate({ replay: testReplay(), jwks: sc.jwksUrl, ...c.gate });
     const err = await refusal(gate, c.token, c.intent);
     expect({ code: err.code, message: err.message }).toMatchObject({ code: row.code });
     if (row.message) expect(err.message).toMatch(row.message);
@@ -248,7 +249,7 @@ describe("the gate refuses with the right code", () => {
 
   it("runs the untouched attestation once, also with a pinned key set (offline)", async () => {
     const token = await real(evm);
-    const pinned = createGate({ jwks: await sc.jwks() });
+    const pinned = createGate({ replay: testReplay(), jwks: await sc.jwks() });
     expect((await pinned.verify(token, evm)).jti).toBe(claimsOf(token).jti);
     expect(await pinned.run(token, evm, (claims) => claims.sub)).toBe("treasury-bot");
   });
@@ -256,7 +257,7 @@ describe("the gate refuses with the right code", () => {
   it("accepts alg EdDSA (the older name of the same Ed25519 signature)", async () => {
     const key = newKey();
     const claims = claimsFor(evm);
-    const gate = createGate({ jwks: [key.publicJwk] });
+    const gate = createGate({ replay: testReplay(), jwks: [key.publicJwk] });
     expect((await gate.verify(signJws(key, claims, { alg: "EdDSA" }), evm)).jti).toBe(claims.jti);
     expect((await gate.verify(signJws(key, claims, { alg: "Ed25519" }), evm)).jti).toBe(claims.jti);
   });
@@ -265,12 +266,14 @@ describe("the gate refuses with the right code", () => {
     const token = await real(evm);
     const { exp, nbf } = claimsOf(token);
     await expect(
-      createGate({ jwks: sc.jwksUrl, now: () => (exp + 29) * 1000 }).verify(token, evm),
+      createGate({ replay: testReplay(), jwks: sc.jwksUrl, now: () => (exp + 29) * 1000 }).verify(token, evm),
     ).resolves.toBeTruthy();
     await expect(
-      createGate({ jwks: sc.jwksUrl, now: () => (nbf - 29) * 1000 }).verify(token, evm),
+      createGate({ replay: testReplay(), jwks: sc.jwksUrl, now: () => (nbf - 29) * 1000 }).verify(token, evm),
     ).resolves.toBeTruthy();
-    expect(() => createGate({ jwks: sc.jwksUrl, clockTolerance: 31 })).toThrow(/between 0 and 30/);
+    expect(() => createGate({ replay: testReplay(), jwks: sc.jwksUrl, clockTolerance: 31 })).toThrow(
+      /between 0 and 30/,
+    );
   });
 });
 

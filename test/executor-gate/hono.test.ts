@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { createGate, gateMiddleware, type GateVariables } from "../../executor-gate/index.ts";
 import { toolIntent } from "./intents.ts";
 import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
+import { testReplay } from "./test-replay.ts";
 
 let sc: TestSidecar;
 let server: ServerType;
@@ -15,7 +16,7 @@ const posted: unknown[] = [];
 
 beforeAll(async () => {
   sc = await startSidecar();
-  const gate = createGate({ jwks: sc.jwksUrl });
+  const gate = createGate({ replay: testReplay(), jwks: sc.jwksUrl });
   // An executor for `slack.post_message`: the intent is the tool call this request performs, built from the route
   // and the JSON body exactly as the agent declared it.
   const app = new Hono<{ Variables: GateVariables }>();

@@ -8,6 +8,7 @@ import { rotateKeys } from "../../sidecar/attest/index.ts";
 import { claimsFor, newKey, signJws } from "./mint.ts";
 import { evmIntent } from "./intents.ts";
 import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
+import { testReplay } from "./test-replay.ts";
 
 const evm = evmIntent();
 
@@ -42,7 +43,7 @@ describe("remote JWKS", () => {
     srv = await jwksServer();
     const key = newKey();
     srv.set([key.publicJwk]);
-    const gate = createGate({ jwks: srv.url });
+    const gate = createGate({ replay: testReplay(), jwks: srv.url });
     for (let i = 0; i < 5; i++) await gate.verify(signJws(key, claimsFor(evm)), evm);
     expect(srv.fetches()).toBe(1);
   });
@@ -53,7 +54,12 @@ describe("remote JWKS", () => {
     const k2 = newKey();
     srv.set([k1.publicJwk]);
     let now = Date.now();
-    const gate = createGate({ jwks: srv.url, now: () => now, jwksOptions: { refreshCooldownSeconds: 30 } });
+    const gate = createGate({
+      replay: testReplay(),
+      jwks: srv.url,
+      now: () => now,
+      jwksOptions: { refreshCooldownSeconds: 30 },
+    });
     await gate.verify(signJws(k1, claimsFor(evm)), evm);
     srv.set([k1.publicJwk, k2.publicJwk]); // the sidecar rotated: k2 is new
     now += 31_000;
@@ -80,7 +86,7 @@ describe("remote JWKS", () => {
     const key = newKey();
     srv.set([key.publicJwk]);
     let now = Date.now();
-    const gate = createGate({ jwks: srv.url, now: () => now, jwksOptions: { maxAgeSeconds: 1 } });
+    const gate = createGate({ replay: testReplay(), jwks: srv.url, now: () => now, jwksOptions: { maxAgeSeconds: 1 } });
     await gate.verify(signJws(key, claimsFor(evm)), evm);
     srv.down(true);
     now += 60_000;
@@ -93,7 +99,11 @@ describe("remote JWKS", () => {
   });
 
   it("refuses everything (unknown_key) when the sidecar was never reachable", async () => {
-    const gate = createGate({ jwks: "http://127.0.0.1:9/.well-known/jwks.json", jwksOptions: { timeoutMs: 1000 } });
+    const gate = createGate({
+      replay: testReplay(),
+      jwks: "http://127.0.0.1:9/.well-known/jwks.json",
+      jwksOptions: { timeoutMs: 1000 },
+    });
     const key = newKey();
     await expect(gate.verify(signJws(key, claimsFor(evm)), evm)).rejects.toMatchObject({ code: "unknown_key" });
   });
@@ -107,7 +117,7 @@ describe("remote JWKS", () => {
       { ...key.publicJwk, kid: "x448", crv: "X448" },
       { ...key.publicJwk, kid: "priv", d: "AAAA" },
     ];
-    const gate = createGate({ jwks: { keys: bad } });
+    const gate = createGate({ replay: testReplay(), jwks: { keys: bad } });
     expect(gate.keys.kids()).toEqual([]);
     for (const k of bad) {
       await expect(gate.verify(signJws({ ...key, kid: k.kid! }, claimsFor(evm)), evm)).rejects.toMatchObject({
@@ -125,7 +135,7 @@ describe("a real key rotation", () => {
   afterAll(async () => sc?.close());
 
   it("a gate picks up the sidecar's new key on the first token signed with it", async () => {
-    const gate = createGate({ jwks: sc.jwksUrl, jwksOptions: { refreshCooldownSeconds: 0 } });
+    const gate = createGate({ replay: testReplay(), jwks: sc.jwksUrl, jwksOptions: { refreshCooldownSeconds: 0 } });
     const before = await sc.attest(evm);
     await gate.verify(before.token, evm);
     const oldKids = gate.keys.kids();

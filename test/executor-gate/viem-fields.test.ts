@@ -17,9 +17,10 @@ import type { Intent } from "../../protocol/index.ts";
 import { checkTransactionMatchesIntent, createGate, gatedAccount, GateError } from "../../executor-gate/index.ts";
 import { claimsFor, newKey, signJws } from "./mint.ts";
 import { evmIntent, OTHER_RECIPIENT, RECIPIENT } from "./intents.ts";
+import { testReplay } from "./test-replay.ts";
 
 const key = newKey();
-const gate = createGate({ jwks: [key.publicJwk] });
+const gate = createGate({ replay: testReplay(), jwks: [key.publicJwk] });
 const account = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
 
 /** A transaction loosely typed, so a case can set any field to anything (viem's own type is a strict union). */

@@ -23,6 +23,7 @@ import {
 } from "../../executor-gate/index.ts";
 import { evmIntent, OTHER_RECIPIENT, RECIPIENT } from "./intents.ts";
 import { SIDECAR_START_MS, startSidecar, type TestSidecar } from "./sidecar.ts";
+import { testReplay } from "./test-replay.ts";
 
 // A well-known test key (anvil account 0); it never holds funds on any chain we talk to (we talk to none).
 const account = privateKeyToAccount("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
@@ -31,7 +32,7 @@ let sc: TestSidecar;
 let gate: Gate;
 beforeAll(async () => {
   sc = await startSidecar();
-  gate = createGate({ jwks: sc.jwksUrl });
+  gate = createGate({ replay: testReplay(), jwks: sc.jwksUrl });
 }, SIDECAR_START_MS);
 afterAll(async () => {
   await sc?.close();

@@ -1,12 +1,19 @@
-// `intent-sidecar audit verify|export`: checks the hash chain of the audit table; writes it as JSON Lines.
+// `intent-sidecar audit verify|export`: checks the hash chain of the audit table and its latest signed checkpoint
+// (against the data dir's key store); writes the log as JSON Lines.
 import { existsSync, createWriteStream } from "node:fs";
+import type { KeyObject } from "node:crypto";
 import type { Command } from "commander";
-import { auditRows, dbPath, openDatabase, verifyAudit, type Db } from "../../store/index.ts";
+import { auditRows, dbPath, openDatabase, type Db } from "../../store/index.ts";
+import { verifySignedAudit, type SignedVerifyResult } from "../../store/audit-checkpoints.ts";
+import { storedPublicKeys } from "../../attest/keys.ts";
 import { ExitError } from "../exit.ts";
 import { configFromOpts, type DirOpts } from "../config-opts.ts";
 
 function openForAudit(opts: DirOpts): Db {
-  const { dataDir } = configFromOpts(opts);
+  return openDb(configFromOpts(opts).dataDir);
+}
+
+function openDb(dataDir: string): Db {
   if (!existsSync(dbPath(dataDir))) {
     throw new ExitError(
       2,
@@ -24,15 +31,26 @@ export function registerAudit(program: Command): void {
   const audit = program.command("audit").description("check and export the hash-chained audit log");
   audit
     .command("verify")
-    .description("verify the audit hash chain; exit 1 and name the first bad row if any row was edited or deleted")
+    .description(
+      "verify the audit hash chain and its latest signed checkpoint; exit 1 naming the problem if any row was edited, deleted or rewritten",
+    )
     .option("--data-dir <dir>", "state directory (default ./.intent-sidecar)")
     .option("--config <file>", "config file (for data_dir)")
     .option("--json", "print the result as JSON")
     .action((opts: DirOpts & { json?: boolean }) => {
-      const db = openForAudit(opts);
-      let r;
+      const { dataDir } = configFromOpts(opts);
+      const db = openDb(dataDir);
+      // The key store vouches for the checkpoints. Without one nothing can vouch: every checkpoint is then refused.
+      let keys = new Map<string, KeyObject>();
+      let keyProblem = "";
       try {
-        r = verifyAudit(db);
+        keys = storedPublicKeys(dataDir);
+      } catch (e) {
+        keyProblem = ` (${(e as Error).message})`;
+      }
+      let r: SignedVerifyResult;
+      try {
+        r = verifySignedAudit(db, (kid) => keys.get(kid));
       } catch (e) {
         throw new ExitError(1, `audit chain cannot be read: ${(e as Error).message}`);
       } finally {
@@ -40,12 +58,23 @@ export function registerAudit(program: Command): void {
       }
       if (opts.json) process.stdout.write(JSON.stringify(r) + "\n");
       if (r.ok) {
-        if (!opts.json) process.stdout.write(`audit chain ok: ${r.rows} rows, head ${r.head}\n`);
+        if (!opts.json) {
+          const cp = r.checkpoint;
+          const after =
+            r.unsigned_rows > 0
+              ? `; ${r.unsigned_rows} rows after the last checkpoint (not yet signed)`
+              : "; no rows after it";
+          process.stdout.write(
+            `audit chain ok: ${r.rows} rows, head ${r.head}\n` +
+              `signed checkpoint ok: row ${cp.seq}, signed ${cp.ts} by key ${cp.kid}${after}\n`,
+          );
+        }
         return;
       }
+      const where = r.seq === null ? "" : ` at row ${r.seq}`;
       throw new ExitError(
         1,
-        `audit chain BROKEN at row ${r.seq ?? "?"}: ${r.problem} (${r.rows} rows verified before it)`,
+        `audit chain BROKEN${where}: ${r.problem}${r.problem.includes("key store") ? keyProblem : ""} (${r.rows} rows verified before it)`,
       );
     });
   audit

@@ -1,0 +1,79 @@
+// Signed audit checkpoints in-process: what a checkpoint signs, the time trigger, and that a checkpoint can never
+// pass for an attestation (its own typ). The CLI around it: test/cli/audit-checkpoints.test.ts.
+import { afterEach, describe, expect, it } from "vitest";
+import { appendAudit, openDatabase, type Db } from "../../sidecar/store/index.ts";
+import {
+  CHECKPOINT_TYP,
+  latestCheckpoint,
+  startAuditCheckpoints,
+  verifySignedAudit,
+  writeCheckpoint,
+} from "../../sidecar/store/audit-checkpoints.ts";
+import { KeyRing, storedPublicKeys } from "../../sidecar/attest/keys.ts";
+import { createGate, memoryReplayStore, type JwksDocument } from "../../executor-gate/index.ts";
+import { removeDir, tempDir } from "../sidecar/helpers.ts";
+
+let dir: string;
+let db: Db;
+afterEach(() => {
+  db?.close();
+  removeDir(dir);
+});
+
+function setup(): KeyRing {
+  dir = tempDir();
+  db = openDatabase(dir);
+  return KeyRing.open(dir);
+}
+
+describe("audit checkpoints", () => {
+  it("sign {seq, head, ts, kid} of the chain head; verify against the key store", () => {
+    const keys = setup();
+    const pub = storedPublicKeys(dir);
+    expect(verifySignedAudit(db, (k) => pub.get(k))).toMatchObject({ ok: false, problem: /no signed checkpoint/ });
+    expect(writeCheckpoint(db, keys.current)).toMatchObject({ seq: 0 });
+    expect(verifySignedAudit(db, (k) => pub.get(k))).toMatchObject({ ok: true, rows: 0, unsigned_rows: 0 });
+    for (let i = 0; i < 3; i++) appendAudit(db, { type: "t", i });
+    const cp = writeCheckpoint(db, keys.current)!;
+    expect(cp).toMatchObject({ seq: 3, kid: keys.current.kid });
+    expect(writeCheckpoint(db, keys.current)).toBeNull(); // head unchanged: nothing new to sign
+    const [h, p] = cp.jws
+      .split(".")
+      .slice(0, 2)
+      .map((s) => JSON.parse(Buffer.from(s, "base64url").toString()));
+    expect(h).toEqual({ alg: "Ed25519", typ: CHECKPOINT_TYP, kid: keys.current.kid });
+    expect(p).toEqual({ seq: 3, head: cp.head, ts: cp.ts, kid: keys.current.kid });
+    appendAudit(db, { type: "t", i: 4 });
+    expect(verifySignedAudit(db, (k) => pub.get(k))).toMatchObject({ ok: true, rows: 4, unsigned_rows: 1 });
+    // no key store, no trust
+    expect(verifySignedAudit(db, () => undefined)).toMatchObject({
+      ok: false,
+      problem: /not in the data dir's key store/,
+    });
+  });
+
+  it("a checkpoint is not an attestation: the executor gate refuses it", async () => {
+    const keys = setup();
+    const cp = writeCheckpoint(db, keys.current)!;
+    const gate = createGate({
+      jwks: keys.jwks() as unknown as JwksDocument,
+      replay: memoryReplayStore({ unsafeAllowReplayAfterRestart: true }),
+    });
+    await expect(
+      gate.verify(cp.jws, { agent: "a", action: "tool.call", params: {}, context: {} }),
+    ).rejects.toMatchObject({ code: "malformed" });
+  });
+
+  it("the daemon's checkpointer signs at start, after T seconds with new rows, and on stop", async () => {
+    const keys = setup();
+    const cps = startAuditCheckpoints({ db, key: () => keys.current, settings: { everyRows: 1000, everySeconds: 1 } });
+    expect(latestCheckpoint(db)).toMatchObject({ seq: 0 });
+    appendAudit(db, { type: "t", i: 1 });
+    appendAudit(db, { type: "t", i: 2 });
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(latestCheckpoint(db)).toMatchObject({ seq: 2 });
+    appendAudit(db, { type: "t", i: 3 });
+    cps.stop();
+    expect(latestCheckpoint(db)).toMatchObject({ seq: 3 });
+  });
+});
