@@ -6,6 +6,8 @@ export interface Metrics {
   decisions: Counter<"decision" | "replay">;
   latency: Histogram<"decision">;
   policyReloads: Counter<"result">;
+  /** Internal denials by stage: a policy block that threw or failed to evaluate, a store error, a signing failure. */
+  internalErrors: Counter<"stage">;
 }
 
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
@@ -32,5 +34,18 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       labelNames: ["result"],
       registers: [registry],
     }),
+    internalErrors: internalErrorsCounter(registry),
   };
+}
+
+/** `intent_sidecar_internal_errors_total{stage="policy|store|sign"}`, each stage present from the start (at 0). */
+function internalErrorsCounter(registry: Registry): Counter<"stage"> {
+  const c = new Counter({
+    name: "intent_sidecar_internal_errors_total",
+    help: "Intents denied because of an internal error, by stage (policy: a block threw or failed to evaluate; store; sign)",
+    labelNames: ["stage"],
+    registers: [registry],
+  });
+  for (const stage of ["policy", "store", "sign"]) c.inc({ stage }, 0);
+  return c;
 }

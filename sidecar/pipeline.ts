@@ -12,7 +12,25 @@ import {
 } from "../protocol/index.ts";
 import type { BlockVerdict, Effect, EvalEnv } from "./policy/verdict.ts";
 import { buildClaims, inlineSigner, signClaims, type KeyRing, type Signer, type SigningKey } from "./attest/index.ts";
-import { appendAuditData, GroupCommit, isoTime, newIntentId, IntentStore, type Db, type IntentRecord } from "./store/index.ts";
+import {
+  appendAuditData,
+  GroupCommit,
+  isoTime,
+  newIntentId,
+  IntentStore,
+  redactForStorage,
+  storedIntentClaim,
+  type Db,
+  type IntentRecord,
+} from "./store/index.ts";
+import { HoldCapReached } from "./holds/cap.ts";
+import {
+  errorText,
+  policyFailures,
+  scrubIntentValues,
+  type InternalErrorSink,
+  type InternalStage,
+} from "./internal-errors.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
 import { principalConflict, type PrincipalLookup } from "./principals.ts";
 
@@ -63,6 +81,9 @@ export interface PipelineDeps {
   /** The agents' principals (sidecar config): an intent whose context.tenant / context.team contradicts its agent's
    * principal is refused with 403 before anything is recorded. */
   principals?: PrincipalLookup;
+  /** Where internal denials go (a block that threw, a store or signing failure): one log line (intent id, stage,
+   * error; never the intent) and `intent_sidecar_internal_errors_total{stage}`. */
+  internalErrors?: InternalErrorSink;
 }
 
 export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
@@ -145,7 +166,8 @@ export class Pipeline {
         agent: intent.agent,
         action: intent.action,
         digest,
-        intent: { agent: intent.agent, action: intent.action, params: intent.params, context: intent.context },
+        // the stored copy: secret header values and HTTP bodies replaced by digests (SPEC section 10)
+        intent: redactForStorage(intent, digest),
         decision,
         // SPEC section 3: an APPROVED answer carries `reasons: []`; what allowed it goes to the audit row
         reasons: decision === "APPROVED" ? [] : allReasons,
@@ -158,7 +180,14 @@ export class Pipeline {
         rec.kid = deps.keys.current.kid;
       } else if (decision === "PENDING") {
         group.pin(); // the holds service announces the hold at once: never run this decision twice
-        rec.hold = this.holds.create({ db, intentId: id, intent, digest, policy, reasons: allReasons, now });
+        try {
+          rec.hold = this.holds.create({ db, intentId: id, intent, digest, policy, reasons: allReasons, now });
+        } catch (e) {
+          // holds.max_open_per_agent: counted in this transaction, so concurrent decisions cannot pass the cap
+          if (!(e instanceof HoldCapReached)) throw e;
+          rec.decision = decision = "DENIED";
+          rec.reasons = allReasons = [e.reason, ...allReasons];
+        }
       }
       store.insert(rec);
       deps.onRecorded?.(rec);
@@ -258,26 +287,31 @@ export class Pipeline {
     const now = this.now();
     let effect: Effect;
     let reasons: Reason[];
+    const id = newIntentId(now.getTime());
     try {
       const verdicts = await this.deps.policies.evaluate(policy, intent, { now });
       ({ effect, reasons } = this.deps.policies.combine(verdicts));
       if (effect !== "allow" && effect !== "hold" && effect !== "deny")
         throw new Error(`unknown effect ${String(effect)}`);
-    } catch {
+      // blocks that threw (or whose expressions failed) were turned into denials by the policy engine: report them
+      if (effect === "deny") for (const f of policyFailures(verdicts)) this.internal("policy", id, f, intent);
+    } catch (e) {
+      this.internal("policy", id, e, intent);
       effect = "deny";
       reasons = [INTERNAL];
     }
     const t2 = performance.now();
 
-    const id = newIntentId(now.getTime());
     let out: RecordOutcome;
     try {
       out = await this.recordGrouped(id, intent, digest, policy, effect, reasons, now);
-    } catch {
+    } catch (e) {
       // Recording failed (disk full, a hook threw): deny without an attestation; try to leave a trace.
+      this.internal("store", id, e, intent);
       try {
         out = this.record(id, intent, digest, policy, "deny", [INTERNAL], now);
-      } catch {
+      } catch (e2) {
+        this.internal("store", id, e2, intent);
         this.deps.observer?.decided?.("DENIED", (performance.now() - t0) / 1000, false);
         return { status: 200, body: { decision: "DENIED", intent_id: id, reasons: [INTERNAL] } };
       }
@@ -286,7 +320,23 @@ export class Pipeline {
     if (out.replay) return this.replayOrConflict(out.replay.id, t0);
     const response = this.render(out.rec, false);
     if (response.decision === "APPROVED" && out.rec.claims) {
-      response.attestation = await (this.deps.signer ?? inlineSigner).sign(this.keyFor(out.rec), out.rec.claims);
+      try {
+        response.attestation = await (this.deps.signer ?? inlineSigner).sign(this.keyFor(out.rec), out.rec.claims);
+      } catch (e) {
+        // No attestation could be made: the recorded approval becomes a denial (fail closed; a later read or an
+        // idempotent replay must not hand out what this answer did not).
+        this.internal("sign", id, e, intent);
+        try {
+          this.deps.store.update(id, { decision: "DENIED", reasons: [INTERNAL] }, this.now());
+        } catch (e2) {
+          this.internal("store", id, e2, intent);
+        }
+        this.deps.observer?.decided?.("DENIED", (performance.now() - t0) / 1000, false);
+        return {
+          status: 200,
+          body: { decision: "DENIED", intent_id: id, reasons: [INTERNAL], policy: { digest: policy.digest } },
+        };
+      }
     }
     if (stages) {
       stages.schema += t1 - t0;
@@ -296,6 +346,16 @@ export class Pipeline {
     }
     this.deps.observer?.decided?.(out.rec.decision, (performance.now() - t0) / 1000, false);
     return { status: statusOf(response.decision), body: response };
+  }
+
+  /** Reports an internal denial: one log line and the stage's counter. Never throws. The error's text is cleared of
+   * every value the intent carries (an evaluation error may quote its input). */
+  private internal(stage: InternalStage, intentId: string, error: unknown, intent: Intent): void {
+    try {
+      this.deps.internalErrors?.report(stage, intentId, scrubIntentValues(errorText(error), intent));
+    } catch {
+      /* reporting must never change a decision */
+    }
   }
 
   private replayOrConflict(intentId: string | undefined, t0: number): PipelineResult {
@@ -348,7 +408,13 @@ export class Pipeline {
     const rec = this.deps.store.get(intentId);
     if (!rec) return undefined;
     const intent: Intent = { ...rec.intent };
-    const claims = buildClaims(intentId, intent, rec.policy_digest ?? "", now, { ...this.deps.options, approval });
+    const claims = buildClaims(intentId, intent, rec.policy_digest ?? "", now, {
+      ...this.deps.options,
+      approval,
+      digest: rec.digest,
+    });
+    // the stored intent is the redacted copy: bind the real request (digest and body digest kept at decision time)
+    claims.intent = storedIntentClaim(rec.intent, rec.digest);
     const kid = this.deps.keys.current.kid;
     this.deps.store.update(intentId, { decision: "APPROVED", claims, kid }, now);
     return this.render({ ...rec, decision: "APPROVED", claims, kid });

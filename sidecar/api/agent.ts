@@ -6,7 +6,7 @@ import type { Pipeline } from "../pipeline.ts";
 import type { KeyRing } from "../attest/index.ts";
 import type { Metrics } from "../metrics.ts";
 import { intentChanges } from "../store/index.ts";
-import type { TokenAuth } from "./auth.ts";
+import type { Role, TokenAuth } from "./auth.ts";
 
 export interface Health {
   status: "ok" | "no_policy";
@@ -25,7 +25,11 @@ export interface AgentApiDeps {
   extend?: (app: Hono<AgentEnv>) => void;
 }
 
-export type AgentEnv = { Variables: { agent: string | undefined } };
+/** `agent`: the token's name (an agent's, or an executor's when `role` is "executor"); undefined in dev mode.
+ * `executorsConfigured`: executor tokens exist, so executor routes take only them (sidecar/api/attestations.ts). */
+export type AgentEnv = { Variables: { agent: string | undefined; role: Role; executorsConfigured: boolean } };
+
+const EXECUTOR_FORBIDDEN = "executor tokens redeem attestations and post receipts; they cannot declare or read intents";
 
 const MAX_WAIT_SECONDS = 60;
 
@@ -65,6 +69,17 @@ export function createAgentApp(deps: AgentApiDeps): Hono<AgentEnv> {
       return err(c, 401, "unauthorized", "missing or unknown agent token (Authorization: Bearer <token>)");
     }
     c.set("agent", r.agent);
+    c.set("role", r.role);
+    c.set("executorsConfigured", deps.auth.executorsConfigured);
+    await next();
+  });
+  // Intents are the agents' own: an executor token neither declares nor reads them.
+  app.use("/v1/intents", async (c, next) => {
+    if (c.get("role") === "executor") return err(c, 403, "forbidden", EXECUTOR_FORBIDDEN);
+    await next();
+  });
+  app.on("GET", "/v1/intents/*", async (c, next) => {
+    if (c.get("role") === "executor") return err(c, 403, "forbidden", EXECUTOR_FORBIDDEN);
     await next();
   });
 

@@ -2,17 +2,22 @@
 //   POST /v1/attestations/{jti}/redeem  marks an attestation used, atomically; answers whether this caller was first.
 //   POST /v1/intents/{id}/receipt        records what actually ran (outcome, tx hash or error) and audits it.
 // Mounted through the agent app's `extend` hook, so the agent listener's bearer-token auth applies to both.
-// Redemption needs the attestation itself in the body: the sidecar verifies its own signature before marking, so
-// nobody can burn another executor's attestation by guessing its jti. Tokens are never stored or logged.
+// Both are bound to the attestation: redemption carries it in the body (`{"attestation":"<JWS>"}`), a receipt in
+// the `x-intent-attestation` header; the sidecar verifies its own signature and that the jti is the intent in the
+// path before anything else, so nobody can burn another executor's attestation, pre-empt its receipt, or learn an
+// intent's decision by guessing its id. Roles: executor tokens (`executor_tokens`, INTENT_SIDECAR_EXECUTOR_TOKENS);
+// while none is configured, redemption still takes agent tokens (deprecated; bound to the attestation all the
+// same), receipts never do (dev mode: no token needed). Tokens and attestations are never stored or logged.
 import { z } from "zod";
 import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { KeyObject } from "node:crypto";
-import { DEFAULT_ISSUER, type AttestationClaims } from "../../protocol/index.ts";
+import { ATTESTATION_HEADER, DEFAULT_ISSUER, type AttestationClaims } from "../../protocol/index.ts";
 import { GateError } from "../../executor-gate/errors.ts";
 import { importJwks, type Jwk, type KeySource } from "../../executor-gate/jwks.ts";
 import { MAX_CLOCK_TOLERANCE_SECONDS, verifyToken } from "../../executor-gate/token.ts";
 import { appendAudit, registerMigration, type Db } from "../store/index.ts";
+import type { AgentEnv } from "./agent.ts";
 
 registerMigration({
   id: "gate/001-redemptions-receipts",
@@ -46,7 +51,7 @@ export interface AttestationRoutesDeps {
   now?: () => Date;
 }
 
-type Env = { Variables: { agent: string | undefined } };
+type Env = AgentEnv;
 
 const receiptBody = z
   .object({
@@ -60,6 +65,9 @@ const receiptBody = z
   .strict();
 
 const MAX_BODY_BYTES = 64 * 1024;
+/** A receipt follows the execution, which may end after the attestation expired: its `exp` is checked with this
+ * much grace (the signature and the jti binding are checked as always). */
+const RECEIPT_GRACE_SECONDS = 3600;
 
 /** Keys by kid from the sidecar's own JWKS; re-read when a kid is unknown (after `keys rotate`). */
 function ownKeys(jwks: AttestationRoutesDeps["jwks"]): KeySource {
@@ -91,6 +99,30 @@ async function readJson(c: Context): Promise<{ ok: true; body: unknown } | { ok:
   } catch {
     return { ok: false, res: c.json({ error: "invalid_json", message: "the body is not valid JSON" }, 400) };
   }
+}
+
+/** Who may use the executor routes: executor tokens. While no executor token is configured: dev mode (no token),
+ * and agent tokens to redeem (the pre-executor-role behaviour, kept because redemption is bound to the attestation
+ * it carries). Returns the refusal, or undefined. */
+function refuseRole(c: Context<Env>, what: "redeem" | "receipt"): Response | undefined {
+  const role = c.get("role");
+  if (role === "executor") return undefined;
+  if (c.get("executorsConfigured")) return forbidden(c, what);
+  if (role === "dev" || what === "redeem") return undefined; // dev mode; or the pre-executor-role redemption
+  return forbidden(c, what);
+}
+
+function forbidden(c: Context<Env>, what: "redeem" | "receipt"): Response {
+  return c.json(
+    {
+      error: "forbidden",
+      message:
+        what === "receipt"
+          ? "receipts need an executor token (executor_tokens / INTENT_SIDECAR_EXECUTOR_TOKENS); agent tokens cannot post them"
+          : "redemption needs an executor token (executor_tokens / INTENT_SIDECAR_EXECUTOR_TOKENS); agent tokens cannot redeem",
+    },
+    403,
+  );
 }
 
 /** Adds the redeem and receipt routes to the agent app: `createAgentApp({ ..., extend: attestationRoutes(deps) })`. */
@@ -155,6 +187,8 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
 
   return (app) => {
     app.post("/v1/attestations/:jti/redeem", limitBody, async (c) => {
+      const refused = refuseRole(c, "redeem");
+      if (refused) return refused;
       const jti = c.req.param("jti");
       const read = await readJson(c);
       if (!read.ok) return read.res;
@@ -182,6 +216,8 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
     });
 
     app.post("/v1/intents/:id/receipt", limitBody, async (c) => {
+      const refused = refuseRole(c, "receipt");
+      if (refused) return refused;
       const id = c.req.param("id");
       const read = await readJson(c);
       if (!read.ok) return read.res;
@@ -192,6 +228,21 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
           message: i.code === "unrecognized_keys" ? `unknown field(s): ${i.keys.join(", ")}` : i.message,
         }));
         return c.json({ error: "invalid_receipt", issues }, 400);
+      }
+      // bound to the attestation: only who holds it learns anything about the intent or may report on it
+      try {
+        const token = c.req.header(ATTESTATION_HEADER);
+        if (token === undefined || token === "") {
+          throw new GateError(
+            "missing",
+            `a receipt must carry the intent's attestation in the ${ATTESTATION_HEADER} header`,
+          );
+        }
+        const claims = await verifyToken(token, keys, { ...check, clockToleranceSeconds: RECEIPT_GRACE_SECONDS });
+        if (claims.jti !== id) throw new GateError("malformed", `the attestation is for ${claims.jti}, not ${id}`);
+      } catch (e) {
+        if (!(e instanceof GateError)) throw e;
+        return c.json(e.toJSON(), 403);
       }
       const intent = getIntent.get(id);
       if (!intent) return c.json({ error: "not_found", message: `no intent ${id}` }, 404);

@@ -21,6 +21,11 @@ const UNAUTHORIZED = jsonResponse(
   { "content-type": "application/json", "www-authenticate": 'Bearer realm="intent-sidecar"' },
 );
 
+const EXECUTOR_FORBIDDEN = jsonResponse(403, {
+  error: "forbidden",
+  message: "executor tokens redeem attestations and post receipts; they cannot declare or read intents",
+});
+
 /** The agent listener's handler: POST /v1/intents directly, everything else via hono. */
 export function agentHandler(app: Hono<any>, deps: FastPathDeps): Http1Handler {
   const viaHono = fetchAdapter(app.fetch);
@@ -28,6 +33,7 @@ export function agentHandler(app: Hono<any>, deps: FastPathDeps): Http1Handler {
     if (req.method !== "POST" || (req.target !== "/v1/intents" && req.target !== "/v1/intents/")) return viaHono(req);
     const auth = deps.auth.check(req.headers.get("authorization"));
     if (!auth.ok) return UNAUTHORIZED;
+    if (auth.role === "executor") return EXECUTOR_FORBIDDEN;
     return deps.pipeline.decideText(req.body.toString("utf8"), auth.agent).then(
       (r) => jsonResponse(r.status, r.body),
       () => INTERNAL_ERROR,

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import {
   defaultAudience,
-  intentClaim,
+  intentDigest,
   DEFAULT_ISSUER,
   DEFAULT_TTL_SECONDS,
   type ApprovalClaim,
@@ -18,6 +18,8 @@ import {
   type Reason,
 } from "../../protocol/index.ts";
 import { HOLDS_SCHEMA_SQL } from "./schema.ts";
+import { redactForStorage, storedIntentClaim } from "../store/redact.ts";
+import { DEFAULT_MAX_OPEN_PER_AGENT, HoldCapReached } from "./cap.ts";
 import { holdTerms, holdRules } from "./terms.ts";
 import {
   DEFAULT_HOLDS_POLICY,
@@ -74,6 +76,9 @@ export interface CreateHoldInput {
   intent: Intent;
   reasons: Reason[];
   policyDigest: string;
+  /** The real intent's digest (the pipeline has it); computed when absent. The hold stores a redacted copy of the
+   * intent (no secret headers, no HTTP body) and binds later attestations to this digest. */
+  digest?: string;
   /** The `holds` block of the policy that decided (defaults to opts.policy()). */
   holdsPolicy?: HoldsPolicy;
 }
@@ -101,6 +106,7 @@ export class HoldService extends EventEmitter {
     addApproval: Database.Statement<[string, string, string | null, number]>;
     resolve: Database.Statement<[HoldState, number, string | null, string | null, string | null, string]>;
     due: Database.Statement<[number], { id: string }>;
+    openFor: Database.Statement<[string, number, number], { n: number }>;
   };
   private readonly signed = new Map<string, string>();
 
@@ -125,27 +131,31 @@ export class HoldService extends EventEmitter {
            WHERE id = ? AND state = 'pending'`,
       ),
       due: this.db.prepare("SELECT id FROM holds WHERE state = 'pending' AND expires_at <= ? ORDER BY expires_at LIMIT 500"),
+      // open = pending and not yet past expiry (the sweeper may not have run); stops counting at the cap
+      openFor: this.db.prepare(
+        "SELECT count(*) AS n FROM (SELECT 1 FROM holds WHERE agent = ? AND state = 'pending' AND expires_at > ? LIMIT ?)",
+      ),
     };
   }
 
   /**
    * Creates the hold for a PENDING decision and returns the `hold` summary of the 202 response. Synchronous: it
    * joins the caller's transaction (the one recording the decision) or opens its own. Idempotent per intent id.
+   * Throws HoldCapReached (nothing written) when the agent already has `holds.max_open_per_agent` pending holds.
    */
   create(input: CreateHoldInput): HoldSummary {
     let created: HoldView | undefined;
     const summary = this.tx(() => {
       const existing = this.q.byIntent.get(input.intentId);
       if (existing) return this.summary(existing);
-      const terms = holdTerms(input.reasons, input.holdsPolicy ?? this.opts.policy?.() ?? DEFAULT_HOLDS_POLICY);
+      const policy = input.holdsPolicy ?? this.opts.policy?.() ?? DEFAULT_HOLDS_POLICY;
+      const terms = holdTerms(input.reasons, policy);
       const now = this.now();
+      const max = policy.maxOpenPerAgent ?? DEFAULT_MAX_OPEN_PER_AGENT;
+      if (this.q.openFor.get(input.intent.agent, now, max)!.n >= max) throw new HoldCapReached(input.intent.agent, max);
       const id = `hold_${randomUUID()}`;
-      const intent: Intent = {
-        agent: input.intent.agent,
-        action: input.intent.action,
-        params: input.intent.params,
-        context: input.intent.context ?? {},
-      };
+      // the stored copy: secret header values and HTTP bodies replaced by digests (never stored, never in webhooks)
+      const intent = redactForStorage(input.intent, input.digest ?? intentDigest(input.intent)) as Intent;
       this.q.insert.run(
         id,
         input.intentId,
@@ -374,7 +384,7 @@ export class HoldService extends EventEmitter {
       nbf: iat,
       exp: iat + (this.opts.attestationTtlSeconds ?? DEFAULT_TTL_SECONDS),
       jti: row.intent_id,
-      intent: intentClaim(intent),
+      intent: storedIntentClaim(intent), // the real request's digest and body digest, from the redaction envelope
       policy: { digest: row.policy_digest },
       approval: { hold_id: row.id, approvers, approved_at: new Date(now).toISOString() },
     };

@@ -118,6 +118,7 @@ export function createHoldsSubsystem(o: HoldsSubsystemOptions): HoldsSubsystem {
         intent: req.intent,
         reasons: req.reasons,
         policyDigest: req.policy.digest,
+        digest: req.digest,
         holdsPolicy: holdsPolicyOf(req.policy),
       }),
   };

@@ -36,9 +36,17 @@ export interface HoldsPolicy {
   approvalsRequired: number;
   /** rule id → quorum (and optional TTL) for holds raised by that rule. */
   overrides: ReadonlyMap<string, { approvalsRequired: number; ttlMs?: number }>;
+  /** `holds.max_open_per_agent`: pending holds one agent may have at once; beyond it, hold-worthy intents are
+   * DENIED (sidecar/holds/cap.ts). Absent: 100. */
+  maxOpenPerAgent?: number;
 }
 
-export const DEFAULT_HOLDS_POLICY: HoldsPolicy = { ttlMs: 24 * 3_600_000, approvalsRequired: 1, overrides: new Map() };
+export const DEFAULT_HOLDS_POLICY: HoldsPolicy = {
+  ttlMs: 24 * 3_600_000,
+  approvalsRequired: 1,
+  overrides: new Map(),
+  maxOpenPerAgent: 100,
+};
 
 export type HoldErrorCode = "not_found" | "not_pending" | "already_approved" | "invalid_operator";
 

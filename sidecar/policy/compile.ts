@@ -338,7 +338,7 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     custom,
     softLimits,
     ...(network ? { network } : {}),
-    holds: { ttlMs, approvalsRequired, overrides },
+    holds: { ttlMs, approvalsRequired, overrides, maxOpenPerAgent: raw.holds?.max_open_per_agent ?? 100 },
     notify: {
       webhooks: (raw.notify?.webhooks ?? []).map((w) =>
         typeof w === "string" ? { url: w } : { url: w.url, ...(w.events ? { events: w.events } : {}) },

@@ -106,6 +106,8 @@ export interface HoldsConfig {
   ttlMs: number;
   approvalsRequired: number;
   overrides: Map<string, { approvalsRequired: number; ttlMs: number }>;
+  /** holds.max_open_per_agent (default 100): pending holds per agent; beyond it hold-worthy intents are DENIED. */
+  maxOpenPerAgent: number;
 }
 
 export interface NotifyConfig {

@@ -407,6 +407,16 @@ export const policySchema = z
           .min(1)
           .optional()
           .meta(m("Distinct operators needed to approve.", { default: "1" })),
+        max_open_per_agent: z
+          .number()
+          .int()
+          .min(1)
+          .optional()
+          .meta(
+            m("Pending holds one agent may have at once; beyond it, intents that would be held are DENIED.", {
+              default: "100",
+            }),
+          ),
         overrides: z
           .array(
             z

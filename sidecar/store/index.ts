@@ -22,5 +22,6 @@ export {
   type IntentUpdate,
   type StoredIntent,
 } from "./intents.ts";
+export { redactForStorage, storedIntentClaim, isSecretHeader, type Redaction } from "./redact.ts";
 export { GroupCommit, type JobResult } from "./group-commit.ts";
 export { startCheckpointer, type Checkpointer } from "./checkpointer.ts";

@@ -1,16 +1,20 @@
 // Decided intents and idempotency keys. Rows hold the intent ({agent, action, params, context}), the decision,
 // reasons, the signed CLAIMS (never the token: Ed25519 is deterministic, so re-signing reproduces it) and the
-// hold summary of a PENDING decision.
+// hold summary of a PENDING decision. The stored intent is the redacted copy (sidecar/store/redact.ts): no secret
+// header values, no HTTP bodies; `digest` is always the real intent's.
 import { EventEmitter } from "node:events";
 import { randomUUID } from "node:crypto";
 import type { AttestationClaims, DecisionKind, HoldSummary, Reason } from "../../protocol/index.ts";
 import type { Db } from "./db.ts";
+import type { Redaction } from "./redact.ts";
 
 export interface StoredIntent {
   agent: string;
   action: string;
   params: Record<string, unknown>;
   context: Record<string, unknown>;
+  /** Present when secrets were replaced by digests before storing (see redact.ts). */
+  redacted?: Redaction;
 }
 
 export interface IntentRecord {

@@ -143,6 +143,7 @@ describe("holds through the daemon", () => {
       stubPolicy({
         allow: ["report.send"],
         softLimits: [{ id: "per-agent-reports", actions: ["report.*"], measure: "count", scope: "agent", windowMs: 3_600_000, max: cap }],
+        maxOpenPerAgent: 1000, // 163 holds for one agent: above the default holds.max_open_per_agent
       }),
     );
     const results = await Promise.all(

@@ -13,6 +13,8 @@ export function stubPolicy(opts: {
   overrides?: Record<string, number>;
   ttlMs?: number;
   webhooks?: string[];
+  /** holds.max_open_per_agent (absent: the default, 100). */
+  maxOpenPerAgent?: number;
 }): PolicyHandle {
   const current: ActivePolicy = {
     digest: "sha256:" + "cd".repeat(32),
@@ -22,6 +24,7 @@ export function stubPolicy(opts: {
         ttlMs: opts.ttlMs ?? 86_400_000,
         approvalsRequired: opts.approvalsRequired ?? 1,
         overrides: new Map(Object.entries(opts.overrides ?? {}).map(([rule, n]) => [rule, { approvalsRequired: n }])),
+        ...(opts.maxOpenPerAgent !== undefined ? { maxOpenPerAgent: opts.maxOpenPerAgent } : {}),
       },
       notify: { webhooks: (opts.webhooks ?? []).map((url) => ({ url })) },
     },
