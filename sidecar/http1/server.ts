@@ -27,6 +27,8 @@ export interface Http1ServerOptions extends Partial<ParserLimits> {
   keepAliveTimeoutMs?: number;
   /** Time allowed to receive one whole request once its first byte is in. */
   requestTimeoutMs?: number;
+  /** Runs before the handler on every request; an answer it returns is sent instead (sidecar/http1/guard.ts). */
+  guard?: (req: Http1Request) => Http1Response | undefined;
 }
 
 const DEFAULTS = {
@@ -43,6 +45,7 @@ function errorResponse(e: HttpError): Http1Response {
 /** A net.Server speaking HTTP/1.1 to `handler`; `listen`, `address` and `close` are net.Server's. */
 export class Http1Server extends Server {
   readonly options: typeof DEFAULTS;
+  readonly guard: ((req: Http1Request) => Http1Response | undefined) | undefined;
   private readonly live = new Set<Connection>();
   private closing = false;
 
@@ -51,7 +54,9 @@ export class Http1Server extends Server {
     options: Http1ServerOptions = {},
   ) {
     super({ allowHalfOpen: true, noDelay: true });
-    this.options = { ...DEFAULTS, ...options };
+    const { guard, ...limits } = options;
+    this.options = { ...DEFAULTS, ...limits };
+    this.guard = guard;
     this.on("connection", (socket: Socket) => {
       const c = new Connection(socket, this);
       this.live.add(c);
@@ -169,7 +174,8 @@ class Connection {
       this.busy = true;
       let out: Http1Response | Promise<Http1Response>;
       try {
-        out = this.server.handler(new Request1(head, body, this));
+        const req = new Request1(head, body, this);
+        out = this.server.guard?.(req) ?? this.server.handler(req);
       } catch {
         out = INTERNAL_ERROR;
       }

@@ -11,6 +11,9 @@ export interface Ready {
   proxy_addr: string;
   operator_addr: string;
   policy_digest: string;
+  /** Set when the daemon generated (or reused) its agent / operator token file (no --dev, no configured tokens). */
+  agent_token_file?: string;
+  operator_token_file?: string;
 }
 
 export interface RunningDaemon {
@@ -29,10 +32,14 @@ export interface SpawnOptions {
   cwd?: string;
   /** How long to wait for the ready line (default 30 s; the CI machine is small and busy). */
   readyTimeoutMs?: number;
+  /** Pass `--dev` (default true): no generated tokens, and with no agent tokens configured the agent API takes the
+   * agent from the body, as the tests written before secure defaults expect. `false`: start as a user would. */
+  dev?: boolean;
 }
 
-/** `intent-sidecar start` on 127.0.0.1 port 0 for all three listeners, plus `args`. Agent and operator tokens are
- * blanked unless `env` sets them, so the daemon never picks up the caller's. Resolves on the `ready` line. */
+/** `intent-sidecar start` on 127.0.0.1 port 0 for all three listeners, plus `args` (and `--dev` unless
+ * `opts.dev === false`). Agent and operator tokens are blanked unless `env` sets them, so the daemon never picks up
+ * the caller's. Resolves on the `ready` line. */
 export async function spawnDaemon(
   args: string[],
   env: Record<string, string> = {},
@@ -49,6 +56,7 @@ export async function spawnDaemon(
       "127.0.0.1:0",
       "--operator-addr",
       "127.0.0.1:0",
+      ...(opts.dev === false ? [] : ["--dev"]),
       ...args,
     ],
     {

@@ -1,13 +1,17 @@
 // `intent-sidecar holds list|show|approve|deny` against the operator API (SPEC sections 3 and 9).
 // The URL comes from --url, INTENT_SIDECAR_OPERATOR_URL or http://127.0.0.1:7402; the token from --token or
-// INTENT_SIDECAR_OPERATOR_TOKEN. Readable tables by default, --json for scripts.
+// INTENT_SIDECAR_OPERATOR_TOKEN, else from the file the daemon generated: --token-file, INTENT_SIDECAR_OPERATOR_TOKEN_FILE
+// or ./.intent-sidecar/operator-token (the default data dir). Readable tables by default, --json for scripts.
 // Exit codes: 0 ok; 1 the sidecar refused (no such hold, already decided, already approved); 2 usage or I/O error.
 import type { Command } from "commander";
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { ExitError } from "../exit.ts";
 
 interface Common {
   url?: string;
   token?: string;
+  tokenFile?: string;
   json?: boolean;
 }
 
@@ -35,13 +39,22 @@ function withCommon(cmd: Command): Command {
   return cmd
     .option("--url <url>", `operator API base URL (env INTENT_SIDECAR_OPERATOR_URL, default ${DEFAULT_URL})`)
     .option("--token <token>", "operator token (env INTENT_SIDECAR_OPERATOR_TOKEN)")
+    .option(
+      "--token-file <file>",
+      "file holding the operator token (env INTENT_SIDECAR_OPERATOR_TOKEN_FILE; default ./.intent-sidecar/operator-token if it exists)",
+    )
     .option("--json", "print JSON instead of a table");
 }
 
 async function call(opts: Common, method: string, path: string, body?: unknown): Promise<any> {
   const base = (opts.url ?? process.env.INTENT_SIDECAR_OPERATOR_URL ?? DEFAULT_URL).replace(/\/+$/, "");
-  const token = opts.token ?? process.env.INTENT_SIDECAR_OPERATOR_TOKEN;
-  if (!token) throw new ExitError(2, "holds: an operator token is required: pass --token or set INTENT_SIDECAR_OPERATOR_TOKEN");
+  const token = opts.token ?? (process.env.INTENT_SIDECAR_OPERATOR_TOKEN || tokenFromFile(opts.tokenFile));
+  if (!token) {
+    throw new ExitError(
+      2,
+      "holds: an operator token is required: pass --token or --token-file, or set INTENT_SIDECAR_OPERATOR_TOKEN",
+    );
+  }
   let res: Response;
   try {
     res = await fetch(base + path, {
@@ -66,6 +79,18 @@ async function call(opts: Common, method: string, path: string, body?: unknown):
     throw new ExitError(res.status >= 500 ? 2 : 1, `holds: ${parsed.message ?? parsed.error ?? `HTTP ${res.status}`}`);
   }
   return parsed;
+}
+
+/** The token in --token-file / INTENT_SIDECAR_OPERATOR_TOKEN_FILE, or in the default data dir's generated file. */
+function tokenFromFile(flag: string | undefined): string | undefined {
+  const named = flag ?? process.env.INTENT_SIDECAR_OPERATOR_TOKEN_FILE;
+  const file = resolve(named || ".intent-sidecar/operator-token");
+  if (!named && !existsSync(file)) return undefined;
+  try {
+    return readFileSync(file, "utf8").trim() || undefined;
+  } catch (e) {
+    throw new ExitError(2, `holds: cannot read the operator token file ${file}: ${(e as Error).message}`);
+  }
 }
 
 export function timeLeft(expiresAt: string, now = Date.now()): string {

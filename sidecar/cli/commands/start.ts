@@ -1,10 +1,13 @@
 // `intent-sidecar start`: runs the daemon; prints one JSON `ready` line on stdout; logs go to stderr.
 // SIGTERM/SIGINT: stop accepting, drain, close SQLite. SIGHUP: reload the policy.
+// Secure by default: with no agent/operator tokens configured, tokens are generated into the data dir (0600) and
+// reused (sidecar/token-files.ts); `--dev` keeps the tokenless dev mode instead. Files are created private (umask 077).
 import type { Command } from "commander";
 import { ConfigError, loadConfig } from "../../config.ts";
 import { startDaemon } from "../../daemon.ts";
 import { createLogger } from "../../log.ts";
 import { ExitError } from "../exit.ts";
+import { provisionTokens, type TokenFiles } from "../../token-files.ts";
 
 export function registerStart(program: Command): void {
   program
@@ -16,6 +19,10 @@ export function registerStart(program: Command): void {
     .option("--agent-addr <host:port>", "agent API listener (default 127.0.0.1:7400; port 0 picks one)")
     .option("--proxy-addr <host:port>", "proxy listener (default 127.0.0.1:7401)")
     .option("--operator-addr <host:port>", "operator API listener (default 127.0.0.1:7402)")
+    .option(
+      "--dev",
+      "dev mode: generate no tokens; with no agent tokens configured any local process may declare intents as any agent",
+    )
     .action(
       async (opts: {
         policy?: string;
@@ -24,13 +31,21 @@ export function registerStart(program: Command): void {
         agentAddr?: string;
         proxyAddr?: string;
         operatorAddr?: string;
+        dev?: boolean;
       }) => {
         let config;
+        let tokenFiles: TokenFiles;
         try {
           config = loadConfig(opts);
         } catch (e) {
           if (e instanceof ConfigError) throw new ExitError(2, `intent-sidecar: ${e.message}`);
           throw e;
+        }
+        process.umask(0o077); // everything the daemon writes into the data dir is private (0600 files, 0700 dirs)
+        try {
+          ({ config, files: tokenFiles } = provisionTokens(config, { dev: opts.dev === true }));
+        } catch (e) {
+          throw new ExitError(2, `intent-sidecar: cannot set up tokens in ${config.dataDir}: ${(e as Error).message}`);
         }
         const log = createLogger();
         let daemon;
@@ -40,11 +55,11 @@ export function registerStart(program: Command): void {
           const err = e as Error & { code?: string };
           throw new ExitError(2, `intent-sidecar: cannot start: ${err.message}`);
         }
-        // stdout carries only the ready line; a reader that goes away (e.g. `| head -1`) must not stop the daemon
-      process.stdout.on("error", () => undefined);
-      process.stdout.write(JSON.stringify(daemon.readyInfo()) + "\n");
-        log.info(daemon.readyInfo(), "ready");
-
+        const ready = {
+          ...daemon.readyInfo(),
+          ...(tokenFiles.agentTokenFile ? { agent_token_file: tokenFiles.agentTokenFile } : {}),
+          ...(tokenFiles.operatorTokenFile ? { operator_token_file: tokenFiles.operatorTokenFile } : {}),
+        };
         let stopping = false;
         const stop = async (signal: string) => {
           if (stopping) return;
@@ -63,8 +78,33 @@ export function registerStart(program: Command): void {
           daemon.keys.refresh();
           void daemon.reloadPolicy();
         });
+        // the handlers are in place before the ready line: a supervisor may signal as soon as it reads it
+        // where the tokens are, for the human who ran `npm start` (never the tokens themselves)
+        process.stderr.write(startBanner(daemon.operatorAddr, tokenFiles, opts.dev === true) + "\n");
+        // stdout carries only the ready line; a reader that goes away (e.g. `| head -1`) must not stop the daemon
+        process.stdout.on("error", () => undefined);
+        process.stdout.write(JSON.stringify(ready) + "\n");
+        log.info(ready, "ready");
         // keep running until a signal arrives
         await new Promise<never>(() => {});
       },
     );
+}
+
+/** The human lines on stderr at start: where the tokens are and the console's URL. */
+export function startBanner(operatorAddr: string, files: TokenFiles, dev: boolean): string {
+  const lines: string[] = [];
+  const made = (f: string) => (files.created.includes(f) ? "generated" : "reused");
+  if (files.agentTokenFile) {
+    lines.push(
+      `intent-sidecar: agent token (${made(files.agentTokenFile)}, agent "agent") in ${files.agentTokenFile}: ` +
+        "send it as Authorization: Bearer <token>, e.g. INTENT_SIDECAR_AGENT_TOKEN=$(cat that file)",
+    );
+  }
+  if (files.operatorTokenFile) {
+    lines.push(`intent-sidecar: operator token (${made(files.operatorTokenFile)}, operator "operator") in ${files.operatorTokenFile}`);
+  }
+  if (dev) lines.push("intent-sidecar: --dev: no tokens were generated");
+  lines.push(`intent-sidecar: operator console: http://${operatorAddr}/console/ (sign in with an operator token)`);
+  return lines.join("\n");
 }
