@@ -17,10 +17,14 @@ afterAll(async () => {
 const evm = evmIntent();
 const executor = () => ({ url: sc.url, token: TOKENS.executor });
 
-async function post(path: string, body: unknown, token: string | null = TOKENS.executor) {
+async function post(path: string, body: unknown, token: string | null = TOKENS.executor, attestation?: string) {
   const res = await fetch(`${sc.url}${path}`, {
     method: "POST",
-    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      "content-type": "application/json",
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(attestation ? { "x-intent-attestation": attestation } : {}),
+    },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
@@ -160,10 +164,8 @@ describe("POST /v1/intents/{id}/receipt", () => {
     const { token, intentId } = await sc.attest(evm);
     const gate = createGate({ jwks: sc.jwksUrl, replay: remoteRedemption(executor()) });
     const txHash = "0x" + "ab".repeat(32);
-    await gate.run(token, evm, async (claims) =>
-      sendReceipt(executor(), claims.jti, { outcome: "succeeded", tx_hash: txHash }),
-    );
-    const again = await post(`/v1/intents/${intentId}/receipt`, { outcome: "failed", error: "nonce too low" });
+    await gate.run(token, evm, async () => sendReceipt(executor(), token, { outcome: "succeeded", tx_hash: txHash }));
+    const again = await post(`/v1/intents/${intentId}/receipt`, { outcome: "failed", error: "nonce too low" }, TOKENS.executor, token);
     expect(again.status).toBe(409);
     expect(again.body.error).toBe("receipt_exists");
     const rows = (await sc.audit()).filter((r) => r.type === "execution.receipt" && r.data.intent_id === intentId);
@@ -172,8 +174,8 @@ describe("POST /v1/intents/{id}/receipt", () => {
   });
 
   it("records a failure with its error", async () => {
-    const { intentId } = await sc.attest(toolIntent());
-    const res = await post(`/v1/intents/${intentId}/receipt`, { outcome: "failed", error: "slack answered 500" });
+    const { token, intentId } = await sc.attest(toolIntent());
+    const res = await post(`/v1/intents/${intentId}/receipt`, { outcome: "failed", error: "slack answered 500" }, TOKENS.executor, token);
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ intent_id: intentId, recorded: true, outcome: "failed" });
   });
@@ -195,23 +197,34 @@ describe("POST /v1/intents/{id}/receipt", () => {
       path: "(body)",
     },
   ])("refuses $name with the path that is wrong", async (row) => {
-    const { intentId } = await sc.attest(evm);
-    const res = await post(`/v1/intents/${intentId}/receipt`, row.body);
+    const { token, intentId } = await sc.attest(evm);
+    const res = await post(`/v1/intents/${intentId}/receipt`, row.body, TOKENS.executor, token);
     expect(res.status).toBe(row.status);
     expect(res.body.error).toBe(row.error);
     expect(res.body.issues.map((i: { path: string }) => i.path)).toContain(row.path);
   });
 
   it("refuses receipts for unknown and for denied intents", async () => {
-    expect((await post("/v1/intents/no-such-intent/receipt", { outcome: "succeeded" })).status).toBe(404);
+    // Without the intent's attestation the receipt is refused before anything about the intent is read.
+    expect((await post("/v1/intents/no-such-intent/receipt", { outcome: "succeeded" })).status).toBe(403);
     const denied = await fetch(`${sc.url}/v1/intents`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${TOKENS["treasury-bot"]}` },
       body: JSON.stringify(mutate(evm, { chain_id: 1 })),
     }).then((r) => r.json() as Promise<{ decision: string; intent_id: string }>);
     expect(denied.decision).toBe("DENIED");
+    // A denied intent has no attestation, so no receipt can be bound to it; another intent's attestation is refused.
     const res = await post(`/v1/intents/${denied.intent_id}/receipt`, { outcome: "succeeded" });
-    expect(res.status).toBe(409);
-    expect(res.body.error).toBe("not_approved");
+    expect(res.status).not.toBe(201);
+    const { token } = await sc.attest(evm);
+    const wrong = await post(`/v1/intents/${denied.intent_id}/receipt`, { outcome: "succeeded" }, TOKENS.executor, token);
+    expect(wrong.status).not.toBe(201);
+  });
+  it("refuses a receipt from an agent token, even with the attestation", async () => {
+    const { token, intentId } = await sc.attest(evm);
+    const res = await post(`/v1/intents/${intentId}/receipt`, { outcome: "succeeded" }, TOKENS["ops-bot"], token);
+    expect([401, 403]).toContain(res.status);
+    const ok = await post(`/v1/intents/${intentId}/receipt`, { outcome: "succeeded" }, TOKENS.executor, token);
+    expect(ok.status).toBe(201);
   });
 });

@@ -174,7 +174,7 @@ describe("JWKS URL: https or loopback http only", () => {
     );
     expect(() => remoteRedemption({ url: "http://127.0.0.1:7400", token: "t" })).not.toThrow();
     await expect(
-      sendReceipt({ url: "http://sidecar.internal:7400", token: "t" }, "int_1", { outcome: "succeeded" }),
+      sendReceipt({ url: "http://sidecar.internal:7400", token: "t" }, "e30.eyJqdGkiOiJpbnRfMSJ9.x", { outcome: "succeeded" }),
     ).rejects.toMatchObject({ code: "insecure_url" });
   });
 });

@@ -25,13 +25,15 @@ tool_calls:
   allow: ["slack.post_message"]
 `;
 
-/** Agent-listener bearer tokens by name. Agents declare intents; `executor` redeems and posts receipts. */
+/** Agent-listener bearer tokens by name. Agents declare intents; `executor` (an executor token) redeems and posts
+ * receipts. */
 export const TOKENS = {
   "treasury-bot": "tok-treasury",
   "ops-bot": "tok-ops",
   "web-bot": "tok-web",
   executor: "tok-executor",
 };
+const AGENTS = Object.entries(TOKENS).filter(([n]) => n !== "executor");
 
 export interface TestSidecar {
   url: string;
@@ -59,9 +61,8 @@ export async function startSidecar(opts: { sidecarId?: string; executorAudience?
   const daemon = await spawnDaemon(
     ["--config", configFile, "--policy", policyFile, "--data-dir", dataDir],
     {
-      INTENT_SIDECAR_AGENT_TOKENS: Object.entries(TOKENS)
-        .map(([n, t]) => `${n}=${t}`)
-        .join(","),
+      INTENT_SIDECAR_AGENT_TOKENS: AGENTS.map(([n, t]) => `${n}=${t}`).join(","),
+      INTENT_SIDECAR_EXECUTOR_TOKENS: `executor=${TOKENS.executor}`,
       INTENT_SIDECAR_OPERATOR_TOKENS: "ops=tok-operator",
     },
     { readyTimeoutMs: SIDECAR_START_MS - 5000 },
