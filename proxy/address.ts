@@ -60,19 +60,23 @@ export class AddressError extends Error {
   }
 }
 
-/** Expands an IPv6 literal into its 8 16-bit groups (accepts a trailing dotted IPv4 part). */
-function ipv6Groups(addr: string): number[] {
+/** The eight 16-bit groups of an IPv6 address (`::` expanded, a trailing dotted IPv4 part folded into the last two
+ * groups, a `%zone` dropped), or null when `addr` is not an IPv6 address (node:net isIP decides). The one IPv6 parser
+ * of the proxy: the SSRF guard and process attribution both read addresses through it. */
+export function ipv6Groups(addr: string): number[] | null {
+  if (isIP(addr) !== 6) return null;
   let s = addr.toLowerCase().split("%")[0]!;
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (v4) {
     const o = v4[1]!.split(".").map(Number);
     s = s.slice(0, -v4[1]!.length) + ((o[0]! << 8) | o[1]!).toString(16) + ":" + ((o[2]! << 8) | o[3]!).toString(16);
   }
-  const [head, tail] = s.includes("::") ? s.split("::") : [s, undefined];
-  const h = head ? head.split(":").map((g) => parseInt(g, 16)) : [];
-  if (tail === undefined) return h;
-  const t = tail ? tail.split(":").map((g) => parseInt(g, 16)) : [];
-  return [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
+  const groups = (t: string) => (t === "" ? [] : t.split(":").map((g) => parseInt(g, 16)));
+  const at = s.indexOf("::");
+  if (at < 0) return groups(s);
+  const head = groups(s.slice(0, at));
+  const tail = groups(s.slice(at + 2));
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
 }
 
 function v4FromGroups(hi: number, lo: number): string {
@@ -82,9 +86,8 @@ function v4FromGroups(hi: number, lo: number): string {
 /** The IPv4 address an IPv6 address carries (mapped ::ffff:a.b.c.d, compatible ::a.b.c.d, NAT64 64:ff9b::/96,
  * 6to4 2002::/16), else null. */
 export function embeddedIPv4(addr: string): string | null {
-  if (isIP(addr) !== 6) return null;
   const g = ipv6Groups(addr);
-  if (g.length !== 8) return null;
+  if (g === null || g.length !== 8) return null;
   const zero5 = g.slice(0, 5).every((x) => x === 0);
   if (zero5 && g[5] === 0xffff) return v4FromGroups(g[6]!, g[7]!); // IPv4-mapped
   if (zero5 && g[5] === 0 && (g[6]! !== 0 || g[7]! > 1)) return v4FromGroups(g[6]!, g[7]!); // IPv4-compatible

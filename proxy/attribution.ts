@@ -5,6 +5,7 @@
 import { promises as fs, readdirSync, readlinkSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
+import { ipv6Groups } from "./address.ts";
 
 export interface SourceProcess {
   pid: number | null;
@@ -30,33 +31,11 @@ function procHex(addr: string, port: number, v6: boolean): string {
   return out + ":" + p;
 }
 
+/** The 16 bytes of an IPv6 address, read by the proxy's one IPv6 parser (address.ts). */
 function ipv6Bytes(addr: string): number[] {
-  let s = addr.toLowerCase();
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  let tailBytes: number[] = [];
-  if (v4) {
-    tailBytes = v4[1]!.split(".").map(Number);
-    s = s.slice(0, -v4[1]!.length);
-    if (s.endsWith(":") && !s.endsWith("::")) s = s.slice(0, -1);
-  }
-  const [head, tail] = s.includes("::") ? s.split("::") : [s, undefined];
-  const h = head
-    ? head
-        .split(":")
-        .filter(Boolean)
-        .map((g) => parseInt(g, 16))
-    : [];
-  const t = tail
-    ? tail
-        .split(":")
-        .filter(Boolean)
-        .map((g) => parseInt(g, 16))
-    : [];
-  const groupsNeeded = 8 - tailBytes.length / 2;
-  const groups = tail === undefined ? h : [...h, ...new Array(groupsNeeded - h.length - t.length).fill(0), ...t];
-  const bytes: number[] = [];
-  for (const g of groups) bytes.push(g >> 8, g & 0xff);
-  return [...bytes, ...tailBytes];
+  const groups = ipv6Groups(addr);
+  if (groups === null) throw new Error(`not an IPv6 address: ${addr}`);
+  return groups.flatMap((g) => [g >> 8, g & 0xff]);
 }
 
 /** Candidate (local, remote) hex pairs for the client's socket as it appears in /proc/net/tcp or tcp6. */

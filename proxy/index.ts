@@ -10,7 +10,7 @@ export {
   type ProxyDecisionEvent,
 } from "./server.ts";
 export { CertificateAuthority, CaError, caFiles, CA_CERT_FILE, CA_KEY_FILE, type CaFiles } from "./ca.ts";
-export { proxyPolicy, hostMatcher, hostGlob, sourcesReadBody, type ProxyPolicy } from "./policy.ts";
+export { proxyPolicy, sourcesReadBody, type ProxyPolicy } from "./policy.ts";
 export { inputUse, modulesInputUse, type InputUse } from "./input-use.ts";
 export { normalizePath, normalizeTarget, PathRefused } from "./path.ts";
 export { duplicateJsonKey } from "./json-keys.ts";

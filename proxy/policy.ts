@@ -2,13 +2,16 @@
 // request uses the policy in force at that moment (hot reload needs no restart of the proxy).
 import { AddressAllowList } from "./address.ts";
 import { DecisionCache } from "./decision-cache.ts";
+import { compileHostGlobs, globProblem } from "../protocol/glob.ts";
 import type { DecideFn } from "./input.ts";
 import { modulesInputUse } from "./input-use.ts";
 
 export interface ProxyPolicy {
   /** The network rules. */
   decide: DecideFn;
-  /** True when requests to `host` must carry an attestation (require_attestation globs). */
+  /** True when requests to `host` (normalized: lower-case, no brackets, no trailing dot) must carry an attestation
+   * (require_attestation host globs, matched by protocol/glob.ts: `*.pay.example.com` governs every subdomain, not
+   * the apex). */
   requireAttestation(host: string): boolean;
   /** Non-public addresses the proxy may dial anyway. */
   allowAddresses: AddressAllowList;
@@ -24,25 +27,6 @@ export interface ProxyPolicy {
   /** Answers remembered for identical inputs; only present when the rules are deterministic (same input, same
    * answer). Belongs to this policy: a reloaded policy starts empty. */
   decisionCache?: DecisionCache | null;
-}
-
-/** A host glob: `*` matches any run of characters, dots included (a broader match governs more hosts, never fewer). */
-export function hostGlob(glob: string): RegExp {
-  const re = glob
-    .trim()
-    .toLowerCase()
-    .split("*")
-    .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, "\\$&"))
-    .join(".*");
-  return new RegExp(`^${re}$`);
-}
-
-export function hostMatcher(globs: readonly string[]): (host: string) => boolean {
-  const res = globs.map(hostGlob);
-  return (host) => {
-    const h = host.toLowerCase();
-    return res.some((r) => r.test(h));
-  };
 }
 
 /** Whether Rego sources may read the request body, decided from the compiled rules (see input-use.ts): sources
@@ -66,9 +50,13 @@ export function proxyPolicy(opts: {
 }): ProxyPolicy {
   const resolve: Record<string, string> = {};
   for (const [h, a] of Object.entries(opts.resolve ?? {})) resolve[h.toLowerCase()] = a;
+  for (const g of opts.requireAttestation ?? []) {
+    const problem = globProblem(g); // a glob that can match nothing must not quietly govern nothing
+    if (problem) throw new Error(`require_attestation: ${problem}`);
+  }
   return {
     decide: opts.decide,
-    requireAttestation: hostMatcher(opts.requireAttestation ?? []),
+    requireAttestation: compileHostGlobs(opts.requireAttestation ?? []).test,
     allowAddresses: new AddressAllowList(opts.allowAddresses ?? []),
     resolve,
     inspectsBody: opts.inspectsBody ?? true,

@@ -1008,14 +1008,6 @@ export function parseQuery(src: string, version: RegoVersion = "v1", file = "que
   return p.parseQuery();
 }
 
-/** Parse a single term (e.g. `input_term` in conformance cases). */
-export function parseTermSource(src: string, version: RegoVersion = "v1"): Term {
-  const p = new Parser(src, "term", version);
-  const t = p.parseTerm();
-  if (!p.atEOF()) throw new RegoError("rego_parse_error", "unexpected token after term");
-  return t;
-}
-
 /**
  * Rewrite a v0 module into v1 syntax, keeping comments and layout: adds `if` before rule bodies and turns v0
  * partial set rules `p[x] { ... }` into `p contains x if { ... }`. Throws RegoErrors when the v0 source does not parse.

@@ -1,10 +1,8 @@
 // Adapts the policy engineer's PolicyManager / evaluateBlocks / combineVerdicts (sidecar/policy/) to the pipeline's
 // PolicyProvider, plus reload notifications for audit, metrics and /healthz.
-import type { Reason } from "../protocol/index.ts";
 import type { Logger } from "./log.ts";
 import type { PolicyProvider } from "./pipeline.ts";
 import type { PolicyRef } from "./pipeline-hooks.ts";
-import type { BlockVerdict, Effect } from "./policy/verdict.ts";
 import { PolicyManager } from "./policy/manager.ts";
 import { evaluateBlocks, combineVerdicts } from "./policy/evaluate.ts";
 import type { LoadedPolicy } from "./policy/load.ts";
@@ -29,19 +27,6 @@ export interface PolicyHandle {
   close(): Promise<void>;
   /** The underlying PolicyManager (for the operator API's reload route). */
   manager?: unknown;
-}
-
-/** deny > hold > allow; nothing allowed → deny (default deny). For stand-in policies in tests; the daemon uses
- * sidecar/policy's combineVerdicts. */
-export function combineDefault(verdicts: BlockVerdict[]): { effect: Effect; reasons: Reason[] } {
-  const of = (e: Effect) => verdicts.filter((v) => v.effect === e).flatMap((v) => v.reasons);
-  if (verdicts.some((v) => v.effect === "deny")) return { effect: "deny", reasons: of("deny") };
-  if (verdicts.some((v) => v.effect === "hold")) return { effect: "hold", reasons: of("hold") };
-  if (verdicts.some((v) => v.effect === "allow")) return { effect: "allow", reasons: [] };
-  return {
-    effect: "deny",
-    reasons: [{ block: "actions", rule: "default_deny", message: "no policy block allows this action" }],
-  };
 }
 
 function errorText(e: unknown): string {

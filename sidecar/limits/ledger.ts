@@ -3,10 +3,10 @@
 // await between the check and the reservation.
 import type Database from "better-sqlite3";
 import type { Intent, Reason } from "../../protocol/index.ts";
-import { globMatch } from "./glob.ts";
+import { wildcardMatch } from "../../protocol/glob.ts";
 import { LIMITS_SCHEMA_SQL, UNITS } from "./schema.ts";
 import { LimitError, type SoftLimit } from "./types.ts";
-import { formatDuration } from "./duration.ts";
+import { formatDuration } from "../policy/units.ts";
 import type { PrincipalLookup } from "../principals.ts";
 
 export interface LimitLedgerOptions {
@@ -202,7 +202,7 @@ function appliesTo(limit: SoftLimit, action: string): boolean {
   if (!a) return true;
   if ("test" in a && typeof a.test === "function") return a.test(action);
   const globs = a as readonly string[];
-  return globs.length === 0 || globs.some((g) => globMatch(g, action));
+  return globs.length === 0 || globs.some((g) => wildcardMatch(g, action));
 }
 
 function measureUnits(limit: SoftLimit, intent: Intent, now: number): number {

@@ -5,7 +5,6 @@ export { evaluateBlocks, combineVerdicts } from "./evaluate.ts";
 export { PolicyError, isPolicyError, formatIssue, type PolicyIssue, type PolicyErrorCode } from "./errors.ts";
 export { compileMeasure, compileCel, CelCompileError } from "./cel.ts";
 export { compileNetwork, type NetworkBlock, type NetworkSpec } from "./network.ts";
-export { compileGlobs, compileHostGlobs, type GlobSet } from "./glob.ts";
 export { parseAmount, parseDuration, parseTokenAmount } from "./units.ts";
 export { ownBlockOf } from "./blocks/actions.ts";
 export type { PolicyConfig, SoftLimitConfig, HoldsConfig, NotifyConfig } from "./config.ts";

@@ -1,5 +1,7 @@
 // Units in policy files: native amounts ("0.05 ether", "20 gwei", "1000 wei", plain wei), token amounts in token
-// units ("5000" with the token's decimals) and durations ("24h", "90m", "1h30m"). Parsed once at load.
+// units ("5000" with the token's decimals) and durations ("24h", "90m", "1h30m"). Parsed once at load. Policy
+// durations are parsed here and nowhere else (the soft-limit ledger formats them with formatDuration below); Rego's
+// time.parse_duration_ns keeps Go's syntax (rego/builtins/lib/gotime.ts).
 import { formatUnits, parseUnits } from "viem";
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
@@ -71,6 +73,16 @@ export function parseDuration(input: unknown): Parsed<number> {
   for (const m of s.matchAll(/(\d+)(ms|s|m|h|d)/g)) total += Number(m[1]) * DURATION_MS[m[2]!]!;
   if (total <= 0) return { ok: false, message: `${JSON.stringify(input)} must be longer than zero` };
   return { ok: true, value: total };
+}
+
+/** The short form of a duration in milliseconds, in the largest unit parseDuration reads that divides it exactly
+ * ("1d", "36h", "90m", "45s", "1500ms"), so parseDuration(formatDuration(ms)) gives ms back. */
+export function formatDuration(ms: number): string {
+  for (const unit of ["d", "h", "m", "s"]) {
+    const size = DURATION_MS[unit]!;
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
 }
 
 /** "0.2 ETH" style rendering for reasons. Trailing zeros trimmed by formatUnits. */

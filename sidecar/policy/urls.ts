@@ -588,9 +588,3 @@ export function readDeclaredUrl(url: string): DeclaredUrl | { error: string; hos
     protocol: u.protocol,
   };
 }
-
-/** The one host a declared URL names, or why there is not one. */
-export function hostOfUrl(url: string): { host: string } | { error: string } {
-  const r = readDeclaredUrl(url);
-  return "error" in r ? { error: r.error } : { host: r.host };
-}

@@ -4,7 +4,8 @@ import { join, relative } from "node:path";
 import { parse as parseYAML } from "yaml";
 import { compile, RegoError, RegoErrors } from "../../rego/index.ts";
 import { Ctx, evalTerm } from "../../rego/eval.ts";
-import { parseTermSource } from "../../rego/parser.ts";
+import { Parser, type RegoVersion } from "../../rego/parser.ts";
+import type { Term } from "../../rego/ast.ts";
 import { fromJSON, RSet, toJSONString, type Value } from "../../rego/value.ts";
 
 export interface Case {
@@ -172,4 +173,12 @@ export function summarize(results: CaseResult[]): { dir: string; pass: number; f
     m.set(r.dir, e);
   }
   return [...m].sort().map(([dir, e]) => ({ dir, ...e }));
+}
+
+/** Parses a single term (a case's `input_term`). */
+function parseTermSource(src: string, version: RegoVersion = "v1"): Term {
+  const p = new Parser(src, "term", version);
+  const t = p.parseTerm();
+  if (!p.atEOF()) throw new RegoError("rego_parse_error", "unexpected token after term");
+  return t;
 }

@@ -2,7 +2,7 @@
 // allowed, `hold` actions are held by rule "review", and the config carries soft limits and the holds block in the
 // shapes the policy engine compiles them to. (Reference-policy behaviour is tested in reference-policy.test.ts.)
 import type { PolicyHandle, ActivePolicy } from "../../sidecar/policy-runtime.ts";
-import { combineDefault } from "../../sidecar/policy-runtime.ts";
+import { combineVerdicts } from "../../sidecar/policy/evaluate.ts";
 import type { SoftLimit } from "../../sidecar/limits/types.ts";
 
 export function stubPolicy(opts: {
@@ -39,7 +39,7 @@ export function stubPolicy(opts: {
         if (opts.allow?.includes(intent.action)) return [{ block: "actions", effect: "allow", reasons: [] }];
         return [{ block: "actions", effect: "abstain", reasons: [] }];
       },
-      combine: combineDefault,
+      combine: combineVerdicts,
     },
     lastError: () => null,
     reload: async () => ({ ok: true, digest: current.digest }),

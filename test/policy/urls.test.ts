@@ -4,9 +4,15 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { loadPolicy, type LoadedPolicy } from "../../sidecar/policy/index.ts";
-import { hostOfUrl, readDeclaredUrl, readUrls } from "../../sidecar/policy/urls.ts";
+import { readDeclaredUrl, readUrls } from "../../sidecar/policy/urls.ts";
 import { intentInput } from "../../sidecar/policy/network.ts";
 import { decide, intent } from "./helpers.ts";
+
+/** The one host a declared URL names, or why there is not one. */
+function hostOfUrl(url: string): { host: string } | { error: string } {
+  const r = readDeclaredUrl(url);
+  return "error" in r ? { error: r.error } : { host: r.host };
+}
 
 const REFERENCE = new URL("../../policy-examples/reference/policy.yaml", import.meta.url).pathname;
 let policy: LoadedPolicy;

@@ -1,6 +1,6 @@
 // The SSRF guard's address classes, allow_addresses, resolve overrides and host normalization.
 import { describe, expect, it } from "vitest";
-import { AddressAllowList, addressRefusal, nonPublicReason, embeddedIPv4 } from "../../proxy/address.ts";
+import { AddressAllowList, addressRefusal, nonPublicReason, embeddedIPv4, ipv6Groups } from "../../proxy/address.ts";
 import { normalizeHost, resolveTarget, TargetRefused } from "../../proxy/resolve.ts";
 
 describe("address classes", () => {
@@ -35,10 +35,45 @@ describe("address classes", () => {
     },
   );
 
-  it("reads the IPv4 address inside IPv6 forms", () => {
-    expect(embeddedIPv4("::ffff:10.0.0.1")).toBe("10.0.0.1");
-    expect(embeddedIPv4("2606:4700::1")).toBeNull();
+  it.each([
+    ["::ffff:10.0.0.1", "10.0.0.1"], // IPv4-mapped
+    ["::ffff:a00:1", "10.0.0.1"],
+    ["::10.0.0.1", "10.0.0.1"], // IPv4-compatible
+    ["::1", null], // loopback, not ::0.0.0.1
+    ["::", null],
+    ["64:ff9b::a00:1", "10.0.0.1"], // NAT64
+    ["64:ff9b::10.0.0.1", "10.0.0.1"],
+    ["2002:7f00:1::", "127.0.0.1"], // 6to4
+    ["2606:4700::1", null],
+    ["10.0.0.1", null], // not IPv6
+    ["not-an-address", null],
+  ])("the IPv4 address inside %s is %s", (addr, v4) => {
+    expect(embeddedIPv4(addr)).toBe(v4);
   });
+});
+
+describe("IPv6 groups (the proxy's one IPv6 parser: SSRF guard and process attribution)", () => {
+  it.each([
+    ["::", [0, 0, 0, 0, 0, 0, 0, 0]],
+    ["::1", [0, 0, 0, 0, 0, 0, 0, 1]],
+    ["1::", [1, 0, 0, 0, 0, 0, 0, 0]],
+    ["fe80::1%eth0", [0xfe80, 0, 0, 0, 0, 0, 0, 1]],
+    ["FE80::ABCD", [0xfe80, 0, 0, 0, 0, 0, 0, 0xabcd]],
+    ["2001:db8:0:0:1:0:0:1", [0x2001, 0xdb8, 0, 0, 1, 0, 0, 1]],
+    ["2001:db8::1:0:0:1", [0x2001, 0xdb8, 0, 0, 1, 0, 0, 1]],
+    ["::ffff:127.0.0.1", [0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]],
+    ["::ffff:1.2.3.4", [0, 0, 0, 0, 0, 0xffff, 0x102, 0x304]],
+    ["64:ff9b::192.0.2.33", [0x64, 0xff9b, 0, 0, 0, 0, 0xc000, 0x221]],
+    ["1:2:3:4:5:6:7.8.9.10", [1, 2, 3, 4, 5, 6, 0x708, 0x90a]],
+  ])("%s", (addr, groups) => {
+    expect(ipv6Groups(addr)).toEqual(groups);
+  });
+  it.each(["127.0.0.1", "example.com", "", "1:2:3:4:5:6:7:8:9", "::g", "1::2::3", "[::1]"])(
+    "%j is not an IPv6 address",
+    (addr) => {
+      expect(ipv6Groups(addr)).toBeNull();
+    },
+  );
 });
 
 describe("allow_addresses", () => {

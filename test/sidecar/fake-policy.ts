@@ -2,7 +2,7 @@
 // policy in reference-policy.test.ts): actions listed in `allow` are allowed, `hold` held, anything else denied;
 // an action named "boom.*" makes evaluation throw.
 import type { PolicyHandle, ActivePolicy } from "../../sidecar/policy-runtime.ts";
-import { combineDefault } from "../../sidecar/policy-runtime.ts";
+import { combineVerdicts } from "../../sidecar/policy/evaluate.ts";
 
 export function fakePolicy(
   opts: { allow?: string[]; hold?: string[]; digest?: string; loaded?: boolean } = {},
@@ -27,7 +27,7 @@ export function fakePolicy(
         if (opts.allow?.includes(intent.action)) return [{ block: "actions", effect: "allow", reasons: [] }];
         return [{ block: "actions", effect: "abstain", reasons: [] }];
       },
-      combine: combineDefault,
+      combine: combineVerdicts,
     },
     lastError: () => null,
     reload: async () => ({ ok: true, digest: current?.digest }),

@@ -1,5 +1,9 @@
 // Go net package semantics for IP addresses and CIDR blocks (ParseIP, ParseCIDR, IPNet.Contains, String),
 // with addresses as bigints: IPv4 in 32 bits, IPv6 in 128 bits.
+// Deliberately separate from the product's address helper (proxy/address.ts, on node:net): the net.* builtins must
+// give OPA's answers, and Go differs from Node where policies can see it: ParseIP refuses IPv6 zones
+// ("fe80::1%eth0", which node:net accepts), IPv4-mapped IPv6 counts as IPv4 in Contains and String, errors have Go's
+// texts, and CIDR arithmetic (cidr_expand, cidr_merge) needs 128-bit values. Do not use this outside rego/.
 
 export class IPError extends Error {}
 
