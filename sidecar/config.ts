@@ -31,6 +31,8 @@ export interface SidecarConfig {
   /** name → token. Empty: dev mode (agent taken from the body). */
   agentTokens: Record<string, string>;
   operatorTokens: Record<string, string>;
+  /** name → token for executors (redeem, receipts); never valid for declaring or reading intents. */
+  executorTokens?: Record<string, string>;
   /** agent name → its tenant (and team), set by the operator: what `scope: tenant|team` soft limits key on and what
    * an intent's `context.tenant` / `context.team` must not contradict. Absent or empty: no agent has a principal. */
   principals?: Record<string, Principal>;
@@ -77,6 +79,7 @@ const fileSchema = z
       .optional(),
     agent_tokens: tokens.optional(),
     operator_tokens: tokens.optional(),
+    executor_tokens: tokens.optional(),
     // validated by parsePrincipals (messages name the path, e.g. principals.treasury-bot.tenant)
     principals: z.unknown().optional(),
     body_limit: z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(k|kb|KiB|m|mb|MiB)?$/)]).optional(),
@@ -156,6 +159,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   }
   const envAgent = parseTokens(env.INTENT_SIDECAR_AGENT_TOKENS, "INTENT_SIDECAR_AGENT_TOKENS");
   const envOperator = parseTokens(env.INTENT_SIDECAR_OPERATOR_TOKENS, "INTENT_SIDECAR_OPERATOR_TOKENS");
+  const envExecutor = parseTokens(env.INTENT_SIDECAR_EXECUTOR_TOKENS, "INTENT_SIDECAR_EXECUTOR_TOKENS");
   const cfg: SidecarConfig = {
     agentAddr: flags.agentAddr ?? file.agent_addr ?? "127.0.0.1:7400",
     proxyAddr: flags.proxyAddr ?? file.proxy_addr ?? "127.0.0.1:7401",
@@ -174,6 +178,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     },
     agentTokens: { ...parseTokens(file.agent_tokens, "agent_tokens"), ...envAgent },
     operatorTokens: { ...parseTokens(file.operator_tokens, "operator_tokens"), ...envOperator },
+    executorTokens: { ...parseTokens(file.executor_tokens, "executor_tokens"), ...envExecutor },
     principals,
     bodyLimitBytes: file.body_limit !== undefined ? bytes(file.body_limit) : 256 * 1024,
     synchronous: file.sqlite_synchronous ?? "NORMAL",
@@ -186,6 +191,11 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     if (!addr.safeParse(v).success) throw new ConfigError(`${k} ${v}: must be "host:port", e.g. "127.0.0.1:7400"`);
   }
   if (file.sandbox_id !== undefined) cfg.sandboxId = file.sandbox_id;
+  // one token, one role: an executor token equal to an agent or operator token would blur the roles
+  const others = new Set([...Object.values(cfg.agentTokens), ...Object.values(cfg.operatorTokens)]);
+  const shared = Object.entries(cfg.executorTokens ?? {}).filter(([, t]) => others.has(t));
+  if (shared.length > 0)
+    throw new ConfigError(`executor token(s) ${shared.map(([n]) => n).join(", ")}: equal to an agent or operator token`);
   return cfg;
 }
 

@@ -25,6 +25,9 @@ import { startProxy, CertificateAuthority, createProxyVerifier, keySourceFromJwk
 import { sqliteReplayStore } from "../executor-gate/replay/sqlite.ts";
 import type { NetworkBlock } from "./policy/network.ts";
 import { principalLookup } from "./principals.ts";
+import { internalErrorSink } from "./internal-errors.ts";
+import { lockDataDir, tightenDataDir } from "./datadir.ts";
+import { guardListener, http1Guard, listenerHosts } from "./http1/guard.ts";
 
 export interface DaemonOptions {
   config: SidecarConfig;
@@ -86,7 +89,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const config = opts.config;
   const log = opts.log ?? createLogger();
   const metrics = createMetrics({ defaults: true });
-  const db = openDatabase(config.dataDir, { synchronous: config.synchronous });
+  const lock = lockDataDir(config.dataDir); // one daemon per data dir (sidecar/datadir.ts); throws if taken
+  let db: Db;
+  try {
+    db = openDatabase(config.dataDir, { synchronous: config.synchronous });
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
   const checkpointer = startCheckpointer(db);
   const signer = startSignerThread();
   const servers: Server[] = [];
@@ -143,6 +153,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       holds: opts.holds ?? holdsSystem.holdHook ?? defaultHoldService,
       limits: opts.limits ?? holdsSystem.limitHook ?? noLimits,
       onRecorded: holdsSystem.notifyDecision,
+      internalErrors: internalErrorSink(log, metrics.internalErrors),
       signer,
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.stages ? { stages: opts.stages } : {}),
@@ -154,7 +165,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     });
     holdsSystem.attach(pipeline);
-    const auth = new TokenAuth(config.agentTokens);
+    const auth = new TokenAuth(config.agentTokens, config.executorTokens);
     if (auth.devMode) {
       log.warn(
         "DEV MODE: no agent tokens configured (INTENT_SIDECAR_AGENT_TOKENS or agent_tokens); any local process may declare intents as any agent",
@@ -175,7 +186,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const agentServer = createAgentServer(
       agentApp,
       { pipeline, auth, bodyLimitBytes: config.bodyLimitBytes },
-      { keepAliveTimeoutMs: 65_000 },
+      {
+        keepAliveTimeoutMs: 65_000,
+        // loopback Host only, no Origin (not for browsers); dev mode: JSON bodies only (sidecar/http1/guard.ts)
+        guard: http1Guard({ listener: "agent API", origin: "refuse", requireJson: auth.devMode, hosts: listenerHosts(config.agentAddr) }),
+      },
     );
     const agentAddr = await listen(agentServer, config.agentAddr);
     servers.push(agentServer);
@@ -206,7 +221,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     // Operator listener: operator API and console (sidecar/operator/, wired by sidecar/holds/subsystem.ts).
     const operatorApp = holdsSystem.operatorApp;
-    const operatorServer = createServer(getRequestListener(operatorApp.fetch));
+    const operatorServer = createServer(
+      guardListener(getRequestListener(operatorApp.fetch), {
+        listener: "operator API",
+        origin: "same-origin", // the console's own requests carry Origin http://<Host>
+        requireJson: false,
+        hosts: listenerHosts(config.operatorAddr),
+      }),
+    );
     const operatorAddr = await listen(operatorServer, config.operatorAddr);
     servers.push(operatorServer);
 
@@ -228,6 +250,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       }
     }, 2000);
     timer.unref();
+
+    tightenDataDir(config.dataDir); // 0700 dir, 0600 files, including files older versions made 0644
 
     let closed = false;
     const daemon: Daemon = {
@@ -263,6 +287,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         await checkpointer.stop();
         auditCheckpoints?.stop();
         db.close();
+        lock.release();
       },
     };
     return daemon;
@@ -275,6 +300,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await checkpointer.stop();
     auditCheckpoints?.stop();
     db.close();
+    lock.release();
     throw e;
   }
 }
