@@ -2,6 +2,7 @@
 // window) plus the proxy's own binding. The proxy cannot recompute the intent digest (it never sees the agent or the
 // context), so it checks the `http` binding instead: method, URL and body digest must equal what was attested.
 // Single use: the jti is recorded in the gate's replay store when the request is forwarded.
+import { isUtf8 } from "node:buffer";
 import {
   AUDIENCE_PROXY,
   DEFAULT_ISSUER,
@@ -15,6 +16,8 @@ import { memoryReplayStore } from "../executor-gate/replay/memory.ts";
 import type { ReplayStore } from "../executor-gate/replay/store.ts";
 import { MAX_CLOCK_TOLERANCE_SECONDS, verifyToken } from "../executor-gate/token.ts";
 import { isJsonContentType } from "./input.ts";
+import { duplicateJsonKey } from "./json-keys.ts";
+import { inexactJsonNumbers } from "./json-numbers.ts";
 import { normalizeTarget } from "./path.ts";
 
 export interface ProxyVerifierOptions {
@@ -57,12 +60,24 @@ export function canonicalUrl(u: string): string | null {
 }
 
 /** Digests the proxy accepts for a body: the raw bytes, and for JSON bodies also the JCS form of the parsed value
- * (an intent that declared its body as a JSON object was digested that way). */
-function bodyDigests(body: Buffer | null, contentType: string | undefined): string[] {
+ * (an intent that declared its body as a JSON object was digested that way). The JCS digest is offered only when the
+ * parsed value stands for exactly one body meaning, so that two bodies an upstream reads differently never share it:
+ * UTF-8 bytes (a lossy decode would map different bytes to U+FFFD), no repeated key (also not with another case),
+ * and every number held exactly by a double (12345678901234567891 and ...890 are the same double; see
+ * json-numbers.ts). Otherwise only the raw-bytes digest can match. */
+export function bodyDigests(body: Buffer | null, contentType: string | undefined): string[] {
   const raw = sha256Digest(body ?? Buffer.alloc(0));
-  if (!body || body.length === 0 || !isJsonContentType(contentType)) return [raw];
+  if (!body || body.length === 0 || !isJsonContentType(contentType) || !isUtf8(body)) return [raw];
+  const text = body.toString("utf8");
+  let value: unknown;
   try {
-    return [raw, httpBodyDigest(JSON.parse(body.toString("utf8")))];
+    value = JSON.parse(text);
+  } catch {
+    return [raw];
+  }
+  if (duplicateJsonKey(text, { foldCase: true }) !== null || inexactJsonNumbers(text).length > 0) return [raw];
+  try {
+    return [raw, httpBodyDigest(value)];
   } catch {
     return [raw];
   }

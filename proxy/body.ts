@@ -3,8 +3,10 @@
 // refused when it cannot be read the way the upstream will read it (see docs/proxy.md, "Bodies").
 import { isUtf8 } from "node:buffer";
 import zlib from "node:zlib";
-import { isJsonContentType } from "./input.ts";
+import { isFormContentType, isJsonContentType, mediaType, ruleBody } from "./input.ts";
 import { duplicateJsonKey } from "./json-keys.ts";
+import { inexactJsonNumbers } from "./json-numbers.ts";
+import { decodeUrlEncoded, UrlEncodedRefused } from "./urlencoded.ts";
 
 /** A body the proxy will not evaluate: 400 (malformed), 413 (over the limit), 415 (encoding or charset). */
 export class BodyRefused extends Error {
@@ -18,14 +20,11 @@ export class BodyRefused extends Error {
   }
 }
 
-function mime(ct: string | undefined): string {
-  return (ct ?? "").split(";")[0]!.trim().toLowerCase();
-}
+const mime = mediaType;
 
 /** Content types whose body the rules see as text: JSON, text/*, form data. */
 export function isTextualContentType(ct: string | undefined): boolean {
-  const m = mime(ct);
-  return isJsonContentType(ct) || m.startsWith("text/") || m === "application/x-www-form-urlencoded";
+  return isJsonContentType(ct) || mime(ct).startsWith("text/") || isFormContentType(ct);
 }
 
 /** The declared charset (lower-case), or null. */
@@ -97,7 +96,13 @@ export interface InspectedBody {
  * `attested`: an attestation binds it. Throws BodyRefused.
  *   - compressed (Content-Encoding): decoded within `limit` when either reads it, else not shown to the rules (null);
  *   - JSON, text or form bodies the rules read: must be UTF-8 (declared charset and bytes);
- *   - JSON bodies either reads: no key may appear twice in one object (the upstream may keep the other value).
+ *   - JSON bodies (application/json, text/json, *+json, …) either reads: must parse as they are (a BOM or trailing
+ *     garbage is refused, never stripped), and no key may appear twice in one object, also with another case (the
+ *     upstream may keep the other value; Go matches keys case-insensitively);
+ *   - JSON bodies the rules read: every number must be one a double holds exactly (the rules would judge another
+ *     number than an exact-decimal upstream acts on); beyond the double range (1e400) is shown as Infinity;
+ *   - form bodies (application/x-www-form-urlencoded) the rules read: shown decoded like `query` (an object of
+ *     arrays, `+` a space), refused when an escape is invalid or does not decode to UTF-8.
  */
 export function inspectBody(
   raw: Buffer,
@@ -128,21 +133,46 @@ export function inspectBody(
       throw new BodyRefused(415, "body_charset", `request body is declared ${mime(ct)} but is not valid UTF-8`);
     }
   }
+  // neither reads it: shown as before (the rules provably never look at it)
+  if (!reads) return { ruleBody: ruleBody(content, ct) };
   const text = content.toString("utf8");
+  if (isFormContentType(ct) && opts.rulesRead) {
+    try {
+      return { ruleBody: decodeUrlEncoded(text) };
+    } catch (err) {
+      if (err instanceof UrlEncodedRefused) {
+        throw new BodyRefused(400, "body_form", `the form body cannot be decoded for the rules: ${err.message}`);
+      }
+      throw err;
+    }
+  }
   if (!json) return { ruleBody: text };
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
-  } catch {
-    return { ruleBody: text };
+  } catch (err) {
+    const bom = text.charCodeAt(0) === 0xfeff ? " (it starts with a byte order mark, which JSON forbids)" : "";
+    throw new BodyRefused(
+      400,
+      "body_json",
+      `request body is declared ${mime(ct)} but is not JSON${bom}: ${(err as Error).message}; the proxy will not show it to the rules or bind it as text`,
+    );
   }
-  if (reads) {
-    const dup = duplicateJsonKey(text);
-    if (dup !== null) {
+  const dup = duplicateJsonKey(text, { foldCase: true });
+  if (dup !== null) {
+    throw new BodyRefused(
+      400,
+      "body_duplicate_key",
+      `duplicate key ${JSON.stringify(dup).replace(/\\"/g, '"')} in the JSON body: the proxy cannot know which value the upstream uses (keys are compared without case, as Go's encoding/json matches them)`,
+    );
+  }
+  if (opts.rulesRead) {
+    const bad = inexactJsonNumbers(text, false).find((n) => n.kind === "inexact");
+    if (bad) {
       throw new BodyRefused(
         400,
-        "body_duplicate_key",
-        `duplicate key ${JSON.stringify(dup)} in the JSON body: the proxy cannot know which value the upstream uses`,
+        "body_number",
+        `the number ${bad.literal} in the JSON body cannot be represented exactly (the rules would see ${bad.read}); send it as a string`,
       );
     }
   }

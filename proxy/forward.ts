@@ -247,14 +247,21 @@ export function endToEndHeaders(rawHeaders: string[], keep: ReadonlySet<string> 
 
 /** Headers for the upstream request, flat [name, value, ...]: end-to-end ones (case, order and repeats kept), with
  * content-length set when the body was buffered. `expect` is never forwarded: the proxy's own server already
- * answered any 100-continue, and the body is sent without waiting for the upstream. */
-export function requestHeaders(rawHeaders: string[], bodyLength: number | null, upgrade: boolean): string[] {
+ * answered any 100-continue, and the body is sent without waiting for the upstream. `shown`: the headers the rules
+ * were shown (headers.ts); a header not in it is never forwarded. */
+export function requestHeaders(
+  rawHeaders: string[],
+  bodyLength: number | null,
+  upgrade: boolean,
+  shown?: Readonly<Record<string, string>>,
+): string[] {
   const all = endToEndHeaderList(rawHeaders, upgrade ? UPGRADE_KEEP : NO_NAMES);
   const out: string[] = [];
   for (let i = 0; i < all.length; i += 2) {
     const name = all[i]!;
     const lower = name.toLowerCase();
     if (lower === "expect") continue;
+    if (shown !== undefined && !Object.prototype.hasOwnProperty.call(shown, lower)) continue;
     // a buffered body is sent whole with its length known
     if (bodyLength !== null && lower === "content-length") continue;
     out.push(name, all[i + 1]!);

@@ -2,14 +2,27 @@
 // the first (or reject the body): `{"amount":1000000,"amount":1}` would be inspected and attested as {"amount":1}
 // and acted on as 1000000. The proxy refuses such bodies wherever the rules or an attestation read them.
 //
+// Keys that differ only in case are refused too when asked (`foldCase`): Go's encoding/json matches object keys to
+// struct fields case-insensitively (Unicode simple folding: "K" for "k", "ſ" for "s") and keeps the last match, so
+// {"amount":1,"AMOUNT":1000000} is inspected as amount 1 and decoded by a Go upstream as 1000000.
+//
 // One pass over the text, linear in its length: a stack of the keys seen in each open object. Keys are compared
 // after unescaping ("a" and "\u0061" are the same key). The text is expected to be JSON that JSON.parse accepted;
 // on anything else the scan still terminates and reports what it saw.
 
-/** The first key that appears twice in one object, at any depth; null when none does. */
-export function duplicateJsonKey(text: string): string | null {
-  // one entry per open container: a Set of keys for an object, null for an array
-  const stack: (Set<string> | null)[] = [];
+/** A key compared without case (upper- then lower-casing covers the simple-folding orbits Go's EqualFold uses; it
+ * may also merge a few keys Go keeps apart, like "ß" and "ss": such bodies are refused too). */
+function fold(key: string): string {
+  return key.toUpperCase().toLowerCase();
+}
+
+/** The first key that appears twice in one object, at any depth (with `foldCase`, also keys equal but for case,
+ * reported as `"a" / "A"`); null when none does. */
+export function duplicateJsonKey(text: string, opts: { foldCase?: boolean } = {}): string | null {
+  const foldCase = opts.foldCase === true;
+  // one entry per open container: a Map of keys (folded when asked → the key as written) for an object, null for an
+  // array
+  const stack: (Map<string, string> | null)[] = [];
   // inside an object, whether the next string is a key
   let expectKey = false;
   const n = text.length;
@@ -37,15 +50,17 @@ export function duplicateJsonKey(text: string): string | null {
             key = raw;
           }
         }
-        if (top.has(key)) return key;
-        top.add(key);
+        const k = foldCase ? fold(key) : key;
+        const before = top.get(k);
+        if (before !== undefined) return before === key ? key : `${before}" / "${key}`;
+        top.set(k, key);
         expectKey = false;
       }
       continue;
     }
     switch (c) {
       case 0x7b: // {
-        stack.push(new Set());
+        stack.push(new Map());
         expectKey = true;
         break;
       case 0x5b: // [

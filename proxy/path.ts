@@ -5,10 +5,19 @@
 //     other escape is kept, its hex upper-cased (`%2f` → `%2F`: an encoded slash stays data, never a separator);
 //   - dot segments are removed (RFC 3986 5.2.4), encoded ones included (`/x/%2e%2e/admin` → `/admin`);
 //   - empty segments are collapsed (`//admin` → `/admin`, `/a//b` → `/a/b`); a trailing slash is kept;
-//   - refused: backslashes, NUL (raw or `%00`), control characters, spaces and non-ASCII bytes, invalid escapes
-//     (`%zz`, a lone `%`), a fragment, and anything that does not start with `/`.
-// The query string is not rewritten (the rules see it decoded in `query`); it is refused only for the same bytes a
-// path may not carry (NUL, control characters, invalid escapes).
+//   - refused: backslashes, raw or encoded (`%5C`: IIS, ASP.NET and some Java servers take it for `/`), NUL (raw or
+//     `%00`), control characters, spaces and non-ASCII bytes, invalid escapes (`%zz`, a lone `%`), double-encoded
+//     dots, slashes and backslashes (`%252E`, `%252F`, `%255C`: a server that decodes twice sees `.`, `/`, `\`), a
+//     fragment, and anything that does not start with `/`;
+//   - refused: a segment that some server reads as a dot segment although RFC 3986 does not: `.` or `..` followed by
+//     an encoded slash (`..%2F`: servers that decode `%2F` as a separator) or by `;` / `%3B` (`..;`, `.;x`: Tomcat and
+//     Spring drop `;` path parameters before resolving dot segments). Any piece between encoded slashes counts.
+//   - `;` is otherwise data: `/admin;x/users` stays as written (rules see it, the upstream gets it); a server that
+//     strips path parameters reads `/admin/users` (see docs/proxy.md).
+// The query string is not rewritten (the rules see it decoded in `query`); it is refused for the same bytes a path
+// may not carry (NUL, control characters, invalid escapes) and for escapes that are not UTF-8 (urlencoded.ts).
+
+import { decodeUrlEncoded, UrlEncodedRefused } from "./urlencoded.ts";
 
 /** A request target the proxy will not evaluate (answered 400). */
 export class PathRefused extends Error {
@@ -47,6 +56,12 @@ function scan(s: string, what: "path" | "query", decode: boolean): string {
       if (!HEX.test(hex)) throw new PathRefused(`the request ${what} ${show(s)} has an invalid percent-escape`);
       const byte = parseInt(hex, 16);
       if (byte === 0) throw new PathRefused(`the request ${what} ${show(s)} contains an encoded NUL (%00)`);
+      if (what === "path" && byte === 0x5c) {
+        throw new PathRefused(`the request path ${show(s)} contains an encoded backslash (%5C)`);
+      }
+      if (what === "path" && byte === 0x25 && /^(2E|2F|5C)$/i.test(s.slice(i + 3, i + 5))) {
+        throw new PathRefused(`the request path ${show(s)} contains a double-encoded dot, slash or backslash`);
+      }
       if (decode && isUnreserved(byte)) out += String.fromCharCode(byte);
       else out += `%${hex.toUpperCase()}`;
       i += 2;
@@ -61,6 +76,19 @@ function scan(s: string, what: "path" | "query", decode: boolean): string {
     out += s[i];
   }
   return out;
+}
+
+/** Refuses a (decoded, non-dot) segment that a server could still resolve as `.` or `..`: a piece between encoded
+ * slashes, or before a `;` path parameter, that is a dot segment (`..%2Fx`, `..;`, `.;jsessionid=1`). */
+function ambiguousDots(seg: string, path: string): void {
+  for (const piece of seg.split("%2F")) {
+    const bare = piece.split(/;|%3B/)[0]!;
+    if (bare === "." || bare === "..") {
+      throw new PathRefused(
+        `the request path ${show(path)} has a segment ${show(seg)} that servers decoding %2F or dropping ;-parameters read as a dot segment`,
+      );
+    }
+  }
 }
 
 /** The normalized form of an absolute path (no query). Throws PathRefused. Idempotent: normalizePath(normalizePath(p))
@@ -84,6 +112,7 @@ export function normalizePath(path: string): string {
       trailingSlash = last;
       continue;
     }
+    ambiguousDots(seg, path);
     out.push(seg);
     trailingSlash = false;
   }
@@ -100,6 +129,12 @@ export function normalizeTarget(pathAndQuery: string): { path: string; query: st
   if (q >= 0) {
     query = pathAndQuery.slice(q + 1);
     scan(query, "query", false); // checked only: forwarded byte for byte
+    try {
+      decodeUrlEncoded(query); // what the rules will see must decode without replacement characters
+    } catch (err) {
+      if (err instanceof UrlEncodedRefused) throw new PathRefused(`the request query: ${err.message}`);
+      throw err;
+    }
   }
   return { path, query, target: query === null ? path : `${path}?${query}` };
 }

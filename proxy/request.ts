@@ -19,7 +19,8 @@ import {
   type UpstreamTarget,
 } from "./forward.ts";
 import { BodyRefused, inspectBody } from "./body.ts";
-import { buildInput, rfc3339 } from "./input.ts";
+import { HeaderRefused, rawValues, readRequestHead, type RequestHead } from "./headers.ts";
+import { buildInput, HIDDEN_HEADERS, rfc3339 } from "./input.ts";
 import { normalizeTarget, PathRefused } from "./path.ts";
 import type { ProxyPolicy } from "./policy.ts";
 import { normalizeHost, resolveTarget, TargetRefused, type Lookup } from "./resolve.ts";
@@ -124,6 +125,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<Body> | Bod
 
 interface Decided {
   target: UpstreamTarget;
+  head: RequestHead;
   pathAndQuery: string;
   body: Body;
   claims: AttestationClaims | null;
@@ -244,6 +246,17 @@ async function decide(
     return fail(denied("host_mismatch", `Host header "${hostHeaders[0]}" does not match the target ${host}:${port}`));
   }
 
+  // 2b. the headers the rules see, read from every header line (not node's req.headers, which keeps the first of two
+  // Content-Types and drops `__proto__`): repeated single-valued headers and Connection listing an end-to-end header
+  // are refused; what is forwarded is exactly what is shown (headers.ts)
+  let head: RequestHead;
+  try {
+    head = readRequestHead(req.rawHeaders, HIDDEN_HEADERS);
+  } catch (err) {
+    if (err instanceof HeaderRefused) return fail(denied("header", err.message, 400));
+    throw err;
+  }
+
   // 3. source (resolved once per connection, usually finished during the TLS handshake)
   const source = await ctx.source;
   event.source = { binary: source.binary, pid: source.pid, sandbox_id: env.sandboxId };
@@ -263,11 +276,9 @@ async function decide(
   }
 
   // 5. attestation header: taken out of the request (never forwarded, never shown to the rules)
-  const tokens = req.headers[ATTESTATION_HEADER];
-  const token = Array.isArray(tokens) ? (tokens.length === 1 ? tokens[0]! : null) : (tokens ?? null);
-  if (Array.isArray(tokens) && tokens.length !== 1) {
-    return fail(denied("attestation", "a request may carry at most one attestation"));
-  }
+  const tokens = rawValues(req.rawHeaders, ATTESTATION_HEADER);
+  if (tokens.length > 1) return fail(denied("attestation", "a request may carry at most one attestation"));
+  const token = tokens[0] ?? null;
   const governed = policy.requireAttestation(host);
 
   // 5b. upgrades (WebSocket): what follows the 101 is never evaluated, so an attestation cannot bind it, and only
@@ -311,7 +322,7 @@ async function decide(
   let ruleBody: unknown = null;
   if (body.complete) {
     try {
-      ruleBody = inspectBody(body.bytes, req.headers, {
+      ruleBody = inspectBody(body.bytes, head.view, {
         limit,
         rulesRead: policy.inspectsBody,
         attested: governed || token !== null,
@@ -333,7 +344,7 @@ async function decide(
         method,
         url,
         body: body.complete ? body.bytes : null,
-        contentType: req.headers["content-type"],
+        contentType: head.view["content-type"],
       });
     } catch (err) {
       const code = isGateError(err) ? err.code : "malformed";
@@ -375,7 +386,7 @@ async function decide(
       host,
       port,
       pathAndQuery,
-      headers: req.headers,
+      headers: head.view,
       body: ruleBody,
       source: event.source,
       attestation: claims,
@@ -415,7 +426,7 @@ async function decide(
 
   event.allowed = true;
   env.emit(event);
-  return { target: { scheme, host, port, address }, pathAndQuery, body, claims, token, event };
+  return { target: { scheme, host, port, address }, head, pathAndQuery, body, claims, token, event };
 }
 
 function safeHost(h: string): string {
@@ -456,7 +467,7 @@ export async function handleRequest(
     if (!req.complete) req.resume();
     return;
   }
-  const headers = requestHeaders(req.rawHeaders, d.body.complete ? d.body.bytes.length : null, false);
+  const headers = requestHeaders(req.rawHeaders, d.body.complete ? d.body.bytes.length : null, false, d.head.view);
   const body = d.body.complete ? (d.body.bytes.length ? d.body.bytes : null) : Readable.from(rest(d.body.prefix, req));
   const relay = new ResponseRelay(res, d.target);
   relay.call = env.upstreams.forward(d.target, { method: req.method!, path: d.pathAndQuery, headers, body }, relay);
@@ -535,7 +546,7 @@ export async function handleUpgrade(
       intent_id: err.denial.intent_id,
     });
   }
-  const headers = requestHeaders(req.rawHeaders, null, true);
+  const headers = requestHeaders(req.rawHeaders, null, true, d.head.view);
   const up = env.upstreams.upgrade(d.target, { method: req.method!, path: d.pathAndQuery, headers });
   up.on("timeout", () => up.destroy(new Error("upstream timed out")));
   up.on("error", () => socket.destroy());
