@@ -45,7 +45,8 @@ export function intentInput(intent: Intent, now: Date): NetworkInput {
   // the reader checks that curl and Python would contact the host WHATWG names; a URL they disagree on is no request
   const url = readDeclaredUrl(p.url);
   if ("error" in url) throw new Error(`the request url ${p.url.slice(0, 100)} is ambiguous: ${url.error}`);
-  const headers: Record<string, string> = {};
+  // No prototype: a header named __proto__ or constructor is a plain name, as the proxy shows it.
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(p.headers ?? {})) headers[k.toLowerCase()] = v;
   let body: unknown = p.body ?? null;
   // a JSON body declared as text is what the proxy would parse
