@@ -3,8 +3,17 @@ import { defineConfig } from "vitest/config";
 // Under CI=true the JSON reporter also writes test-results.json, which .ci/run turns into "N passed, N failed".
 const ci = process.env.CI === "true";
 
+// The workspace packages (@intent-sidecar/protocol, sdk, executor-gate) resolve to their TypeScript sources through
+// the `intent-sidecar-source` export condition (tsconfig.json's customConditions says the same to tsc), and the CLI
+// that tests spawn (bin/intent-sidecar.mjs) runs the sources too (INTENT_SIDECAR_SOURCE=1), not the last build;
+// test/cli/built-cli.test.ts is the one that runs the build.
+const conditions = ["intent-sidecar-source"];
+
 export default defineConfig({
+  resolve: { conditions: [...conditions, "module", "node", "import", "default"] },
+  ssr: { resolve: { conditions: [...conditions, "node", "import", "default"] } },
   test: {
+    env: { INTENT_SIDECAR_SOURCE: "1" },
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,

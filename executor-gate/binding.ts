@@ -2,8 +2,8 @@
 // is about to execute, and the action-specific bindings (evm, http) are compared field by field so a mismatch
 // message names what changed (one wei more, another recipient, another tool argument...).
 import { getTransactionType, parseTransaction, serializeTransaction, type Hex } from "viem";
-import { intentClaim, evmTransactionFields, type AttestationClaims } from "../protocol/attestation.ts";
-import type { Intent } from "../protocol/intent.ts";
+import { intentClaim, evmTransactionFields, type AttestationClaims } from "@intent-sidecar/protocol/attestation";
+import type { Intent } from "@intent-sidecar/protocol/intent";
 import { GateError } from "./errors.ts";
 
 /** The part of an intent the digest covers. `context` defaults to `{}` as in the sidecar. */

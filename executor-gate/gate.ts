@@ -1,6 +1,6 @@
 // createGate: the function API executors embed (SPEC section 7). verify = token + binding + "not used yet";
 // run = verify, then record the use atomically, then run the action. Nothing runs unless every check passed.
-import { AUDIENCE_EXECUTOR, DEFAULT_ISSUER, type AttestationClaims } from "../protocol/attestation.ts";
+import { AUDIENCE_EXECUTOR, DEFAULT_ISSUER, type AttestationClaims } from "@intent-sidecar/protocol/attestation";
 import { checkBinding, type IntentInput } from "./binding.ts";
 import { GateConfigError, GateError } from "./errors.ts";
 import { keySourceFrom, type Jwk, type JwksDocument, type KeySource, type RemoteJwksOptions } from "./jwks.ts";

@@ -1,7 +1,7 @@
 // A hono middleware for HTTP executors: the attestation comes in `x-intent-attestation`, the intent is built from
 // the request by a mapping the executor supplies, and anything unattested gets 403 {"error":code,"message":...}.
 import type { Context, MiddlewareHandler } from "hono";
-import { ATTESTATION_HEADER, type AttestationClaims } from "../protocol/attestation.ts";
+import { ATTESTATION_HEADER, type AttestationClaims } from "@intent-sidecar/protocol/attestation";
 import type { IntentInput } from "./binding.ts";
 import { GateError } from "./errors.ts";
 import type { Gate } from "./gate.ts";

@@ -1,5 +1,5 @@
 // Execution receipts: after the action ran, tell the sidecar what happened so the audit shows what actually ran.
-import { ATTESTATION_HEADER } from "../protocol/attestation.ts";
+import { ATTESTATION_HEADER } from "@intent-sidecar/protocol/attestation";
 import { GateError } from "./errors.ts";
 import { requireSecureUrl } from "./url.ts";
 

@@ -1,7 +1,7 @@
 // Verifying the attestation token itself (SPEC section 4): header checks BEFORE any signature work, Ed25519
 // signature by kid, claim shapes, time window, issuer and audience. Binding to an intent lives in binding.ts.
 import { verify as cryptoVerify, type KeyObject } from "node:crypto";
-import { ATTESTATION_ALGS, ATTESTATION_TYP, type AttestationClaims } from "../protocol/attestation.ts";
+import { ATTESTATION_ALGS, ATTESTATION_TYP, type AttestationClaims } from "@intent-sidecar/protocol/attestation";
 import { GateError } from "./errors.ts";
 import type { KeySource } from "./jwks.ts";
 

@@ -8,7 +8,7 @@ import {
   type TransactionSerializable,
   type TypedDataDefinition,
 } from "viem";
-import { canonicalize } from "../protocol/jcs.ts";
+import { canonicalize } from "@intent-sidecar/protocol/jcs";
 import { checkTransactionMatchesIntent, snapshotTransaction, type IntentInput, type TxLike } from "./binding.ts";
 import { GateError } from "./errors.ts";
 import type { Gate } from "./gate.ts";

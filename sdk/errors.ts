@@ -1,6 +1,6 @@
 // Typed errors of the agent-side client. Every error has a stable `code` (the sidecar's `error` field, or a
 // client-side code) and the HTTP status when there was a response.
-import type { InputIssue } from "../protocol/errors.ts";
+import type { InputIssue } from "@intent-sidecar/protocol/errors";
 
 export class SidecarError extends Error {
   constructor(

@@ -3,8 +3,8 @@
 //   const d = await sidecar.declare({ action: "evm.transaction", params: {...} });
 //   if (d.decision === "PENDING") d = await sidecar.waitFor(d.intent_id, { timeoutMs: 600_000 });
 //   if (d.decision === "APPROVED") execute(withAttestation(d.attestation));
-import type { DecisionResponse, HoldSummary } from "../protocol/decision.ts";
-import type { InputIssue, Reason } from "../protocol/errors.ts";
+import type { DecisionResponse, HoldSummary } from "@intent-sidecar/protocol/decision";
+import type { InputIssue, Reason } from "@intent-sidecar/protocol/errors";
 import {
   AuthError,
   IdempotencyConflictError,

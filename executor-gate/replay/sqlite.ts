@@ -17,7 +17,8 @@ export interface SqliteReplayOptions {
 type DatabaseCtor = typeof BetterSqlite3;
 let cached: DatabaseCtor | undefined;
 
-/** Loads better-sqlite3 (an optional dependency of the gate). `load` is for tests. */
+/** Loads better-sqlite3 (an optional dependency of the gate). `load` is for tests. @internal (not in the published
+ * types, which must not need better-sqlite3's) */
 export function loadSqlite(load: (id: string) => unknown = createRequire(import.meta.url)): DatabaseCtor {
   try {
     const mod = load("better-sqlite3") as DatabaseCtor | { default: DatabaseCtor };

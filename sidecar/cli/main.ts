@@ -4,6 +4,7 @@
 // Only the family named on the command line is imported: the families pull in very different dependencies (the
 // daemon loads viem, SQLite, the proxy; `holds` needs only fetch), and loading all of them would make every quick
 // command pay for the daemon's start-up. Help, or a name we do not know, loads every family.
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { ExitError } from "./exit.ts";
 
@@ -31,7 +32,22 @@ const families: Record<string, string[]> = {
 };
 const everything = ["start", "policy", "holds", "audit", "keys", "ca", "integration"];
 
+/** The package's version, from package.json one level up from dist/main.js or two from sidecar/cli/main.ts. (The bin
+ * answers a lone `--version` itself, without loading this module.) */
+function packageVersion(): string {
+  for (const rel of ["../package.json", "../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8"));
+      if (pkg.name === "intent-sidecar") return String(pkg.version);
+    } catch {
+      // not this one
+    }
+  }
+  return "unknown";
+}
+
 const program = new Command("intent-sidecar")
+  .version(packageVersion(), "-V, --version", "print the version and exit")
   .description("Governs what AI agents may attempt: structured intents in, signed decisions out.")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });

@@ -1,9 +1,9 @@
 // The console's static files (sidecar/console/), read once. No build step: plain HTML, JS modules and CSS.
 import { readdirSync, readFileSync } from "node:fs";
 import { extname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { PACKAGE_DIR } from "../package-root.ts";
 
-const CONSOLE_DIR = fileURLToPath(new URL("../console/", import.meta.url));
+const CONSOLE_DIR = join(PACKAGE_DIR, "sidecar", "console");
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",

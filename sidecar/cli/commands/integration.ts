@@ -2,7 +2,6 @@
 // the places it runs. Registered after `policy`, so `simulate` joins that family.
 import path from "node:path";
 import fs from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { ExitError } from "../exit.ts";
 import {
@@ -16,11 +15,12 @@ import {
 } from "../../nemoclaw/index.ts";
 import { installUnit, renderUnit } from "../../service/systemd.ts";
 import { checkInstallation } from "../../nemoclaw/check.ts";
+import { PACKAGE_DIR } from "../../package-root.ts";
 
 const DEFAULT_DATA_DIR = "./.intent-sidecar";
 /** The proxy CA certificate file in the data directory (proxy/ca.ts CA_CERT_FILE). */
 const PROXY_CA_CERT_FILE = "proxy-ca.crt.pem";
-const CLI_PATH = fileURLToPath(new URL("../../../bin/intent-sidecar.mjs", import.meta.url));
+const CLI_PATH = path.join(PACKAGE_DIR, "bin", "intent-sidecar.mjs");
 
 function usage(err: unknown): never {
   if (err instanceof NemoClawContractError) throw new ExitError(2, `intent-sidecar: ${err.message} [${err.code}]`);
