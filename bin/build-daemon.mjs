@@ -6,7 +6,8 @@
 // executor-gate) are bundled from their sources (the `intent-sidecar-source` condition), so the daemon has one copy.
 // Native and optional modules stay external and must be runtime dependencies of the package: checked below.
 import { builtinModules } from "node:module";
-import { readFileSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -60,5 +61,16 @@ if (missing.size) {
 }
 if (process.env.INTENT_SIDECAR_METAFILE)
   (await import("node:fs")).writeFileSync(process.env.INTENT_SIDECAR_METAFILE, JSON.stringify(result.metafile));
+// `intent-sidecar --help` (no command) prints every family's summary, which would load every family and with them
+// most of the daemon; the bin prints this text instead, generated from this very build.
+const help = spawnSync(process.execPath, [join(outdir, "main.js"), "--help"], {
+  encoding: "utf8",
+  env: { ...process.env, COLUMNS: "100" },
+});
+if (help.status !== 0 || !help.stdout.startsWith("Usage: intent-sidecar")) {
+  console.error(`build-daemon: dist/main.js --help failed (${help.status}): ${help.stderr}`);
+  process.exit(1);
+}
+writeFileSync(join(outdir, "help.txt"), help.stdout);
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 console.log(`build-daemon: dist/ ${Object.keys(result.metafile.outputs).length} files, ${(bytes / 1e6).toFixed(1)} MB`);

@@ -13,6 +13,17 @@ if (args.length === 1 && (args[0] === "--version" || args[0] === "-V")) {
   process.exit(0);
 }
 
+if (args.length === 1 && (args[0] === "--help" || args[0] === "-h") && process.env.INTENT_SIDECAR_SOURCE !== "1") {
+  // the overview of all commands, written by the build from this build's `--help`: the full CLI would load every
+  // command family (most of the daemon) just to print their one-line summaries
+  try {
+    process.stdout.write(readFileSync(new URL("../dist/help.txt", import.meta.url), "utf8"));
+    process.exit(0);
+  } catch {
+    // no build: fall through to the message below
+  }
+}
+
 process.setSourceMapsEnabled(true);
 if (process.env.INTENT_SIDECAR_SOURCE === "1") {
   const { register } = await import("node:module");

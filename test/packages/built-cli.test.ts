@@ -29,6 +29,12 @@ describe("the built CLI", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Usage: intent-sidecar/);
     for (const c of ["start", "policy", "holds", "audit", "keys", "ca", "--version"]) expect(r.stdout).toContain(c);
+    // the bin prints the overview the build wrote (dist/help.txt); it must be the CLI's own
+    const full = spawnSync(NODE, [join(ROOT, "dist", "main.js"), "--help"], {
+      env: userEnv({ COLUMNS: "100" }),
+      encoding: "utf8",
+    });
+    expect(r.stdout).toBe(full.stdout);
     const sub = run(["start", "--help"]);
     expect(sub.status, sub.stderr).toBe(0);
     expect(sub.stdout).toContain("--agent-addr");
