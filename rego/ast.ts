@@ -3,7 +3,7 @@ import type { Location } from "./errors.ts";
 import type { Value } from "./value.ts";
 
 export type Term =
-  | { t: "val"; v: Value; loc?: Location } // scalar literal (null, boolean, number, string)
+  | { t: "val"; v: Value; loc?: Location; raw?: string } // scalar literal; raw: a number's source text when not a plain integer (`1.0`, `1e3`)
   | { t: "var"; name: string; loc?: Location; slot?: number }
   | { t: "ref"; head: Term; path: Term[]; loc?: Location } // head[path0][path1]...; dot access is a string term
   | { t: "array"; items: Term[]; loc?: Location }

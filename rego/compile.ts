@@ -58,6 +58,18 @@ export interface CompileOptions {
 interface Scope {
   vars: Map<string, number>;
   parent?: Scope;
+  /** body index of the expression declaring a var with `:=` / `some` (visible to closures only after it, as in OPA) */
+  declAt?: Map<string, number>;
+  /** index of the body expression being resolved (Infinity once the body is done) */
+  cur?: number;
+}
+
+/** What OPA's rewriteLocalVars knows about a body before it runs: function args and the vars its head uses. */
+interface DeclInfo {
+  args?: Term[];
+  /** vars the enclosing construct declares in this body's scope (`every k, v in ...`) */
+  declared?: Term[];
+  used?: Set<string>;
 }
 
 class SlotAlloc {
@@ -116,6 +128,7 @@ export class Compiler {
         }
       }
     }
+    this.checkExtentConflicts();
     for (const [m, r, cr] of pending) {
       try {
         this.compileRule(m, r, cr);
@@ -221,7 +234,9 @@ export class Compiler {
     collectScopeVars(cr.body, scope, ctx);
     const headTerms = [...cr.dyn, ...(cr.key ? [cr.key] : []), ...(cr.value ? [cr.value] : [])];
     for (const t of headTerms) collectTermVars(t, scope, ctx);
-    cr.body = this.compileBody(cr.body, scope, ctx, safe, true);
+    const used = new Set<string>();
+    for (const t of headTerms) deepVarNames(t, used);
+    cr.body = this.compileBody(cr.body, scope, ctx, safe, true, { args: cr.args, used });
     cr.dyn = cr.dyn.map((t) => resolveTerm(t, scope, ctx));
     if (cr.key) cr.key = resolveTerm(cr.key, scope, ctx);
     if (cr.value) cr.value = resolveTerm(cr.value, scope, ctx);
@@ -242,7 +257,9 @@ export class Compiler {
       const esafe = new Set(safe);
       collectScopeVars(ecr.body, escope, ctx);
       if (ecr.value) collectTermVars(ecr.value, escope, ctx);
-      ecr.body = this.compileBody(ecr.body, escope, ctx, esafe, true);
+      const eused = new Set<string>();
+      if (ecr.value) deepVarNames(ecr.value, eused);
+      ecr.body = this.compileBody(ecr.body, escope, ctx, esafe, true, { args: cr.args, used: eused });
       if (ecr.value) ecr.value = resolveTerm(ecr.value, escope, ctx);
       cur.else = ecr;
       cur = ecr;
@@ -253,8 +270,14 @@ export class Compiler {
   }
 
   /** Resolve names in a body and reorder it for safety. */
-  compileBody(body: Expr[], scope: Scope, ctx: NameCtx, safe: Set<number>, _top: boolean): Expr[] {
-    const resolved = body.map((e) => resolveExpr(e, scope, ctx));
+  compileBody(body: Expr[], scope: Scope, ctx: NameCtx, safe: Set<number>, _top: boolean, decl: DeclInfo = {}): Expr[] {
+    checkDeclarations(body, scope, ctx, decl);
+    const resolved: Expr[] = [];
+    for (let i = 0; i < body.length; i++) {
+      scope.cur = i;
+      resolved.push(resolveExpr(body[i]!, scope, ctx));
+    }
+    scope.cur = Infinity;
     return reorder(resolved, safe, ctx);
   }
 
@@ -291,7 +314,7 @@ export class Compiler {
     const ctx: NameCtx = { m, slots, comp: this, query: true };
     const scope: Scope = { vars: new Map() };
     collectScopeVars(body, scope, ctx);
-    const out = this.compileBody(body, scope, ctx, new Set(), true);
+    const out = this.compileBody(body, scope, ctx, new Set(), true, { used: new Set() });
     const vars = new Map<string, number>();
     for (const [k, v] of scope.vars) if (!k.startsWith("_") && !k.startsWith("$")) vars.set(k, v);
     return { body: out, nslots: slots.n, vars };
@@ -320,6 +343,56 @@ export class Compiler {
       if (!n) return undefined;
     }
     return n;
+  }
+
+  /**
+   * OPA's checkRuleConflicts for rules inside another rule's extent: a package below a rule
+   * (`package t.p conflicts with rule p defined at a.rego:2`) and a rule below a single-value, multi-value or
+   * function rule with a ground ref (`rule data.t.q conflicts with [data.t.q.r]`).
+   */
+  private checkExtentConflicts(): void {
+    for (const m of this.modules) {
+      for (let n = 1; n < m.pkg.length; n++) {
+        const parent = m.pkg.slice(0, n).join(".");
+        for (const o of this.modules) {
+          if (o.pkg.length !== n || o.pkg.join(".") !== parent) continue;
+          for (const r of o.rules) {
+            // a rule whose (ground) ref is the package path or a prefix of it
+            const ref = r.head.ref;
+            const ground = ref.every((t, i) => (i === 0 ? t.t === "var" : t.t === "val" && typeof t.v === "string"));
+            if (!ground || r.head.args || n + ref.length > m.pkg.length) continue;
+            const names = ref.map((t) => (t.t === "var" ? t.name : String((t as { v: unknown }).v)));
+            if (names.every((x, i) => m.pkg[n + i] === x))
+              this.errors.push(
+                new RegoError(
+                  "rego_type_error",
+                  `package ${m.pkg.join(".")} conflicts with rule ${refText(r.head.ref)} defined at ${r.loc.file}:${r.loc.row}`,
+                  m.pkgLoc,
+                ),
+              );
+          }
+        }
+      }
+    }
+    const below = (n: Node, out: string[]) => {
+      for (const c of n.children.values()) {
+        if (c.rules.length || c.defaultRule) out.push("data." + c.path.join("."));
+        below(c, out);
+      }
+    };
+    const walk = (n: Node) => {
+      const own = n.rules[0] ?? n.defaultRule;
+      if (own && n.kind !== "object" && n.rules.every((r) => r.dyn.length === 0)) {
+        const kids: string[] = [];
+        below(n, kids);
+        if (kids.length) {
+          kids.sort();
+          this.errors.push(new RegoError("rego_type_error", `rule data.${n.path.join(".")} conflicts with [${kids.join(" ")}]`, own.loc));
+        }
+      }
+      for (const c of n.children.values()) walk(c);
+    };
+    walk(this.root);
   }
 
   private checkRecursion(): void {
@@ -392,6 +465,10 @@ export class Compiler {
   }
 }
 
+function refText(ref: Term[]): string {
+  return ref.map((t, i) => (t.t === "var" ? (i ? `[${t.name}]` : t.name) : t.t === "val" && typeof t.v === "string" ? (i ? "." : "") + t.v : `[${String((t as { v?: unknown }).v)}]`)).join("");
+}
+
 function newNode(path: string[]): Node {
   return { children: new Map(), rules: [], path, hasRules: false };
 }
@@ -425,7 +502,14 @@ function newSlot(ctx: NameCtx, name: string): number {
 function lookup(scope: Scope | undefined, name: string): number | undefined {
   for (let s = scope; s; s = s.parent) {
     const v = s.vars.get(name);
-    if (v !== undefined) return v;
+    if (v === undefined) continue;
+    // a closure does not see an enclosing body's `:=` / `some` var declared at or after the closure's expression:
+    // `y := [x | x = 1]; x := 2` has two different x (OPA rewrites the later declaration to a fresh name)
+    if (s !== scope && s.declAt && s.cur !== undefined) {
+      const d = s.declAt.get(name);
+      if (d !== undefined && d >= s.cur) continue;
+    }
+    return v;
   }
   return undefined;
 }
@@ -463,15 +547,20 @@ function declareAll(t: Term, scope: Scope, ctx: NameCtx, safe: Set<number>): Ter
 
 /** Vars declared at this body level: by `some`, `:=`, `some in`, and free vars (not global). */
 function collectScopeVars(body: Expr[], scope: Scope, ctx: NameCtx): void {
+  let at = 0;
   const declare = (name: string) => {
     if (name === "_") return;
-    if (!scope.vars.has(name)) scope.vars.set(name, newSlot(ctx, name));
+    if (!scope.vars.has(name)) {
+      scope.vars.set(name, newSlot(ctx, name));
+      (scope.declAt ??= new Map()).set(name, at);
+    }
   };
   const declTerm = (t: Term) => {
     walkVarsShallow(t, (name) => declare(name), true);
   };
   const assigned = new Set<string>();
-  for (const e of body) {
+  for (; at < body.length; at++) {
+    const e = body[at]!;
     if (e.k === "some") for (const v of e.vars) if (v.t === "var") declare(v.name);
     if (e.k === "somein") {
       if (e.key) declTerm(e.key);
@@ -544,6 +633,17 @@ function walkVarsShallow(t: Term, fn: (name: string) => void, patternOnly: boole
 function resolveExpr(e: Expr, scope: Scope, ctx: NameCtx): Expr {
   const withs: With[] = e.with.map((w) => {
     const target = resolveWithTarget(w.target, ctx);
+    if (target.t === "ref" && target.head.t === "var" && target.head.name === "data") {
+      // OPA's validateWith: a target below a rule would replace part of a virtual document
+      let n: Node | undefined = ctx.comp.root;
+      for (let i = 0; i < target.path.length - 1 && n; i++) {
+        const p = target.path[i]!;
+        if (p.t !== "val" || typeof p.v !== "string") break;
+        n = n.children.get(p.v);
+        if (n && (n.rules.length || n.defaultRule))
+          throw new RegoError("rego_compile_error", "with keyword cannot partially replace virtual document(s)", w.target.loc ?? w.loc ?? e.loc);
+      }
+    }
     const isFnTarget =
       target.t === "call" ||
       (target.t === "ref" && ctx.comp.lookupNode(dataPath(target) ?? [])?.kind === "func");
@@ -559,6 +659,8 @@ function resolveExpr(e: Expr, scope: Scope, ctx: NameCtx): Expr {
     case "some":
       return { ...e, vars: e.vars.map((v) => resolveTerm(v, scope, ctx)), with: withs };
     case "somein":
+      // OPA rewrites `some x in xs` to `x = xs[_]`; a ref into a scalar has no type, so unification fails
+      if (e.domain.t === "val") throw new RegoError("rego_type_error", "match error\n\tleft  : ???\n\tright : ???", e.loc);
       return {
         ...e,
         key: e.key ? resolveTerm(e.key, scope, ctx) : undefined,
@@ -579,11 +681,21 @@ function resolveExpr(e: Expr, scope: Scope, ctx: NameCtx): Expr {
         return { ...t, slot: s };
       };
       const domain = resolveTerm(e.domain, scope, ctx);
+      // OPA: `every k, v in xs { ... }` declares k and v; one the body never uses is "declared var k unused"
+      const bodyNames = new Set<string>();
+      for (const x of e.body) deepExprVarNames(x, bodyNames);
+      const unused = [e.key, e.value].filter((t): t is Term & { t: "var" } => !!t && t.t === "var" && t.name !== "_" && !bodyNames.has(t.name));
+      if (unused.length) {
+        const errs = unused.map((t) => new RegoError("rego_compile_error", `declared var ${t.name} unused`, e.body[0]?.loc ?? e.loc));
+        // the compiler appends the thrown error after those pushed here: keep OPA's order (k before v)
+        for (const x of errs.slice(0, -1)) ctx.comp.errors.push(x);
+        throw errs[errs.length - 1];
+      }
       const key = declare(e.key);
       const value = declare(e.value)!;
       collectScopeVars(e.body, inner, ctx);
       for (const v of outerSlots(scope)) safe.add(v);
-      const body = ctx.comp.compileBody(e.body, inner, ctx, safe, false);
+      const body = ctx.comp.compileBody(e.body, inner, ctx, safe, false, { declared: [e.key, e.value].filter((t): t is Term => !!t) });
       return { ...e, key, value, domain, body, with: withs, own: [ownStart, ctx.slots.n] } as Expr;
     }
     case "not":
@@ -643,6 +755,7 @@ function resolveTerm(t: Term, scope: Scope, ctx: NameCtx, exprLevel = false): Te
       return { ...t, slot: ns };
     }
     case "ref": {
+      checkLiteralRef(t);
       const head = resolveTerm(t.head, scope, ctx);
       const path = t.path.map((p) => resolveTerm(p, scope, ctx));
       if (head.t === "ref") return { t: "ref", head: head.head, path: [...head.path, ...path], loc: t.loc };
@@ -676,7 +789,12 @@ function resolveTerm(t: Term, scope: Scope, ctx: NameCtx, exprLevel = false): Te
         collectTermVars(t.value, inner, ctx);
       } else collectTermVars(t.head, inner, ctx);
       const safe = new Set(outerSlots(scope));
-      const body = ctx.comp.compileBody(t.body, inner, ctx, safe, false);
+      const used = new Set<string>();
+      if (t.t === "objcomp") {
+        deepVarNames(t.key, used);
+        deepVarNames(t.value, used);
+      } else deepVarNames(t.head, used);
+      const body = ctx.comp.compileBody(t.body, inner, ctx, safe, false, { used });
       // head vars must be bound by the body
       const bodySafe = new Set(safe);
       for (const e of body) for (const v of exprOutputs(e, bodySafe)) bodySafe.add(v);
@@ -698,9 +816,10 @@ function resolveTerm(t: Term, scope: Scope, ctx: NameCtx, exprLevel = false): Te
         const v = ctx.meta ? (t.op === "rego.metadata.chain" ? ctx.meta.chain : ctx.meta.rule) : t.op === "rego.metadata.chain" ? [] : new RObject();
         return { t: "val", v, loc: t.loc };
       }
+      // OPA's checkVoidCalls: print returns no value, so it can only be a whole expression
+      if (t.op === "print" && !exprLevel) throw new RegoError("rego_type_error", `${termText(t)} used as value`, t.loc);
       const args = t.args.map((a) => resolveTerm(a, scope, ctx));
       const op = resolveCallName(t, ctx);
-      void exprLevel;
       return { ...t, op, args };
     }
   }
@@ -789,6 +908,204 @@ function checkLiteralArgs(name: string, def: BuiltinDef, t: Term & { t: "call" }
   const have = decl.map((_, i) => literalKind(t.args[i]!) ?? "any").join(", ");
   const want = decl.map(typeString).join(", ");
   throw new RegoError("rego_type_error", `${name}: invalid argument(s)\n\thave: (${have})\n\twant: (${want})`, t.loc);
+}
+
+
+// ---------------------------------------------------------------------------------------------------------------
+// Declarations, as OPA's rewriteLocalVars checks them (before names are resolved)
+
+/** Every var name in a term, including inside comprehension bodies. */
+function deepVarNames(t: Term | undefined, out: Set<string>): void {
+  if (!t) return;
+  switch (t.t) {
+    case "var":
+      out.add(t.name);
+      return;
+    case "ref":
+      deepVarNames(t.head, out);
+      for (const p of t.path) deepVarNames(p, out);
+      return;
+    case "array":
+    case "set":
+      for (const x of t.items) deepVarNames(x, out);
+      return;
+    case "object":
+      for (const [k, v] of t.items) {
+        deepVarNames(k, out);
+        deepVarNames(v, out);
+      }
+      return;
+    case "call":
+      for (const a of t.args) deepVarNames(a, out);
+      return;
+    case "tmpl":
+      for (const a of t.exprs) deepVarNames(a, out);
+      for (const ws of t.withs ?? []) for (const w of ws) deepVarNames(w.value, out);
+      return;
+    case "arraycomp":
+    case "setcomp":
+      deepVarNames(t.head, out);
+      for (const e of t.body) deepExprVarNames(e, out);
+      return;
+    case "objcomp":
+      deepVarNames(t.key, out);
+      deepVarNames(t.value, out);
+      for (const e of t.body) deepExprVarNames(e, out);
+      return;
+    default:
+      return;
+  }
+}
+
+function deepExprVarNames(e: Expr, out: Set<string>): void {
+  switch (e.k) {
+    case "term":
+      deepVarNames(e.term, out);
+      break;
+    case "some":
+      for (const v of e.vars) deepVarNames(v, out);
+      break;
+    case "somein":
+      deepVarNames(e.key, out);
+      deepVarNames(e.value, out);
+      deepVarNames(e.domain, out);
+      break;
+    case "every":
+      deepVarNames(e.key, out);
+      deepVarNames(e.value, out);
+      deepVarNames(e.domain, out);
+      for (const x of e.body) deepExprVarNames(x, out);
+      break;
+    case "not":
+      for (const x of e.body) deepExprVarNames(x, out);
+      break;
+    case "logic":
+      for (const b of e.operands) for (const x of b) deepExprVarNames(x, out);
+      break;
+  }
+  for (const w of e.with) deepVarNames(w.value, out);
+}
+
+const SEEN = 1, ASSIGNED = 2, DECLARED = 3, ARG = 4;
+
+/**
+ * OPA's declaration rules for one body, in source order: a var may be declared (`:=`, `some`) only once and not
+ * after it was referenced (`var x referenced above`, `var x assigned above`, `var x declared above`,
+ * `arg x redeclared`), and a var declared with `some` must be used (`declared var x unused`).
+ */
+function checkDeclarations(body: Expr[], scope: Scope, ctx: NameCtx, decl: DeclInfo): void {
+  const occ = new Map<string, number>();
+  for (const a of decl.args ?? []) deepVarNames(a, { add: (n: string) => n !== "_" && occ.set(n, ARG) } as unknown as Set<string>);
+  for (const d of decl.declared ?? []) if (d.t === "var" && d.name !== "_") occ.set(d.name, DECLARED);
+  const fail = (msg: string, loc: Location): never => {
+    throw new RegoError("rego_compile_error", msg, loc);
+  };
+  const declare = (name: string, kind: number, loc: Location) => {
+    if (name === "_") return;
+    const o = occ.get(name);
+    if (o === SEEN) fail(`var ${name} referenced above`, loc);
+    if (o === ASSIGNED) fail(`var ${name} assigned above`, loc);
+    if (o === DECLARED) fail(`var ${name} declared above`, loc);
+    if (o === ARG) fail(`arg ${name} redeclared`, loc);
+    occ.set(name, kind);
+  };
+  const see = (t: Term) =>
+    walkVarsShallow(
+      t,
+      (name) => {
+        if (name === "_" || occ.has(name)) return;
+        // names of rules, imports, input/data, and vars of enclosing bodies are not new vars of this body
+        if (scope.parent && lookup(scope.parent, name) !== undefined) return;
+        if (ctx.comp.resolveGlobal(ctx.m, name)) return;
+        occ.set(name, SEEN);
+      },
+      false,
+    );
+  const someDecl = new Map<string, Expr>();
+  for (const e of body) {
+    switch (e.k) {
+      case "some":
+        for (const v of e.vars) if (v.t === "var") {
+          declare(v.name, DECLARED, v.loc ?? e.loc);
+          if (v.name !== "_") someDecl.set(v.name, e);
+        }
+        break;
+      case "somein":
+        for (const p of [e.key, e.value]) if (p) walkVarsShallow(p, (n) => declare(n, DECLARED, p.loc ?? e.loc), true);
+        see(e.domain);
+        break;
+      case "every":
+        see(e.domain);
+        break;
+      case "term":
+        if (e.term.t === "call" && e.term.op === "assign" && e.term.args.length === 2) {
+          see(e.term.args[1]!);
+          for (const w of e.with) see(w.value);
+          const lhs = e.term.args[0]!;
+          walkVarsShallow(lhs, (n) => declare(n, ASSIGNED, e.loc), true);
+          continue;
+        }
+        see(e.term);
+        break;
+      default:
+        break;
+    }
+    for (const w of e.with) see(w.value);
+  }
+  if (someDecl.size === 0) return;
+  const usedNames = new Set(decl.used ?? []);
+  for (const e of body) if (e.k !== "some") deepExprVarNames(e, usedNames);
+  for (const [name, e] of someDecl) if (!usedNames.has(name)) fail(`declared var ${name} unused`, e.loc);
+}
+
+/**
+ * OPA's type checker on refs into literals (`[1, 2][1.0]`, `[1, 2][5]`, `{"a": 1}.b`): an array index must be an
+ * integer written as one and in range, an object key must exist when every key is a literal.
+ */
+function checkLiteralRef(t: Term & { t: "ref" }): void {
+  let cur: Term = t.head;
+  if (cur.t !== "array" && cur.t !== "object" && cur.t !== "arraycomp") return;
+  const fail = (): never => {
+    throw new RegoError("rego_type_error", `undefined ref: ${termText(t)}`, t.loc ?? t.head.loc);
+  };
+  for (const p of t.path) {
+    if (p.t !== "val") return;
+    if (cur.t === "array" || cur.t === "arraycomp") {
+      const i = p.v;
+      if (typeof i !== "number" || p.raw !== undefined || !Number.isInteger(i)) fail();
+      if (cur.t === "arraycomp") return;
+      if ((i as number) < 0 || (i as number) >= cur.items.length) fail();
+      cur = cur.items[i as number]!;
+    } else if (cur.t === "object") {
+      if (!cur.items.every(([k]) => k.t === "val")) return;
+      const hit: [Term, Term] | undefined = cur.items.find(([k]) => (k as { v: Value }).v === p.v);
+      if (!hit) fail();
+      cur = hit![1];
+    } else if (cur.t === "val") fail();
+    else return;
+  }
+}
+
+/** `print(...)` rendered for OPA's "used as value" error. */
+function termText(t: Term): string {
+  switch (t.t) {
+    case "val":
+      return typeof t.v === "string" ? JSON.stringify(t.v) : (t.raw ?? String(t.v));
+    case "var":
+      return t.name;
+    case "ref":
+      return termText(t.head) + t.path.map((p) => (p.t === "val" && typeof p.v === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(p.v) ? "." + p.v : `[${termText(p)}]`)).join("");
+    case "array":
+      return `[${t.items.map(termText).join(", ")}]`;
+    case "set":
+      return t.items.length ? `{${t.items.map(termText).join(", ")}}` : "set()";
+    case "object":
+      return `{${t.items.map(([k, v]) => `${termText(k)}: ${termText(v)}`).join(", ")}}`;
+    case "call":
+      return `${t.op}(${t.args.map(termText).join(", ")})`;
+    default:
+      return "...";
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1298,8 +1615,11 @@ function forEachDataRef(r: CRule, fn: (path: (string | null)[]) => void): void {
         term(e.domain);
         body(e.body);
       }
-      // `with` replaces data; refs in with values still count
-      for (const w of e.with) term(w.value);
+      // refs in with targets and values count, as in OPA's rule graph: a rule replacing itself is recursive
+      for (const w of e.with) {
+        term(w.target);
+        term(w.value);
+      }
     }
   };
   body(r.body);

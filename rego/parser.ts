@@ -264,6 +264,12 @@ export class Parser {
         head.assign = this.tok.text === ":=";
         this.p++;
         head.value = this.parseTermWithIn(false);
+        // OPA's validateDefaultRuleValue: refs, vars and calls are refused (comprehensions are not entered)
+        const bad = defaultValueViolations(head.value);
+        if (bad.length) {
+          for (const b of bad.slice(1)) this.errors.push(this.err(`illegal default rule (value cannot contain ${b})`, start));
+          throw this.err(`illegal default rule (value cannot contain ${bad[0]})`, start);
+        }
       } else if (!head.args) {
         throw this.err("default rules must have a value");
       }
@@ -303,7 +309,9 @@ export class Parser {
     if (head.contains && head.ref.length === 1 && head.ref[0]!.t === "var" && head.ref[0]!.name === "contains" && this.v1Rules === false) {
       // v0 `contains[x]` is an ordinary rule named contains
     }
-    // else chains
+    // else chains (OPA parses a rule without a body as a query statement, so a following `else` is unexpected)
+    if (hasBody === "none" && !head.contains && this.isKw("else") && !this.keywordRef())
+      throw this.err("unexpected else keyword");
     let cur = rule;
     while (this.isKw("else") && !this.keywordRef()) {
       if (head.contains || ref.length > 1 && !head.value) throw this.err("else keyword cannot be used on multi-value rules");
@@ -323,8 +331,10 @@ export class Parser {
     // v0 chained bodies `p { a } { b }`: each further body is another rule with the same head
     const rules = [rule];
     const firstOpen = this.lastBodyOpen;
-    while (!this.v1Rules && this.isOp("{") && !this.tok.nl) {
-      if (firstOpen && !head.contains)
+    // chained bodies are valid in v1 too (`p contains x if { x := 1 } { x := 2 }`), as in OPA's parseRules
+    while (hasBody !== "none" && this.isOp("{") && (!this.tok.nl || this.v1Rules)) {
+      if (rule.else) throw this.err("expected else keyword");
+      if (!this.v1Rules && firstOpen && !head.contains)
         this.v1Edits.push({
           row: this.tok.row,
           col: this.tok.col,
@@ -459,6 +469,7 @@ export class Parser {
     const loc = this.loc(t);
     if (t.kind === "ident" && t.text === "not" && !this.keywordRef()) {
       this.p++;
+      if (this.isKw("every") && !this.keywordRef()) throw this.err("unexpected every keyword: illegal negation of 'every'");
       const inner = this.parseLogicUnary(true);
       if (inner.k === "term" && !inner.negated && inner.with.length === 0) return { ...inner, negated: true, loc };
       if (inner.k === "every" && !inner.negated) return { ...inner, negated: true };
@@ -507,7 +518,7 @@ export class Parser {
       const target = this.parseRefTerm();
       if (!(this.cur().kind === "ident" && this.cur().text === "as")) throw this.err("expected as keyword");
       this.p++;
-      const value = this.parseTerm();
+      const value = this.parseTermWithIn(false); // OPA: parseTermInfixCall (`with input.n as input.n + 1`)
       expr.with.push({ target, value, loc: this.loc(wt) });
     }
   }
@@ -522,10 +533,11 @@ export class Parser {
       expr = this.parseEvery();
     } else if (this.tok.kind === "ident" && this.tok.text === "not" && !this.keywordRef()) {
       this.p++;
+      if (this.isKw("every") && !this.keywordRef()) throw this.err("unexpected every keyword: illegal negation of 'every'");
+      if (this.cur().kind === "ident" && this.cur().text === "some" && !this.keywordRef())
+        throw this.err("unexpected some keyword: illegal negation of 'some'");
       const inner = this.parseExprNoWith();
-      if (inner.k === "every") {
-        expr = { ...inner, negated: true };
-      } else if (inner.k !== "term") throw this.err("unexpected some keyword", t);
+      if (inner.k !== "term") throw this.err("unexpected some keyword", t);
       else expr = { ...inner, negated: true, loc };
     } else {
       expr = this.parseExprNoWith();
@@ -536,7 +548,7 @@ export class Parser {
       const target = this.parseRefTerm();
       if (!(this.cur().kind === "ident" && this.cur().text === "as")) throw this.err("expected as keyword");
       this.p++;
-      const value = this.parseTerm();
+      const value = this.parseTermWithIn(false); // OPA: parseTermInfixCall (`with input.n as input.n + 1`)
       const w: With = { target, value, loc: this.loc(wt) };
       expr.with.push(w);
     }
@@ -704,7 +716,9 @@ export class Parser {
       const t = this.peek();
       const n = numFromString("-" + t.text);
       this.p += 2;
-      return this.parseRefTail({ t: "val", v: n!, loc: this.loc(t) });
+      const lit: Term = { t: "val", v: n!, loc: this.loc(t) };
+      if (!/^\d+$/.test(t.text)) lit.raw = "-" + t.text;
+      return this.parseRefTail(lit);
     }
     if (this.isOp("-")) {
       const loc = this.loc();
@@ -726,6 +740,7 @@ export class Parser {
         const n = numFromString(t.text);
         if (n === undefined) throw this.err("illegal number format", t);
         term = { t: "val", v: n, loc };
+        if (!/^\d+$/.test(t.text)) term.raw = t.text;
         break;
       }
       case "str":
@@ -947,6 +962,41 @@ const OP_NAMES: Record<string, string> = {
   "(": "(",
   ")": ")",
 };
+
+/** OPA's validateDefaultRuleValue: the kinds (`ref`, `var`, `call`) found in a default value, outside comprehensions. */
+function defaultValueViolations(t: Term): string[] {
+  const out: string[] = [];
+  const go = (x: Term): void => {
+    switch (x.t) {
+      case "ref":
+        out.push("ref");
+        return;
+      case "var":
+        out.push("var");
+        return;
+      case "call":
+        out.push("call");
+        return;
+      case "tmpl":
+        out.push("call");
+        return;
+      case "array":
+      case "set":
+        x.items.forEach(go);
+        return;
+      case "object":
+        for (const [k, v] of x.items) {
+          go(k);
+          go(v);
+        }
+        return;
+      default:
+        return;
+    }
+  };
+  go(t);
+  return out;
+}
 
 function trueExpr(loc: Location): Expr {
   return { k: "term", term: { t: "val", v: true, loc }, negated: false, with: [], loc };
