@@ -382,9 +382,14 @@ export const collectionBuiltins: BuiltinDef[] = [
   fn("object.get", [OBJ, A, A], A, (a) => {
     const o = obj(a, 0);
     const key = a[1]!;
-    if (!Array.isArray(key)) return o.get(key) ?? a[2]!;
+    // a stored null is a value (OPA returns it), only a missing key gives the default
+    if (!Array.isArray(key)) {
+      const v = o.get(key);
+      return v === undefined ? a[2]! : v;
+    }
     if (key.length === 0) return o;
-    return findPath(o, key) ?? a[2]!;
+    const v = findPath(o, key);
+    return v === undefined ? a[2]! : v;
   }),
   fn("object.keys", [OBJ], SET, (a) => makeSet(obj(a, 0).keys())),
   fn("object.subset", [anyOf(OBJ, SET, ARR), anyOf(OBJ, SET, ARR)], B, (a) => {

@@ -54,13 +54,24 @@ function marshal(v: Value): string {
   return toJSONString(v);
 }
 
+/**
+ * Go's json.Marshal escapes <, >, & and U+2028/U+2029 inside strings (they never occur outside strings in JSON
+ * text, so the whole output can be rewritten).
+ */
+const HTML_CHARS = /[<>&\u2028\u2029]/g;
+function goEscapeHTML(json: string): string {
+  HTML_CHARS.lastIndex = 0;
+  if (!HTML_CHARS.test(json)) return json;
+  return json.replace(HTML_CHARS, (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
 function marshalIndent(v: Value, prefix: string, indent: string): string {
-  const compact = toJSONString(v, indent === "" ? undefined : indent);
+  const compact = goEscapeHTML(toJSONString(v, indent === "" ? undefined : indent));
   if (indent === "") {
     // Go's MarshalIndent with an empty indent still breaks lines
     return (
       prefix +
-      toJSONString(v, "\u0000")
+      goEscapeHTML(toJSONString(v, "\u0000"))
         .split("\u0000")
         .join("")
         .replace(/\n/g, "\n" + prefix)
@@ -411,11 +422,47 @@ function applyPatch(doc: Value, patches: Value[]): Value | undefined {
 function yamlUnmarshal(s: string): Value {
   let doc: unknown;
   try {
-    doc = YAML.parse(s, { intAsBigInt: true, uniqueKeys: false, version: "1.1", strict: false, maxAliasCount: 1000 });
+    // go-yaml v2 decodes timestamp-like scalars into interface{} as strings (sigs.k8s.io/yaml, as OPA uses it)
+    doc = YAML.parse(s, {
+      intAsBigInt: true,
+      uniqueKeys: false,
+      version: "1.1",
+      strict: false,
+      maxAliasCount: 1000,
+      customTags: (tags) => tags.filter((t) => typeof t === "string" || t.tag !== "tag:yaml.org,2002:timestamp"),
+    });
   } catch (e) {
     throw plainErr(goYamlError(e));
   }
+  // YAML's .inf / .nan have no JSON form: sigs.k8s.io/yaml fails converting the document to JSON
+  const bad = nonFinite(doc);
+  if (bad !== undefined) throw plainErr(`json: unsupported value: ${bad}`);
   return fromJSON(normalizeYaml(doc));
+}
+
+function nonFinite(v: unknown): string | undefined {
+  if (typeof v === "number") return Number.isFinite(v) ? undefined : Number.isNaN(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf";
+  if (v instanceof Map) {
+    for (const [k, x] of v) {
+      const r = nonFinite(k) ?? nonFinite(x);
+      if (r) return r;
+    }
+    return undefined;
+  }
+  if (Array.isArray(v) || v instanceof Set) {
+    for (const x of v) {
+      const r = nonFinite(x);
+      if (r) return r;
+    }
+    return undefined;
+  }
+  if (v && typeof v === "object" && !(v instanceof Date)) {
+    for (const x of Object.values(v)) {
+      const r = nonFinite(x);
+      if (r) return r;
+    }
+  }
+  return undefined;
 }
 
 /** go-yaml's wording for the common syntax errors (`yaml: line N: ...`). */
@@ -466,6 +513,8 @@ function bytesToString(b: Uint8Array): string {
 }
 
 function b64Decode(s: string, url: boolean): string {
+  // Go's base64 decoders skip \r and \n anywhere in the input
+  if (s.includes("\n") || s.includes("\r")) s = s.replace(/[\r\n]/g, "");
   const re = url ? B64_URL : B64_STD;
   if (!re.test(s) || s.length % 4 !== 0) {
     // find the first illegal byte like Go
@@ -563,12 +612,12 @@ function marshalWithOptions(v: Value, opts: RObject): string {
         `operand 2 object contained unknown key ${JSON.stringify(typeof k === "string" ? k : toJSONString(k))}`,
       );
   }
-  if (pretty === false || (pretty === undefined && !hasIndentOrPrefix)) return toJSONString(v);
+  if (pretty === false || (pretty === undefined && !hasIndentOrPrefix)) return goEscapeHTML(toJSONString(v));
   return marshalIndent(v, prefix, indent);
 }
 
 export const encodingBuiltins: BuiltinDef[] = [
-  fn("json.marshal", [A], S, (a) => marshal(a[0]!)),
+  fn("json.marshal", [A], S, (a) => goEscapeHTML(marshal(a[0]!))),
   fn("json.marshal_with_options", [A, OBJ], S, (a) => marshalWithOptions(a[0]!, obj(a, 1))),
   fn("json.unmarshal", [S], A, (a) => jsonUnmarshal(str(a, 0))),
   fn("json.is_valid", [S], B, (a) => {

@@ -171,8 +171,8 @@ export const stringBuiltins: BuiltinDef[] = [
   }),
   fn("startswith", [S, S], B, (a) => str(a, 0).startsWith(str(a, 1))),
   fn("endswith", [S, S], B, (a) => str(a, 0).endsWith(str(a, 1))),
-  fn("lower", [S], S, (a) => str(a, 0).toLowerCase()),
-  fn("upper", [S], S, (a) => str(a, 0).toUpperCase()),
+  fn("lower", [S], S, (a) => goLower(str(a, 0))),
+  fn("upper", [S], S, (a) => goUpper(str(a, 0))),
   fn("split", [S, S], T.array(S), (a) => goSplit(str(a, 0), str(a, 1))),
   fn("strings.split_n", [S, S, N], T.array(S), (a) => {
     const parts = goSplit(str(a, 0), str(a, 1));
@@ -242,3 +242,37 @@ stringBuiltins.push(
     }
   }),
 );
+
+// Go's strings.ToUpper / ToLower map rune by rune with unicode.ToUpper / ToLower (simple case mappings): no
+// expansions (`ß` stays `ß`, JavaScript gives `SS`) and no context (`Σ` lowers to `σ` everywhere).
+const ASCII_ONLY = /^[\x00-\x7f]*$/;
+
+function goUpper(s: string): string {
+  if (ASCII_ONLY.test(s)) return s.toUpperCase();
+  let out = "";
+  for (const ch of s) out += upperRune(ch);
+  return out;
+}
+
+function goLower(s: string): string {
+  if (ASCII_ONLY.test(s)) return s.toLowerCase();
+  let out = "";
+  for (const ch of s) out += lowerRune(ch);
+  return out;
+}
+
+function upperRune(ch: string): string {
+  const u = ch.toUpperCase();
+  if (u.length === ch.length || [...u].length === 1) return u;
+  const c = ch.codePointAt(0)!;
+  // Greek with ypogegrammeni: the simple mapping is the titlecase letter (U+1F80 -> U+1F88, U+1FB3 -> U+1FBC)
+  if (c >= 0x1f80 && c <= 0x1faf) return String.fromCodePoint(c | 0x08);
+  if (c === 0x1fb3 || c === 0x1fc3 || c === 0x1ff3) return String.fromCodePoint(c + 9);
+  return ch; // special casing only (ß, ŉ, ǰ, ligatures): no simple mapping
+}
+
+function lowerRune(ch: string): string {
+  if (ch === "\u0130") return "i"; // İ: simple lowercase mapping (JavaScript adds a combining dot)
+  const l = ch.toLowerCase();
+  return [...l].length === 1 ? l : ch;
+}

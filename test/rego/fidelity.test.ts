@@ -149,3 +149,98 @@ describe("valid in OPA, accepted here", () => {
     expect(run("package t\np := y if { x := 1; y := [z | z := x + 1] }", "v := data.t.p")).toBe("v=[2]");
   });
 });
+
+/** One value through a query `x := <expr>`, as JSON text; "undefined" when the builtin fails (non-strict). */
+function val(expr: string): string {
+  const rows = compile(mods("package t")).prepare(`x := ${expr}`).eval({ input: {} });
+  return rows.length ? toJSONString(rows[0]!.bindings.get("x")!) : "undefined";
+}
+
+/** The strict-mode error message of a builtin call. */
+function err(expr: string): string {
+  try {
+    compile(mods("package t")).prepare(`x := ${expr}`).eval({ input: {}, strictBuiltinErrors: true });
+    return "no error";
+  } catch (e) {
+    return (e as Error).message.replace(/^query:\d+: /, "");
+  }
+}
+
+describe("builtins as OPA's Go code", () => {
+  it("object.get returns a stored null (the default only for a missing key or path)", () => {
+    expect(val('object.get({"a": null}, "a", 5)')).toBe("null");
+    expect(val('object.get({"a": {"b": null}}, ["a", "b"], 5)')).toBe("null");
+    expect(val('object.get({"a": null}, "b", 5)')).toBe("5");
+    expect(val('object.get({"a": [null]}, ["a", 0], 5)')).toBe("null");
+  });
+
+  it("upper/lower map rune by rune with Go's simple case mappings", () => {
+    expect(val('upper("straße")')).toBe('"STRAßE"');
+    expect(val('lower("ΟΔΟΣ")')).toBe('"οδοσ"'); // no final sigma
+    expect(val('lower("İ")')).toBe('"i"');
+    expect(val('upper("ﬀ")')).toBe('"ﬀ"');
+    expect(val('upper("ᾳ")')).toBe('"ᾼ"');
+    expect(val('upper("héllo wörld")')).toBe('"HÉLLO WÖRLD"');
+  });
+
+  it("json.marshal escapes <, >, & and U+2028/U+2029 as Go does", () => {
+    expect(val('json.marshal({"a": "<b>&"})')).toBe(JSON.stringify('{"a":"\\u003cb\\u003e\\u0026"}'));
+    expect(val('json.marshal(["\u2028\u2029"])')).toBe(JSON.stringify('["\\u2028\\u2029"]'));
+    expect(val('json.marshal_with_options(["<"], {"pretty": true, "prefix": "=>"})')).toBe(
+      JSON.stringify('=>[\n=>\t"\\u003c"\n=>]'),
+    );
+    expect(val('json.unmarshal(json.marshal("<&>"))')).toBe('"<&>"');
+  });
+
+  it("glob.match: gobwas single-rune matchers match the empty string; quote_meta leaves `,` alone", () => {
+    expect(val('glob.match("?", [], "")')).toBe("true");
+    expect(val('glob.match("[!a]", [], "")')).toBe("true");
+    expect(val('glob.match("[a]", [], "")')).toBe("false");
+    expect(val('glob.match("{?,b}", [], "")')).toBe("true");
+    expect(val('glob.match("??", [], "")')).toBe("false");
+    expect(val('glob.match("a?", [], "a")')).toBe("false");
+    expect(err('glob.match("{a,b", [], "a")')).toBe("eval_builtin_error: glob.match: unexpected end of input");
+    expect(val('glob.quote_meta("{a,b}*?[!x-y]\\\\")')).toBe(JSON.stringify("\\{a,b\\}\\*\\?\\[!x-y\\]\\\\"));
+  });
+
+  it("base64.decode skips newlines like Go's decoder", () => {
+    expect(val('base64.decode("aGVs\\nbG8=")')).toBe('"hello"');
+    expect(val('base64.decode("aGVs\\r\\nbG8=\\n")')).toBe('"hello"');
+    expect(val('base64.decode("aGVs bG8=")')).toBe("undefined");
+  });
+
+  it("sprintf: explicit argument indexes, %#v, %+v, %x of floats", () => {
+    expect(val('sprintf("%[2]d %[1]d", [1, 2])')).toBe('"2 1"');
+    expect(val('sprintf("%[1]s-%[1]s", ["a", "b"])')).toBe('"a-a"'); // reordered: no EXTRA
+    expect(val('sprintf("%[3]d", [1])')).toBe('"%!d(BADINDEX)"');
+    expect(val('sprintf("%[2]*[1]d|", [7, 4])')).toBe('"   7|"');
+    expect(val('sprintf("%#v", ["a"])')).toBe(JSON.stringify('"a"'));
+    expect(val('sprintf("%+v %+d", [5, 5])')).toBe('"5 +5"');
+    expect(val('sprintf("%x %X", [1.5, 0.1])')).toBe('"0x1.8p+00 0X1.999999999999AP-04"');
+    expect(val('sprintf("%#x", [255])')).toBe('"0xff"');
+  });
+
+  it("semver.is_valid as OPA's internal/semver: leading zeros accepted, components past int64 refused", () => {
+    expect(val('semver.is_valid("01.2.3")')).toBe("true");
+    expect(val('semver.is_valid("1.2.3-01")')).toBe("true");
+    expect(val('semver.is_valid("9223372036854775807.0.0")')).toBe("true");
+    expect(val('semver.is_valid("9223372036854775808.0.0")')).toBe("false");
+    expect(val('semver.is_valid("1.2")')).toBe("false");
+    expect(val('semver.is_valid("1.2.3-a..b")')).toBe("false");
+    expect(val('semver.compare("01.2.3", "1.2.3")')).toBe("0");
+  });
+
+  it("yaml: timestamps stay strings, .inf/.nan cannot become JSON", () => {
+    expect(val('yaml.unmarshal("a: 2021-01-01")')).toBe('{"a":"2021-01-01"}');
+    expect(val('yaml.unmarshal("a: 2001-12-14t21:59:43.10-05:00")')).toBe('{"a":"2001-12-14t21:59:43.10-05:00"}');
+    expect(err('yaml.unmarshal("a: .inf")')).toBe("eval_builtin_error: yaml.unmarshal: json: unsupported value: +Inf");
+    expect(val('yaml.marshal({"a": "2021-01-01", "b": ".inf", "c": 1.5})')).toBe(JSON.stringify('a: "2021-01-01"\nb: ".inf"\nc: 1.5\n'));
+  });
+
+  it("durations use Go's units only; strings.replace_n with an empty pattern", () => {
+    expect(err('time.parse_duration_ns("1d")')).toBe('eval_builtin_error: time.parse_duration_ns: time: unknown unit "d" in duration "1d"');
+    expect(val('time.parse_duration_ns("1h1m")')).toBe("3660000000000");
+    expect(val('strings.replace_n({"": "-"}, "ab")')).toBe('"-a-b-"');
+    expect(val('replace("ab", "", "-")')).toBe('"-a-b-"');
+  });
+});

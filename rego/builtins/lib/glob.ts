@@ -97,7 +97,22 @@ export function globToRegex(glob: string, seps: string[]): string {
   return "^" + out + "$";
 }
 
+/**
+ * gobwas/glob quirk: a pattern that compiles to a single-rune matcher (`?`, a `[!...]` list or range, or such an
+ * alternative of a top-level `{...}`) decodes the empty string as one (invalid) rune and so matches it.
+ */
+function singleRuneMatchesEmpty(glob: string): boolean {
+  const one = (p: string) => p === "?" || /^\[![^\]\\]+\]$/.test(p);
+  if (one(glob)) return true;
+  const m = /^\{([^{}\\[\]]*)\}$/.exec(glob);
+  return !!m && m[1]!.split(",").some(one);
+}
+
 export function globMatch(glob: string, seps: string[], s: string): boolean {
+  if (s === "" && singleRuneMatchesEmpty(glob)) {
+    globToRegex(glob, seps); // still reports a malformed pattern
+    return true;
+  }
   const key = seps.join("") + "\u0000" + glob;
   let re = cache.get(key);
   if (!re) {
@@ -110,5 +125,5 @@ export function globMatch(glob: string, seps: string[], s: string): boolean {
 
 /** gobwas/glob QuoteMeta. */
 export function globQuoteMeta(s: string): string {
-  return s.replace(/[*,?\\[\]{}]/g, "\\$&");
+  return s.replace(/[*?\\[\]{}]/g, "\\$&"); // gobwas' specials: no `,` `!` `-`
 }

@@ -173,6 +173,10 @@ function fmtFloat(f: number, verb: string, spec: Spec): string | undefined {
     case "e":
       body = fmtExp(a, spec.prec ?? 6, false);
       break;
+    case "x":
+    case "X":
+      body = fmtHexFloat(a, spec.prec ?? -1, verb === "X");
+      break;
     case "E":
       body = fmtExp(a, spec.prec ?? 6, true);
       break;
@@ -180,6 +184,57 @@ function fmtFloat(f: number, verb: string, spec: Spec): string | undefined {
       return undefined;
   }
   return signed(neg, body, spec);
+}
+
+/** Go's strconv.FormatFloat(f, 'x', prec, 64) for f >= 0: `0x1.8p+00`. */
+function fmtHexFloat(f: number, prec: number, upper: boolean): string {
+  let mant: bigint;
+  let exp: number;
+  if (f === 0) {
+    mant = 0n;
+    exp = 0;
+  } else {
+    const dv = new DataView(new ArrayBuffer(8));
+    dv.setFloat64(0, f);
+    const bits = dv.getBigUint64(0);
+    const e = Number((bits >> 52n) & 0x7ffn);
+    mant = bits & ((1n << 52n) - 1n);
+    if (e === 0) {
+      exp = -1022;
+      // normalise a subnormal so the leading bit is the implicit 1
+      while (!(mant & (1n << 52n))) {
+        mant <<= 1n;
+        exp--;
+      }
+      mant &= (1n << 52n) - 1n;
+    } else exp = e - 1023;
+  }
+  // 52 fraction bits = 13 hex digits
+  let frac = mant.toString(16).padStart(13, "0");
+  if (prec < 0) frac = frac.replace(/0+$/, "");
+  else if (prec < 13) {
+    // round half to even on the dropped digits
+    const keep = BigInt("0x" + (frac.slice(0, prec) || "0"));
+    const rest = frac.slice(prec);
+    const half = "8" + "0".repeat(rest.length - 1);
+    let k = keep;
+    let lead = 1n;
+    if (rest > half || (rest === half && (keep & 1n) === 1n)) {
+      k = keep + 1n;
+      if (k >= 16n ** BigInt(prec)) {
+        k = 0n;
+        lead = 2n;
+      }
+    }
+    frac = prec ? k.toString(16).padStart(prec, "0") : "";
+    if (lead === 2n) {
+      exp++;
+    }
+  } else frac = frac.padEnd(prec, "0");
+  const es = Math.abs(exp) < 10 ? "0" + Math.abs(exp) : String(Math.abs(exp));
+  const lead = f === 0 ? "0" : "1";
+  const s = `0x${lead}${frac ? "." + frac : ""}p${exp < 0 ? "-" : "+"}${es}`;
+  return upper ? s.toUpperCase() : s;
 }
 
 function toFixed(a: number, prec: number): string {
@@ -226,10 +281,38 @@ function fmtString(s: string, verb: string, spec: Spec): string | undefined {
   }
 }
 
+/** Go's parseArgNumber: `[n]` at format[i] -> zero-based index, chars consumed, ok. */
+function parseArgNumber(format: string, i: number): [number, number, boolean] {
+  if (format.length - i < 3) return [0, 1, false];
+  for (let j = i + 1; j < format.length; j++) {
+    if (format[j] === "]") {
+      const num = format.slice(i + 1, j);
+      if (!/^[0-9]+$/.test(num) || Number(num) > 1e6) return [0, j - i + 1, false];
+      return [Number(num) - 1, j - i + 1, true];
+    }
+  }
+  return [0, 1, false];
+}
+
 export function sprintf(format: string, args: GoArg[]): string {
   let out = "";
   let argi = 0;
   let i = 0;
+  let reordered = false;
+  let goodArgNum = true;
+  // Go's argNumber: an explicit `[n]` index moves the argument cursor
+  const argNumber = (): boolean => {
+    if (i >= format.length || format[i] !== "[") return false;
+    reordered = true;
+    const [index, wid, ok] = parseArgNumber(format, i);
+    i += wid;
+    if (ok && index >= 0 && index < args.length) {
+      argi = index;
+      return true;
+    }
+    goodArgNum = false;
+    return ok;
+  };
   const n = format.length;
   while (i < n) {
     const c = format[i]!;
@@ -239,22 +322,33 @@ export function sprintf(format: string, args: GoArg[]): string {
       continue;
     }
     i++;
+    goodArgNum = true;
     const spec: Spec = { minus: false, plus: false, space: false, zero: false, sharp: false };
     for (; i < n; i++) {
       const f = format[i];
-      if (f === "-") spec.minus = true;
-      else if (f === "+") spec.plus = true;
+      if (f === "-") {
+        spec.minus = true;
+        spec.zero = false;
+      } else if (f === "+") spec.plus = true;
       else if (f === " ") spec.space = true;
       else if (f === "0") spec.zero = !spec.minus;
       else if (f === "#") spec.sharp = true;
       else break;
     }
+    let afterIndex = argNumber();
     // width
     if (format[i] === "*") {
       i++;
       const a = args[argi++];
-      if (a && a.t === "int") spec.width = Number(a.v);
-      else out += "%!(BADWIDTH)";
+      if (a && a.t === "int") {
+        spec.width = Number(a.v);
+        if (spec.width < 0) {
+          spec.width = -spec.width;
+          spec.minus = true;
+          spec.zero = false;
+        }
+      } else out += "%!(BADWIDTH)";
+      afterIndex = false;
     } else {
       let w = "";
       while (i < n && format[i]! >= "0" && format[i]! <= "9") w += format[i++];
@@ -262,11 +356,15 @@ export function sprintf(format: string, args: GoArg[]): string {
         // Go rejects widths over 1e6 instead of allocating them
         if (Number(w) > 1e6) out += "%!(BADWIDTH)";
         else spec.width = Number(w);
+        if (afterIndex) goodArgNum = false; // "%[3]2d"
       }
     }
-    if (format[i] === ".") {
+    if (i + 1 < n && format[i] === ".") {
       i++;
+      if (afterIndex) goodArgNum = false; // "%[3].2d"
+      afterIndex = argNumber();
       if (format[i] === "*") {
+        afterIndex = false;
         i++;
         const a = args[argi++];
         if (a && a.t === "int") spec.prec = Number(a.v);
@@ -277,7 +375,11 @@ export function sprintf(format: string, args: GoArg[]): string {
         if (Number(p) > 1e6) out += "%!(BADPREC)";
         else spec.prec = p ? Number(p) : 0;
       }
+    } else if (format[i] === "." && i + 1 >= n) {
+      i++;
+      spec.prec = 0;
     }
+    if (!afterIndex) argNumber();
     if (i >= n) {
       out += "%!(NOVERB)";
       break;
@@ -287,6 +389,17 @@ export function sprintf(format: string, args: GoArg[]): string {
     if (verb === "%") {
       out += "%";
       continue;
+    }
+    if (!goodArgNum) {
+      out += `%!${verb}(BADINDEX)`;
+      continue;
+    }
+    // %#v is Go syntax (strings quoted), %+v is struct-field syntax: neither means `#`/`+` for the value itself
+    let sharpV = false;
+    if (verb === "v") {
+      sharpV = spec.sharp;
+      spec.sharp = false;
+      spec.plus = false;
     }
     const a = args[argi];
     if (a === undefined) {
@@ -315,12 +428,12 @@ export function sprintf(format: string, args: GoArg[]): string {
         numeric = true;
         break;
       case "string":
-        r = fmtString(a.v, verb, spec);
+        r = sharpV ? goQuote(a.v) : fmtString(a.v, verb, spec);
         break;
     }
     out += r === undefined ? bad(verb, a) : pad(r, spec, numeric && r[0] !== "%");
   }
-  if (argi < args.length) {
+  if (!reordered && argi < args.length) {
     out +=
       "%!(EXTRA " +
       args

@@ -8,19 +8,33 @@ export interface SemVer {
   build: string;
 }
 
-const RE =
-  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+// OPA's internal/semver.Parse: metadata after the first `+`, pre-release after the first `-` (identifiers
+// `[0-9A-Za-z-]+` separated by dots; numeric ones may have leading zeros), then exactly three dot-separated
+// components read with strconv.ParseInt(s, 10, 64): leading zeros are accepted, values past int64 are not.
+const IDENTS = /^[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*$/;
+const INT64_MAX = 2n ** 63n - 1n;
+
+function parseInt64(s: string): bigint | undefined {
+  if (!/^[+-]?[0-9]+$/.test(s)) return undefined;
+  const v = BigInt(s);
+  return v > INT64_MAX || v < -INT64_MAX - 1n ? undefined : v;
+}
+
+function cut(s: string, sep: string): [string, string] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, ""] : [s.slice(0, i), s.slice(i + 1)];
+}
 
 export function parseSemver(s: string): SemVer | undefined {
-  const m = RE.exec(s);
-  if (!m) return undefined;
-  return {
-    major: BigInt(m[1]!),
-    minor: BigInt(m[2]!),
-    patch: BigInt(m[3]!),
-    pre: m[4] ? m[4].split(".") : [],
-    build: m[5] ?? "",
-  };
+  const [rest, build] = cut(s, "+");
+  if (build !== "" && !IDENTS.test(build)) return undefined;
+  const [version, pre] = cut(rest, "-");
+  if (pre !== "" && !IDENTS.test(pre)) return undefined;
+  const parts = version.split(".");
+  if (parts.length !== 3) return undefined;
+  const [major, minor, patch] = parts.map(parseInt64);
+  if (major === undefined || minor === undefined || patch === undefined) return undefined;
+  return { major, minor, patch, pre: pre ? pre.split(".") : [], build };
 }
 
 function cmpBig(a: bigint, b: bigint): number {
