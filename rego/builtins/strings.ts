@@ -245,17 +245,17 @@ stringBuiltins.push(
 
 // Go's strings.ToUpper / ToLower map rune by rune with unicode.ToUpper / ToLower (simple case mappings): no
 // expansions (`ß` stays `ß`, JavaScript gives `SS`) and no context (`Σ` lowers to `σ` everywhere).
-const ASCII_ONLY = /^[\x00-\x7f]*$/;
+const NON_ASCII = /[^\u0000-\u007f]/; // eslint-disable-line no-control-regex
 
 function goUpper(s: string): string {
-  if (ASCII_ONLY.test(s)) return s.toUpperCase();
+  if (!NON_ASCII.test(s)) return s.toUpperCase();
   let out = "";
   for (const ch of s) out += upperRune(ch);
   return out;
 }
 
 function goLower(s: string): string {
-  if (ASCII_ONLY.test(s)) return s.toLowerCase();
+  if (!NON_ASCII.test(s)) return s.toLowerCase();
   let out = "";
   for (const ch of s) out += lowerRune(ch);
   return out;
