@@ -370,8 +370,11 @@ function fastValue(t: Term, f: Frame, c: Ctx): Value | undefined | typeof NS {
       for (; i < path.length; i++) {
         const p = path[i]!;
         let key: Value | undefined;
-        if (p.t === "val") key = p.v;
-        else if (p.t === "var" && p.slot !== undefined) {
+        if (p.t === "val") {
+          key = p.v;
+          // OPA indexes arrays only by integers written as such (xs[1.0] is undefined)
+          if (p.raw !== undefined && Array.isArray(v)) return undefined;
+        } else if (p.t === "var" && p.slot !== undefined) {
           key = f[p.slot];
           if (key === undefined) return NS;
         } else return NS;
@@ -586,6 +589,7 @@ function deref(v: Value, path: Term[], i: number, f: Frame, c: Ctx, k: VK, isDat
   if (i === path.length) return k(v);
   const p = path[i]!;
   if (p.t === "val") {
+    if (p.raw !== undefined && Array.isArray(v)) return false; // xs[1.0] is undefined, as in OPA
     // numbers index base data objects by their string form (data.x[2] is data.x["2"])
     const key = isData && typeof p.v === "number" && v instanceof RObject ? String(p.v) : p.v;
     const x = getKey(v, key);

@@ -50,9 +50,10 @@ export function numFromString(s: string): Num | undefined {
     if (t.length < 16) return Number(t);
     return normInt(BigInt(t));
   }
-  // integral values written with an exponent or ".0" that exceed 2^53 (e.g. 1e30) stay exact when small enough
+  // integral values written with an exponent or ".0" that exceed 2^53 (e.g. 1e30) stay exact when small enough;
+  // values beyond float64 (1e400) too: OPA keeps them (never +Inf, which JSON cannot carry)
   const n = Number(t);
-  if (Number.isInteger(n) && Math.abs(n) > Number.MAX_SAFE_INTEGER && Number.isFinite(n)) {
+  if (!Number.isFinite(n) || (Number.isInteger(n) && Math.abs(n) > Number.MAX_SAFE_INTEGER)) {
     const exact = exactIntegerFromDecimal(t);
     if (exact !== undefined) return normInt(exact);
   }
@@ -108,15 +109,55 @@ export function num(n: number | bigint): Num {
   return n;
 }
 
-// Exact arithmetic on integers; floats fall back to doubles. Division and modulo live in the builtins.
+// Arithmetic. Integers are exact. With a non-integer operand OPA computes with big.Float (64-bit mantissa) from
+// the operands' decimal text, so `0.1 * 3` is 0.3 and `2.5 * 1e308` is a (huge) number, not +Inf: here the
+// operands' shortest decimal forms are combined exactly and the result rounded to the nearest double (results
+// past float64, always integral, stay exact). Division and modulo live in the builtins.
+
+/** [digits, exp10] with value = digits * 10^exp10, from a number's shortest round-trip decimal form. */
+export function decimalOf(n: Num): [bigint, number] {
+  if (typeof n === "bigint") return [n, 0];
+  if (Number.isInteger(n) && Number.isSafeInteger(n)) return [BigInt(n), 0];
+  const s = String(n);
+  const m = /^(-?)(\d+)(?:\.(\d+))?(?:e([+-]\d+))?$/.exec(s);
+  if (!m) return [0n, 0]; // NaN/Infinity never reach here (values are finite)
+  const frac = m[3] ?? "";
+  const d = BigInt(m[1] + m[2] + frac);
+  return [d, Number(m[4] ?? 0) - frac.length];
+}
+
+const POW10: bigint[] = [];
+export function pow10(e: number): bigint {
+  if (e < 64) return (POW10[e] ??= 10n ** BigInt(e));
+  return 10n ** BigInt(e);
+}
+
+/** The number digits * 10^exp10: an exact integer when integral, else the nearest double. */
+export function fromDecimal(d: bigint, e: number): Num {
+  if (d === 0n) return 0;
+  if (e >= 0) return e > 4000 ? (d < 0n ? -Infinity : Infinity) : normInt(d * pow10(e));
+  const p = pow10(-e);
+  if (d % p === 0n) return normInt(d / p);
+  return Number(`${d}e${e}`);
+}
+
+function decAdd(a: Num, b: Num): Num {
+  const [da, ea] = decimalOf(a);
+  const [db, eb] = decimalOf(b);
+  const e = Math.min(ea, eb);
+  return fromDecimal(da * pow10(ea - e) + db * pow10(eb - e), e);
+}
+
 export function numAdd(a: Num, b: Num): Num {
   if (typeof a === "number" && typeof b === "number") {
     const r = a + b;
-    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return r === 0 ? 0 : r;
+    if (Number.isInteger(a) && Number.isInteger(b)) {
+      if (Number.isSafeInteger(r)) return r === 0 ? 0 : r;
+    } else return decAdd(a, b);
   }
   const x = toBigInt(a), y = toBigInt(b);
   if (x !== undefined && y !== undefined) return normInt(x + y);
-  return toNumber(a) + toNumber(b);
+  return decAdd(a, b);
 }
 export function numSub(a: Num, b: Num): Num {
   return numAdd(a, numNeg(b));
@@ -125,13 +166,15 @@ export function numNeg(a: Num): Num {
   return typeof a === "bigint" ? normInt(-a) : a === 0 ? 0 : -a;
 }
 export function numMul(a: Num, b: Num): Num {
-  if (typeof a === "number" && typeof b === "number") {
+  if (typeof a === "number" && typeof b === "number" && Number.isInteger(a) && Number.isInteger(b)) {
     const r = a * b;
-    if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return r === 0 ? 0 : r;
+    if (Number.isSafeInteger(r)) return r === 0 ? 0 : r;
   }
   const x = toBigInt(a), y = toBigInt(b);
   if (x !== undefined && y !== undefined) return normInt(x * y);
-  return toNumber(a) * toNumber(b);
+  const [da, ea] = decimalOf(a);
+  const [db, eb] = decimalOf(b);
+  return fromDecimal(da * db, ea + eb);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

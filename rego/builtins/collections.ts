@@ -1,8 +1,9 @@
 // Aggregates, sets, arrays, objects and type checks (OPA topdown/aggregates.go, sets.go, array.go, object.go,
 // subset.go, type.go, walk.go).
-import type { Value, RObject, RSet } from "../value.ts";
+import type { Num, Value, RObject, RSet } from "../value.ts";
 import {
   compare,
+  numAdd,
   equals,
   isNumber,
   isObject,
@@ -18,7 +19,6 @@ import {
 } from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
 import { A, ARR, B, N, OBJ, S, SET, T, anyOf, arr, fn, int, obj, operandErr, rel, set, typeErr } from "./util.ts";
-import { fromFloat } from "./numbers.ts";
 
 export function elemErr(pos: number, composite: Value, got: Value, ...expected: string[]): Error {
   const tpe = typeName(composite);
@@ -48,9 +48,10 @@ function sum(xs: Value[]): Value {
     acc += b;
   }
   if (exact) return normInt(acc);
-  let f = 0;
-  for (const x of xs) f += toNumber(x as number);
-  return fromFloat(f);
+  // OPA adds big.Floats: decimal addition, so sum([0.1, 0.2]) is 0.3
+  let r: Num = 0;
+  for (const x of xs) r = numAdd(r, x as Num);
+  return r;
 }
 
 function product(xs: Value[]): Value {

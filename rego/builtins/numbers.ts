@@ -2,6 +2,9 @@
 import type { Value, Num } from "../value.ts";
 import {
   compare,
+  decimalOf,
+  fromDecimal,
+  pow10,
   equals,
   isNumber,
   isSet,
@@ -32,7 +35,15 @@ function divide(x: Num, y: Num): Num {
   const by = toBigInt(y);
   if (by === 0n || toNumber(y) === 0) throw plainErr("divide by zero");
   if (bx !== undefined && by !== undefined && bx % by === 0n) return normInt(bx / by);
-  return fromFloat(toNumber(x) / toNumber(y));
+  // OPA divides big.Floats: from the decimal operands, 40 significant digits then the nearest double
+  // (0.3 / 0.1 is 3, not 2.9999999999999996); quotients past float64 stay exact integers
+  const [dx, ex] = decimalOf(x);
+  const [dy, ey] = decimalOf(y);
+  const scale = 40 + Math.max(0, dy.toString().length - dx.toString().length);
+  const q = (dx * pow10(scale)) / dy;
+  if ((dx * pow10(scale)) % dy === 0n) return fromDecimal(q, ex - ey - scale);
+  // inexact: the quotient is not an integer, so a double is the answer
+  return Number(`${q}e${ex - ey - scale}`);
 }
 
 function rem(x: Num, y: Num): Num {
@@ -153,6 +164,8 @@ export const numberBuiltins: BuiltinDef[] = [
       const s = t.startsWith("+") ? t.slice(1) : t;
       if (/^-?\d+$/.test(s)) return normInt(BigInt(s));
       const f = Number(s);
+      // OPA validates with strconv.ParseFloat(s, 64), which refuses values past float64
+      if (!Number.isFinite(f)) throw plainErr(`strconv.ParseFloat: parsing ${JSON.stringify(t)}: value out of range`);
       if (Number.isInteger(f) && /^-?\d+\.0*$/.test(s)) return normInt(BigInt(s.split(".")[0]!));
       return fromFloat(f);
     }

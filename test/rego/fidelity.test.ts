@@ -244,3 +244,35 @@ describe("builtins as OPA's Go code", () => {
     expect(val('replace("ab", "", "-")')).toBe('"-a-b-"');
   });
 });
+
+describe("numbers as OPA's (big.Float arithmetic, literals beyond float64)", () => {
+  it("arithmetic on non-integers from the decimal operands, as OPA's big.Float", () => {
+    expect(val("0.1 * 3")).toBe("0.3");
+    expect(val("0.1 + 0.2")).toBe("0.3");
+    expect(val("0.3 - 0.1")).toBe("0.2");
+    expect(val("0.3 / 0.1")).toBe("3");
+    expect(val("1 / 3")).toBe("0.3333333333333333");
+    expect(val("sum([0.1, 0.2])")).toBe("0.3");
+    expect(val("product([0.1, 3])")).toBe("0.3");
+    expect(val("0.1 + 0.2 == 0.3")).toBe("true");
+    expect(val("1.5 * 2")).toBe("3");
+    expect(val("10 / 4")).toBe("2.5");
+  });
+
+  it("values beyond float64 stay numbers (never +Inf, which JSON cannot carry)", () => {
+    expect(val("1e400")).toBe("1" + "0".repeat(400));
+    expect(val("2.5 * 1e308")).toBe("25" + "0".repeat(307));
+    expect(val("1e400 > 1e308")).toBe("true");
+    expect(val("1e308 * 10 > 1e308")).toBe("true");
+    expect(err('to_number("1e400")')).toBe('eval_builtin_error: to_number: strconv.ParseFloat: parsing "1e400": value out of range');
+    expect(val("json.marshal([1e309])")).toBe(JSON.stringify("[1" + "0".repeat(309) + "]"));
+  });
+
+  it("membership and keys compare numbers by value; arrays are indexed only by integers written as such", () => {
+    expect(val("1 in {1.0}")).toBe("true");
+    expect(val('{1.0: "a"}[1]')).toBe('"a"');
+    expect(run("package t\nxs := [10, 20]\np := xs[1]", "x := data.t.p")).toBe("x=20");
+    expect(run("package t\nxs := [10, 20]\np := xs[1.0]", "x := data.t.p")).toBe("");
+    expect(run("package t\np := y if { xs := [10, 20]; y := xs[1e0] }", "x := data.t.p")).toBe("");
+  });
+});
