@@ -17,6 +17,7 @@ const loaders: Record<string, () => Promise<Register>> = {
   keys: async () => (await import("./commands/keys.ts")).registerKeys,
   ca: async () => (await import("./commands/ca.ts")).registerCa,
   integration: async () => (await import("./commands/integration.ts")).registerIntegration,
+  mcp: async () => (await import("../mcp/command.ts")).registerMcp,
 };
 // Which loaders a family needs, in registration order (`policy simulate` is added by the integration module to the
 // `policy` command, so it registers after it).
@@ -29,8 +30,9 @@ const families: Record<string, string[]> = {
   ca: ["ca"],
   nemoclaw: ["integration"],
   service: ["integration"],
+  mcp: ["mcp"],
 };
-const everything = ["start", "policy", "holds", "audit", "keys", "ca", "integration"];
+const everything = ["start", "policy", "holds", "audit", "keys", "ca", "integration", "mcp"];
 
 /** The package's version, from package.json one level up from dist/main.js or two from sidecar/cli/main.ts. (The bin
  * answers a lone `--version` itself, without loading this module.) */

@@ -1,0 +1,234 @@
+// The governing relay between one MCP client and one upstream MCP server, at the JSON-RPC message level over the
+// SDK's transports: every message passes through unchanged (ids included: the proxy sends no requests of its own)
+// except `tools/call`, which is decided by the sidecar first (see governor.ts), and cancellations of calls that are
+// still being decided.
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import {
+  ErrorCode,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  isJSONRPCErrorResponse,
+  isJSONRPCResultResponse,
+  type JSONRPCMessage,
+  type JSONRPCRequest,
+  type RequestId,
+} from "@modelcontextprotocol/sdk/types.js";
+import { ATTESTATION_META, DECISION_META, INTENT_ID_META, type Governor } from "./governor.ts";
+
+export interface RelayOptions {
+  governor: Governor;
+  log: (line: Record<string, unknown>) => void;
+}
+
+interface InFlight {
+  method: string;
+  progressToken?: string | number;
+  /** set while the sidecar decides a tools/call: a cancellation aborts the decision */
+  deciding?: AbortController;
+}
+
+type WithInvalid = Transport & { oninvalid?: (id: RequestId | undefined, error: string) => void };
+
+export class Relay {
+  private readonly inflight = new Map<RequestId, InFlight>();
+  /** progress token → the client request it belongs to (progress from upstream travels with its request) */
+  private readonly progress = new Map<string | number, RequestId>();
+  private closed = false;
+  onclose?: () => void;
+
+  constructor(
+    private readonly client: WithInvalid,
+    private readonly upstream: WithInvalid,
+    private readonly opts: RelayOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    this.client.onmessage = (m) => this.fromClient(m);
+    this.upstream.onmessage = (m) => this.fromUpstream(m);
+    this.client.onerror = (e) => this.opts.log({ event: "mcp.client_error", error: e.message });
+    this.upstream.onerror = (e) => this.opts.log({ event: "mcp.upstream_error", error: e.message });
+    // a broken answer from the server to a client request: the client gets an error instead of waiting forever
+    this.upstream.oninvalid = (id) => {
+      if (id === undefined || !this.inflight.has(id)) return;
+      this.finish(id);
+      this.toClient({
+        jsonrpc: "2.0",
+        id,
+        error: { code: ErrorCode.InternalError, message: "the MCP server sent a malformed answer to this request" },
+      });
+    };
+    this.client.onclose = () => void this.close();
+    this.upstream.onclose = () => void this.close();
+    await this.upstream.start();
+    await this.client.start();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const f of this.inflight.values()) f.deciding?.abort();
+    const up = this.upstream as Transport & { terminateSession?: () => Promise<void> };
+    await up.terminateSession?.().catch(() => {});
+    await Promise.allSettled([this.upstream.close(), this.client.close()]);
+    this.onclose?.();
+  }
+
+  private fromClient(m: JSONRPCMessage): void {
+    if (isJSONRPCRequest(m)) {
+      const token = m.params?._meta?.progressToken;
+      const f: InFlight = { method: m.method };
+      if (token !== undefined) {
+        f.progressToken = token;
+        this.progress.set(token, m.id);
+      }
+      this.inflight.set(m.id, f);
+      if (m.method === "tools/call") void this.call(m, f);
+      else this.toUpstream(m);
+      return;
+    }
+    if (isJSONRPCNotification(m) && m.method === "notifications/cancelled") {
+      const id = (m.params as { requestId?: RequestId } | undefined)?.requestId;
+      const f = id !== undefined ? this.inflight.get(id) : undefined;
+      if (f?.deciding && id !== undefined) {
+        // still being decided: nothing reached the server, so there is nothing to cancel there
+        f.deciding.abort();
+        this.finish(id);
+        return;
+      }
+    }
+    this.toUpstream(m);
+  }
+
+  private fromUpstream(m: JSONRPCMessage): void {
+    if (isJSONRPCResultResponse(m) || isJSONRPCErrorResponse(m)) {
+      const id = m.id;
+      const f = id !== undefined ? this.inflight.get(id) : undefined;
+      if (f && id !== undefined) {
+        this.finish(id);
+        if (f.method === "initialize" && isJSONRPCResultResponse(m)) {
+          const version = (m.result as { protocolVersion?: unknown }).protocolVersion;
+          if (typeof version === "string") this.upstream.setProtocolVersion?.(version);
+        }
+        this.toClient(m, id);
+        return;
+      }
+      this.toClient(m);
+      return;
+    }
+    if (isJSONRPCNotification(m) && m.method === "notifications/progress") {
+      const token = (m.params as { progressToken?: string | number } | undefined)?.progressToken;
+      const id = token !== undefined ? this.progress.get(token) : undefined;
+      this.toClient(m, id);
+      return;
+    }
+    this.toClient(m);
+  }
+
+  /** A tools/call: decide, then forward with the attestation or answer the model. */
+  private async call(m: JSONRPCRequest, f: InFlight): Promise<void> {
+    const params = m.params as { name?: unknown; arguments?: unknown; _meta?: Record<string, unknown> } | undefined;
+    const args = params?.arguments ?? {};
+    if (typeof params?.name !== "string" || typeof args !== "object" || args === null || Array.isArray(args)) {
+      this.finish(m.id);
+      this.toClient({
+        jsonrpc: "2.0",
+        id: m.id,
+        error: {
+          code: ErrorCode.InvalidParams,
+          message: "tools/call needs params.name (a string) and params.arguments (an object)",
+        },
+      });
+      return;
+    }
+    f.deciding = new AbortController();
+    const signal = f.deciding.signal;
+    const t0 = performance.now();
+    let outcome;
+    try {
+      outcome = await this.opts.governor.govern(params.name, args as Record<string, unknown>, {
+        signal,
+        onProgress: (p) => {
+          if (f.progressToken === undefined || signal.aborted) return;
+          this.toClient(
+            { jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: f.progressToken, ...p } },
+            m.id,
+          );
+        },
+      });
+    } catch (e) {
+      if (signal.aborted) return; // cancelled by the client, or the relay closed: no answer is expected
+      throw e;
+    }
+    if (signal.aborted || this.closed) return;
+    delete f.deciding;
+    const ms = Math.round((performance.now() - t0) * 1000) / 1000;
+    if (outcome.kind === "forward") {
+      this.opts.log({ event: "mcp.call", tool: outcome.tool, decision: "APPROVED", intent_id: outcome.intentId, ms });
+      // the attestation keys are the proxy's own: whatever the client put there is replaced
+      const meta = { ...params._meta, [ATTESTATION_META]: outcome.attestation, [INTENT_ID_META]: outcome.intentId };
+      this.toUpstream({ ...m, params: { ...params, _meta: meta } });
+      return;
+    }
+    this.opts.log({
+      event: "mcp.call",
+      tool: outcome.tool,
+      decision: outcome.decision,
+      ...(outcome.intentId ? { intent_id: outcome.intentId } : {}),
+      ...(outcome.holdId ? { hold_id: outcome.holdId } : {}),
+      ms,
+    });
+    this.finish(m.id);
+    this.toClient(
+      {
+        jsonrpc: "2.0",
+        id: m.id,
+        result: {
+          content: [{ type: "text", text: outcome.text }],
+          isError: true,
+          _meta: {
+            [DECISION_META]: {
+              decision: outcome.decision,
+              tool: outcome.tool,
+              ...(outcome.intentId ? { intent_id: outcome.intentId } : {}),
+              ...(outcome.holdId ? { hold_id: outcome.holdId } : {}),
+              reasons: outcome.reasons ?? [],
+            },
+          },
+        },
+      },
+      m.id,
+    );
+  }
+
+  private finish(id: RequestId): void {
+    const f = this.inflight.get(id);
+    if (f?.progressToken !== undefined) this.progress.delete(f.progressToken);
+    this.inflight.delete(id);
+  }
+
+  private toClient(m: JSONRPCMessage, relatedRequestId?: RequestId): void {
+    if (this.closed) return;
+    this.client
+      .send(m, relatedRequestId !== undefined ? { relatedRequestId } : undefined)
+      .catch((e: Error) => this.opts.log({ event: "mcp.client_send_failed", error: e.message }));
+  }
+
+  private toUpstream(m: JSONRPCMessage): void {
+    if (this.closed) return;
+    this.upstream.send(m).catch((e: Error) => {
+      this.opts.log({ event: "mcp.upstream_send_failed", error: e.message });
+      // a request the server never got: answer it, so the client does not wait forever
+      if (isJSONRPCRequest(m) && this.inflight.has(m.id)) {
+        this.finish(m.id);
+        this.toClient(
+          {
+            jsonrpc: "2.0",
+            id: m.id,
+            error: { code: ErrorCode.InternalError, message: `the MCP server could not be reached: ${e.message}` },
+          },
+          m.id,
+        );
+      }
+    });
+  }
+}
