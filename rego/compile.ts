@@ -5,7 +5,7 @@ import type { Expr, Module, Rule, Term, With } from "./ast.ts";
 import { RegoError, type Location } from "./errors.ts";
 import { importPath, refName } from "./parser.ts";
 import type { BuiltinDef, Type } from "./builtins/api.ts";
-import { fromJSON, RObject, type Value } from "./value.ts";
+import { equals, fromJSON, RObject, type Value } from "./value.ts";
 
 export type RuleKind = "complete" | "set" | "object" | "func";
 
@@ -1078,7 +1078,7 @@ function checkLiteralRef(t: Term & { t: "ref" }): void {
       cur = cur.items[i as number]!;
     } else if (cur.t === "object") {
       if (!cur.items.every(([k]) => k.t === "val")) return;
-      const hit: [Term, Term] | undefined = cur.items.find(([k]) => (k as { v: Value }).v === p.v);
+      const hit: [Term, Term] | undefined = cur.items.find(([k]) => equals((k as { v: Value }).v, p.v));
       if (!hit) fail();
       cur = hit![1];
     } else if (cur.t === "val") fail();

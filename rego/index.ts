@@ -7,7 +7,7 @@ import { Compiler, INTERNAL_CALLS, setArityLookup, type Node } from "./compile.t
 import { RegoError, RegoErrors } from "./errors.ts";
 import { Ctx, DEFAULT_LIMITS, evalBody, evalNodeValue, evalTerm, Root, type Limits } from "./eval.ts";
 import { parseModule, parseQuery, type RegoVersion } from "./parser.ts";
-import { fromJSON, RObject, RSet, type Value } from "./value.ts";
+import { FloatLit, fromJSON, RObject, RSet, type Value } from "./value.ts";
 
 export { RegoError, RegoErrors, RegoBuiltinError } from "./errors.ts";
 export type { Value } from "./value.ts";
@@ -207,7 +207,7 @@ function toValue(x: unknown, limit: number): Value {
       for (let i = 0; i < j.length; i++) out[i] = conv(j[i]);
       return out;
     }
-    if (j instanceof RObject || j instanceof RSet) return j;
+    if (j instanceof RObject || j instanceof RSet || j instanceof FloatLit) return j;
     const o = new RObject();
     for (const k in j as Record<string, unknown>) {
       if (Object.prototype.hasOwnProperty.call(j, k)) o.prim.set(k, conv((j as Record<string, unknown>)[k]));

@@ -2,7 +2,7 @@
 import type { Expr, Import, Module, Rule, RuleHead, Term, With } from "./ast.ts";
 import { RegoError, type Location } from "./errors.ts";
 import { tokenize, type Token } from "./lexer.ts";
-import { numFromString } from "./value.ts";
+import { literalNumber } from "./value.ts";
 import { parse as parseYAML } from "yaml";
 
 export type RegoVersion = "v0" | "v1";
@@ -714,10 +714,11 @@ export class Parser {
   private parseTermUnary(): Term {
     if (this.isOp("-") && this.peek().kind === "num" && !this.peek().nl) {
       const t = this.peek();
-      const n = numFromString("-" + t.text);
+      const n = literalNumber("-" + t.text);
+      if (n === undefined) throw this.err("illegal number format", t);
       this.p += 2;
-      const lit: Term = { t: "val", v: n!, loc: this.loc(t) };
-      if (!/^\d+$/.test(t.text)) lit.raw = "-" + t.text;
+      const lit: Term = { t: "val", v: n, loc: this.loc(t) };
+      if (!/^\d+$/.test(t.text) || t.text === "0") lit.raw = "-" + t.text;
       return this.parseRefTail(lit);
     }
     if (this.isOp("-")) {
@@ -737,7 +738,7 @@ export class Parser {
     switch (t.kind) {
       case "num": {
         this.p++;
-        const n = numFromString(t.text);
+        const n = literalNumber(t.text);
         if (n === undefined) throw this.err("illegal number format", t);
         term = { t: "val", v: n, loc };
         if (!/^\d+$/.test(t.text)) term.raw = t.text;

@@ -15,8 +15,28 @@
 // invalidated on mutation. Values are mutable only while being built; never mutate a value you did not create.
 
 export type Prim = null | boolean | number | bigint | string;
-export type Value = Prim | Value[] | RObject | RSet;
-export type Num = number | bigint;
+export type Value = Prim | FloatLit | Value[] | RObject | RSet;
+/**
+ * A number literal whose text OPA keeps (ast.Number is the literal's text): `1.0`, `0.0`, `-0`, `1e21`, `1.50`,
+ * `2e308`. It equals and orders as its value `n`; JSON output, json.marshal and `sprintf` (Go's float64, not int)
+ * use the text. Arithmetic results are plain numbers again, as OPA's are. As object keys and set elements it is
+ * stored as its value.
+ */
+export class FloatLit {
+  constructor(
+    readonly n: number | bigint,
+    readonly text: string,
+  ) {}
+}
+
+/** The FloatLit for a literal's text when OPA would print it differently from its value; else the value. */
+export function literalNumber(text: string): Num | undefined {
+  const n = numFromString(text);
+  if (n === undefined || typeof n === "object") return n;
+  if (text === "-0") return new FloatLit(0, "-0");
+  return numToString(n) === text ? n : new FloatLit(n, text);
+}
+export type Num = number | bigint | FloatLit;
 
 /** OPA's type names, as used in error messages and `type_name`. */
 export type TypeName = "null" | "boolean" | "number" | "string" | "array" | "object" | "set";
@@ -34,11 +54,17 @@ export function normInt(b: bigint): Num {
 
 export function isNumber(v: unknown): v is Num {
   const t = typeof v;
-  return t === "number" || t === "bigint";
+  return t === "number" || t === "bigint" || v instanceof FloatLit;
+}
+
+/** The plain value of a number (a FloatLit's value). */
+export function plainNum(n: Num): number | bigint {
+  return typeof n === "object" ? n.n : n;
 }
 
 /** True for integral numbers (1, 1.0, 2^70). */
 export function isInteger(n: Num): boolean {
+  if (typeof n === "object") return false; // OPA's Number.Int() fails on "1.0"
   return typeof n === "bigint" || Number.isInteger(n);
 }
 
@@ -80,6 +106,7 @@ function exactIntegerFromDecimal(t: string): bigint | undefined {
 
 /** Number formatting like OPA's JSON output: integers without exponent, floats in shortest round-trip form. */
 export function numToString(n: Num): string {
+  if (typeof n === "object") return n.text;
   if (typeof n === "bigint") return n.toString();
   if (Number.isInteger(n) && Math.abs(n) >= 1e21) return BigInt(n).toString();
   return String(n);
@@ -87,23 +114,26 @@ export function numToString(n: Num): string {
 
 /** Exact bigint of an integral number; undefined for non-integers. */
 export function toBigInt(n: Num): bigint | undefined {
+  if (typeof n === "object") return undefined; // a float-written literal is not an integer operand in OPA
   if (typeof n === "bigint") return n;
   return Number.isInteger(n) ? BigInt(n) : undefined;
 }
 
 /** Nearest double (may lose precision for huge bigints). */
 export function toNumber(n: Num): number {
+  if (typeof n === "object") return Number(n.n);
   return typeof n === "bigint" ? Number(n) : n;
 }
 
 /** A JS number that is an integer within the safe range; undefined otherwise (use for indexes, counts). */
 export function toSafeInt(n: Num): number | undefined {
-  if (typeof n === "bigint") return undefined;
+  if (typeof n === "bigint" || typeof n === "object") return undefined;
   return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** Build a number from a JS number or bigint, normalising integers. */
-export function num(n: number | bigint): Num {
+export function num(n: number | bigint | FloatLit): Num {
+  if (typeof n === "object") return n;
   if (typeof n === "bigint") return normInt(n);
   if (Object.is(n, -0)) return 0;
   return n;
@@ -116,6 +146,7 @@ export function num(n: number | bigint): Num {
 
 /** [digits, exp10] with value = digits * 10^exp10, from a number's shortest round-trip decimal form. */
 export function decimalOf(n: Num): [bigint, number] {
+  if (typeof n === "object") return decimalOf(n.n);
   if (typeof n === "bigint") return [n, 0];
   if (Number.isInteger(n) && Number.isSafeInteger(n)) return [BigInt(n), 0];
   const s = String(n);
@@ -163,6 +194,7 @@ export function numSub(a: Num, b: Num): Num {
   return numAdd(a, numNeg(b));
 }
 export function numNeg(a: Num): Num {
+  if (typeof a === "object") a = a.n;
   return typeof a === "bigint" ? normInt(-a) : a === 0 ? 0 : -a;
 }
 export function numMul(a: Num, b: Num): Num {
@@ -199,6 +231,7 @@ export class RObject {
   get(k: Value): Value | undefined {
     if (typeof k === "string") return this.prim.get(k);
     if (k === null || typeof k !== "object") return this.prim.get(k);
+    if (k instanceof FloatLit) return this.prim.get(k.n);
     if (!this.comp) return undefined;
     return this.comp.get(canonicalKey(k))?.[1];
   }
@@ -210,6 +243,7 @@ export class RObject {
   /** Insert or replace; only while building. */
   set(k: Value, v: Value): this {
     this.sortedKeys = undefined;
+    if (k instanceof FloatLit) k = k.n; // keys are stored by value (OPA's equal keys)
     if (isPrim(k)) {
       this.prim.set(k, v);
     } else {
@@ -220,6 +254,7 @@ export class RObject {
 
   delete(k: Value): void {
     this.sortedKeys = undefined;
+    if (k instanceof FloatLit) k = k.n;
     if (isPrim(k)) this.prim.delete(k);
     else this.comp?.delete(canonicalKey(k));
   }
@@ -257,11 +292,13 @@ export class RSet {
 
   has(v: Value): boolean {
     if (isPrim(v)) return this.prim.has(v);
+    if (v instanceof FloatLit) return this.prim.has(v.n);
     return this.comp !== undefined && this.comp.has(canonicalKey(v));
   }
 
   /** Add a member; only while building. Returns true when it was new. */
   add(v: Value): boolean {
+    if (v instanceof FloatLit) v = v.n; // members are stored by value (OPA's equal elements)
     if (isPrim(v)) {
       if (this.prim.has(v)) return false;
       this.prim.add(v);
@@ -277,6 +314,7 @@ export class RSet {
 
   delete(v: Value): void {
     this.sorted = undefined;
+    if (v instanceof FloatLit) v = v.n;
     if (isPrim(v)) this.prim.delete(v);
     else this.comp?.delete(canonicalKey(v));
   }
@@ -338,6 +376,7 @@ export function typeName(v: Value): TypeName {
   }
   if (Array.isArray(v)) return "array";
   if (v instanceof RObject) return "object";
+  if (v instanceof FloatLit) return "number";
   return "set";
 }
 
@@ -354,6 +393,7 @@ function typeRank(v: Value): number {
   }
   if (Array.isArray(v)) return 4;
   if (v instanceof RObject) return 5;
+  if (v instanceof FloatLit) return 2;
   return 6;
 }
 
@@ -388,8 +428,11 @@ export function compare(a: Value, b: Value): number {
       return 0;
     case 1:
       return a === b ? 0 : a ? 1 : -1;
-    case 2:
-      return (a as Num) < (b as Num) ? -1 : (a as Num) > (b as Num) ? 1 : 0;
+    case 2: {
+      const x = plainNum(a as Num);
+      const y = plainNum(b as Num);
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
     case 3:
       return compareStrings(a as string, b as string);
     case 4: {
@@ -434,8 +477,11 @@ export function equals(a: Value, b: Value): boolean {
   const ta = typeof a;
   if (ta !== "object" || a === null || b === null || typeof b !== "object") {
     // number vs bigint never happens for equal values thanks to normInt, so === suffices for primitives
-    return false;
+    // a float-written literal equals its value (cheap when neither is one: the usual primitive mismatch)
+    if (ta === "object") return a instanceof FloatLit && a.n === b;
+    return b !== null && typeof b === "object" && b instanceof FloatLit && a === b.n;
   }
+  if (a instanceof FloatLit) return b instanceof FloatLit && a.n === b.n; // b is an object here
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) if (!equals(a[i]!, b[i]!)) return false;
@@ -475,6 +521,7 @@ export function canonicalKey(v: Value): string {
     case "string":
       return JSON.stringify(v);
   }
+  if (v instanceof FloatLit) return "#" + v.n.toString();
   if (Array.isArray(v)) return "[" + v.map(canonicalKey).join(",") + "]";
   if (v instanceof RObject) return "{" + v.keys().map((k) => canonicalKey(k) + ":" + canonicalKey(v.get(k)!)).join(",") + "}";
   return "<" + (v as RSet).values().map(canonicalKey).join(",") + ">";
@@ -515,6 +562,7 @@ export function fromJSON(j: unknown): Value {
  */
 export function toJSON(v: Value): unknown {
   if (v === null || typeof v !== "object") return v;
+  if (v instanceof FloatLit) return v.n;
   if (Array.isArray(v)) return v.map(toJSON);
   if (v instanceof RObject) {
     const out: Record<string, unknown> = {};
@@ -540,6 +588,7 @@ function writeJSON(v: Value, indent: string, cur: string): string {
     case "string":
       return JSON.stringify(v);
   }
+  if (v instanceof FloatLit) return v.text;
   const inner = cur + indent;
   const nl = indent ? "\n" : "";
   const sep = indent ? ": " : ":";
@@ -662,6 +711,7 @@ export function toRegoString(v: Value): string {
     case "string":
       return JSON.stringify(v);
   }
+  if (v instanceof FloatLit) return v.text;
   if (Array.isArray(v)) return "[" + v.map(toRegoString).join(", ") + "]";
   if (v instanceof RObject) return "{" + v.keys().map((k) => toRegoString(k) + ": " + toRegoString(v.get(k)!)).join(", ") + "}";
   const vs = (v as RSet).values();

@@ -13,6 +13,7 @@ import {
   numAdd,
   numMul,
   numNeg,
+  plainNum,
   toBigInt,
   toNumber,
 } from "../value.ts";
@@ -57,7 +58,7 @@ function rem(x: Num, y: Num): Num {
   return normInt(bx % by);
 }
 
-function round(x: Num): Num {
+function round(x: number | bigint): Num {
   if (typeof x === "bigint" || Number.isInteger(x)) return x;
   return fromFloat(x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5));
 }
@@ -66,8 +67,8 @@ function arith(name: string, f: (x: Num, y: Num) => Num): BuiltinDef {
   return fn(name, [N, N], N, (a) => f(num(a, 0), num(a, 1)));
 }
 
-function unary(name: string, f: (x: Num) => Num): BuiltinDef {
-  return fn(name, [N], N, (a) => f(num(a, 0)));
+function unary(name: string, f: (x: number | bigint) => Num): BuiltinDef {
+  return fn(name, [N], N, (a) => f(plainNum(num(a, 0))));
 }
 
 function minus(a: Value[]): Value {

@@ -1,6 +1,6 @@
 // String builtins (OPA topdown/strings.go), with Go's rune-based semantics.
 import type { Value } from "../value.ts";
-import { compare, isNumber, isSet, toBigInt, toJSON, toRegoString } from "../value.ts";
+import { compare, FloatLit, isNumber, plainNum, isSet, toBigInt, toJSON, toRegoString } from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
 import { ARR, B, N, OBJ, S, SET, T, anyOf, fn, int, num, obj, operandErr, plainErr, str, typeErr } from "./util.ts";
 import { elemErr } from "./collections.ts";
@@ -92,6 +92,12 @@ function reverse(s: string): string {
 
 /** OPA's sprintf argument typing. */
 export function toGoArg(v: Value): GoArg {
+  if (v instanceof FloatLit) {
+    // OPA: Number.Int(), then big.Int, then Float64, else the literal text
+    if (/^-?\d+$/.test(v.text)) return intArg(BigInt(v.text));
+    const f = Number(v.text);
+    return Number.isFinite(f) ? { t: "float", v: f } : { t: "string", v: v.text };
+  }
   if (isNumber(v)) {
     const b = toBigInt(v);
     if (b !== undefined) return intArg(b);
@@ -109,8 +115,8 @@ function runeIndexOf(base: string, search: string, from = 0): number {
 
 export const stringBuiltins: BuiltinDef[] = [
   fn("format_int", [N, N], S, (a) => {
-    const n = num(a, 0);
-    const base = num(a, 1);
+    const n = plainNum(num(a, 0));
+    const base = plainNum(num(a, 1));
     const bases: Record<string, number> = { "2": 2, "8": 8, "10": 10, "16": 16 };
     const b = bases[String(base)];
     if (b === undefined) throw operandErr("operand 2 must be one of {2, 8, 10, 16}");
