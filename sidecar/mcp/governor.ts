@@ -11,6 +11,7 @@
 // without a hold (it was forwarded when it was issued) or an expired one.
 import { createHash } from "node:crypto";
 import { canonicalize } from "../../protocol/index.ts";
+import { agentFetch } from "./agent-fetch.ts";
 import { createClient, SidecarError, WaitTimeoutError, type Decision, type SidecarClient } from "../../sdk/index.ts";
 
 export const ATTESTATION_META = "io.intent-sidecar/attestation";
@@ -69,7 +70,7 @@ export class Governor {
     this.client = createClient({
       baseUrl: this.sidecarUrl,
       ...(opts.token ? { token: opts.token } : {}),
-      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      fetch: opts.fetch ?? agentFetch,
     });
     this.holdWaitMs = opts.holdWaitMs ?? 30_000;
     this.pollRoundMs = opts.pollRoundMs ?? 5_000;
