@@ -82,7 +82,20 @@ export class Relay {
         this.progress.set(token, m.id);
       }
       this.inflight.set(m.id, f);
-      if (m.method === "tools/call") void this.call(m, f);
+      if (m.method === "tools/call")
+        this.call(m, f).catch((e: Error) => {
+          // never forwarded: the client gets an error rather than no answer
+          this.opts.log({ event: "mcp.call_failed", error: e?.message ?? String(e) });
+          this.finish(m.id);
+          this.toClient(
+            {
+              jsonrpc: "2.0",
+              id: m.id,
+              error: { code: ErrorCode.InternalError, message: "internal error; the call was not forwarded" },
+            },
+            m.id,
+          );
+        });
       else this.toUpstream(m);
       return;
     }
