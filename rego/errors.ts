@@ -75,3 +75,45 @@ export function formatErrors(errors: RegoError[]): string {
   const head = errors.length === 1 ? "1 error occurred" : `${errors.length} errors occurred`;
   return errors.length === 1 ? `${head}: ${errors[0]!.message}` : `${head}:\n${errors.map((e) => e.message).join("\n")}`;
 }
+
+/**
+ * OPA's JSON error output (`opa eval -f json`): `{"errors":[{message, code, location, details?}]}`, indented by two
+ * spaces. The message is the first line (a type error's have/want lines are details in OPA); queries have file "";
+ * parse errors carry OPA's `details` (`line`, `idx`) when the source text is given.
+ */
+export function errorsToJSON(errs: RegoError[], sources: Record<string, string> = {}): string {
+  const out = errs.map((e) => {
+    const o: Record<string, unknown> = { message: e.detail.split("\n")[0], code: e.code };
+    if (e.location) {
+      const file = e.location.file === "query" ? "" : e.location.file;
+      o.location = { file, row: e.location.row, col: e.location.col };
+      const src = sources[e.location.file];
+      if (e.code === "rego_parse_error" && src !== undefined) o.details = parseErrorDetail(src, e.location);
+    }
+    return o;
+  });
+  return JSON.stringify({ errors: out }, null, 2);
+}
+
+/** OPA's newParserErrorDetail: the line holding the error (skipping back over spaces) and the byte index in it. */
+function parseErrorDetail(src: string, loc: Location): { line: string; idx: number } {
+  const bs = Buffer.from(src, "utf8");
+  let lineStart = 0;
+  for (let r = 1; r < loc.row && lineStart < bs.length; r++) {
+    const nl = bs.indexOf(10, lineStart);
+    if (nl < 0) break;
+    lineStart = nl + 1;
+  }
+  let offset = lineStart + Math.max(loc.col - 1, 0) - (loc.col === 0 ? 1 : 0);
+  if (offset >= bs.length) offset = bs.length - 1;
+  if (offset < 0) offset = 0;
+  const space = (b: number | undefined) => b === 32 || b === 9 || b === 10 || b === 13 || b === 11 || b === 12;
+  while (offset > 0 && space(bs[offset])) offset--;
+  let begin = offset;
+  while (begin > 0 && bs[begin] !== 10 && bs[begin] !== 13) begin--;
+  if (bs[begin] === 10 || bs[begin] === 13) begin++;
+  let end = offset;
+  while (end < bs.length && bs[end] !== 10 && bs[end] !== 13) end++;
+  if (begin > end) begin = end;
+  return { line: bs.subarray(begin, end).toString("utf8"), idx: offset - begin };
+}

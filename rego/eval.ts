@@ -197,8 +197,9 @@ function addLoc(err: unknown, loc: Location): unknown {
 
 function evalTermExpr(t: Term, f: Frame, c: Ctx, k: K, loc?: Location): boolean {
   if ((t as { t: string }).t === "capture") {
-    const cap = t as unknown as { inner: Term; idx: number; out: Value[] };
+    const cap = t as unknown as { inner: Term; idx: number; out: Value[]; check?: boolean };
     return evalTerm(cap.inner, f, c, (v) => {
+      if (cap.check && v === false) return false;
       cap.out[cap.idx] = v;
       return k();
     });

@@ -9,7 +9,7 @@ import { Ctx, DEFAULT_LIMITS, evalBody, evalNodeValue, evalTerm, Root, type Limi
 import { parseModule, parseQuery, type RegoVersion } from "./parser.ts";
 import { FloatLit, fromJSON, RObject, RSet, type Value } from "./value.ts";
 
-export { RegoError, RegoErrors, RegoBuiltinError } from "./errors.ts";
+export { RegoError, RegoErrors, RegoBuiltinError, errorsToJSON } from "./errors.ts";
 export type { Value } from "./value.ts";
 export type { RegoVersion } from "./parser.ts";
 
@@ -248,7 +248,9 @@ export class PreparedQuery {
     const f: (Value | undefined)[] = new Array(this.nslots);
     const rows: ResultRow[] = [];
     const exprVals: Value[] = new Array(this.body.length);
-    const body = this.body.map((e, i) => captureExpr(e, i, exprVals));
+    // OPA's rewriteQueryToCaptureValue: with several expressions or iteration, a captured `false` fails the query
+    const check = this.body.length > 1 || this.body.some(exprIterates);
+    const body = this.body.map((e, i) => captureExpr(e, i, exprVals, check, this.policy));
     try {
       guardStack(() => evalBody(body, 0, f, c, () => {
         const bindings = new Map<string, Value>();
@@ -266,16 +268,64 @@ export class PreparedQuery {
   }
 }
 
-/** Top-level term expressions record their value and do not fail on `false` (like OPA's captured query terms). */
-function captureExpr(e: Expr, i: number, out: Value[]): Expr {
+/**
+ * Query expressions record their value like OPA's captured query terms: a term's value, and a function call's
+ * result (`1 + 2` is 3, `1 == 2` is false); assignments, unifications, `some`, `every`, `not` and calls given their
+ * output argument are `true`. A captured `false` fails the query only when `check` (several expressions, or one
+ * that iterates), as in OPA.
+ */
+function captureExpr(e: Expr, i: number, out: Value[], check: boolean, policy: CompiledPolicy): Expr {
   if (e.k !== "term" || e.negated) {
     return wrapTrue(e, i, out);
   }
   const t = e.term;
-  if (t.t === "call") return wrapTrue(e, i, out);
-  const capture: Term = { t: "call", op: "eq", args: [{ t: "var", name: "$capture", slot: -1 - i }, t] };
-  void capture;
-  return { ...e, k: "term", term: { t: "capture", inner: t, idx: i, out } as unknown as Term } as Expr;
+  if (t.t === "call") {
+    const ar = capturedArity(t.op, policy);
+    if (ar === undefined || ar !== t.args.length) return wrapTrue(e, i, out);
+  }
+  return { ...e, k: "term", term: { t: "capture", inner: t, idx: i, out, check } as unknown as Term } as Expr;
+}
+
+/** Arity of a call whose result a query captures; undefined for eq/assign, print and variadic builtins. */
+function capturedArity(op: string, policy: CompiledPolicy): number | undefined {
+  if (op === "eq" || op === "assign" || op === "print" || op === "internal.print") return undefined;
+  if (op.startsWith("data.")) {
+    let n: Node | undefined = policy.compiler.root;
+    for (const s of op.slice(5).split(".")) n = n?.children.get(s);
+    return n?.kind === "func" ? n.arity : undefined;
+  }
+  const internal = INTERNAL_CALLS[op];
+  if (internal !== undefined) return internal >= 0 ? internal : undefined;
+  const d = policy.builtins.get(op);
+  if (!d || d.decl.variadic) return undefined;
+  return d.decl.args.length;
+}
+
+/** OPA's `iteration`: a ref with a variable in its path, or a relation (walk), outside comprehensions. */
+function exprIterates(e: Expr): boolean {
+  const term = (t: Term): boolean => {
+    switch (t.t) {
+      case "ref":
+        return t.path.some((p) => p.t === "var") || term(t.head) || t.path.some(term);
+      case "call":
+        return t.op === "walk" || t.args.some(term);
+      case "array":
+      case "set":
+        return t.items.some(term);
+      case "object":
+        return t.items.some(([k, v]) => term(k) || term(v));
+      default:
+        return false;
+    }
+  };
+  switch (e.k) {
+    case "term":
+      return term(e.term);
+    case "somein":
+      return true;
+    default:
+      return false;
+  }
 }
 
 function wrapTrue(e: Expr, i: number, out: Value[]): Expr {

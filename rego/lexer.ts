@@ -69,7 +69,12 @@ export function tokenize(src: string, file: string, rowOffset = 0, colOffset = 0
       continue;
     }
     if (c === 34) {
-      const [s, j] = readString(src, i, err);
+      const [s, j] = readString(src, i, (m, at) => {
+        if (m !== "non-terminated string") return err(m);
+        // OPA reports where its scanner stopped: after the newline (next row, column 0) or at the last character
+        if (at < n && src[at] === "\n") return err(m, row + 1, 0);
+        return err(m, row, n - lineStart);
+      });
       toks.push({ kind: "str", text: s, row: r, col: cl, nl });
       i = j;
       nl = false;
@@ -77,7 +82,15 @@ export function tokenize(src: string, file: string, rowOffset = 0, colOffset = 0
     }
     if (c === 96) {
       const j = src.indexOf("`", i + 1);
-      if (j < 0) throw err("non-terminated raw string");
+      if (j < 0) {
+        let r = row;
+        let ls = lineStart;
+        for (let k = i; k < n; k++) if (src.charCodeAt(k) === 10) {
+          r++;
+          ls = k + 1;
+        }
+        throw err("non-terminated string", r, n - ls);
+      }
       const s = src.slice(i + 1, j);
       for (let k = i; k < j; k++) if (src.charCodeAt(k) === 10) {
         row++;
@@ -109,7 +122,9 @@ export function tokenize(src: string, file: string, rowOffset = 0, colOffset = 0
     i += op.length;
     nl = false;
   }
-  toks.push({ kind: "eof", text: "", row, col: col(), nl: true });
+  // OPA's scanner leaves the end of input at the last character read: its column, or column 0 of the next row
+  // after a final newline
+  toks.push({ kind: "eof", text: "", row, col: col() - 1, nl: true });
   return toks;
 }
 
@@ -120,17 +135,17 @@ function isIdentPart(c: number): boolean {
   return isIdentStart(c) || (c >= 48 && c <= 57);
 }
 
-function readString(src: string, i: number, err: (m: string) => RegoError): [string, number] {
+function readString(src: string, i: number, err: (m: string, at: number) => RegoError): [string, number] {
   let j = i + 1;
   while (j < src.length && src[j] !== '"') {
-    if (src[j] === "\n") throw err("non-terminated string");
+    if (src[j] === "\n") throw err("non-terminated string", j);
     j += src[j] === "\\" ? 2 : 1;
   }
-  if (j >= src.length) throw err("non-terminated string");
+  if (j >= src.length) throw err("non-terminated string", src.length);
   try {
     return [JSON.parse(src.slice(i, j + 1)) as string, j + 1];
   } catch {
-    throw err("illegal string escape");
+    throw err("illegal escape sequence", i);
   }
 }
 
@@ -168,7 +183,7 @@ function readTemplate(
     }
     if (!raw && ch === "\\") {
       const m = /^\\(u[0-9a-fA-F]{4}|["\\/bfnrt])/.exec(src.slice(j, j + 6));
-      if (!m) throw err("illegal string escape");
+      if (!m) throw err("illegal escape sequence");
       cur += JSON.parse('"' + m[0] + '"') as string;
       j += m[0].length;
       continue;

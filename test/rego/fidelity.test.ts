@@ -1,7 +1,7 @@
 // What passes here must mean the same in OPA (v1.8), and the reverse: compile-time acceptance, builtins, numbers.
 // Expected codes and messages are OPA's (v1/ast/parser.go, compile.go, check.go; topdown/*.go).
 import { describe, expect, it } from "vitest";
-import { compile, RegoErrors } from "../../rego/index.ts";
+import { compile, errorsToJSON, RegoErrors } from "../../rego/index.ts";
 import { toJSONString } from "../../rego/value.ts";
 
 function mods(...sources: string[]) {
@@ -296,5 +296,70 @@ describe("numbers as OPA's (big.Float arithmetic, literals beyond float64)", () 
     expect(err("1.0 % 1")).toBe("eval_builtin_error: rem: modulo on floating-point number");
     // as input too
     expect(run("package t\np if input == 1.0", "x := data.t.p", 1)).toBe("x=true");
+  });
+});
+
+describe("query results and errors in OPA's shapes (policy eval -f json)", () => {
+  const exprs = (query: string) =>
+    compile(mods("package t\nf(x) := x + 1"))
+      .prepare(query)
+      .eval({ input: {} })
+      .map((r) => r.expressions.map((v) => toJSONString(v)).join(" "));
+
+  it("captures the value of calls and terms; a false fails only with several expressions or iteration", () => {
+    expect(exprs("1 + 2")).toEqual(["3"]);
+    expect(exprs("data.t.f(1)")).toEqual(["2"]);
+    expect(exprs("1 == 2")).toEqual(["false"]);
+    expect(exprs("false")).toEqual(["false"]);
+    expect(exprs("1 == 2; true")).toEqual([]);
+    expect(exprs("[false, true][_]")).toEqual(["true"]);
+    expect(exprs("x := 1")).toEqual(["true"]);
+    expect(exprs("some x in [1, 2]")).toEqual(["true", "true"]);
+    expect(exprs("count([1], n)")).toEqual(["true"]);
+  });
+
+  it("errors as OPA's JSON: first line as message, query file empty, parse error details", () => {
+    let errs: RegoErrors | undefined;
+    try {
+      compile(mods("package t")).prepare("x := [1,");
+    } catch (e) {
+      errs = e as RegoErrors;
+    }
+    expect(JSON.parse(errorsToJSON(errs!.errors, { query: "x := [1," }))).toEqual({
+      errors: [
+        {
+          message: "unexpected eof token",
+          code: "rego_parse_error",
+          location: { file: "", row: 1, col: 8 },
+          details: { line: "x := [1,", idx: 7 },
+        },
+      ],
+    });
+    try {
+      compile(mods("package t\np := upper(1)"));
+    } catch (e) {
+      errs = e as RegoErrors;
+    }
+    expect(JSON.parse(errorsToJSON(errs!.errors))).toEqual({
+      errors: [{ message: "upper: invalid argument(s)", code: "rego_type_error", location: { file: "m0.rego", row: 2, col: 6 } }],
+    });
+  });
+
+  it("end of input is where OPA's scanner stops: the last character, or column 0 after a final newline", () => {
+    expect(check("package t\np := [1,")).toBe("rego_parse_error: unexpected eof token");
+    const at = (src: string) => {
+      try {
+        compile(mods(src));
+      } catch (e) {
+        const l = (e as RegoErrors).errors[0]!.location!;
+        return `${l.row}:${l.col} ${(e as RegoErrors).errors[0]!.detail}`;
+      }
+      return "ok";
+    };
+    expect(at("package t\np := 1 +")).toBe("2:8 unexpected eof token");
+    expect(at('package t\np := "abc')).toBe("2:9 non-terminated string");
+    expect(at('package t\np := "abc\n')).toBe("3:0 non-terminated string");
+    expect(at("package t\np := `abc")).toBe("2:9 non-terminated string");
+    expect(at('package t\np := "a\\qb"')).toBe("2:6 illegal escape sequence");
   });
 });
