@@ -123,12 +123,48 @@ export interface Intent {
 
 export type ParseResult = { ok: true; intent: Intent } | { ok: false; issues: InputIssue[] };
 
-function toIssues(error: z.ZodError, prefix: string[] = []): InputIssue[] {
+/** The value at `path` below `root`, or undefined when a step is missing. */
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v = root;
+  for (const k of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+const typeWords: Record<string, string> = {
+  string: "must be a string",
+  number: "must be a number",
+  int: "must be an integer",
+  boolean: "must be true or false",
+  record: "must be an object",
+  object: "must be an object",
+  array: "must be an array",
+};
+
+/** The product's words for an issue: a missing field "is required", and zod's generic messages ("Invalid input:
+ * expected string, received undefined", "Too big: …") rewritten; messages the schema chose are kept. */
+function issueMessage(i: z.core.$ZodIssue, value: unknown): string {
+  if (i.code === "unrecognized_keys") return `unknown field(s): ${i.keys.join(", ")}`;
+  if (i.code === "invalid_type" && value === undefined) return "is required";
+  if (!/^(Invalid input|Too big|Too small)\b/.test(i.message)) return i.message;
+  if (i.code === "invalid_type") return typeWords[i.expected] ?? `must be of type ${i.expected}`;
+  if (i.code === "too_big" || i.code === "too_small") {
+    const n = String(i.code === "too_big" ? i.maximum : i.minimum);
+    const bound = i.code === "too_big" ? "at most" : "at least";
+    if (i.origin === "string") return i.code === "too_small" && n === "1" ? "must not be empty" : `must be ${bound} ${n} characters`;
+    if (i.origin === "array") return `must have ${bound} ${n} items`;
+    return `must be ${bound} ${n}`;
+  }
+  return i.message;
+}
+
+/** Issues with dotted paths (`params.to`); `root` is the value the paths start from (for "is required"). */
+function toIssues(error: z.ZodError, root: unknown, prefix: string[] = []): InputIssue[] {
   return error.issues.map((i) => {
     const path = [...prefix, ...i.path.map(String)].join(".") || "(body)";
-    let message = i.message;
-    if (i.code === "unrecognized_keys") message = `unknown field(s): ${i.keys.join(", ")}`;
-    return { path, message };
+    return { path, message: issueMessage(i, valueAt(root, i.path)) };
   });
 }
 
@@ -139,13 +175,13 @@ export function parseIntent(body: unknown, opts: { agent?: string } = {}): Parse
     : body;
   const env = intentEnvelope.safeParse(input);
   if (!env.success) {
-    const issues = toIssues(env.error);
+    const issues = toIssues(env.error, input);
     // Report typed-params problems too, so one round trip shows everything that is wrong.
     const b = input as { action?: unknown; params?: unknown } | null;
     const schema = b && typeof b === "object" && typeof b.action === "string" ? paramsSchemaFor(b.action, b.params) : undefined;
     if (schema) {
       const p = schema.safeParse(b!.params);
-      if (!p.success) issues.push(...toIssues(p.error, ["params"]).filter((i) => i.path !== "params"));
+      if (!p.success) issues.push(...toIssues(p.error, b!.params, ["params"]).filter((i) => i.path !== "params"));
     }
     return { ok: false, issues };
   }
@@ -153,7 +189,7 @@ export function parseIntent(body: unknown, opts: { agent?: string } = {}): Parse
   const schema = paramsSchemaFor(e.action, e.params);
   if (schema) {
     const p = schema.safeParse(e.params);
-    if (!p.success) return { ok: false, issues: toIssues(p.error, ["params"]) };
+    if (!p.success) return { ok: false, issues: toIssues(p.error, e.params, ["params"]) };
   }
   const intent: Intent = { agent: e.agent, action: e.action, params: e.params, context: e.context ?? {} };
   if (e.idempotency_key !== undefined) intent.idempotency_key = e.idempotency_key;

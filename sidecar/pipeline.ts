@@ -33,6 +33,7 @@ import {
 } from "./internal-errors.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
 import { principalConflict, type PrincipalLookup } from "./principals.ts";
+import { getProcessLogger, type DecisionLogLine } from "./log.ts";
 
 /** The policy side as the pipeline sees it; the daemon adapts the policy engineer's PolicyManager to this. */
 export interface PolicyProvider<P extends PolicyRef = PolicyRef> {
@@ -84,6 +85,10 @@ export interface PipelineDeps {
   /** Where internal denials go (a block that threw, a store or signing failure): one log line (intent id, stage,
    * error; never the intent) and `intent_sidecar_internal_errors_total{stage}`. */
   internalErrors?: InternalErrorSink;
+  /** Where the one line per decision, hold outcome and approval goes (DecisionLogLine: ids, names, outcomes and
+   * rule ids, never params, headers, bodies, tokens or attestations). Default: the process logger (sidecar/log.ts),
+   * which `intent-sidecar start` sets to the daemon's. */
+  log?: { info(obj: object, msg?: string): void };
 }
 
 export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
@@ -115,6 +120,21 @@ function invalidJson(message: string): PipelineResult {
       message: `the body is not valid JSON: ${message}`,
       issues: [{ path: "(body)", message: "is not valid JSON" }],
     },
+  };
+}
+
+/** `block/rule` ids of reasons (what the log line carries instead of the messages, which may quote values). */
+function ruleIds(reasons: readonly Reason[]): string[] {
+  return reasons.map((r) => `${r.block}/${r.rule}`);
+}
+
+/** 400 for a malformed intent: every issue with its path, and one message in the product's words
+ * ("the intent is invalid: params.to is required"). */
+function invalidIntent(issues: { path: string; message: string }[]): PipelineResult {
+  const list = issues.map((i) => (i.path === "(body)" ? i.message : `${i.path} ${i.message}`));
+  return {
+    status: 400,
+    body: { error: "invalid_intent", message: `the intent is invalid: ${list.join("; ")}`, issues },
   };
 }
 
@@ -253,7 +273,7 @@ export class Pipeline {
   async decide(body: unknown, agent?: string, t0 = performance.now()): Promise<PipelineResult> {
     const stages = this.deps.stages;
     const parsed = parseIntent(body, agent !== undefined ? { agent } : {});
-    if (!parsed.ok) return { status: 400, body: { error: "invalid_intent", issues: parsed.issues } };
+    if (!parsed.ok) return invalidIntent(parsed.issues);
     const intent = parsed.intent;
     if (agent !== undefined && intent.agent !== agent) {
       return {
@@ -313,6 +333,7 @@ export class Pipeline {
       } catch (e2) {
         this.internal("store", id, e2, intent);
         this.deps.observer?.decided?.("DENIED", (performance.now() - t0) / 1000, false);
+        this.logDecision(id, intent, "DENIED", [INTERNAL], undefined, t0);
         return { status: 200, body: { decision: "DENIED", intent_id: id, reasons: [INTERNAL] } };
       }
     }
@@ -332,6 +353,7 @@ export class Pipeline {
           this.internal("store", id, e2, intent);
         }
         this.deps.observer?.decided?.("DENIED", (performance.now() - t0) / 1000, false);
+        this.logDecision(id, intent, "DENIED", [INTERNAL], undefined, t0);
         return {
           status: 200,
           body: { decision: "DENIED", intent_id: id, reasons: [INTERNAL], policy: { digest: policy.digest } },
@@ -345,7 +367,61 @@ export class Pipeline {
       stages.count++;
     }
     this.deps.observer?.decided?.(out.rec.decision, (performance.now() - t0) / 1000, false);
+    // APPROVED answers carry no reasons: the line names the rules that allowed it
+    const why = out.rec.decision === "APPROVED" ? reasons : out.rec.reasons;
+    this.logDecision(id, intent, out.rec.decision, why, out.rec.hold?.id, t0);
     return { status: statusOf(response.decision), body: response };
+  }
+
+  /** One info line per fresh decision. Never throws: logging must not change a decision. */
+  private logDecision(
+    id: string,
+    intent: Intent,
+    decision: string,
+    reasons: readonly Reason[],
+    holdId: string | undefined,
+    t0: number,
+  ): void {
+    this.logLine({
+      event: "decision",
+      intent_id: id,
+      agent: intent.agent,
+      action: intent.action,
+      decision,
+      rules: ruleIds(reasons),
+      ...(holdId ? { hold_id: holdId } : {}),
+      duration_ms: Math.round((performance.now() - t0) * 1000) / 1000,
+    });
+  }
+
+  /** A held intent's outcome (approved, denied by an operator, expired). */
+  private logHoldOutcome(
+    rec: IntentRecord,
+    decision: "APPROVED" | "DENIED" | "EXPIRED",
+    now: Date,
+    extra: { hold_id?: string; approvers?: string[]; reason?: Reason } = {},
+  ): void {
+    const held = Date.parse(rec.created_at);
+    const holdId = extra.hold_id ?? rec.hold?.id;
+    this.logLine({
+      event: decision === "APPROVED" ? "hold.approved" : decision === "DENIED" ? "hold.denied" : "hold.expired",
+      intent_id: rec.id,
+      agent: rec.agent,
+      action: rec.action,
+      decision,
+      rules: ruleIds(extra.reason ? [...rec.reasons, extra.reason] : rec.reasons),
+      ...(holdId ? { hold_id: holdId } : {}),
+      ...(extra.approvers?.length ? { operator: extra.approvers.at(-1)!, approvers: extra.approvers } : {}),
+      duration_ms: Number.isFinite(held) ? Math.max(0, now.getTime() - held) : 0,
+    });
+  }
+
+  private logLine(line: DecisionLogLine): void {
+    try {
+      (this.deps.log ?? getProcessLogger())?.info(line, line.event);
+    } catch {
+      /* a logger that throws must never change a decision */
+    }
   }
 
   /** Reports an internal denial: one log line and the stage's counter. Never throws. The error's text is cleared of
@@ -417,6 +493,7 @@ export class Pipeline {
     claims.intent = storedIntentClaim(rec.intent, rec.digest);
     const kid = this.deps.keys.current.kid;
     this.deps.store.update(intentId, { decision: "APPROVED", claims, kid }, now);
+    this.logHoldOutcome(rec, "APPROVED", now, { hold_id: approval.hold_id, approvers: approval.approvers });
     return this.render({ ...rec, decision: "APPROVED", claims, kid });
   }
 
@@ -424,7 +501,9 @@ export class Pipeline {
   closeHeld(intentId: string, decision: "DENIED" | "EXPIRED", reason: Reason, now: Date = this.now()): boolean {
     const rec = this.deps.store.get(intentId);
     if (!rec) return false;
-    return this.deps.store.update(intentId, { decision, reasons: [...rec.reasons, reason] }, now);
+    const updated = this.deps.store.update(intentId, { decision, reasons: [...rec.reasons, reason] }, now);
+    if (updated) this.logHoldOutcome(rec, decision, now, { reason });
+    return updated;
   }
 
   /** Reads an intent for an agent (undefined agent: dev mode, any). Another agent's intent is reported as absent. */

@@ -51,7 +51,11 @@ describe("holds CLI", { timeout: 180_000 }, () => {
     const row = lines.find((l) => l.startsWith(h.id))!;
     expect(row).toMatch(/pending\s+treasury-bot\s+treasury\.disburse\s+0\/2\s+23h5\dm\s+review/);
     expect(json.code).toBe(0);
-    expect(JSON.parse(json.stdout).map((x: { id: string }) => x.id)).toContain(h.id);
+    // --json prints the operator API's answer as documented (docs/operator-guide.md): {holds, now}
+    const listed = JSON.parse(json.stdout) as { holds: { id: string; state: string; agent: string; rules: string[] }[]; now: string };
+    expect(Object.keys(listed).sort()).toEqual(["holds", "now"]);
+    expect(Date.parse(listed.now)).not.toBeNaN();
+    expect(listed.holds.find((x) => x.id === h.id)).toMatchObject({ state: "pending", agent: "treasury-bot", rules: ["review"] });
   });
 
   it("approves by distinct operators, refuses a repeat with exit 1, and shows the result", async () => {

@@ -1,14 +1,15 @@
 // `intent-sidecar policy check|test|eval|fmt` as a user runs them: real child processes, temp files.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it, vi } from "vitest";
+import { sharedPath } from "../shared-fixtures.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 const bin = path.join(root, "bin", "intent-sidecar.mjs");
-const network = path.join(root, "..", "shared", "spec", "network");
+const network = sharedPath("policy test / eval on the reference network rules", "spec", "network");
 const tmp = mkdtempSync(path.join(tmpdir(), "policy-rego-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 // each test spawns the CLI (tsx start-up dominates on a busy machine)
@@ -26,24 +27,24 @@ function write(name: string, text: string): string {
   return p;
 }
 
-describe.skipIf(!existsSync(network))("policy test / eval on the reference network rules", () => {
+describe.skipIf(!network)("policy test / eval on the reference network rules", () => {
   it("policy test passes all 6 tests like opa test", () => {
-    const r = run("test", network);
+    const r = run("test", network!);
     expect(r.out.trim()).toBe("PASS: 6/6");
     expect(r.code).toBe(0);
-    const v = run("test", "-v", network);
+    const v = run("test", "-v", network!);
     expect(v.out).toMatch(/data\.nemoclaw\.network_test\.test_github_get_allowed: PASS \(/);
     expect(v.out.trim().endsWith("PASS: 6/6")).toBe(true);
   });
 
   it("policy eval --format json prints OPA's result shape", () => {
     const input = write("input.json", JSON.stringify({ request: { method: "GET", host: "api.github.com", path: "/", headers: {}, body: null }, source: { binary: "curl" }, attestation: null, timestamp: "2026-03-20T14:30:00Z" }));
-    const r = run("eval", "-d", network, "-i", input, "--format", "json", "data.nemoclaw.network.deny_reason");
+    const r = run("eval", "-d", network!, "-i", input, "--format", "json", "data.nemoclaw.network.deny_reason");
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.result[0].expressions[0].value).toEqual(["curl may not make network requests"]);
     expect(j.result[0].expressions[0].text).toBe("data.nemoclaw.network.deny_reason");
-    const undef = run("eval", "-d", network, "-f", "json", "data.nemoclaw.network.nope");
+    const undef = run("eval", "-d", network!, "-f", "json", "data.nemoclaw.network.nope");
     expect(JSON.parse(undef.out)).toEqual({});
   });
 });

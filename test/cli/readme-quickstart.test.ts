@@ -3,7 +3,7 @@
 // both reading the generated agent token, and an operator approving the snippet's hold with the generated token.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { removeDir, tempDir } from "../sidecar/helpers.ts";
@@ -44,13 +44,18 @@ describe("README quick start", { timeout: 90_000 }, () => {
     expect(JSON.parse(out).decision).toBe("APPROVED");
   });
 
-  it("the SDK snippet works: PENDING, approved by the operator with the generated token, then APPROVED", async () => {
-    const snippet = block("ts", "createClient")
-      .replace('"./sdk/index.ts"', JSON.stringify(join(ROOT, "sdk/index.ts")))
-      .replaceAll("http://127.0.0.1:7400", d.url);
+  it("the SDK snippet works as written: PENDING, approved by the operator with the generated token, then APPROVED", async () => {
+    // as written: only the port changes (the daemon runs on a free one). The snippet's imports resolve as they would
+    // in the checkout: the working directory (which holds .intent-sidecar/) gets links to the repository's folders.
+    const snippet = block("ts", "createClient").replaceAll("http://127.0.0.1:7400", d.url);
+    for (const [, spec] of snippet.matchAll(/from "(\.\/[^"/]+)/g)) {
+      const name = spec!.slice(2);
+      if (!existsSync(join(cwd, name))) symlinkSync(join(ROOT, name), join(cwd, name));
+    }
+    if (!existsSync(join(cwd, "node_modules"))) symlinkSync(join(ROOT, "node_modules"), join(cwd, "node_modules"));
     const file = join(cwd, "snippet.mts");
     writeFileSync(file, `${snippet}\nconsole.log(JSON.stringify(d));\n`);
-    // the snippet runs with tsx, from a directory without node_modules: load tsx from the repository
+    // the snippet runs with tsx, as the README says
     const tsx = pathToFileURL(join(ROOT, "node_modules/tsx/dist/loader.mjs")).href;
     const child = spawn(process.execPath, ["--import", tsx, file], {
       cwd,

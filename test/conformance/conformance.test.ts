@@ -19,5 +19,6 @@ describe.skipIf(!corpus)("OPA conformance corpus (../shared/rego-conformance)", 
 });
 
 if (!corpus) {
+  console.warn("skipped: the OPA conformance gate (needs ../shared/rego-conformance beside the checkout, not found)");
   it.skip("OPA conformance corpus not found beside the repository (../shared/rego-conformance); skipped", () => {});
 }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CertificateAuthority } from "../../proxy/ca.ts";
 import { startActivationServer, type ActivationServer } from "../../sidecar/nemoclaw/index.ts";
-import { privateTmp } from "./private-tmp.ts";
+import { privateTmp, privateTmpAvailable } from "./private-tmp.ts";
 import { runCli } from "./run-cli.ts";
 
 let home: string;
@@ -18,15 +18,16 @@ async function check() {
 }
 
 beforeEach(() => {
+  if (!privateTmpAvailable) return;
   home = privateTmp("check-");
 });
 afterEach(async () => {
   await server?.close();
   server = undefined;
-  fs.rmSync(home, { recursive: true, force: true });
+  if (home) fs.rmSync(home, { recursive: true, force: true });
 });
 
-describe("intent-sidecar nemoclaw check", () => {
+describe.skipIf(!privateTmpAvailable)("intent-sidecar nemoclaw check", () => {
   it("fails without a declaration and says how to make one", async () => {
     const { code, byCheck } = await check();
     expect(code).toBe(1);

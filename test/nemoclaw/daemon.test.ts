@@ -4,7 +4,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { activation, openshellPolicyHash, post, preparation } from "./nemoclaw-client.ts";
-import { privateTmp } from "./private-tmp.ts";
+import { privateTmp, privateTmpAvailable } from "./private-tmp.ts";
 import { runCli } from "./run-cli.ts";
 import { spawnDaemon, type RunningDaemon } from "../cli/daemon-process.ts";
 
@@ -14,6 +14,7 @@ let socketPath: string;
 let declared: { interceptor: unknown; middleware: unknown };
 
 beforeAll(async () => {
+  if (!privateTmpAvailable) return;
   dir = privateTmp("daemon-");
   const dataDir = path.join(dir, "data");
   const declaration = path.join(dir, "home", ".config", "nemoclaw", "external-component.json");
@@ -30,10 +31,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await daemon?.stop("SIGKILL");
-  fs.rmSync(dir, { recursive: true, force: true });
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe("daemon with a NemoClaw declaration", () => {
+describe.skipIf(!privateTmpAvailable)("daemon with a NemoClaw declaration", () => {
   it("serves a 0600 activation socket and acknowledges prepare then activate", async () => {
     expect(daemon.ready.policy_digest).toMatch(/^sha256:[0-9a-f]{64}$/u);
     expect(fs.lstatSync(socketPath).mode & 0o777).toBe(0o600);

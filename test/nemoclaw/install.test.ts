@@ -3,7 +3,7 @@ import path from "node:path";
 import { spawnSync } from "node:child_process";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readDeclaration } from "../../sidecar/nemoclaw/index.ts";
-import { privateTmp } from "./private-tmp.ts";
+import { privateTmp, privateTmpAvailable } from "./private-tmp.ts";
 import { runCli } from "./run-cli.ts";
 
 const CLI = path.resolve(import.meta.dirname, "../../bin/intent-sidecar.mjs");
@@ -12,11 +12,14 @@ let home: string;
 const cli = (...args: string[]) => runCli(args);
 
 beforeEach(() => {
+  if (!privateTmpAvailable) return;
   home = privateTmp("home-");
 });
-afterEach(() => fs.rmSync(home, { recursive: true, force: true }));
+afterEach(() => {
+  if (home) fs.rmSync(home, { recursive: true, force: true });
+});
 
-describe("intent-sidecar nemoclaw install|uninstall", () => {
+describe.skipIf(!privateTmpAvailable)("intent-sidecar nemoclaw install|uninstall", () => {
   it("writes exactly the v2 declaration fields, mode 0600, in ~/.config/nemoclaw", async () => {
     const dataDir = path.join(home, "data");
     const r = await cli("nemoclaw", "install", "--home", home, "--data-dir", dataDir);

@@ -1,13 +1,13 @@
 // The reference network rules (../shared/spec/network): their own tests pass, and evaluation gives OPA's answers.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { compile, runTests } from "../../rego/index.ts";
 import { parseJSON, toJSON } from "../../rego/value.ts";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-const dir = path.join(root, "..", "shared", "spec", "network");
+import { sharedPath } from "../shared-fixtures.ts";
+
+const dir = sharedPath("the reference network rules suite", "spec", "network");
 
 const base = {
   request: { method: "POST", host: "api.openai.com", port: 443, path: "/v1/chat/completions", headers: { "content-type": "application/json" }, body: { model: "gpt-4" } },
@@ -19,8 +19,9 @@ function input(over: { request?: object; source?: object; timestamp?: string }) 
   return { ...base, ...over, request: { ...base.request, ...over.request }, source: { ...base.source, ...over.source } };
 }
 
-describe.skipIf(!existsSync(dir))("reference network rules", () => {
-  const read = (f: string) => readFileSync(path.join(dir, f), "utf8");
+describe.skipIf(!dir)("reference network rules", () => {
+  // collected even when skipped: read nothing then
+  const read = (f: string) => dir ? readFileSync(path.join(dir, f), "utf8") : f.endsWith(".json") ? "{}" : "package none";
   const policy = compile([
     { path: "egress.rego", source: read("egress.rego") },
     { path: "egress_test.rego", source: read("egress_test.rego") },

@@ -43,7 +43,7 @@ function withCommon(cmd: Command): Command {
       "--token-file <file>",
       "file holding the operator token (env INTENT_SIDECAR_OPERATOR_TOKEN_FILE; default ./.intent-sidecar/operator-token if it exists)",
     )
-    .option("--json", "print JSON instead of a table");
+    .option("--json", "print the operator API's JSON instead of a table (list: {holds, now})");
 }
 
 async function call(opts: Common, method: string, path: string, body?: unknown): Promise<any> {
@@ -148,8 +148,9 @@ export function registerHolds(program: Command): void {
       if (o.state !== "all") q.set("state", o.state);
       if (o.agent) q.set("agent", o.agent);
       if (o.rule) q.set("rule", o.rule);
-      const r = (await call(o, "GET", `/v1/holds?${q}`)) as { holds: HoldView[] };
-      if (o.json) return void process.stdout.write(JSON.stringify(r.holds, null, 2) + "\n");
+      const r = (await call(o, "GET", `/v1/holds?${q}`)) as { holds: HoldView[]; now: string };
+      // --json: the operator API's answer as it is, {"holds":[…],"now":"…"} (docs/operator-guide.md)
+      if (o.json) return void process.stdout.write(JSON.stringify(r, null, 2) + "\n");
       if (r.holds.length === 0) return void process.stdout.write(`no ${o.state === "all" ? "" : o.state + " "}holds\n`);
       process.stdout.write(
         table(

@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { compile, RegoError, RegoErrors, runTests, type CompiledPolicy, type TestResult } from "../../../rego/index.ts";
+import { compile, errorsToJSON, RegoError, RegoErrors, runTests, type CompiledPolicy, type TestResult } from "../../../rego/index.ts";
 import { v0ToV1 } from "../../../rego/parser.ts";
 import { parseJSON, RObject, toJSONString, type Value, fromJSON } from "../../../rego/value.ts";
 import { parse as parseYAML } from "yaml";
@@ -22,6 +22,17 @@ function walkFiles(p: string, exts: string[]): string[] {
     else if (exts.some((x) => e.endsWith(x))) out.push(q);
   }
   return out;
+}
+
+/** The policy file names a directory may hold (the names policy-examples/ uses; `start --policy` takes the file). */
+export const POLICY_FILE_NAMES = ["policy.yaml", "policy.yml", "policy.md"];
+
+/** The policy files `policy check` validates for one argument: the file itself when it is a .yaml/.yml/.md file, or
+ * for a directory its policy.yaml / policy.yml / policy.md. */
+function policyFilesIn(arg: string): string[] {
+  if (!existsSync(arg)) return [];
+  if (statSync(arg).isFile()) return arg.endsWith(".rego") ? [] : [arg];
+  return POLICY_FILE_NAMES.map((n) => path.join(arg, n)).filter((f) => existsSync(f) && statSync(f).isFile());
 }
 
 function display(file: string): string {
@@ -125,13 +136,22 @@ export function registerPolicy(program: Command): void {
 
   policy
     .command("check")
-    .description("parse and compile .rego modules (together) and .yaml/.md policy files; OPA error codes and positions")
-    .argument("<files...>")
+    .description(
+      "validate policy files (FILE, or DIR's policy.yaml / policy.md) and compile .rego modules together; " +
+        "errors as file:line:col; exit 1 invalid, 2 unreadable",
+    )
+    .argument("<paths...>", "policy files, .rego files, or directories")
     .option("--v0-compatible", "parse .rego modules as Rego v0")
     .action(async (files: string[], o: { v0Compatible?: boolean }) => {
       const version: Version = o.v0Compatible ? "v0" : "v1";
       const rego = files.flatMap((f) => walkFiles(f, [".rego"])).filter((f) => f.endsWith(".rego"));
-      const others = files.filter((f) => !f.endsWith(".rego") && existsSync(f) && statSync(f).isFile());
+      const others = files.flatMap(policyFilesIn);
+      for (const f of files) {
+        if (!statSync(f).isDirectory() || policyFilesIn(f).length > 0) continue;
+        if (!walkFiles(f, [".rego"]).some((r) => r.endsWith(".rego"))) {
+          throw new ExitError(2, `${f}: no ${POLICY_FILE_NAMES.join(", ")} or .rego files in this directory`);
+        }
+      }
       const problems: string[] = [];
       if (rego.length) {
         try {
@@ -153,7 +173,8 @@ export function registerPolicy(program: Command): void {
           }
         }
       }
-      if (problems.length) throw new ExitError(1, problems.join("\n"));
+      // a policy's network rules are compiled twice (with the policy and as .rego files): say each problem once
+      if (problems.length) throw new ExitError(1, [...new Set(problems.flatMap((p) => p.split("\n")))].join("\n"));
     });
 
   policy
@@ -203,7 +224,17 @@ export function registerPolicy(program: Command): void {
           throw new ExitError(2, `${o.input}: ${(e as Error).message}`);
         }
       }
-      const compiled = compileFiles(rego, o.v0Compatible ? "v0" : "v1");
+      // compile errors come in the output format asked for, like `opa eval -f json`
+      const mods = rego.map((f) => ({ path: display(f), source: readFileSync(f, "utf8") }));
+      let compiled: CompiledPolicy;
+      try {
+        compiled = compile(mods, { regoVersion: o.v0Compatible ? "v0" : "v1" });
+      } catch (e) {
+        if (!(e instanceof RegoErrors)) throw e;
+        if (o.format !== "json") throw new ExitError(1, e.message);
+        process.stdout.write(errorsToJSON(e.errors, Object.fromEntries(mods.map((m) => [m.path, m.source]))) + "\n");
+        throw new ExitError(1);
+      }
       let rows;
       try {
         const q = compiled.prepare(query);
@@ -211,10 +242,7 @@ export function registerPolicy(program: Command): void {
       } catch (e) {
         if (e instanceof RegoErrors || e instanceof RegoError) {
           if (o.format === "json") {
-            const errs = e instanceof RegoErrors ? e.errors : [e];
-            process.stdout.write(
-              JSON.stringify({ errors: errs.map((x) => ({ message: x.detail, code: x.code, location: x.location })) }, null, 2) + "\n",
-            );
+            process.stdout.write(errorsToJSON(e instanceof RegoErrors ? e.errors : [e], { query }) + "\n");
             throw new ExitError(1);
           }
           throw new ExitError(1, e.message);

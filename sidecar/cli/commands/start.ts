@@ -5,7 +5,7 @@
 import type { Command } from "commander";
 import { ConfigError, loadConfig } from "../../config.ts";
 import { startDaemon } from "../../daemon.ts";
-import { createLogger } from "../../log.ts";
+import { createLogger, setProcessLogger } from "../../log.ts";
 import { ExitError } from "../exit.ts";
 import { provisionTokens, type TokenFiles } from "../../token-files.ts";
 
@@ -48,12 +48,14 @@ export function registerStart(program: Command): void {
           throw new ExitError(2, `intent-sidecar: cannot set up tokens in ${config.dataDir}: ${(e as Error).message}`);
         }
         const log = createLogger();
+        setProcessLogger(log); // the pipeline's one line per decision, hold outcome and approval
         let daemon;
         try {
           daemon = await startDaemon({ config, log });
         } catch (e) {
-          const err = e as Error & { code?: string };
-          throw new ExitError(2, `intent-sidecar: cannot start: ${err.message}`);
+          const busy = addrInUse(e, config);
+          if (busy) throw new ExitError(2, `intent-sidecar: cannot start: ${busy}`);
+          throw new ExitError(2, `intent-sidecar: cannot start: ${(e as Error).message}`);
         }
         const ready = {
           ...daemon.readyInfo(),
@@ -89,6 +91,31 @@ export function registerStart(program: Command): void {
         await new Promise<never>(() => {});
       },
     );
+}
+
+/** For a listener that could not bind because its address is taken: which address, and the flag that changes it
+ * ("127.0.0.1:7400 is in use: pass --agent-addr HOST:PORT (or 127.0.0.1:0 for any free port)"). */
+export function addrInUse(
+  e: unknown,
+  cfg: { agentAddr: string; proxyAddr: string; operatorAddr: string },
+): string | undefined {
+  const err = e as { code?: string; port?: number; address?: string; message?: string } | null;
+  if (!err || err.code !== "EADDRINUSE") return undefined;
+  const listeners = [
+    ["--agent-addr", cfg.agentAddr],
+    ["--proxy-addr", cfg.proxyAddr],
+    ["--operator-addr", cfg.operatorAddr],
+  ] as const;
+  const port = (a: string) => Number(a.slice(a.lastIndexOf(":") + 1));
+  const host = (a: string) => a.slice(0, a.lastIndexOf(":")).replace(/^\[|\]$/g, "");
+  const hit =
+    listeners.find(([, a]) => port(a) === err.port && (err.address === undefined || host(a) === err.address)) ??
+    listeners.find(([, a]) => port(a) === err.port);
+  if (!hit) return `${err.message ?? "an address is in use"}: pass --agent-addr, --proxy-addr or --operator-addr HOST:PORT`;
+  const [flag, addr] = hit;
+  const h = host(addr);
+  const any = `${h.includes(":") ? `[${h}]` : h}:0`;
+  return `${addr} is in use: pass ${flag} HOST:PORT (or ${any} for any free port)`;
 }
 
 /** The human lines on stderr at start: where the tokens are and the console's URL. */
