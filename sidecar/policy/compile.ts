@@ -149,6 +149,7 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
       ...(fee !== undefined ? { maxFee: fee } : {}),
       maxFeeExplicit: maxFee?.ok === true,
       delegations: lower(e.delegations?.allow),
+      labels: new Map(Object.entries(e.labels ?? {}).map(([a, l]) => [a.toLowerCase(), l])),
       allowContractCreation: e.allow_contract_creation ?? false,
       allowTypedData: (e.allow_typed_data ?? []).map((t) => ({
         primaryType: t.primary_type,

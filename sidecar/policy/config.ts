@@ -66,6 +66,8 @@ export interface EvmConfig {
   /** EIP-7702 delegates the account may delegate to (lower-case). */
   delegations: Set<string>;
   allowContractCreation: boolean;
+  /** Address (lower-case) → a name people know it by (`evm.labels`), for summaries. */
+  labels: Map<string, string>;
   /** Typed data the sidecar does not understand, allowed by primary type (and contract, lower-case, when given). */
   allowTypedData: { primaryType: string; contract?: string }[];
 }

@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { z } from "zod";
 import { PolicyError, type PolicyIssue } from "./errors.ts";
-import { parseSource, positionInScalar, positionOf, type PolicySource } from "./source.ts";
+import { commentLabels, parseSource, positionInScalar, positionOf, type PolicySource } from "./source.ts";
 import { policySchema, type RawPolicy } from "./schema.ts";
 import { objectKeys, schemaAt } from "./schema-walk.ts";
 import { compilePolicy, type CompileIssue } from "./compile.ts";
@@ -34,6 +34,8 @@ export interface LoadedPolicy {
   /** Absolute paths of every file the policy read (for watching). */
   files: string[];
   loadedAt: Date;
+  /** Names of addresses for people (summaries, console): evm.labels, then trailing comments on address lists. */
+  labels: Map<string, string>;
 }
 
 export function displayName(file: string): string {
@@ -122,6 +124,7 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
     network,
     files: [abs, ...out.referenced.map((f) => f.path)],
     loadedAt: new Date(),
+    labels: new Map([...commentLabels(src), ...(config.evm?.labels ?? [])]),
   };
 }
 

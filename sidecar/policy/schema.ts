@@ -257,6 +257,17 @@ export const evmSchema = z
       .strict()
       .optional()
       .meta(m("EIP-7702 authorizations: any delegation to another address is denied (rule `delegations`).")),
+    labels: z
+      .record(
+        z.string().regex(/^0x[0-9a-fA-F]{40}$/, "label keys are addresses: 0x followed by 40 hex digits"),
+        z.string().min(1).max(64),
+      )
+      .optional()
+      .meta(
+        m(
+          "Names for addresses, shown in hold summaries and the console (a trailing comment on an address-list entry, `- \"0x…\"  # vendor-a`, names it too).",
+        ),
+      ),
     allow_contract_creation: z
       .boolean()
       .optional()

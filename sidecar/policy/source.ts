@@ -140,3 +140,27 @@ export function positionInScalar(
   if (start.line !== end.line) return { line: start.line, column: start.col + shift };
   return { line: start.line, column: start.col + shift + quoted + index };
 }
+
+/** Address labels written as trailing comments on address-list entries (`- "0x1111…"   # vendor-a`) under
+ * evm.recipients, evm.contracts and evm.delegations: the reference policy names its vendors this way, and operators
+ * read those names when they approve. Lower-case address → label. */
+export function commentLabels(src: PolicySource): Map<string, string> {
+  const out = new Map<string, string>();
+  const lists = [
+    ["evm", "recipients", "allow"],
+    ["evm", "recipients", "deny"],
+    ["evm", "contracts", "allow"],
+    ["evm", "contracts", "deny"],
+    ["evm", "delegations", "allow"],
+  ];
+  for (const p of lists) {
+    const seq = nodeAt(src.doc, p);
+    if (!isSeq(seq)) continue;
+    for (const item of seq.items) {
+      if (!isScalar(item) || typeof item.value !== "string" || !item.comment) continue;
+      const label = item.comment.trim().split("\n")[0]!.trim();
+      if (/^0x[0-9a-fA-F]{40}$/.test(item.value) && label) out.set(item.value.toLowerCase(), label.slice(0, 64));
+    }
+  }
+  return out;
+}
