@@ -1,11 +1,17 @@
 // A real sidecar for the OpenClaw plugin's tests: `bin/intent-sidecar.mjs start` from the sources, on port 0, with
-// one agent token and one operator token and the policy below, run by INTENT_SIDECAR_TEST_NODE when set (.ci/run sets
-// it to Node 24, whose better-sqlite3 build it swaps in), else this node. The plugin under test talks to it over HTTP.
-import { spawn, type ChildProcess } from "node:child_process";
+// one agent token and one operator token and the policy below. It runs on this node when that node loads the
+// installed better-sqlite3, else on INTENT_SIDECAR_TEST_NODE (.ci/run's Node 24 run swaps in a better-sqlite3 built
+// for Node 24). The plugin under test talks to it over HTTP only, so which node runs it does not matter to the test.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BIN, NODE } from "../packages/built.ts";
+import { BIN, NODE, ROOT } from "../packages/built.ts";
+
+const loadsSqlite = (node: string) =>
+  spawnSync(node, ["-e", 'new (require("better-sqlite3"))(":memory:").close()'], { cwd: ROOT, timeout: 30_000 })
+    .status === 0;
+const SIDECAR_NODE = loadsSqlite(process.execPath) ? process.execPath : NODE;
 
 export const AGENT = "oc-bot";
 export const AGENT_TOKEN = "agent-token-for-openclaw-tests";
@@ -34,7 +40,7 @@ export async function startSidecar(timeoutMs = 60_000): Promise<TestSidecar> {
   const dir = mkdtempSync(join(tmpdir(), "intent-sidecar-openclaw-"));
   writeFileSync(join(dir, "policy.yaml"), POLICY);
   const child: ChildProcess = spawn(
-    NODE,
+    SIDECAR_NODE,
     [
       BIN,
       "start",
