@@ -1,6 +1,6 @@
 // The floor under bench/decisions.ts: the least work any implementation of SPEC sections 3-4 and 10 must do per
 // decision, on the same machine, with the same load generator at the same concurrency. Per request: read it over
-// HTTP/1.1 (our own lean server), JSON.parse the body, a SHA-256 digest, one intent row and one hash-chained audit
+// HTTP/1.1 (the agent listener's node:http server and its direct POST /v1/intents handler), JSON.parse the body, a SHA-256 digest, one intent row and one hash-chained audit
 // row in SQLite (WAL, group-committed per turn of the event loop, checkpoints on a worker thread as in the daemon), an Ed25519 JWS for the approved four in five (on
 // the signer thread), and a JSON answer. No schema, no policy, no soft limits. Whatever this reaches bounds what
 // the real pipeline can reach here.
@@ -16,8 +16,10 @@ import { startSignerThread } from "../sidecar/attest/signer-thread.ts";
 import { startCheckpointer } from "../sidecar/store/checkpointer.ts";
 import { signClaims, signingInput } from "../sidecar/attest/sign.ts";
 import type { SigningKey } from "../sidecar/attest/keys.ts";
-import { Http1Server } from "../sidecar/http1/server.ts";
-import type { Http1Response } from "../sidecar/http1/response.ts";
+import { Hono } from "hono";
+import { createAgentServer } from "../sidecar/api/agent-server.ts";
+import { TokenAuth } from "../sidecar/api/auth.ts";
+import type { Pipeline } from "../sidecar/pipeline.ts";
 import type { AttestationClaims } from "../protocol/index.ts";
 import { runLoad } from "./lib/load-generator.ts";
 
@@ -85,7 +87,7 @@ const key = { kid: "floor", privateKey, publicKey, jwk: {} } as unknown as Signi
 const signer = startSignerThread();
 let n = 0;
 
-async function decide(text: string): Promise<Http1Response> {
+async function decide(text: string): Promise<{ status: number; body: unknown }> {
   const body = JSON.parse(text) as Record<string, unknown>;
   const digest = "sha256:" + createHash("sha256").update(text).digest("hex");
   const id = randomUUID();
@@ -115,10 +117,14 @@ async function decide(text: string): Promise<Http1Response> {
   else if (token) answer.attestation = await token;
   else if (approved && SIGN) answer.attestation = await signer.sign(key, claims);
   else if (approved) answer.attestation = signingInput(key, claims);
-  return { status: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(answer) };
+  return { status: 200, body: answer };
 }
 
-const server = new Http1Server((req) => decide(req.body.toString("utf8")), { maxBodyBytes: 256 * 1024 });
+const server = createAgentServer(new Hono(), {
+  pipeline: { decideText: (text: string) => decide(text) } as unknown as Pipeline,
+  auth: new TokenAuth({}),
+  bodyLimitBytes: 256 * 1024,
+});
 await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
 const bodies = Array.from({ length: 2000 }, (_, i) =>
   JSON.stringify({

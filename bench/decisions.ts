@@ -5,7 +5,7 @@
 // Results: docs/performance/decisions.md.
 import type { AddressInfo } from "node:net";
 import { Hono } from "hono";
-import { createAgentServer } from "../sidecar/api/fast-intents.ts";
+import { createAgentServer } from "../sidecar/api/agent-server.ts";
 import { runLoad } from "./lib/load-generator.ts";
 import { intentFor } from "./lib/request-mix.ts";
 import { TokenAuth } from "../sidecar/api/auth.ts";

@@ -17,7 +17,7 @@ export interface ProxyLimits {
   maxHeaderBytes: number;
   /** Largest body the rules inspect; larger bodies are streamed when the rules ignore bodies, else refused. */
   maxBodyInspectBytes: number;
-  /** Concurrent client connections. */
+  /** Concurrent client connections; one more is closed as soon as it is accepted. */
   maxConnections: number;
   /** Time to receive a request head, ms. */
   headersTimeoutMs: number;
@@ -134,6 +134,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyServer> {
     requestTimeout: 0, // streamed uploads may be long; idle and header timeouts bound slow clients instead
     headersTimeout: limits.headersTimeoutMs,
     keepAliveTimeout: limits.idleTimeoutMs,
+    // node checks the header timeout on this interval (default 30 s, so a 10 s timeout let slowloris hold up to 40 s)
+    connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
     noDelay: true,
   });
   server.timeout = limits.idleTimeoutMs;

@@ -40,6 +40,9 @@ export interface SidecarConfig {
   sandboxId?: string;
   /** SQLite synchronous mode in WAL. */
   synchronous: "NORMAL" | "FULL";
+  /** Open connections per listener; one more is closed at once (sidecar/api/http-server.ts). Default 1024/1024/64;
+   * the daemon lowers agent and proxy to fit the open-file limit. */
+  maxConnections?: { agent: number; proxy: number; operator: number };
 }
 
 export class ConfigError extends Error {
@@ -85,6 +88,14 @@ const fileSchema = z
     body_limit: z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(k|kb|KiB|m|mb|MiB)?$/)]).optional(),
     sandbox_id: z.string().optional(),
     sqlite_synchronous: z.enum(["NORMAL", "FULL"]).optional(),
+    max_connections: z
+      .object({
+        agent: z.number().int().positive().optional(),
+        proxy: z.number().int().positive().optional(),
+        operator: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -182,6 +193,11 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     principals,
     bodyLimitBytes: file.body_limit !== undefined ? bytes(file.body_limit) : 256 * 1024,
     synchronous: file.sqlite_synchronous ?? "NORMAL",
+    maxConnections: {
+      agent: file.max_connections?.agent ?? 1024,
+      proxy: file.max_connections?.proxy ?? 1024,
+      operator: file.max_connections?.operator ?? 64,
+    },
   };
   for (const [k, v] of [
     ["--agent-addr", cfg.agentAddr],

@@ -1,6 +1,5 @@
 // Composes the daemon: config → store → keys → policy → pipeline → listeners (agent, proxy, operator).
 // Other engineers add their listeners' wiring here (keep edits small; see the marked seams).
-import { createServer } from "node:http";
 import type { Server as NetServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
@@ -16,7 +15,8 @@ import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from
 import { createAgentApp, type Health } from "./api/agent.ts";
 import { attestationRoutes } from "./api/attestations.ts"; // also registers the redemption/receipt tables
 import { TokenAuth } from "./api/auth.ts";
-import { createAgentServer } from "./api/fast-intents.ts";
+import { createAgentServer } from "./api/agent-server.ts";
+import { createLimitedServer, fitCaps, openFileLimit, OPERATOR_LIMITS, watchListener } from "./api/http-server.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
@@ -27,7 +27,7 @@ import type { NetworkBlock } from "./policy/network.ts";
 import { principalLookup } from "./principals.ts";
 import { internalErrorSink } from "./internal-errors.ts";
 import { lockDataDir, tightenDataDir } from "./datadir.ts";
-import { guardListener, http1Guard, listenerHosts } from "./http1/guard.ts";
+import { guardListener, listenerHosts } from "./api/guard.ts";
 
 export interface DaemonOptions {
   config: SidecarConfig;
@@ -61,7 +61,7 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** A listener as the daemon starts and stops it: node:http's server or our HTTP/1.1 server (both net servers). */
+/** A listener as the daemon starts and stops it (node:http servers). */
 type Server = NetServer & { closeIdleConnections?(): void; closeAllConnections?(): void };
 
 function listen(server: Server, addr: string): Promise<string> {
@@ -183,17 +183,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       extend: attestationRoutes({ db, jwks: () => keys.jwks(), issuer: config.issuer }) });
 
     // --- listeners -----------------------------------------------------------------------------------------------
+    // Connection caps per listener, lowered to fit the open-file limit so a flood of agent or proxy connections
+    // cannot take the descriptors the operator listener and the store need (sidecar/api/http-server.ts).
+    const fitted = fitCaps(config.maxConnections ?? { agent: 1024, proxy: 1024, operator: 64 }, openFileLimit());
+    const caps = fitted.caps;
+    if (fitted.lowered) log.warn({ max_connections: caps }, "connection caps lowered to fit the open-file limit (ulimit -n)");
     const agentServer = createAgentServer(
       agentApp,
       { pipeline, auth, bodyLimitBytes: config.bodyLimitBytes },
       {
-        keepAliveTimeoutMs: 65_000,
-        // loopback Host only, no Origin (not for browsers); dev mode: JSON bodies only (sidecar/http1/guard.ts)
-        guard: http1Guard({ listener: "agent API", origin: "refuse", requireJson: auth.devMode, hosts: listenerHosts(config.agentAddr) }),
+        limits: { maxConnections: caps.agent },
+        // loopback Host only, no Origin (not for browsers); dev mode: JSON bodies only (sidecar/api/guard.ts)
+        guard: { listener: "agent API", origin: "refuse", requireJson: auth.devMode, hosts: listenerHosts(config.agentAddr) },
       },
     );
     const agentAddr = await listen(agentServer, config.agentAddr);
     servers.push(agentServer);
+    watchListener(agentServer, "agent", log);
 
     // Proxy listener (proxy/): every request decided by the active policy's network block (read per request, so
     // reloads apply at once); attestations verified against our own keys; denials audited.
@@ -209,6 +215,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         replay: proxyReplay,
       }),
       sandboxId: config.sandboxId ?? null,
+      limits: { maxConnections: caps.proxy },
       onDecision: (e) => {
         if (e.allowed) return;
         const { allowed: _allowed, ...denial } = e;
@@ -216,12 +223,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     });
     servers.push(proxy.server);
+    watchListener(proxy.server, "proxy", log);
     proxy.server.once("close", () => proxyReplay.close());
     const proxyAddr = `${proxy.host.includes(":") ? `[${proxy.host}]` : proxy.host}:${proxy.port}`;
 
     // Operator listener: operator API and console (sidecar/operator/, wired by sidecar/holds/subsystem.ts).
     const operatorApp = holdsSystem.operatorApp;
-    const operatorServer = createServer(
+    const operatorServer = createLimitedServer({ ...OPERATOR_LIMITS, maxConnections: caps.operator });
+    operatorServer.on(
+      "request",
       guardListener(getRequestListener(operatorApp.fetch), {
         listener: "operator API",
         origin: "same-origin", // the console's own requests carry Origin http://<Host>
@@ -231,6 +241,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     );
     const operatorAddr = await listen(operatorServer, config.operatorAddr);
     servers.push(operatorServer);
+    watchListener(operatorServer, "operator", log);
 
     // NemoClaw activation socket (sidecar/nemoclaw/): served only when `intent-sidecar nemoclaw install` declared
     // a socket inside this data dir. Answers with the active policy's digest; no policy, no activation.

@@ -1,6 +1,6 @@
-// The loopback listeners' request guard (sidecar/http1/guard.ts): which Host, Origin and content types pass.
+// The loopback listeners' request guard (sidecar/api/guard.ts): which Host, Origin and content types pass.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkRequest, isLocalHost, listenerHosts, type GuardOptions } from "../../sidecar/http1/guard.ts";
+import { checkRequest, isLocalHost, listenerHosts, type GuardOptions } from "../../sidecar/api/guard.ts";
 import { http, removeDir, startTestDaemon } from "./helpers.ts";
 
 const agent: GuardOptions = { listener: "agent API", origin: "refuse", requireJson: false };

@@ -9,8 +9,6 @@
 //     cross-site "simple" request (text/plain, form encodings) that needs no CORS preflight is 415 unsupported_media_type.
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import { isIP } from "node:net";
-import { jsonResponse, type Http1Response } from "./response.ts";
-import type { Http1Request } from "./server.ts";
 
 export interface GuardOptions {
   /** "refuse": any Origin header is refused (agent API); "same-origin": only http://<Host> (operator console). */
@@ -92,30 +90,16 @@ export function checkRequest(
   return undefined;
 }
 
-/** The guard for the HTTP/1.1 server (the agent listener): a refusal as a response, or undefined. */
-export function http1Guard(o: GuardOptions): (req: Http1Request) => Http1Response | undefined {
-  return (req) => {
-    const r = checkRequest(
-      {
-        method: req.method,
-        host: req.headers.get("host"),
-        origin: req.headers.get("origin"),
-        contentType: req.headers.get("content-type"),
-      },
-      o,
-    );
-    return r && { ...jsonResponse(r.status, { error: r.error, message: r.message }), close: true };
-  };
+/** Why a node:http request is refused, or undefined when it may go on. */
+export function refusalOf(req: IncomingMessage, o: GuardOptions): Refusal | undefined {
+  const h = req.headers;
+  return checkRequest({ method: req.method ?? "GET", host: h.host, origin: h.origin, contentType: h["content-type"] }, o);
 }
 
 /** Wraps a node:http request listener (the operator listener) with the guard. */
 export function guardListener(listener: RequestListener, o: GuardOptions): RequestListener {
   return (req: IncomingMessage, res: ServerResponse) => {
-    const origin = req.headers.origin;
-    const r = checkRequest(
-      { method: req.method ?? "GET", host: req.headers.host, origin, contentType: req.headers["content-type"] },
-      o,
-    );
+    const r = refusalOf(req, o);
     if (!r) return listener(req, res);
     res.writeHead(r.status, { "content-type": "application/json", connection: "close" });
     res.end(JSON.stringify({ error: r.error, message: r.message }));
