@@ -197,7 +197,9 @@ export function createBeforeToolCallHandler(
           ? `intent-sidecar at ${baseUrl} could not be reached or did not answer (${errText(e)})`
           : `intent-sidecar refused to decide (${e.code}${e.status ? ` ${e.status}` : ""}: ${e.message})`;
       log?.warn(`intent-sidecar: ${tool} blocked: ${why}`);
-      return block(`${why}. Tool calls are blocked while the sidecar cannot decide (fail closed); ${tool} did not run.`);
+      return block(
+        `${why}. Tool calls are blocked while the sidecar cannot decide (fail closed); ${tool} did not run.`,
+      );
     }
   };
 }
@@ -272,19 +274,24 @@ function fingerprint(v: unknown): string {
     }
     return x;
   };
-  return createHash("sha256").update(JSON.stringify(canon(v))).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify(canon(v)))
+    .digest("hex");
 }
 
 const CONFIG_KEYS = new Set(["url", "tokenEnv", "agent", "server", "context", "timeoutMs", "pendingWaitMs"]);
 
 /** The same rules as openclaw.plugin.json's configSchema, for hosts that do not validate (a bad setting throws). */
 function checkConfig(c: OpenClawPluginConfig): OpenClawPluginConfig {
-  if (c === null || typeof c !== "object" || Array.isArray(c)) throw new TypeError("intent-sidecar: config must be an object");
-  for (const k of Object.keys(c)) if (!CONFIG_KEYS.has(k)) throw new TypeError(`intent-sidecar: unknown config key ${k}`);
+  if (c === null || typeof c !== "object" || Array.isArray(c))
+    throw new TypeError("intent-sidecar: config must be an object");
+  for (const k of Object.keys(c))
+    if (!CONFIG_KEYS.has(k)) throw new TypeError(`intent-sidecar: unknown config key ${k}`);
   for (const k of ["url", "tokenEnv", "agent", "server"] as const)
     if (c[k] !== undefined && (typeof c[k] !== "string" || c[k] === ""))
       throw new TypeError(`intent-sidecar: config.${k} must be a non-empty string`);
-  if (c.url !== undefined && !/^https?:\/\//.test(c.url)) throw new TypeError("intent-sidecar: config.url must be http(s)");
+  if (c.url !== undefined && !/^https?:\/\//.test(c.url))
+    throw new TypeError("intent-sidecar: config.url must be http(s)");
   if (c.server !== undefined && !/^[A-Za-z0-9_-]+$/.test(c.server))
     throw new TypeError("intent-sidecar: config.server must be letters, digits, _ and -");
   for (const k of ["timeoutMs", "pendingWaitMs"] as const) {

@@ -111,7 +111,10 @@ describe.skipIf(skip !== undefined)(`openclaw ${OPENCLAW_VERSION}: the plugin in
       execFileSync("npm", ["pack", "--silent", "--pack-destination", packs], { cwd: join(ROOT, p), env: userEnv() });
     const project = join(tmp, "project");
     mkdirSync(project);
-    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "plugin-host", private: true, type: "module" }));
+    writeFileSync(
+      join(project, "package.json"),
+      JSON.stringify({ name: "plugin-host", private: true, type: "module" }),
+    );
     const tarballs = ["protocol", "sdk", "openclaw"].map((p) => join(packs, `intent-sidecar-${p}-0.2.0.tgz`));
     execFileSync(
       "npm",
@@ -151,7 +154,12 @@ describe.skipIf(skip !== undefined)(`openclaw ${OPENCLAW_VERSION}: the plugin in
   it("OpenClaw's loader loads the plugin from its manifest and registers before_tool_call", () => {
     const out = openclaw(["plugins", "inspect", "intent-sidecar", "--runtime", "--json"]);
     const info = JSON.parse(out.slice(out.indexOf("{")));
-    expect(info.plugin).toMatchObject({ id: "intent-sidecar", status: "loaded", enabled: true, packageName: "@intent-sidecar/openclaw" });
+    expect(info.plugin).toMatchObject({
+      id: "intent-sidecar",
+      status: "loaded",
+      enabled: true,
+      packageName: "@intent-sidecar/openclaw",
+    });
     expect(info.plugin.source).toMatch(/@intent-sidecar\/openclaw\/dist\/index\.js$/);
     expect(info.typedHooks).toEqual([{ name: "before_tool_call", priority: -1_000_000 }]);
     expect(info.diagnostics).toEqual([]);
@@ -188,7 +196,9 @@ describe.skipIf(skip !== undefined)(`openclaw ${OPENCLAW_VERSION}: the plugin in
 
     const held = await invoke("session_status", {});
     expect(held.status).toBe(403);
-    expect(held.body.error.message).toMatch(/^intent-sidecar is holding openclaw\.session_status for human review: hold hold_/);
+    expect(held.body.error.message).toMatch(
+      /^intent-sidecar is holding openclaw\.session_status for human review: hold hold_/,
+    );
     const holdId = holdIdOf(held.body.error.message);
     const hold = (await sc.holds()).find((h) => h.id === holdId);
     expect(hold.intent).toMatchObject({
@@ -212,7 +222,9 @@ describe.skipIf(skip !== undefined)(`openclaw ${OPENCLAW_VERSION}: the plugin in
     await sc.stop();
     const down = await invoke("sessions_list", {});
     expect(down.status).toBe(403);
-    expect(down.body.error.message).toMatch(/^intent-sidecar at http:\/\/127\.0\.0\.1:\d+ could not be reached .*fail closed/);
+    expect(down.body.error.message).toMatch(
+      /^intent-sidecar at http:\/\/127\.0\.0\.1:\d+ could not be reached .*fail closed/,
+    );
   }, 420_000);
 });
 

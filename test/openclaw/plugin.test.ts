@@ -32,7 +32,11 @@ afterAll(async () => {
 
 describe("openclaw plugin: the before_tool_call hook", () => {
   it("registers before_tool_call (lowest priority) through register(api), with the manifest's id", async () => {
-    const seen: { hook: string; handler: (e: BeforeToolCallEvent, c: ToolContext) => Promise<BeforeToolCallResult>; opts: any }[] = [];
+    const seen: {
+      hook: string;
+      handler: (e: BeforeToolCallEvent, c: ToolContext) => Promise<BeforeToolCallResult>;
+      opts: any;
+    }[] = [];
     plugin.register({
       pluginConfig: { url: sc.url },
       on: (hook, handler, opts) => seen.push({ hook, handler, opts }),
@@ -124,7 +128,9 @@ describe("openclaw plugin: the before_tool_call hook", () => {
     await sc.resolve(holdId, "deny");
     const r2 = await hook(call("held_tool", { order: "B-1" }), ctx);
     expect(r2.block).toBe(true);
-    expect(r2.blockReason).toMatch(new RegExp(`^intent-sidecar DENIED openclaw\\.held_tool \\(hold ${holdId} was denied\\)`));
+    expect(r2.blockReason).toMatch(
+      new RegExp(`^intent-sidecar DENIED openclaw\\.held_tool \\(hold ${holdId} was denied\\)`),
+    );
   });
 
   it("pendingWaitMs: a hold approved while the hook waits lets the call run", async () => {
@@ -146,7 +152,9 @@ describe("openclaw plugin: the before_tool_call hook", () => {
     const r1 = await down(call("read", { path: "a" }), ctx);
     expect(r1.block).toBe(true);
     expect(r1.blockReason).toMatch(
-      new RegExp(`^intent-sidecar at http://127\\.0\\.0\\.1:${port} could not be reached or did not answer .*fail closed`),
+      new RegExp(
+        `^intent-sidecar at http://127\\.0\\.0\\.1:${port} could not be reached or did not answer .*fail closed`,
+      ),
     );
 
     const silent = await silentServer();

@@ -70,7 +70,10 @@ export async function startSidecar(timeoutMs = 60_000): Promise<TestSidecar> {
   child.stderr!.on("data", (d) => (err += d));
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
   const ready = await new Promise<{ agent_addr: string; operator_addr: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sidecar: no ready line after ${timeoutMs} ms: ${err}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`sidecar: no ready line after ${timeoutMs} ms: ${err}`)),
+      timeoutMs,
+    );
     child.stdout!.on("data", (d) => {
       out += d;
       const line = out.split("\n").find((l) => l.includes('"event":"ready"'));
