@@ -15,7 +15,10 @@ const files = readdirSync(here)
 let failed = 0;
 for (const f of files) {
   process.stdout.write(`\n=== bench/${f} ===\n`);
-  const r = spawnSync(process.execPath, ["--import", "tsx", join(here, f)], { stdio: "inherit" });
+  // the workspace packages (@intent-sidecar/*) resolve to their sources, as in the tests
+  const r = spawnSync(process.execPath, ["--conditions=intent-sidecar-source", "--import", "tsx", join(here, f)], {
+    stdio: "inherit",
+  });
   if (r.status !== 0) failed++;
 }
 process.exit(failed ? 1 : 0);
