@@ -13,6 +13,7 @@ import {
   MAX_TTL_SECONDS,
 } from "../protocol/index.ts";
 import { parsePrincipals, type Principal } from "./principals.ts";
+import { parseOpenShellConfig, type OpenShellConfig } from "./openshell/config.ts";
 
 /** The package root (where package.json and policy-examples/ live), independent of the working directory. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -43,6 +44,8 @@ export interface SidecarConfig {
   /** Open connections per listener; one more is closed at once (sidecar/api/http-server.ts). Default 1024/1024/64;
    * the daemon lowers agent and proxy to fit the open-file limit. */
   maxConnections?: { agent: number; proxy: number; operator: number };
+  /** OpenShell supervisor middleware and gateway interceptor (sidecar/openshell/config.ts). */
+  openshell?: OpenShellConfig;
 }
 
 export class ConfigError extends Error {
@@ -56,6 +59,8 @@ export interface ConfigFlags {
   agentAddr?: string;
   proxyAddr?: string;
   operatorAddr?: string;
+  middlewareAddr?: string;
+  interceptorAddr?: string;
 }
 
 const addr = z
@@ -88,6 +93,7 @@ const fileSchema = z
     body_limit: z.union([z.number().int().positive(), z.string().regex(/^[0-9]+(k|kb|KiB|m|mb|MiB)?$/)]).optional(),
     sandbox_id: z.string().optional(),
     sqlite_synchronous: z.enum(["NORMAL", "FULL"]).optional(),
+    openshell: z.unknown().optional(), // validated by parseOpenShellConfig
     max_connections: z
       .object({
         agent: z.number().int().positive().optional(),
@@ -207,6 +213,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     if (!addr.safeParse(v).success) throw new ConfigError(`${k} ${v}: must be "host:port", e.g. "127.0.0.1:7400"`);
   }
   if (file.sandbox_id !== undefined) cfg.sandboxId = file.sandbox_id;
+  try {
+    const openshell = parseOpenShellConfig(file.openshell, base, flags);
+    if (openshell) cfg.openshell = openshell;
+  } catch (e) {
+    throw new ConfigError(`${flags.config ? `${resolve(flags.config)}: ` : ""}${(e as Error).message}`);
+  }
   // one token, one role: an executor token equal to an agent or operator token would blur the roles
   const others = new Set([...Object.values(cfg.agentTokens), ...Object.values(cfg.operatorTokens)]);
   const shared = Object.entries(cfg.executorTokens ?? {}).filter(([, t]) => others.has(t));

@@ -20,6 +20,7 @@ import { createLimitedServer, fitCaps, openFileLimit, OPERATOR_LIMITS, watchList
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
+import { startOpenShell, type OpenShellServices } from "./openshell/index.ts";
 import { join } from "node:path";
 import { startProxy, CertificateAuthority, createProxyVerifier, keySourceFromJwks } from "../proxy/index.ts";
 import { sqliteReplayStore } from "../executor-gate/replay/sqlite.ts";
@@ -56,7 +57,7 @@ export interface Daemon {
   /** Holds, soft limits, webhook outbox and the operator API (sidecar/holds/subsystem.ts). */
   holdsSystem: HoldsSubsystem;
   /** The `ready` line's object. */
-  readyInfo(): { event: "ready"; agent_addr: string; proxy_addr: string; operator_addr: string; policy_digest: string | null };
+  readyInfo(): { event: "ready"; agent_addr: string; proxy_addr: string; operator_addr: string; policy_digest: string | null; middleware_addr?: string; interceptor_addr?: string };
   reloadPolicy(): Promise<{ ok: boolean; digest?: string; error?: string }>;
   close(): Promise<void>;
 }
@@ -102,6 +103,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const servers: Server[] = [];
   let timer: NodeJS.Timeout | undefined;
   let nemoclaw: ActivationServer | null = null;
+  let openshell: OpenShellServices | null = null;
   let holdsSystem: HoldsSubsystem | undefined;
   let auditCheckpoints: AuditCheckpoints | undefined; // signed checkpoints of the audit chain (at start, N rows/T s, stop)
   try {
@@ -252,6 +254,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     if (nemoclaw) log.info({ socket: nemoclaw.socketPath }, "serving the NemoClaw activation socket");
 
+    // OpenShell supervisor middleware and gateway interceptor (sidecar/openshell/): only when an address is configured.
+    openshell = await startOpenShell({ config, db, keys, log, policy: () => provider.current(), nemoclaw: () => nemoclaw });
+
     // `keys rotate` runs as a separate command on the data dir: pick its result up.
     timer = setInterval(() => {
       try {
@@ -283,6 +288,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         agent_addr: agentAddr,
         proxy_addr: proxyAddr,
         operator_addr: operatorAddr,
+        ...(openshell?.middlewareAddr ? { middleware_addr: openshell.middlewareAddr } : {}),
+        ...(openshell?.interceptorAddr ? { interceptor_addr: openshell.interceptorAddr } : {}),
         policy_digest: provider.current()?.digest ?? null,
       }),
       reloadPolicy: () => policy.reload(),
@@ -290,6 +297,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         if (closed) return;
         closed = true;
         clearInterval(timer);
+        await openshell?.close();
         await nemoclaw?.close();
         await Promise.all(servers.map(closeServer));
         await holdsSystem!.close();
@@ -304,6 +312,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     return daemon;
   } catch (e) {
     clearInterval(timer);
+    await openshell?.close();
     await nemoclaw?.close();
     await Promise.all(servers.map(closeServer));
     await holdsSystem?.close();

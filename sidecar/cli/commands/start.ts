@@ -19,6 +19,8 @@ export function registerStart(program: Command): void {
     .option("--agent-addr <host:port>", "agent API listener (default 127.0.0.1:7400; port 0 picks one)")
     .option("--proxy-addr <host:port>", "proxy listener (default 127.0.0.1:7401)")
     .option("--operator-addr <host:port>", "operator API listener (default 127.0.0.1:7402)")
+    .option("--middleware-addr <host:port>", "OpenShell supervisor middleware (gRPC over TLS); off unless given")
+    .option("--interceptor-addr <host:port>", "OpenShell gateway interceptor (gRPC over TLS); off unless given")
     .option(
       "--dev",
       "dev mode: generate no tokens; with no agent tokens configured any local process may declare intents as any agent",
@@ -31,6 +33,8 @@ export function registerStart(program: Command): void {
         agentAddr?: string;
         proxyAddr?: string;
         operatorAddr?: string;
+        middlewareAddr?: string;
+        interceptorAddr?: string;
         dev?: boolean;
       }) => {
         let config;
