@@ -52,7 +52,8 @@ if ! sidecar ca env --data-dir "$INTENT_SIDECAR_DATA_DIR" --proxy-addr "$INTENT_
   proxy="http://$INTENT_SIDECAR_PROXY_ADDR"
   printf 'export HTTPS_PROXY=%q\nexport HTTP_PROXY=%q\nexport https_proxy=%q\nexport http_proxy=%q\n' "$proxy" "$proxy" "$proxy" "$proxy"
   printf 'export SSL_CERT_FILE=%q\nexport NODE_EXTRA_CA_CERTS=%q\nexport REQUESTS_CA_BUNDLE=%q\nexport CURL_CA_BUNDLE=%q\n' "$ca" "$ca" "$ca" "$ca"
+  # The sidecar itself is reached directly (loopback), never through its own proxy (`ca env` exports its own list).
+  noproxy="127.0.0.1,localhost,::1,[::1],${INTENT_SIDECAR_AGENT_ADDR%:*}"
+  printf 'export NO_PROXY=%q\nexport no_proxy=%q\n' "$noproxy" "$noproxy"
 fi
-# The sidecar itself is reached directly (loopback), never through its own proxy.
-printf 'export NO_PROXY=%q\nexport no_proxy=%q\n' "127.0.0.1,localhost" "127.0.0.1,localhost"
 printf 'export INTENT_SIDECAR_URL=%q\n' "http://$INTENT_SIDECAR_AGENT_ADDR"

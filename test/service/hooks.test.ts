@@ -74,7 +74,7 @@ describe("sandbox hooks", { timeout: 120_000 }, () => {
     expect(r.stderr).toMatch(/already answering/);
     expect(r.stdout.trim().split("\n")).toEqual([
       `http://${env.INTENT_SIDECAR_PROXY_ADDR}`,
-      "127.0.0.1,localhost",
+      "127.0.0.1,localhost,::1,[::1]", // ca env's list: the hook no longer overrides it
       `http://${env.INTENT_SIDECAR_AGENT_ADDR}`,
     ]);
     expect(Number(fs.readFileSync(path.join(dir, "data", "sidecar.pid"), "utf8"))).toBe(pid);
