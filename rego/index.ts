@@ -242,6 +242,8 @@ export class PreparedQuery {
     readonly vars: Map<string, number>,
   ) {}
 
+  private check: boolean | undefined = undefined;
+
   /** Evaluate: one row per solution (bindings of the query's named vars and the value of each expression). */
   eval(o: EvalOptions = {}): ResultRow[] {
     const c = guardStack(() => this.policy.newCtx(o));
@@ -249,7 +251,7 @@ export class PreparedQuery {
     const rows: ResultRow[] = [];
     const exprVals: Value[] = new Array(this.body.length);
     // OPA's rewriteQueryToCaptureValue: with several expressions or iteration, a captured `false` fails the query
-    const check = this.body.length > 1 || this.body.some(exprIterates);
+    const check = (this.check ??= this.body.length > 1 || this.body.some(exprIterates));
     const body = this.body.map((e, i) => captureExpr(e, i, exprVals, check, this.policy));
     try {
       guardStack(() => evalBody(body, 0, f, c, () => {
