@@ -21,6 +21,7 @@ import { HOLDS_SCHEMA_SQL } from "./schema.ts";
 import { redactForStorage, storedIntentClaim } from "../store/redact.ts";
 import { DEFAULT_MAX_OPEN_PER_AGENT, HoldCapReached } from "./cap.ts";
 import { holdTerms, holdRules } from "./terms.ts";
+import { Summarizer, type Summary } from "../policy/summary.ts";
 import {
   DEFAULT_HOLDS_POLICY,
   HoldError,
@@ -64,6 +65,8 @@ export interface HoldServiceOptions {
   notify?: (event: { type: string; hold: HoldView }) => void;
   /** Carries a transition over to the intent record (the daemon's intent store); inside the transaction. */
   onTransition?: (t: HoldTransition) => void;
+  /** The hold's summary for operators and webhooks (default: the Summarizer without policy names). */
+  summarize?: (intent: Intent) => Summary;
   issuer?: string;
   audience?: (action: string) => string;
   /** Attestation lifetime in seconds after approval. */
@@ -459,7 +462,17 @@ export class HoldService extends EventEmitter {
       resolved_at: iso(row.resolved_at),
       resolved_by: row.resolved_by,
       resolution_note: row.resolution_note,
+      summary: this.summarize(JSON.parse(row.intent_json) as Intent),
     };
+  }
+
+  private summarize(intent: Intent): Summary {
+    try {
+      return (this.opts.summarize ?? ((i: Intent) => plainSummarizer.summarize(i)))(intent);
+    } catch {
+      const line = `${intent.action} (no summary available; see the raw intent)`;
+      return { lines: [line], text: line };
+    }
   }
 
   private emitAfter(event: HoldEvent): void {
@@ -472,6 +485,8 @@ export class HoldService extends EventEmitter {
     return this.db.transaction(fn).immediate();
   }
 }
+
+const plainSummarizer = new Summarizer(undefined);
 
 function deniedReason(h: HoldView): Reason {
   return { block: "holds", rule: "denied", message: `hold denied by ${h.resolved_by}${h.resolution_note ? `: ${h.resolution_note}` : ""}` };

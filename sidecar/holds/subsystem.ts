@@ -16,7 +16,8 @@ import { LimitLedger } from "../limits/ledger.ts";
 import type { SoftLimit } from "../limits/types.ts";
 import { Outbox, type Webhook } from "../notify/outbox.ts";
 import { loadWebhookSecret } from "../notify/secret.ts";
-import { createOperatorApp, type DecisionSummary } from "../operator/app.ts";
+import { createOperatorApp } from "../operator/app.ts";
+import { createOperatorViews, safeSummary, summarizerFor } from "../operator/views.ts";
 import { OperatorAuth } from "../operator/auth.ts";
 import "./migrations.ts";
 import type { Registry } from "prom-client";
@@ -96,7 +97,8 @@ export function createHoldsSubsystem(o: HoldsSubsystemOptions): HoldsSubsystem {
     policy: () => holdsPolicyOf(o.currentPolicy()),
     audit: (e) => void appendAudit(o.db, { ...e }, now()),
     reserve: (intentId, intent, ms) => void ledger.reserve(intentId, intent, limitsOf(o.currentPolicy()), ms),
-    notify: (e) => void outbox.enqueue({ type: e.type, data: e.hold }),
+    notify: (e) => void outbox.enqueue({ type: e.type, data: e.hold }), // the hold view carries its summary
+    summarize: (intent) => safeSummary(summarizerFor(o.currentPolicy() as Parameters<typeof summarizerFor>[0]), intent),
     onTransition: (t) => {
       const at = new Date(t.now);
       if (t.type === "approval") o.store.update(t.hold.intent_id, { decision: "PENDING", hold: t.summary }, at);
@@ -136,22 +138,19 @@ export function createHoldsSubsystem(o: HoldsSubsystemOptions): HoldsSubsystem {
   if (!auth.configured) {
     o.log?.warn({}, "no operator tokens configured (INTENT_SIDECAR_OPERATOR_TOKENS or operator_tokens): nobody can approve holds");
   }
+  const views = createOperatorViews({
+    db: o.db,
+    ledger,
+    currentPolicy: () => o.currentPolicy() as Parameters<typeof summarizerFor>[0],
+    limits: () => limitsOf(o.currentPolicy()),
+    now: () => now().getTime(),
+  });
   const operatorApp = createOperatorApp({
     holds,
     auth,
     reloadPolicy: o.reloadPolicy,
-    recentDecisions: (limit) =>
-      o.store.recent(limit).map(
-        (r): DecisionSummary => ({
-          intent_id: r.id,
-          agent: r.agent,
-          action: r.action,
-          decision: r.decision,
-          reasons: r.reasons,
-          created_at: r.created_at,
-          ...(r.hold ? { hold_id: r.hold.id } : {}),
-        }),
-      ),
+    recentDecisions: (limit, filter) => views.decisions(limit, filter),
+    views,
     audit: (e) => void appendAudit(o.db, e, now()),
   });
 

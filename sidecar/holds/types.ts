@@ -1,5 +1,6 @@
 // Public shapes of the holds module.
 import type { Intent, Reason } from "../../protocol/index.ts";
+import type { Summary } from "../policy/summary.ts";
 
 export type HoldState = "pending" | "approved" | "denied" | "expired";
 export const HOLD_STATES: readonly HoldState[] = ["pending", "approved", "denied", "expired"];
@@ -28,6 +29,8 @@ export interface HoldView {
   resolved_at: string | null;
   resolved_by: string | null;
   resolution_note: string | null;
+  /** What the intent does, in words (sidecar/policy/summary.ts), with names from the policy in force. */
+  summary: Summary;
 }
 
 /** The `holds` policy block, as the hold service needs it (the policy engine's HoldsConfig fits it). */

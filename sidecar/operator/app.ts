@@ -8,21 +8,18 @@ import { HoldError, HOLD_STATES, type HoldEvent, type HoldState } from "../holds
 import type { OperatorAuth } from "./auth.ts";
 import { consoleAssets } from "./assets.ts";
 
-export interface DecisionSummary {
-  intent_id: string;
-  agent: string;
-  action: string;
-  decision: string;
-  reasons: unknown[];
-  created_at: string;
-  hold_id?: string;
-}
+import type { DecisionFilter, DecisionSummary, OperatorViews } from "./views.ts";
+export type { DecisionFilter, DecisionSummary } from "./views.ts";
+
+const DECISIONS = ["APPROVED", "DENIED", "PENDING", "EXPIRED"];
 
 export interface OperatorApiDeps {
   holds: HoldService;
   auth: OperatorAuth;
   reloadPolicy(): Promise<{ ok: boolean; digest?: string; error?: string }>;
-  recentDecisions(limit: number): DecisionSummary[];
+  recentDecisions(limit: number, filter?: DecisionFilter): DecisionSummary[];
+  /** Timeline, usage and policy status (sidecar/operator/views.ts); absent, those routes answer 404. */
+  views?: Pick<OperatorViews, "timeline" | "usage" | "policyStatus">;
   /** Audit for operator actions that are not hold transitions (policy reload requests). */
   audit?(event: { type: string; [k: string]: unknown }): void;
   /** SSE keep-alive interval (ms). */
@@ -132,7 +129,12 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
 
   app.post("/v1/holds/:id/deny", async (c) => {
     const body = await jsonBody(c);
-    const hold = deps.holds.deny(c.req.param("id"), c.get("operator"), optionalString(body.reason, "reason"));
+    // a denial is shown to the agent and kept in the audit log: it needs a reason (`comment` is accepted as its alias)
+    const reason = optionalString(body.reason, "reason") ?? optionalString(body.comment, "comment");
+    if (!reason?.trim()) {
+      return err(c, 400, "reason_required", 'a denial needs a reason: POST {"reason":"…"} (the agent sees it; it is audited)');
+    }
+    const hold = deps.holds.deny(c.req.param("id"), c.get("operator"), reason.trim());
     return c.json({ id: hold.id, state: hold.state, approvals: hold.approvals.length, approvals_required: hold.approvals_required, hold });
   });
 
@@ -146,7 +148,37 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
     const limitQ = c.req.query("limit");
     const limit = limitQ === undefined ? 50 : Number(limitQ);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return err(c, 400, "invalid_limit", "limit must be an integer from 1 to 1000");
-    return c.json({ decisions: deps.recentDecisions(limit) });
+    const filter: DecisionFilter = {};
+    for (const k of ["agent", "action", "decision", "rule"] as const) {
+      const v = c.req.query(k)?.trim();
+      if (!v) continue;
+      if (v.length > 200) return err(c, 400, `invalid_${k}`, `${k} must be at most 200 characters`);
+      filter[k] = v;
+    }
+    if (filter.decision) {
+      filter.decision = filter.decision.toUpperCase();
+      if (!DECISIONS.includes(filter.decision)) return err(c, 400, "invalid_decision", `decision must be one of ${DECISIONS.join(", ")}`);
+    }
+    return c.json({ decisions: deps.recentDecisions(limit, filter) });
+  });
+
+  app.get("/v1/intents/:id/timeline", (c) => {
+    const t = deps.views?.timeline(c.req.param("id"));
+    if (!t) return err(c, 404, "not_found", `no intent with id ${c.req.param("id")}`);
+    return c.json(t);
+  });
+
+  app.get("/v1/usage", (c) => {
+    if (!deps.views) return err(c, 404, "not_found", "usage is not available on this listener");
+    const q = c.req.query("buckets");
+    const buckets = q === undefined ? 24 : Number(q);
+    if (!Number.isInteger(buckets) || buckets < 1 || buckets > 200) return err(c, 400, "invalid_buckets", "buckets must be an integer from 1 to 200");
+    return c.json(deps.views.usage(buckets));
+  });
+
+  app.get("/v1/policy/status", (c) => {
+    if (!deps.views) return err(c, 404, "not_found", "policy status is not available on this listener");
+    return c.json(deps.views.policyStatus());
   });
 
   // Live updates for the console: one SSE event per hold transition.

@@ -31,6 +31,7 @@ interface HoldView {
   resolved_at: string | null;
   resolved_by: string | null;
   resolution_note: string | null;
+  summary?: { text: string; lines: string[] };
 }
 
 const DEFAULT_URL = "http://127.0.0.1:7402";
@@ -116,6 +117,7 @@ function describe(h: HoldView): string {
     `state       ${h.state}`,
     `agent       ${h.agent}`,
     `action      ${h.action}`,
+    ...(h.summary ? [`summary     ${h.summary.text}`] : []),
     `created     ${h.created_at}`,
     `expires     ${h.expires_at}${h.state === "pending" ? ` (in ${timeLeft(h.expires_at)})` : ""}`,
     `approvals   ${h.approvals.length} of ${h.approvals_required}`,
@@ -164,7 +166,11 @@ export function registerHolds(program: Command): void {
             h.state === "pending" ? timeLeft(h.expires_at) : "-",
             h.rules.join(","),
           ]),
-        ),
+        )
+          // each row followed by the hold's summary, indented: "  Send 2,000 USDC to vendor-a (0x1111…1111) on Base"
+          .split("\n")
+          .flatMap((line, i) => (i > 0 && r.holds[i - 1]?.summary ? [line, `  ${r.holds[i - 1]!.summary!.text}`] : [line]))
+          .join("\n"),
       );
     });
 
