@@ -7,6 +7,7 @@ import { socketAnswers } from "./socket-probe.ts";
 import { X509Certificate } from "node:crypto";
 import { NemoClawContractError } from "./contract.ts";
 import { buildDeclaration, readDeclaration } from "./declaration.ts";
+import { probeService } from "./service-probe.ts";
 
 export interface CheckResult {
   check: string;
@@ -120,7 +121,15 @@ async function checkSocket(socketPath: string): Promise<CheckResult> {
 }
 
 /** Runs every check; never throws for a failed check. */
-export async function checkInstallation(declarationPath: string): Promise<CheckResult[]> {
+export interface CheckOptions {
+  /** Where to reach the middleware from here (default 127.0.0.1:<declared port>; the TLS name stays
+   * host.openshell.internal). */
+  middlewareAddr?: string;
+  /** Skip the gRPC probes (the services are not started by this daemon). */
+  skipServices?: boolean;
+}
+
+export async function checkInstallation(declarationPath: string, opts: CheckOptions = {}): Promise<CheckResult[]> {
   const results: CheckResult[] = [checkDeclarationFile(declarationPath)];
   if (!results[0]!.ok && !fs.existsSync(declarationPath)) return results;
   let declaration;
@@ -167,5 +176,42 @@ export async function checkInstallation(declarationPath: string): Promise<CheckR
     results.push(checkCa("middleware", declaration.middleware.caCertificatePath));
   }
   results.push(await checkSocket(declaration.activationSocketPath));
+  if (!opts.skipServices) {
+    // the gRPC services OpenShell will call: Describe over TLS, verified with the declared CA
+    const port = (endpoint: string) => endpoint.slice(endpoint.lastIndexOf(":") + 1);
+    const interceptor = await probeService({
+      service: "openshell.gateway_interceptor.v1.GatewayInterceptor",
+      connect: `127.0.0.1:${port(declaration.interceptor.endpoint)}`,
+      serverName: "127.0.0.1",
+      caFile: declaration.interceptor.caCertificatePath,
+      name: declaration.componentId,
+      audience: declaration.interceptor.audience,
+    });
+    results.push({
+      check: "interceptor service",
+      ok: interceptor === null,
+      message:
+        interceptor === null
+          ? `${declaration.interceptor.endpoint} answers Describe (audience ${declaration.interceptor.audience})`
+          : `${interceptor}; start the sidecar with --interceptor-addr 127.0.0.1:${port(declaration.interceptor.endpoint)}`,
+    });
+    const middlewareAt = opts.middlewareAddr ?? `127.0.0.1:${port(declaration.middleware.endpoint)}`;
+    const middleware = await probeService({
+      service: "openshell.middleware.v1.SupervisorMiddleware",
+      connect: middlewareAt,
+      serverName: "host.openshell.internal",
+      caFile: declaration.middleware.caCertificatePath,
+      name: declaration.middleware.name,
+      audience: declaration.middleware.audience,
+    });
+    results.push({
+      check: "middleware service",
+      ok: middleware === null,
+      message:
+        middleware === null
+          ? `${declaration.middleware.endpoint} answers Describe at ${middlewareAt} (audience ${declaration.middleware.audience})`
+          : `${middleware}; start the sidecar with --middleware-addr <bridge address>:${port(declaration.middleware.endpoint)} (and pass the same address to check --middleware-addr)`,
+    });
+  }
   return results;
 }

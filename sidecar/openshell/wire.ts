@@ -552,3 +552,19 @@ export function encodeProviderProfiles(): Uint8Array {
 export function decodeEmpty(bytes: Uint8Array): void {
   guarded("Empty", () => readMessage(new BinaryReader(bytes), () => false));
 }
+
+/** The name and expected audience of a MiddlewareManifest or InterceptorManifest (same field numbers): what a
+ * probe (`nemoclaw check`) compares with the declaration. */
+export function decodeManifestIdentity(bytes: Uint8Array): { name: string; expectedAudience: string } {
+  return guarded("Manifest", () => {
+    const r = new BinaryReader(bytes);
+    const out = { name: "", expectedAudience: "" };
+    readMessage(r, (no, wt) => {
+      if (no === 1) out.name = str(r, wt, "name");
+      else if (no === 4) out.expectedAudience = str(r, wt, "expected_audience");
+      else return false;
+      return true;
+    });
+    return out;
+  });
+}

@@ -5,10 +5,25 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CertificateAuthority } from "../../proxy/ca.ts";
 import { startActivationServer, type ActivationServer } from "../../sidecar/nemoclaw/index.ts";
 import { privateTmp, privateTmpAvailable } from "./private-tmp.ts";
+import net from "node:net";
+import { CallerVerifier, startOpenShellServices, type OpenShellServices } from "../../sidecar/openshell/index.ts";
+import { proxyPolicy } from "../../proxy/policy.ts";
+import { createProxyVerifier } from "../../proxy/attestation.ts";
+import { pinnedKeys } from "../../executor-gate/jwks.ts";
 import { runCli } from "./run-cli.ts";
 
 let home: string;
 let server: ActivationServer | undefined;
+let services: OpenShellServices | undefined;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
 const declaration = () => path.join(home, ".config", "nemoclaw", "external-component.json");
 
 async function check() {
@@ -24,6 +39,8 @@ beforeEach(() => {
 afterEach(async () => {
   await server?.close();
   server = undefined;
+  await services?.close();
+  services = undefined;
   if (home) fs.rmSync(home, { recursive: true, force: true });
 });
 
@@ -39,7 +56,12 @@ describe.skipIf(!privateTmpAvailable)("intent-sidecar nemoclaw check", () => {
 
   it("fails until the CA exists and the socket is served, then passes", async () => {
     const dataDir = path.join(home, "data");
-    expect((await runCli(["nemoclaw", "install", "--home", home, "--data-dir", dataDir])).code).toBe(0);
+    const [ip, mp] = [await freePort(), await freePort()];
+    const install = [
+      ["--interceptor-endpoint", `https://127.0.0.1:${ip}`],
+      ["--middleware-endpoint", `https://host.openshell.internal:${mp}`],
+    ].flat();
+    expect((await runCli(["nemoclaw", "install", "--home", home, "--data-dir", dataDir, ...install])).code).toBe(0);
     let r = await check();
     expect(r.code).toBe(1);
     expect(r.byCheck["declaration file"]!.ok).toBe(true);
@@ -49,13 +71,38 @@ describe.skipIf(!privateTmpAvailable)("intent-sidecar nemoclaw check", () => {
       message: expect.stringMatching(/does not exist/),
     });
     expect(r.byCheck["activation socket"]!.ok).toBe(false);
+    expect(r.byCheck["middleware service"]).toMatchObject({ ok: false, message: expect.stringMatching(/--middleware-addr/) });
 
-    await CertificateAuthority.loadOrCreate(dataDir);
+    const ca = await CertificateAuthority.loadOrCreate(dataDir);
     const decl = JSON.parse(fs.readFileSync(declaration(), "utf8"));
     server = await startActivationServer({
       socketPath: decl.activationSocketPath,
       componentId: decl.componentId,
       activePolicyDigest: () => `sha256:${"c".repeat(64)}`,
+    });
+    // the gRPC services on the declared ports, with leaves from the same CA
+    services = await startOpenShellServices({
+      middleware: {
+        addr: `127.0.0.1:${mp}`,
+        name: decl.middleware.name,
+        audience: decl.middleware.audience,
+        tls: { ca: { authority: ca, host: "host.openshell.internal" } },
+      },
+      interceptor: {
+        addr: `127.0.0.1:${ip}`,
+        name: decl.componentId,
+        audience: decl.interceptor.audience,
+        middlewareName: decl.middleware.name,
+        tls: { ca: { authority: ca, host: "127.0.0.1" } },
+      },
+      callers: new CallerVerifier({ anchors: () => [] }),
+      env: {
+        policy: () => proxyPolicy({ decide: () => ({ allow: false, reasons: [] }) }),
+        attestations: createProxyVerifier({ keys: pinnedKeys([]) }),
+        principal: (id) => ({ sandboxId: id, agent: null, gateway: null, activated: false }),
+        now: () => new Date(),
+      },
+      governedHosts: () => [],
     });
     r = await check();
     expect(Object.values(r.byCheck).filter((x) => !x.ok)).toEqual([]);

@@ -114,8 +114,13 @@ function registerNemoClawCheck(nemoclaw: Command): void {
     .option("--home <dir>", "home folder whose .config/nemoclaw holds the declaration")
     .option("--declaration <file>", "the declaration file")
     .option("--json", "print the results as JSON")
+    .option("--middleware-addr <host:port>", "reach the OpenShell middleware here (default 127.0.0.1:<declared port>)")
+    .option("--no-services", "do not probe the OpenShell middleware and interceptor services")
     .action(async (o) => {
-      const results = await checkInstallation(path.resolve(o.declaration ?? defaultDeclarationPath(o.home)));
+      const results = await checkInstallation(path.resolve(o.declaration ?? defaultDeclarationPath(o.home)), {
+        middlewareAddr: o.middlewareAddr,
+        skipServices: o.services === false,
+      });
       if (o.json) process.stdout.write(JSON.stringify(results) + "\n");
       else for (const r of results) process.stdout.write(`${r.ok ? "ok  " : "FAIL"} ${r.check}: ${r.message}\n`);
       if (results.some((r) => !r.ok)) throw new ExitError(1);
