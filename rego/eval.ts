@@ -52,6 +52,9 @@ export class Root implements BuiltinContext {
   private seed: number;
   /** memo of the last call per builtin (pure builtins called twice with identical arguments, e.g. json.marshal) */
   memo: Map<BuiltinDef, { args: Value[]; result: Value | undefined }> | undefined;
+  /** coverage hook (`policy test --coverage`): called with each expression as it is evaluated and each rule head
+   * whose body succeeded; undefined (the default) costs one property read per expression */
+  cover: ((loc: Location) => void) | undefined = undefined;
   constructor(
     readonly strict: boolean,
     readonly nowNs: bigint,
@@ -124,6 +127,7 @@ export function evalBody(body: Expr[], i: number, f: Frame, c: Ctx, k: K): boole
 
 export function evalExpr(e: Expr, f: Frame, c: Ctx, k: K): boolean {
   c.root.tick();
+  if (c.root.cover !== undefined) c.root.cover(e.loc);
   if (e.with.length) return evalWith(e, f, c, k);
   switch (e.k) {
     case "term":
@@ -737,6 +741,7 @@ function evalComplete(node: Node, c: Ctx): Value | undefined {
   void loc;
   if (result === undefined && node.defaultRule) {
     const d = node.defaultRule;
+    if (c.root.cover !== undefined) c.root.cover(d.loc);
     const f: Frame = new Array(d.nslots);
     evalTerm(d.value ?? { t: "val", v: true }, f, c, (v) => {
       result = v;
@@ -756,6 +761,7 @@ function evalRuleChain(rule: CRule, c: Ctx, prev: Value | undefined, _setLoc: (l
     const cur = r;
     evalBody(r.body, 0, f, c, () => {
       found = true;
+      if (c.root.cover !== undefined) c.root.cover(cur.loc);
       return evalTerm(cur.value ?? TRUE, f, c, (v) => {
         if (result !== undefined && !equals(result, v))
           throw new RegoError("eval_conflict_error", "complete rules must not produce multiple outputs", cur.loc);
@@ -778,6 +784,7 @@ function evalMulti(node: Node, c: Ctx): Value | undefined {
     const f: Frame = new Array(rule.nslots);
     evalBody(rule.body, 0, f, c, () =>
       evalItems(rule.dyn, 0, new Array(rule.dyn.length), f, c, (keys) => {
+        if (c.root.cover !== undefined) c.root.cover(rule.loc);
         if (out instanceof RSet) {
           return evalTerm(rule.key!, f, c, (v) => {
             (out as RSet).add(v);
@@ -1218,6 +1225,7 @@ function callFunction(node: Node, vals: Value[], c: Ctx, loc?: Location): Value 
         unifyArray(r.args!, vals, 0, fr, c, () =>
           evalBody(cur.body, 0, fr, c, () => {
             found = true;
+            if (c.root.cover !== undefined) c.root.cover(cur.loc);
             return evalTerm(cur.value ?? TRUE, fr, c, (v) => {
               if (result !== undefined && !equals(result, v))
                 throw new RegoError("eval_conflict_error", "functions must not produce multiple outputs for same inputs", cur.loc);
@@ -1231,6 +1239,7 @@ function callFunction(node: Node, vals: Value[], c: Ctx, loc?: Location): Value 
     }
     if (result === undefined && node.defaultRule) {
       const d = node.defaultRule;
+      if (root.cover !== undefined) root.cover(d.loc);
       const fr: Frame = new Array(d.nslots);
       evalTerm(d.value ?? TRUE, fr, c, (v) => {
         result = v;

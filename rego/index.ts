@@ -4,7 +4,7 @@ import { builtins as registry } from "./builtins/index.ts";
 import type { BuiltinDef } from "./builtins/api.ts";
 import { T } from "./builtins/api.ts";
 import { Compiler, INTERNAL_CALLS, setArityLookup, type Node } from "./compile.ts";
-import { RegoError, RegoErrors } from "./errors.ts";
+import { RegoError, RegoErrors, type Location } from "./errors.ts";
 import { Ctx, DEFAULT_LIMITS, evalBody, evalNodeValue, evalTerm, Root, type Limits } from "./eval.ts";
 import { parseModule, parseQuery, type RegoVersion } from "./parser.ts";
 import { FloatLit, fromJSON, RObject, RSet, type Value } from "./value.ts";
@@ -46,6 +46,8 @@ export interface EvalOptions {
   seed?: number;
   /** collects print() output */
   print?: (line: string) => void;
+  /** coverage hook: called with the location of each expression evaluated and each rule head that succeeded */
+  cover?: (loc: Location) => void;
 }
 
 export interface ResultRow {
@@ -121,6 +123,7 @@ export class CompiledPolicy {
   newRoot(o: EvalOptions): Root {
     const nowNs = o.nowNs ?? BigInt(o.now ? o.now.getTime() : Date.now()) * 1_000_000n;
     const r = new Root(o.strictBuiltinErrors ?? this.opts.strictBuiltinErrors ?? false, nowNs, this.builtins, this.limits, o.seed ?? 0);
+    if (o.cover) r.cover = o.cover;
     return r;
   }
 
@@ -355,3 +358,4 @@ export function compile(modules: ModuleSource[], opts: CompileOptions = {}): Com
 
 export { parseModule, parseQuery } from "./parser.ts";
 export { runTests, type TestResult } from "./testing.ts";
+export { coverageReport, formatCoverage, CoverageTracer, type CoverageReport } from "./coverage.ts";

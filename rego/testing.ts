@@ -23,6 +23,8 @@ export function runTests(
     files?: (file: string) => boolean;
     /** `opa test --strict-builtin-errors`: a failing builtin call is an ERROR instead of undefined */
     strictBuiltinErrors?: boolean;
+    /** coverage hook (a CoverageTracer's `hit`) */
+    cover?: EvalOptions["cover"];
   } = {},
 ): TestResult[] {
   const out: TestResult[] = [];
@@ -43,7 +45,7 @@ export function runTests(
     }
     const printed: string[] = [];
     const t0 = process.hrtime.bigint();
-    const eo: EvalOptions = { data: opts.data, strictBuiltinErrors: opts.strictBuiltinErrors, print: (l) => printed.push(l) };
+    const eo: EvalOptions = { data: opts.data, strictBuiltinErrors: opts.strictBuiltinErrors, print: (l) => printed.push(l), cover: opts.cover };
     try {
       const v = policy.evalNode(node, eo);
       const t1 = process.hrtime.bigint();

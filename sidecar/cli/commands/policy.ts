@@ -2,7 +2,7 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
-import { compile, errorsToJSON, RegoError, RegoErrors, runTests, type CompiledPolicy, type TestResult } from "../../../rego/index.ts";
+import { compile, coverageReport, CoverageTracer, errorsToJSON, formatCoverage, RegoError, RegoErrors, runTests, type CompiledPolicy, type TestResult } from "../../../rego/index.ts";
 import { v0ToV1 } from "../../../rego/parser.ts";
 import { parseJSON, RObject, toJSONString, type Value, fromJSON } from "../../../rego/value.ts";
 import { parse as parseYAML } from "yaml";
@@ -131,6 +131,16 @@ function formatTests(results: TestResult[], verbose: boolean): string {
   return lines.join("\n");
 }
 
+interface TestOpts {
+  verbose?: boolean;
+  run?: string;
+  v0Compatible?: boolean;
+  strictBuiltinErrors?: boolean;
+  coverage?: boolean;
+  format: string;
+  threshold?: string;
+}
+
 export function registerPolicy(program: Command): void {
   const policy = program.command("policy").description("check, test, evaluate and format policies (Rego like opa)");
 
@@ -185,7 +195,10 @@ export function registerPolicy(program: Command): void {
     .option("-r, --run <regex>", "only tests whose full name matches")
     .option("--v0-compatible", "parse modules as Rego v0")
     .option("--strict-builtin-errors", "a failing builtin call is a test ERROR instead of undefined")
-    .action((paths: string[], o: { verbose?: boolean; run?: string; v0Compatible?: boolean; strictBuiltinErrors?: boolean }) => {
+    .option("-c, --coverage", "report which lines the tests evaluated (covered / not covered per file, percentage)")
+    .option("-f, --format <format>", "with --coverage: pretty (default, readable) or json (OPA's coverage report)", "pretty")
+    .option("--threshold <percent>", "with --coverage: exit 1 when total coverage is under this percentage")
+    .action((paths: string[], o: TestOpts) => {
       const files = paths.flatMap((p) => walkFiles(p, [".rego", ".json", ".yaml", ".yml"]));
       const rego = files.filter((f) => f.endsWith(".rego"));
       const data = loadData(files.filter((f) => !f.endsWith(".rego")));
@@ -196,9 +209,27 @@ export function registerPolicy(program: Command): void {
       } catch (e) {
         throw new ExitError(2, `invalid --run regex: ${(e as Error).message}`);
       }
-      const results = runTests(compiled, { run, data, strictBuiltinErrors: o.strictBuiltinErrors });
-      process.stdout.write(formatTests(results, !!o.verbose) + "\n");
-      if (results.some((r) => r.status === "FAIL" || r.status === "ERROR")) throw new ExitError(1);
+      if (o.format !== "pretty" && o.format !== "json") throw new ExitError(2, `--format: expected pretty or json, got ${o.format}`);
+      let threshold: number | undefined;
+      if (o.threshold !== undefined) {
+        threshold = Number(o.threshold);
+        if (!o.coverage) throw new ExitError(2, "--threshold needs --coverage");
+        if (!Number.isFinite(threshold) || threshold < 0 || threshold > 100) throw new ExitError(2, `--threshold: expected a percentage 0..100, got ${o.threshold}`);
+      }
+      const tracer = o.coverage ? new CoverageTracer() : undefined;
+      const results = runTests(compiled, { run, data, strictBuiltinErrors: o.strictBuiltinErrors, cover: tracer?.hit });
+      const failed = results.some((r) => r.status === "FAIL" || r.status === "ERROR");
+      if (!tracer) {
+        process.stdout.write(formatTests(results, !!o.verbose) + "\n");
+        if (failed) throw new ExitError(1);
+        return;
+      }
+      const report = coverageReport(compiled.modules, tracer);
+      if (o.format === "json") process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+      else process.stdout.write(formatTests(results, !!o.verbose) + "\n\n" + formatCoverage(report) + "\n");
+      if (failed) throw new ExitError(1, o.format === "json" ? formatTests(results, false) : "");
+      if (threshold !== undefined && report.coverage < threshold)
+        throw new ExitError(1, `Code coverage threshold not met: got ${report.coverage.toFixed(2)} instead of ${threshold.toFixed(2)}`);
     });
 
   policy
