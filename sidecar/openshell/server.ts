@@ -123,14 +123,17 @@ class LeafProvider implements CertificateProvider {
   }
   addCaCertificateListener(l: CaCertificateUpdateListener): void {
     this.caListeners.add(l);
-    if (this.ca) l({ caCertificate: this.ca });
+    // delivered after grpc-js has registered its watcher (a synchronous update would be lost)
+    const ca = this.ca;
+    if (ca) queueMicrotask(() => this.caListeners.has(l) && l({ caCertificate: ca }));
   }
   removeCaCertificateListener(l: CaCertificateUpdateListener): void {
     this.caListeners.delete(l);
   }
   addIdentityCertificateListener(l: IdentityCertificateUpdateListener): void {
     this.idListeners.add(l);
-    if (this.identity) l(this.identity);
+    const identity = this.identity;
+    if (identity) queueMicrotask(() => this.idListeners.has(l) && l(identity));
   }
   removeIdentityCertificateListener(l: IdentityCertificateUpdateListener): void {
     this.idListeners.delete(l);
