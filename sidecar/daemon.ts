@@ -18,6 +18,7 @@ import { TokenAuth } from "./api/auth.ts";
 import { createAgentServer } from "./api/agent-server.ts";
 import { createLimitedServer, fitCaps, openFileLimit, OPERATOR_LIMITS, watchListener } from "./api/http-server.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
+import { registerPolicyRoutes } from "./operator/policy-routes.ts";
 import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
 import { startOpenShell, type OpenShellServices } from "./openshell/index.ts";
@@ -110,7 +111,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     const store = new IntentStore(db);
     const keys = KeyRing.open(config.dataDir);
     auditCheckpoints = startAuditCheckpoints({ db, key: () => keys.current, log });
-    const policy = opts.policy ?? (await openPolicy(config.policyFile, log));
+    const policy = opts.policy ?? (await openPolicy(config.policyFile, log, { dataDir: config.dataDir }));
     policy.onReload((r) => {
       metrics.policyReloads.inc({ result: r.ok ? "ok" : "failed" });
       try {
@@ -231,6 +232,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
     // Operator listener: operator API and console (sidecar/operator/, wired by sidecar/holds/subsystem.ts).
     const operatorApp = holdsSystem.operatorApp;
+    if (policy.manager) registerPolicyRoutes(operatorApp, { manager: policy.manager, audit: (e) => void appendAudit(db, e) });
     const operatorServer = createLimitedServer({ ...OPERATOR_LIMITS, maxConnections: caps.operator });
     operatorServer.on(
       "request",

@@ -3,7 +3,9 @@
 import type { Logger } from "./log.ts";
 import type { PolicyProvider } from "./pipeline.ts";
 import type { PolicyRef } from "./pipeline-hooks.ts";
-import { PolicyManager } from "./policy/manager.ts";
+import { join } from "node:path";
+import { PolicyManager, type FileChanges } from "./policy/manager.ts";
+import { DATA_OVERLAY_FILE } from "./policy/data-overlay.ts";
 import { evaluateBlocks, combineVerdicts } from "./policy/evaluate.ts";
 import type { LoadedPolicy } from "./policy/load.ts";
 
@@ -17,6 +19,10 @@ export interface ReloadResult {
   ok: boolean;
   digest?: string;
   error?: string;
+  /** operator reloads: whether the digest changed, the digest before, and the files added/removed/modified */
+  changed?: boolean;
+  previous_digest?: string;
+  changes?: FileChanges;
 }
 
 export interface PolicyHandle {
@@ -25,17 +31,21 @@ export interface PolicyHandle {
   reload(): Promise<ReloadResult>;
   onReload(cb: (r: ReloadResult) => void): void;
   close(): Promise<void>;
-  /** The underlying PolicyManager (for the operator API's reload route). */
-  manager?: unknown;
+  /** The underlying PolicyManager (for the operator API's policy routes). */
+  manager?: PolicyManager;
 }
 
 function errorText(e: unknown): string {
   return (e as Error)?.message ?? String(e);
 }
 
-export async function openPolicy(file: string, log: Logger): Promise<PolicyHandle> {
+export async function openPolicy(file: string, log: Logger, opts: { dataDir?: string; watch?: boolean } = {}): Promise<PolicyHandle> {
   void log;
-  const manager = new PolicyManager(file);
+  // external data (PUT /v1/policy/data/...) persists in the data dir
+  const manager = new PolicyManager(file, {
+    ...(opts.dataDir ? { dataFile: join(opts.dataDir, DATA_OVERLAY_FILE) } : {}),
+    ...(opts.watch === false ? { watch: false } : {}),
+  });
   await manager.start(); // throws PolicyError (file:line:col) when the first load fails
   const listeners: ((r: ReloadResult) => void)[] = [];
   const emit = (r: ReloadResult) => listeners.forEach((l) => l(r));
@@ -51,7 +61,9 @@ export async function openPolicy(file: string, log: Logger): Promise<PolicyHandl
     lastError: () => (manager.lastError ? errorText(manager.lastError) : null),
     async reload() {
       const r = await manager.reload();
-      return r.ok ? { ok: true, digest: r.digest } : { ok: false, error: errorText(r.error) };
+      return r.ok
+        ? { ok: true, digest: r.digest, changed: r.changed, ...(r.previous_digest ? { previous_digest: r.previous_digest } : {}), ...(r.changes ? { changes: r.changes } : {}) }
+        : { ok: false, error: errorText(r.error) };
     },
     onReload: (cb) => void listeners.push(cb),
     close: async () => manager.stop(),

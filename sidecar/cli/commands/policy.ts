@@ -7,6 +7,7 @@ import { v0ToV1 } from "../../../rego/parser.ts";
 import { parseJSON, RObject, toJSONString, type Value, fromJSON } from "../../../rego/value.ts";
 import { parse as parseYAML } from "yaml";
 import { ExitError } from "../exit.ts";
+import { registerPolicyOps } from "./policy-ops.ts";
 
 type Version = "v0" | "v1";
 
@@ -143,6 +144,7 @@ interface TestOpts {
 
 export function registerPolicy(program: Command): void {
   const policy = program.command("policy").description("check, test, evaluate and format policies (Rego like opa)");
+  registerPolicyOps(policy);
 
   policy
     .command("check")
