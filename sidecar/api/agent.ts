@@ -7,6 +7,7 @@ import type { KeyRing } from "../attest/index.ts";
 import type { Metrics } from "../metrics.ts";
 import { intentChanges } from "../store/index.ts";
 import type { Role, TokenAuth } from "./auth.ts";
+import { registerToolsScreen } from "./tools-screen.ts";
 
 export interface Health {
   status: "ok" | "no_policy";
@@ -122,6 +123,7 @@ export function createAgentApp(deps: AgentApiDeps): Hono<AgentEnv> {
     return c.json(res, res.decision === "PENDING" ? 202 : 200);
   });
 
+  registerToolsScreen(app, deps); // POST /v1/tools/screen (./tools-screen.ts)
   deps.extend?.(app);
   return app;
 }

@@ -20,6 +20,7 @@ interface McpOpts {
   tokenFile?: string;
   holdWait: string;
   quiet?: boolean;
+  hideDenied: boolean;
 }
 
 const DEFAULT_TOKEN_FILE = ".intent-sidecar/agent-token";
@@ -47,6 +48,10 @@ export function registerMcp(program: Command): void {
       "how long a held call waits for an operator before the model is told to retry",
       "30",
     )
+    .option(
+      "--no-hide-denied",
+      "list every tool in tools/list (default: the tools the policy denies outright by name are hidden)",
+    )
     .option("--quiet", "no log lines on stderr")
     .argument("[command...]", "the stdio MCP server to wrap, after --")
     .action(async (command: string[], opts: McpOpts) => {
@@ -67,6 +72,7 @@ export function registerMcp(program: Command): void {
         sidecarUrl: opts.sidecar,
         server: opts.name,
         holdWaitMs: holdWait * 1000,
+        hideDenied: opts.hideDenied,
         ...(token ? { token } : {}),
         ...(opts.agent ? { agent: opts.agent } : {}),
       });

@@ -31,6 +31,8 @@ export interface GovernorOptions {
   holdWaitMs?: number;
   /** Length of one long-poll round, after which a progress notification is sent (ms, default 5000). */
   pollRoundMs?: number;
+  /** Hide the tools the policy denies outright from tools/list (default true; `--no-hide-denied`). */
+  hideDenied?: boolean;
   fetch?: typeof fetch;
 }
 
@@ -52,6 +54,12 @@ export type Outcome =
       reasons?: { block: string; rule: string; message: string }[];
     };
 
+/** How long tools/list waits for the sidecar's screening answer (ms). */
+const SCREEN_TIMEOUT_MS = 10_000;
+/** Names per screening request, and the longest governed name the route takes (sidecar/api/tools-screen.ts). */
+const SCREEN_BATCH = 200;
+const SCREEN_MAX_NAME = 512;
+
 /** How many spent keys of one call are skipped before giving up (each skip is one idempotent replay). */
 const MAX_GENERATIONS = 1000;
 
@@ -64,6 +72,8 @@ export class Governor {
   private readonly generations = new Map<string, number>();
   /** intent ids whose outcome this proxy already acted on (forwarded, or reported as final) */
   private readonly spent = new Set<string>();
+  readonly hideDenied: boolean;
+  private readonly fetchFn: typeof fetch;
 
   constructor(private readonly opts: GovernorOptions) {
     this.sidecarUrl = (opts.sidecarUrl ?? "http://127.0.0.1:7400").replace(/\/+$/, "");
@@ -74,6 +84,42 @@ export class Governor {
     });
     this.holdWaitMs = opts.holdWaitMs ?? 30_000;
     this.pollRoundMs = opts.pollRoundMs ?? 5_000;
+    this.hideDenied = opts.hideDenied ?? true;
+    this.fetchFn = opts.fetch ?? agentFetch;
+  }
+
+  /** The MCP tool names (of `tools`) the policy denies outright by name, from `POST /v1/tools/screen`. Throws when
+   * the sidecar cannot answer (the relay then fails closed). */
+  async deniedTools(tools: readonly string[], signal?: AbortSignal): Promise<Set<string>> {
+    const denied = new Set<string>();
+    const governed = new Map<string, string>();
+    for (const t of tools) {
+      const name = this.toolName(t);
+      // a name the sidecar would refuse to screen cannot be shown as allowed: hidden (its calls are decided anyway)
+      if (t.length === 0 || name.length > SCREEN_MAX_NAME) denied.add(t);
+      else governed.set(name, t);
+    }
+    const names = [...governed.keys()];
+    for (let i = 0; i < names.length; i += SCREEN_BATCH) {
+      const res = await this.fetchFn(`${this.sidecarUrl}/v1/tools/screen`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}),
+        },
+        body: JSON.stringify({ tools: names.slice(i, i + SCREEN_BATCH) }),
+        signal: signal ?? AbortSignal.timeout(SCREEN_TIMEOUT_MS),
+      });
+      const body = (await res.json().catch(() => undefined)) as
+        { denied?: unknown; error?: string; message?: string } | undefined;
+      if (!res.ok || !Array.isArray(body?.denied))
+        throw new Error(`${body?.message ?? body?.error ?? "unexpected answer"} (HTTP ${res.status})`);
+      for (const name of body.denied) {
+        const t = typeof name === "string" ? governed.get(name) : undefined;
+        if (t !== undefined) denied.add(t);
+      }
+    }
+    return denied;
   }
 
   /** The governed tool name of an MCP tool. */

@@ -1,7 +1,8 @@
 // The governing relay between one MCP client and one upstream MCP server, at the JSON-RPC message level over the
 // SDK's transports: every message passes through unchanged (ids included: the proxy sends no requests of its own)
-// except `tools/call`, which is decided by the sidecar first (see governor.ts), and cancellations of calls that are
-// still being decided.
+// except `tools/call`, which is decided by the sidecar first (see governor.ts), cancellations of calls that are
+// still being decided, and `tools/list` answers, from which the tools the policy denies outright are removed (unless
+// `--no-hide-denied`; an error when the sidecar cannot screen them).
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   ErrorCode,
@@ -11,6 +12,7 @@ import {
   isJSONRPCResultResponse,
   type JSONRPCMessage,
   type JSONRPCRequest,
+  type JSONRPCResultResponse,
   type RequestId,
 } from "@modelcontextprotocol/sdk/types.js";
 import { ATTESTATION_META, DECISION_META, INTENT_ID_META, type Governor } from "./governor.ts";
@@ -118,6 +120,10 @@ export class Relay {
       const f = id !== undefined ? this.inflight.get(id) : undefined;
       if (f && id !== undefined) {
         this.finish(id);
+        if (f.method === "tools/list" && isJSONRPCResultResponse(m) && this.opts.governor.hideDenied) {
+          void this.screenList(m, id);
+          return;
+        }
         if (f.method === "initialize" && isJSONRPCResultResponse(m)) {
           const version = (m.result as { protocolVersion?: unknown }).protocolVersion;
           if (typeof version === "string") this.upstream.setProtocolVersion?.(version);
@@ -211,6 +217,43 @@ export class Relay {
       },
       m.id,
     );
+  }
+
+  /** A tools/list answer without the tools the policy denies outright by name. Fails closed: when the sidecar cannot
+   * screen them, the client gets a JSON-RPC error instead of the list. */
+  private async screenList(m: JSONRPCResultResponse, id: RequestId): Promise<void> {
+    const tools = (m.result as { tools?: unknown }).tools;
+    if (!Array.isArray(tools)) {
+      this.toClient(m, id);
+      return;
+    }
+    const names = tools.map((t) => (t as { name?: unknown } | null)?.name);
+    let denied: Set<string>;
+    try {
+      denied = await this.opts.governor.deniedTools(names.filter((n): n is string => typeof n === "string"));
+    } catch (e) {
+      const why = (e as Error)?.message ?? String(e);
+      this.opts.log({ event: "mcp.list_screen_failed", error: why });
+      this.toClient(
+        {
+          jsonrpc: "2.0",
+          id,
+          error: {
+            code: ErrorCode.InternalError,
+            message:
+              `tools/list failed: the intent sidecar at ${this.opts.governor.sidecarUrl} could not screen the tools ` +
+              `(${why}); no tools are listed while it cannot. Try again once the sidecar is reachable.`,
+          },
+        },
+        id,
+      );
+      return;
+    }
+    // a tool without a string name cannot be governed by name: hidden as well
+    const kept = tools.filter((_, i) => typeof names[i] === "string" && !denied.has(names[i] as string));
+    if (kept.length !== tools.length)
+      this.opts.log({ event: "mcp.tools_hidden", hidden: tools.length - kept.length, listed: kept.length });
+    this.toClient({ ...m, result: { ...m.result, tools: kept } }, id);
   }
 
   private finish(id: RequestId): void {

@@ -48,6 +48,8 @@ export async function stdioProxyClient(o: {
   name: string;
   log: string;
   holdWait?: number;
+  /** more `intent-sidecar mcp` options (e.g. --no-hide-denied) */
+  options?: string[];
 }): Promise<{ client: Client; transport: StdioClientTransport; stderr: () => string }> {
   const transport = new StdioClientTransport({
     command: process.execPath,
@@ -60,6 +62,7 @@ export async function stdioProxyClient(o: {
       o.sidecar,
       "--hold-wait",
       String(o.holdWait ?? 2),
+      ...(o.options ?? []),
       "--",
       ...TSX,
       FIXTURE,

@@ -45,9 +45,15 @@ afterAll(async () => {
   removeDir(dir);
 });
 
-async function proxy(name: string, holdWait?: number) {
+async function proxy(name: string, holdWait?: number, options?: string[]) {
   const log = join(dir, `${name}-${Math.random().toString(36).slice(2)}.jsonl`);
-  const p = await stdioProxyClient({ sidecar: d.url, name, log, ...(holdWait !== undefined ? { holdWait } : {}) });
+  const p = await stdioProxyClient({
+    sidecar: d.url,
+    name,
+    log,
+    ...(holdWait !== undefined ? { holdWait } : {}),
+    ...(options ? { options } : {}),
+  });
   closers.push(() => p.client.close());
   return { ...p, log };
 }
@@ -63,8 +69,9 @@ async function approve(holdId: string) {
 describe("stdio: intent-sidecar mcp --name NAME -- COMMAND", () => {
   it("forwards an allowed call with an attestation the server verifies with the executor gate", async () => {
     const { client, log } = await proxy("web");
+    // only web.fetch is in tool_calls.allow: the other tools are denied by name and hidden
     const tools = await client.listTools();
-    expect(tools.tools.map((t) => t.name).sort()).toEqual(["exec", "fetch", "post_message", "refund"]);
+    expect(tools.tools.map((t) => t.name)).toEqual(["fetch"]);
 
     const args = { url: "https://api.github.com/repos/octo/hello" };
     const r = (await client.callTool({ name: "fetch", arguments: args })) as CallToolResult;
@@ -160,6 +167,32 @@ describe("stdio: intent-sidecar mcp --name NAME -- COMMAND", () => {
     expect(received(log)[0]!.verified).toBe(true);
   }, 60_000);
 
+  it("tools/list hides the tools the policy denies by name; a hidden tool called anyway is denied", async () => {
+    // payments.* is allowed (and held): every tool listed
+    const pay = await proxy("payments");
+    expect((await pay.client.listTools()).tools.map((t) => t.name).sort()).toEqual([
+      "exec",
+      "fetch",
+      "post_message",
+      "refund",
+    ]);
+    // shell.* is in tool_calls.deny: nothing listed
+    const shell = await proxy("shell");
+    expect((await shell.client.listTools()).tools).toEqual([]);
+    expect(shell.stderr()).toContain('"event":"mcp.tools_hidden"');
+    const r = (await shell.client.callTool({ name: "exec", arguments: { cmd: "id" } })) as CallToolResult;
+    expect(r.isError).toBe(true);
+    expect(decisionMeta(r)?.decision).toBe("DENIED");
+    expect(text(r)).toContain("shell.exec");
+    expect(received(shell.log)).toHaveLength(0);
+    // --no-hide-denied: the list is passed through unfiltered, and the calls are governed as always
+    const all = await proxy("shell", undefined, ["--no-hide-denied"]);
+    expect((await all.client.listTools()).tools).toHaveLength(4);
+    const r2 = (await all.client.callTool({ name: "exec", arguments: { cmd: "id" } })) as CallToolResult;
+    expect(decisionMeta(r2)?.decision).toBe("DENIED");
+    expect(received(all.log)).toHaveLength(0);
+  }, 60_000);
+
   it("fails closed: with the sidecar stopped mid-session every call is refused and nothing is forwarded", async () => {
     const own = await startTestDaemon({ config });
     let stopped = false;
@@ -183,8 +216,10 @@ describe("stdio: intent-sidecar mcp --name NAME -- COMMAND", () => {
     expect(text(r)).toContain(own.url);
     expect(decisionMeta(r)?.decision).toBe("UNAVAILABLE");
     expect(received(log)).toHaveLength(1);
+    // tools/list fails closed too: a JSON-RPC error rather than an unscreened list
+    await expect(client.listTools()).rejects.toThrow(/could not screen the tools/);
     // other methods still pass through
-    expect((await client.listTools()).tools.length).toBe(4);
+    await expect(client.ping()).resolves.toBeDefined();
   }, 60_000);
 });
 
@@ -276,7 +311,7 @@ describe("Streamable HTTP: intent-sidecar mcp --upstream URL --listen 127.0.0.1:
     const transport = new StreamableHTTPClientTransport(new URL(p.url));
     await client.connect(transport);
     closers.push(() => client.close());
-    expect((await client.listTools()).tools).toHaveLength(4);
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["fetch"]);
 
     const args = { url: "https://api.github.com/zen" };
     const ok = (await client.callTool({ name: "fetch", arguments: args })) as CallToolResult;
@@ -284,7 +319,7 @@ describe("Streamable HTTP: intent-sidecar mcp --upstream URL --listen 127.0.0.1:
     expect(calls).toHaveLength(1);
     expect(calls[0]).toMatchObject({ tool: "fetch", args, verified: true });
 
-    // web.exec is in no allow list: denied by default, never forwarded
+    // web.exec is in no allow list: hidden from tools/list, and called anyway it is denied, never forwarded
     const no = (await client.callTool({ name: "exec", arguments: { cmd: "id" } })) as CallToolResult;
     expect(no.isError).toBe(true);
     expect(decisionMeta(no)?.decision).toBe("DENIED");
@@ -303,7 +338,7 @@ describe("Streamable HTTP: intent-sidecar mcp --upstream URL --listen 127.0.0.1:
     });
     expect(bad.status).toBe(400);
     expect((await bad.json()).error.code).toBe(-32700);
-    expect((await client.listTools()).tools).toHaveLength(4);
+    expect((await client.listTools()).tools).toHaveLength(1);
     await transport.terminateSession();
   }, 60_000);
 });
