@@ -257,6 +257,11 @@ export class Pipeline {
     jobs.forEach((j, i) => j.done(results[i]!));
   }
 
+  /** The policy every decision uses right now (undefined while none is loaded). Read-only uses: tools/screen. */
+  currentPolicy(): ReturnType<PolicyProvider["current"]> {
+    return this.deps.policies.current();
+  }
+
   /** Decides one intent from the request body as received (the agent API's entry point). */
   async decideText(text: string, agent?: string): Promise<PipelineResult> {
     const t0 = performance.now();

@@ -11,7 +11,7 @@ import type { Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { ErrorBody } from "../../protocol/index.ts";
 import type { GlobSet } from "../../protocol/glob.ts";
-import type { Pipeline, PolicyProvider } from "../pipeline.ts";
+import type { Pipeline } from "../pipeline.ts";
 import type { AgentEnv } from "./agent.ts";
 
 /** At most this many names per request, each at most MAX_NAME characters. */
@@ -54,7 +54,7 @@ function err(c: Context, status: number, error: string, message: string) {
 
 /** The active policy: the pipeline's policy provider (the one every decision uses). */
 function currentPolicy(pipeline: Pipeline): { config?: unknown } | undefined {
-  return (pipeline as unknown as { deps: { policies: PolicyProvider } }).deps.policies.current();
+  return pipeline.currentPolicy() as { config?: unknown } | undefined;
 }
 
 /** Adds `POST /v1/tools/screen` to the agent app (after its `/v1/*` token check). */
