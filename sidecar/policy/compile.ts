@@ -22,6 +22,7 @@ import { actionGate, CelCompileError, compileCel, compileMeasure } from "./cel.t
 import { expandGlob, readTracked, type ReadFileRecord } from "./files.ts";
 import { NAMED_ABIS, functionNames } from "./effects/abis.ts";
 import type { NetworkSpec } from "./network.ts";
+import { loadBundle, type BundleInfo } from "./bundle.ts";
 
 export type Path = (string | number)[];
 export interface CompileIssue {
@@ -264,14 +265,31 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
         });
       }
     }
-    network = {
-      package: n.package ?? "nemoclaw.network",
-      modules,
-      data,
-      require_attestation: n.require_attestation ?? [],
-      allow_addresses: n.allow_addresses ?? [],
-      resolve: n.resolve ?? {},
-    };
+    let bundle: BundleInfo | undefined;
+    if (n.bundle) {
+      try {
+        const keyFile = n.bundle_key ? path.resolve(dir, n.bundle_key) : undefined;
+        const b = await loadBundle(path.resolve(dir, n.bundle), keyFile, referenced);
+        modules.push(...b.modules);
+        deepMerge(data, b.data);
+        bundle = b.info;
+      } catch (err) {
+        issues.push({ path: ["network", "bundle"], message: `bundle ${n.bundle}: ${(err as Error).message}` });
+      }
+    } else if (n.bundle_key) {
+      issues.push({ path: ["network", "bundle_key"], message: "bundle_key needs network.bundle" });
+    }
+    network = Object.assign(
+      {
+        package: n.package ?? "nemoclaw.network",
+        modules,
+        data,
+        require_attestation: n.require_attestation ?? [],
+        allow_addresses: n.allow_addresses ?? [],
+        resolve: n.resolve ?? {},
+      },
+      bundle ? { bundle } : {},
+    );
   } else if (input.inlineRego.length > 0) {
     network = {
       package: "nemoclaw.network",

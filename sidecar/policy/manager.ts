@@ -25,6 +25,7 @@ import {
   writeOverlayFile,
   type DataOverlayEntry,
 } from "./data-overlay.ts";
+import type { BundleInfo } from "./bundle.ts";
 
 /** Files added, removed or modified between the previous policy and the new one (absolute paths). */
 export interface FileChanges {
@@ -55,6 +56,8 @@ export interface PolicyStatus {
   files: PolicyFileInfo[];
   data: { path: string; digest: string; updated_at: string; updated_by: string }[];
   last_error: { message: string; at: string } | null;
+  /** the network block's OPA bundle (network.bundle): path, manifest revision and roots, whether it was signed */
+  bundle: BundleInfo | null;
   /** changes on disk not yet active: files whose content differs from the loaded one, and whether a settle is running */
   pending: { settling: boolean; files: { path: string; state: "modified" | "missing" | "added" }[] };
 }
@@ -344,6 +347,7 @@ export class PolicyManager extends EventEmitter<PolicyManagerEvents> {
       loaded_at: p.loadedAt.toISOString(),
       files: files.map((f) => ({ path: f, kind: fileKind(this.file, f), digest: this.fileInfo.get(f)!.digest, changed_at: this.fileInfo.get(f)!.changedAt })),
       data: this.overlay.map((e) => ({ path: pathKey(e.path), digest: e.digest, updated_at: e.updated_at, updated_by: e.updated_by })),
+      bundle: (p.config.network as { bundle?: BundleInfo } | undefined)?.bundle ?? null,
       last_error: this.error ? { message: this.error.message, at: (this.errorAt ?? new Date()).toISOString() } : null,
       pending: { settling: this.settling, files: pending },
     };

@@ -396,6 +396,16 @@ export const policySchema = z
           .optional()
           .meta(m("Globs of .rego files relative to the policy file; *_test.rego excluded.")),
         data: z.array(z.string().min(1)).optional().meta(m("JSON/YAML files merged into `data`.")),
+        bundle: z
+          .string()
+          .min(1)
+          .optional()
+          .meta(m("OPA bundle (.tar.gz or directory) whose .rego modules and data files are added.")),
+        bundle_key: z
+          .string()
+          .min(1)
+          .optional()
+          .meta(m("PEM public key the bundle's .signatures.json must verify against.")),
         require_attestation: globs.optional().meta(m("Host globs whose requests must carry an attestation.")),
         allow_addresses: z
           .array(z.string().regex(/^[0-9a-fA-F:.]+(\/\d{1,3})?$/, 'must be a CIDR such as "10.0.0.0/8" or an address'))

@@ -38,7 +38,9 @@ export function formatReload(r: any): string {
 export function formatList(s: any): string {
   const lines = [`policy   ${s.file}`, `digest   ${s.digest}`];
   if (s.files_digest !== s.digest) lines.push(`files    ${s.files_digest} (before external data)`);
-  lines.push(`loaded   ${s.loaded_at}`, "");
+  lines.push(`loaded   ${s.loaded_at}`);
+  if (s.bundle) lines.push(`bundle   ${s.bundle.path} revision ${s.bundle.revision ?? "-"}${s.bundle.signed ? ` (signed${s.bundle.keyid ? `, keyid ${s.bundle.keyid}` : ""})` : ""}`);
+  lines.push("");
   const rows = [["KIND", "FILE", "DIGEST", "CHANGED"], ...s.files.map((f: any) => [f.kind, rel(f.path, s.file), short(f.digest), f.changed_at])];
   for (const d of s.data) rows.push(["ext-data", d.path, short(d.digest), `${d.updated_at} by ${d.updated_by || "-"}`]);
   const w = rows[0]!.map((_: string, i: number) => Math.max(...rows.map((r: string[]) => r[i]!.length)));
