@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
 import { generateKeyPairSync } from "node:crypto";
-import { cpSync } from "node:fs";
+import { cpSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { http, removeDir, tempDir } from "../sidecar/helpers.ts";
 import { appendAudit, auditRowHash, openDatabase } from "../../sidecar/store/index.ts";
@@ -220,4 +220,86 @@ describe("the daemon signs while it runs", () => {
     },
     START_MS + 60_000,
   );
+});
+
+describe("the copy of the latest checkpoint outside the database", () => {
+  const file = (dir: string) => join(dir, "audit-checkpoint.jws");
+  const checkpoints = (db: Database.Database) =>
+    db.prepare("SELECT id, seq, jws FROM audit_checkpoints ORDER BY id").all() as {
+      id: number;
+      seq: number;
+      jws: string;
+    }[];
+
+  it("the daemon keeps it in <data-dir>/audit-checkpoint.jws (0600): the latest checkpoint", () => {
+    expect(statSync(file(base)).mode & 0o777).toBe(0o600);
+    const db = new Database(join(base, "intent-sidecar.db"), { readonly: true });
+    const cps = checkpoints(db);
+    db.close();
+    expect(cps.length).toBeGreaterThan(1);
+    expect(readFileSync(file(base), "utf8").trim()).toBe(cps.at(-1)!.jws);
+    const r = verify(base);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/checkpoints ok: \d+ stored, chained; latest matches .*audit-checkpoint\.jws/);
+  });
+
+  it("deleting the newest checkpoints and rewriting rows after an older one: the file is newer → exit 1", () => {
+    const dir = tampered((db) => {
+      const first = checkpoints(db)[0]!;
+      db.prepare("DELETE FROM audit_checkpoints WHERE id <> ?").run(first.id);
+      rewriteConsistently(db, first.seq + 1, (d) => (d.decision = "APPROVED"));
+    });
+    expectBroken(dir, /is newer than the database's latest checkpoint .*rolled back/);
+  });
+
+  it("the file deleted while several checkpoints exist → exit 1 saying what that means", () => {
+    const dir = tampered(() => undefined);
+    unlinkSync(file(dir));
+    expectBroken(dir, /audit-checkpoint\.jws is missing, but the database holds \d+ checkpoints/);
+  });
+
+  it("rows appended after the last checkpoint with a forged earlier time → exit 1", () => {
+    const dir = tampered((db) => {
+      const head = db.prepare("SELECT seq, hash FROM audit_head").get() as { seq: number; hash: string };
+      const seq = head.seq + 1;
+      const ts = "2020-01-01T00:00:00.000Z";
+      const data = { decision: "APPROVED" };
+      const hash = auditRowHash(head.hash, seq, ts, "decision", data);
+      db.prepare("INSERT INTO audit (seq, ts, type, data_json, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)").run(
+        seq,
+        ts,
+        "decision",
+        JSON.stringify(data),
+        head.hash,
+        hash,
+      );
+      db.prepare("UPDATE audit_head SET seq = ?, hash = ?").run(seq, hash);
+    });
+    expectBroken(dir, /is dated 2020-01-01.* before the checkpoint/);
+  });
+
+  it("--checkpoint FILE: a rollback of the database AND the data dir's file verifies alone, not against an off-host copy", () => {
+    const offHost = join(tempDir("isc-cp-offhost-"), "checkpoint.jws");
+    dirs.push(join(offHost, ".."));
+    writeFileSync(offHost, readFileSync(file(base)));
+    let older = "";
+    const dir = tampered((db) => {
+      const cps = checkpoints(db);
+      const first = cps[0]!;
+      older = first.jws;
+      db.prepare("DELETE FROM audit_checkpoints WHERE id <> ?").run(first.id);
+      truncate(db, first.seq + 1);
+    });
+    writeFileSync(file(dir), older); // the attacker writes the whole data dir
+    const alone = verify(dir);
+    expect(alone.status, alone.stderr).toBe(0); // the documented limit
+    const ok = runCli(["audit", "verify", "--data-dir", base, "--checkpoint", offHost]);
+    expect(ok.status, ok.stderr).toBe(0);
+    const r = runCli(["audit", "verify", "--data-dir", dir, "--checkpoint", offHost]);
+    expect(r.status, r.stdout + r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/checkpoint\.jws .* is newer than the database's latest checkpoint/);
+    const missing = runCli(["audit", "verify", "--data-dir", base, "--checkpoint", join(dir, "nope.jws")]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
 });

@@ -1,10 +1,18 @@
-// `intent-sidecar audit verify|export`: checks the hash chain of the audit table and its latest signed checkpoint
-// (against the data dir's key store); writes the log as JSON Lines.
+// `intent-sidecar audit verify|export`: checks the hash chain of the audit table, its signed checkpoints (against the
+// data dir's key store) and the copies of the latest checkpoint kept outside the database (the data dir's
+// audit-checkpoint.jws, and --checkpoint FILE: a copy the operator keeps off the host); writes the log as JSON Lines.
 import { existsSync, createWriteStream } from "node:fs";
+import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
 import type { Command } from "commander";
 import { auditRows, dbPath, openDatabase, type Db } from "../../store/index.ts";
-import { verifySignedAudit, type SignedVerifyResult } from "../../store/audit-checkpoints.ts";
+import {
+  CHECKPOINT_FILE,
+  readCheckpointFile,
+  verifySignedAudit,
+  type CheckpointWitness,
+  type SignedVerifyResult,
+} from "../../store/audit-checkpoints.ts";
 import { storedPublicKeys } from "../../attest/keys.ts";
 import { ExitError } from "../exit.ts";
 import { configFromOpts, type DirOpts } from "../config-opts.ts";
@@ -32,13 +40,27 @@ export function registerAudit(program: Command): void {
   audit
     .command("verify")
     .description(
-      "verify the audit hash chain and its latest signed checkpoint; exit 1 naming the problem if any row was edited, deleted or rewritten",
+      "verify the audit hash chain, its signed checkpoints and the data dir's copy of the latest one; exit 1 naming the problem if any row or checkpoint was edited, deleted or rewritten",
     )
     .option("--data-dir <dir>", "state directory (default ./.intent-sidecar)")
     .option("--config <file>", "config file (for data_dir)")
+    .option(
+      "--checkpoint <file>",
+      "also compare with this copy of a checkpoint kept outside the data dir (e.g. shipped off the host); repeatable",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option("--json", "print the result as JSON")
-    .action((opts: DirOpts & { json?: boolean }) => {
+    .action((opts: DirOpts & { json?: boolean; checkpoint: string[] }) => {
       const { dataDir } = configFromOpts(opts);
+      const witnesses: CheckpointWitness[] = [];
+      try {
+        const local = join(dataDir, CHECKPOINT_FILE);
+        witnesses.push({ source: local, jws: readCheckpointFile(local), local: true });
+        for (const f of opts.checkpoint) witnesses.push({ source: f, jws: readCheckpointFile(f) });
+      } catch (e) {
+        throw new ExitError(2, `intent-sidecar: cannot read a checkpoint file: ${(e as Error).message}`);
+      }
       const db = openDb(dataDir);
       // The key store vouches for the checkpoints. Without one nothing can vouch: every checkpoint is then refused.
       let keys = new Map<string, KeyObject>();
@@ -50,7 +72,7 @@ export function registerAudit(program: Command): void {
       }
       let r: SignedVerifyResult;
       try {
-        r = verifySignedAudit(db, (kid) => keys.get(kid));
+        r = verifySignedAudit(db, (kid) => keys.get(kid), { witnesses });
       } catch (e) {
         throw new ExitError(1, `audit chain cannot be read: ${(e as Error).message}`);
       } finally {
@@ -64,9 +86,12 @@ export function registerAudit(program: Command): void {
             r.unsigned_rows > 0
               ? `; ${r.unsigned_rows} rows after the last checkpoint (not yet signed)`
               : "; no rows after it";
+          const copies =
+            r.witnesses.length > 0 ? `matches ${r.witnesses.join(", ")}` : "no copy outside the database to compare";
           process.stdout.write(
             `audit chain ok: ${r.rows} rows, head ${r.head}\n` +
-              `signed checkpoint ok: row ${cp.seq}, signed ${cp.ts} by key ${cp.kid}${after}\n`,
+              `signed checkpoint ok: row ${cp.seq}, signed ${cp.ts} by key ${cp.kid}${after}\n` +
+              `checkpoints ok: ${r.checkpoints} stored, chained; latest ${copies}\n`,
           );
         }
         return;
