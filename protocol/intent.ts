@@ -71,7 +71,13 @@ export const httpRequestParams = z
     method: z.string().regex(/^[A-Z]+$/, "must be an upper-case HTTP method, e.g. \"GET\""),
     url: z
       .string()
-      .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), "must be an absolute http(s) URL"),
+      .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), "must be an absolute http(s) URL")
+      // Credentials in the URL would be stored and signed with it (and the proxy refuses such URLs): send them in a
+      // header, which is stored only as a digest.
+      .refine(
+        (u) => !URL.canParse(u) || (new URL(u).username === "" && new URL(u).password === ""),
+        "must not carry credentials (user:password@); send them in a header such as Authorization",
+      ),
     headers: z.record(z.string(), z.string()).optional(),
     body: z.unknown().optional(),
   })

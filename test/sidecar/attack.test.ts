@@ -1,7 +1,7 @@
 // Attack review of the recent hardening (request guard, tokens and roles, holds cap, secrets at rest, principals,
 // signed audit checkpoints, data-dir modes and lock). Every test asserts the SECURE outcome: the tests that pass are
 // regression tests; the bypasses found are under describe("findings of the attack review (closed)"), and the one part
-// still open (an attested URL's credentials in the stored claims) is an it.fails under "findings (open)".
+// about an attested URL's credentials is closed by refusing URLs with userinfo at declaration.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request as httpRequest } from "node:http";
 import { existsSync, lstatSync, readdirSync, readFileSync, symlinkSync } from "node:fs";
@@ -357,25 +357,25 @@ describe("findings of the attack review (closed)", () => {
       body: {
         agent: "alice-bot",
         action: "http.request",
-        params: { method: "GET", url: `https://svc:${pass}@api.example.com/v1/items?api_key=${key}&x=1` },
+        // userinfo is refused at declaration (see below); the query's credential is what is left to redact
+        params: { method: "GET", url: `https://api.example.com/v1/items?api_key=${key}&x=1&note=${pass}` },
       },
     });
     expect(r.body.decision).toBe("APPROVED");
     return { pass, key, id: r.body.intent_id };
   }
 
-  it("secrets at rest: credentials in the URL (userinfo, query) of an http.request intent are not in the stored intent", async () => {
+  it("secrets at rest: a credential in the URL query of an http.request intent is not in the stored intent", async () => {
     const { pass, key, id } = await urlWithCredentials();
     const row = d.db.prepare("SELECT intent_json FROM intents WHERE id = ?").get(id) as { intent_json: string };
-    expect(row.intent_json.includes(pass), "URL userinfo password stored in the intent").toBe(false);
+    expect(row.intent_json.includes(pass), "a harmless query value stays readable").toBe(true);
     expect(row.intent_json.includes(key), "api_key query parameter stored in the intent").toBe(false);
     const stored = JSON.parse(row.intent_json);
     expect(stored.params.url).toMatch(
-      /^https:\/\/svc:sha256:[0-9a-f]{64}@api\.example\.com\/v1\/items\?api_key=sha256:[0-9a-f]{64}&x=1$/,
+      /^https:\/\/api\.example\.com\/v1\/items\?api_key=sha256:[0-9a-f]{64}&x=1&note=userinfopass[0-9a-f]+$/,
     );
     expect(stored.redacted.fields).toContain("params.url");
     const ops = await http(`http://${d.operatorAddr}/v1/decisions`, { token: OPERATOR });
-    expect(JSON.stringify(ops.body)).not.toContain(pass);
     expect(JSON.stringify(ops.body)).not.toContain(key);
   });
 
@@ -419,13 +419,11 @@ describe("findings of the attack review (closed)", () => {
   });
 });
 
-describe("findings (open)", () => {
-  // An APPROVED intent's claims (intents.claims_json) keep the URL as declared: every read or replay signs its
-  // attestation from them, and the executor gate compares that URL with the request's byte for byte, so a redacted
-  // URL there would refuse every such request. Closing this needs a protocol change outside the store (attest the
-  // URL with its credentials replaced by digests, and have the gate and proxy compare the same way), in
-  // sidecar/pipeline.ts, protocol/ and executor-gate/. The proxy already refuses URLs with userinfo.
-  it.fails("secrets at rest: an approved http.request's claims do not keep credentials of its URL", async () => {
+describe("findings of the attack review (closed): credentials in an http.request URL", () => {
+  // An APPROVED intent's claims keep the URL as declared (the attestation binds it byte for byte), so a URL that
+  // carries credentials is refused when it is declared: the proxy refuses such URLs anyway, and a header is stored
+  // only as a digest.
+  it("a URL with user:password@ is refused (400) and nothing of it is stored", async () => {
     const pass = `claimpass${randomBytes(12).toString("hex")}`;
     const r = await http(`${d.url}/v1/intents`, {
       token: AGENTS["alice-bot"],
@@ -435,7 +433,9 @@ describe("findings (open)", () => {
         params: { method: "GET", url: `https://u:${pass}@api.example.com/` },
       },
     });
-    expect(r.body.decision).toBe("APPROVED");
+    expect(r.status).toBe(400);
+    expect(JSON.stringify(r.body.issues)).toContain("params.url");
+    expect(JSON.stringify(r.body)).toContain("credentials");
     d.db.pragma("wal_checkpoint(PASSIVE)");
     expect(storeBytes(d.dataDir).includes(pass)).toBe(false);
   });
