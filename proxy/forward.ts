@@ -6,7 +6,23 @@ import https from "node:https";
 import { isIP, type Socket } from "node:net";
 import type { Readable } from "node:stream";
 import tls from "node:tls";
-import { Pool, type Dispatcher } from "undici";
+import type { Dispatcher, Pool } from "undici";
+
+// undici is loaded on the first forwarded request, not when the daemon starts (idle RSS, docs/performance/startup.md);
+// requests arriving while it loads wait for the same import.
+type Undici = typeof import("undici");
+let undici: Undici | undefined;
+let undiciLoading: Promise<Undici> | undefined;
+function loadUndici(): Promise<Undici> {
+  undiciLoading ??= import("undici").then(
+    (m) => (undici = m),
+    (e: unknown) => {
+      undiciLoading = undefined;
+      throw e;
+    },
+  );
+  return undiciLoading;
+}
 
 /** Hop-by-hop headers (RFC 9110 7.6.1) plus what the proxy consumes itself. Never forwarded either way. */
 const HOP_BY_HOP = new Set([
@@ -89,7 +105,7 @@ export function createUpstreams(opts: {
   // (measured under the 32-connection benchmark: ~0.12 ms against ~0.25 ms), which is most of the proxy's own work.
   // A pool per (scheme, address, port, host): the address is what is dialed, the host what TLS checks.
   const pools = new Map<string, Pool>();
-  const poolFor = (t: UpstreamTarget): Pool => {
+  const poolFor = (t: UpstreamTarget, { Pool }: Undici): Pool => {
     const key = `${t.scheme}|${t.address}|${t.port}|${t.host}`;
     let pool = pools.get(key);
     if (pool) {
@@ -121,21 +137,25 @@ export function createUpstreams(opts: {
   return {
     forward(target, req, handler) {
       const call = new ForwardCall(handler);
-      try {
-        poolFor(target).dispatch(
-          {
-            path: req.path,
-            method: req.method as Dispatcher.HttpMethod,
-            headers: req.headers,
-            body: req.body,
-            servername: target.scheme === "https" && !isIP(target.host) ? target.host : undefined,
-          } as Dispatcher.DispatchOptions,
-          call,
-        );
-      } catch (err) {
-        // invalid request options (undici validates headers): an upstream failure like any other
-        queueMicrotask(() => call.onError(err as Error));
-      }
+      const dispatch = (u: Undici) => {
+        try {
+          poolFor(target, u).dispatch(
+            {
+              path: req.path,
+              method: req.method as Dispatcher.HttpMethod,
+              headers: req.headers,
+              body: req.body,
+              servername: target.scheme === "https" && !isIP(target.host) ? target.host : undefined,
+            } as Dispatcher.DispatchOptions,
+            call,
+          );
+        } catch (err) {
+          // invalid request options (undici validates headers): an upstream failure like any other
+          queueMicrotask(() => call.onError(err as Error));
+        }
+      };
+      if (undici) dispatch(undici);
+      else loadUndici().then(dispatch, (err: unknown) => call.onError(err as Error));
       return call;
     },
     upgrade(target, o) {

@@ -7,9 +7,11 @@ import type { SidecarConfig } from "./config.ts";
 import { splitAddr } from "./config.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics.ts";
+import { statSync } from "node:fs";
 import { openDatabase, startCheckpointer, IntentStore, appendAudit, type Db } from "./store/index.ts";
+import type { Checkpointer } from "./store/index.ts";
 import { startAuditCheckpoints, type AuditCheckpoints } from "./store/audit-checkpoints.ts";
-import { KeyRing, startSignerThread } from "./attest/index.ts";
+import { KeyRing, inlineSigner, startSignerThread, type Signer } from "./attest/index.ts";
 import { Pipeline, type PolicyProvider, type Stages } from "./pipeline.ts";
 import { defaultHoldService, noLimits, type HoldService, type LimitLedger } from "./pipeline-hooks.ts";
 import { createAgentApp, type Health } from "./api/agent.ts";
@@ -21,7 +23,7 @@ import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { registerPolicyRoutes } from "./operator/policy-routes.ts";
 import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
-import { startOpenShell, type OpenShellServices } from "./openshell/index.ts";
+import type { OpenShellServices } from "./openshell/index.ts";
 import { join } from "node:path";
 import { startProxy, CertificateAuthority, createProxyVerifier, keySourceFromJwks } from "../proxy/index.ts";
 import { sqliteReplayStore } from "../executor-gate/replay/sqlite.ts";
@@ -99,8 +101,30 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     lock.release();
     throw e;
   }
-  const checkpointer = startCheckpointer(db);
-  const signer = startSignerThread();
+  // The WAL checkpoint thread (another isolate, ~10 MB) starts once the WAL passes 1 MB, i.e. when the daemon writes;
+  // an idle daemon does not carry it. Until then SQLite checkpoints at its default 1000 pages (~4 MB).
+  let checkpointer: Checkpointer | undefined;
+  const walWatch = setInterval(() => {
+    try {
+      if (statSync(`${db.name}-wal`).size < 1 << 20) return;
+    } catch {
+      return;
+    }
+    clearInterval(walWatch);
+    checkpointer = startCheckpointer(db);
+  }, 250);
+  walWatch.unref();
+  // The signer thread (a second V8 isolate, ~10 MB) starts with the first signature, so an idle daemon does not carry
+  // it; that first signature is made on this thread while the worker boots.
+  let signerThread: Signer | undefined;
+  const signer: Signer = {
+    sign(key, claims) {
+      if (signerThread) return signerThread.sign(key, claims);
+      signerThread = startSignerThread();
+      return inlineSigner.sign(key, claims);
+    },
+    close: () => signerThread?.close() ?? Promise.resolve(),
+  };
   const servers: Server[] = [];
   let timer: NodeJS.Timeout | undefined;
   let nemoclaw: ActivationServer | null = null;
@@ -257,7 +281,18 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (nemoclaw) log.info({ socket: nemoclaw.socketPath }, "serving the NemoClaw activation socket");
 
     // OpenShell supervisor middleware and gateway interceptor (sidecar/openshell/): only when an address is configured.
-    openshell = await startOpenShell({ config, db, keys, log, policy: () => provider.current(), nemoclaw: () => nemoclaw });
+    // Loaded only then: gRPC, protobuf and the OpenShell services are ~1 MB of code an idle daemon need not carry.
+    if (config.openshell?.middlewareAddr || config.openshell?.interceptorAddr) {
+      const { startOpenShell } = await import("./openshell/index.ts");
+      openshell = await startOpenShell({
+        config,
+        db,
+        keys,
+        log,
+        policy: () => provider.current(),
+        nemoclaw: () => nemoclaw,
+      });
+    }
 
     // `keys rotate` runs as a separate command on the data dir: pick its result up.
     timer = setInterval(() => {
@@ -305,7 +340,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         await holdsSystem!.close();
         await policy.close();
         await signer.close();
-        await checkpointer.stop();
+        clearInterval(walWatch);
+        await checkpointer?.stop();
         auditCheckpoints?.stop();
         db.close();
         lock.release();
@@ -319,7 +355,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await Promise.all(servers.map(closeServer));
     await holdsSystem?.close();
     await signer.close();
-    await checkpointer.stop();
+    clearInterval(walWatch);
+    await checkpointer?.stop();
     auditCheckpoints?.stop();
     db.close();
     lock.release();

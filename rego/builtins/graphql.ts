@@ -1,11 +1,12 @@
 // graphql.* builtins (OPA topdown/graphql.go). Parsing mirrors gqlparser (lib/gqlparse.ts); schema checks follow
 // gqlparser's schema validator; query validation uses graphql-js's rules against the schema printed back to SDL.
-import { buildASTSchema, parse as gqlParse, validate as gqlValidate, GraphQLError } from "graphql";
+import type { GraphQLError } from "graphql";
 import type { Value } from "../value.ts";
 import { fromJSON, isObject, toJSON } from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
 import { A, B, OBJ, S, T, anyOf, fn, plainErr, str, typeErr } from "./util.ts";
 import { GqlError, parseQueryDoc, parseSchemaDoc, type Obj } from "./lib/gqlparse.ts";
+import { library, registerLazyBuiltins } from "./lazy.ts";
 
 class GqlValidationError extends Error {}
 
@@ -314,6 +315,8 @@ function validateSchema(doc: Obj): Schema {
 }
 
 function validateQuery(schema: Schema, query: Obj, source?: string): void {
+  // the graphql package only for validation, loaded when first needed (lazy.ts)
+  const { buildASTSchema, parse: gqlParse, validate: gqlValidate } = library("graphql");
   let built;
   try {
     built = buildASTSchema(gqlParse(schema.sdl || "scalar _Empty"), { assumeValid: true, assumeValidSDL: true });
@@ -403,3 +406,8 @@ export const graphqlBuiltins: BuiltinDef[] = [
     }
   }),
 ];
+
+registerLazyBuiltins(
+  "graphql",
+  graphqlBuiltins.map((d) => d.name),
+);

@@ -1,13 +1,13 @@
 // crypto.x509.* and crypto.parse_private_keys (OPA topdown/crypto.go). Certificates are shown with the field
 // names of Go's x509.Certificate JSON encoding (the subset policies use), parsed with @peculiar/x509 and verified
 // with node:crypto.
-import "reflect-metadata";
 import { X509Certificate as NodeCert, createPrivateKey, type KeyObject } from "node:crypto";
-import * as px from "@peculiar/x509";
+import type * as px from "@peculiar/x509";
 import type { Value } from "../value.ts";
 import { fromJSON, isNumber } from "../value.ts";
 import type { BuiltinDef } from "./api.ts";
 import { A, S, T, fn, obj, plainErr, str } from "./util.ts";
+import { library, registerLazyBuiltins } from "./lazy.ts";
 
 // ---- input decoding (PEM, or base64 of PEM or DER) ----
 
@@ -115,7 +115,7 @@ function sanJSON(exts: px.Extension[]): Record<string, unknown> {
   const ips: string[] = [];
   const uris: string[] = [];
   for (const e of exts) {
-    if (e instanceof px.SubjectAlternativeNameExtension) {
+    if (e instanceof library("x509").SubjectAlternativeNameExtension) {
       for (const g of e.names.items) {
         if (g.type === "dns") dns.push(g.value);
         else if (g.type === "email") emails.push(g.value);
@@ -139,14 +139,15 @@ function rfc3339(d: Date): string {
 }
 
 function certJSON(der: Buffer): Value {
+  const x = library("x509");
   let c: px.X509Certificate;
   try {
-    c = new px.X509Certificate(new Uint8Array(der));
+    c = new x.X509Certificate(new Uint8Array(der));
   } catch {
     throw plainErr(`x509: malformed certificate`);
   }
-  const bc = c.getExtension(px.BasicConstraintsExtension);
-  const ku = c.getExtension(px.KeyUsagesExtension);
+  const bc = c.getExtension(x.BasicConstraintsExtension);
+  const ku = c.getExtension(x.KeyUsagesExtension);
   const obj: Record<string, unknown> = {
     Raw: der.toString("base64"),
     Version: 3,
@@ -169,7 +170,7 @@ function certJSON(der: Buffer): Value {
 function csrJSON(der: Buffer): Value {
   let c: px.Pkcs10CertificateRequest;
   try {
-    c = new px.Pkcs10CertificateRequest(new Uint8Array(der));
+    c = new (library("x509").Pkcs10CertificateRequest)(new Uint8Array(der));
   } catch {
     throw plainErr("x509: malformed certificate request");
   }
@@ -329,3 +330,8 @@ export const x509Builtins: BuiltinDef[] = [
   }),
   fn("crypto.parse_private_keys", [S], T.array(T.object()), (a) => privateKeysFrom(str(a, 0))),
 ];
+
+registerLazyBuiltins(
+  "x509",
+  x509Builtins.map((d) => d.name),
+);

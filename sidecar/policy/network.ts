@@ -12,6 +12,7 @@ import { readDeclaredUrl } from "./urls.ts";
 import type { BlockEvaluator, BlockVerdict } from "./verdict.ts";
 import { compile, RegoBuiltinError, RegoError, type CompiledPolicy } from "../../rego/index.ts";
 import { fromJSON, toJSON, type Value } from "../../rego/value.ts";
+import { loadLibrariesFor } from "../../rego/builtins/lazy.ts";
 
 export interface NetworkSpec {
   /** Rego package whose `allow`/`deny`/`deny_reason` decide, default `nemoclaw.network`. */
@@ -105,6 +106,8 @@ async function compileRules(spec: NetworkSpec): Promise<Rules> {
   } catch (e) {
     throw regoLoadError(e);
   }
+  // graphql / x509 builtins' libraries load here, only when the rules call them (not on the request path)
+  await loadLibrariesFor(compiled);
   const pkg = spec.package.split(".");
   const data = fromJSON(spec.data);
   const messages = (v: Value | undefined): string[] => {
