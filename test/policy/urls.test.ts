@@ -7,6 +7,7 @@ import { loadPolicy, type LoadedPolicy } from "../../sidecar/policy/index.ts";
 import { readDeclaredUrl, readUrls } from "../../sidecar/policy/urls.ts";
 import { intentInput } from "../../sidecar/policy/network.ts";
 import { decide, intent } from "./helpers.ts";
+import { parseIntent } from "../../protocol/index.ts";
 
 /** The one host a declared URL names, or why there is not one. */
 function hostOfUrl(url: string): { host: string } | { error: string } {
@@ -24,6 +25,16 @@ const rules = (r: { reasons: { block: string; rule: string }[] }) => r.reasons.m
 const fetchCall = (args: Record<string, unknown>) =>
   intent({ action: "tool.call", params: { tool: "web.fetch", args } });
 const httpGet = (url: string) => intent({ action: "http.request", params: { method: "GET", url } });
+/** An http.request url is either refused when declared (credentials in the URL: 400 at params.url) or decided:
+ * either way it is never approved. Returns the decision, or undefined when the declaration was refused. */
+async function declareGet(url: string) {
+  const parsed = parseIntent({ agent: "treasury-bot", action: "http.request", params: { method: "GET", url } });
+  if (!parsed.ok) {
+    expect(parsed.issues.map((i) => i.path), url).toContain("params.url");
+    return undefined;
+  }
+  return decide(policy, parsed.intent);
+}
 const hostsOf = (v: unknown) => readUrls(v).flatMap((f) => f.hosts);
 
 // Spellings that some client sends to pastebin.com (checked by hand against Node 20, curl 7.88 and Python 3.11).
@@ -187,7 +198,8 @@ describe("reference policy: tool_calls.domains", () => {
 
   it("denies http.request urls in those spellings", async () => {
     for (const s of PASTEBIN.filter((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol))) {
-      const r = await decide(policy, httpGet(s));
+      const r = await declareGet(s);
+      if (!r) continue; // refused at declaration (credentials in the URL)
       expect(r.effect, s).toBe("deny");
       expect(rules(r), s).toContain("tool_calls/domains");
     }
@@ -330,7 +342,8 @@ describe("property: spellings of a denied host are never approved", () => {
       .filter((u) => URL.canParse(u));
     await fc.assert(
       fc.asyncProperty(declared, async (u) => {
-        const r = await decide(policy, httpGet(u));
+        const r = await declareGet(u);
+        if (!r) return; // refused at declaration (credentials in the URL)
         expect(r.effect).toBe("deny");
         expect(rules(r)).toContain("tool_calls/domains");
       }),
