@@ -93,12 +93,17 @@ describe("openclaw plugin: the before_tool_call hook", () => {
       context: {
         openclaw: {
           agent_id: "main",
-          session_key: "agent:main:main",
-          session_id: "s-1",
+          // stored copies redact credential-named keys ("session", "key"): the operator sees digests
+          session_key: { redacted: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
+          session_id: { redacted: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
           run_id: "run-1",
           tool_call_id: "call-1",
           tool_name: "held_tool",
         },
+      },
+      redacted: {
+        digest: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+        fields: ["context.openclaw.session_key", "context.openclaw.session_id"],
       },
     });
 
