@@ -103,3 +103,9 @@ export async function loadLibrariesFor(compiled: { modules: unknown }): Promise<
   const ops = [...calledBuiltins(compiled)].filter((n) => byBuiltin.has(n));
   if (ops.length) await loadLibraries(ops);
 }
+
+/** Loads every lazily loaded library: for the CLI's `policy test` / `policy eval`, where start-up latency does not
+ * matter and, in the installed package, the libraries live in the bundle, not in node_modules. */
+export async function loadAllLibraries(): Promise<void> {
+  await loadLibraries(byBuiltin.keys());
+}

@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import path from "node:path";
 import type { Command } from "commander";
 import { compile, coverageReport, CoverageTracer, errorsToJSON, formatCoverage, RegoError, RegoErrors, runTests, type CompiledPolicy, type TestResult } from "../../../rego/index.ts";
+import { loadAllLibraries } from "../../../rego/builtins/lazy.ts";
 import { v0ToV1 } from "../../../rego/parser.ts";
 import { parseJSON, RObject, toJSONString, type Value, fromJSON } from "../../../rego/value.ts";
 import { parse as parseYAML } from "yaml";
@@ -200,7 +201,8 @@ export function registerPolicy(program: Command): void {
     .option("-c, --coverage", "report which lines the tests evaluated (covered / not covered per file, percentage)")
     .option("-f, --format <format>", "with --coverage: pretty (default, readable) or json (OPA's coverage report)", "pretty")
     .option("--threshold <percent>", "with --coverage: exit 1 when total coverage is under this percentage")
-    .action((paths: string[], o: TestOpts) => {
+    .action(async (paths: string[], o: TestOpts) => {
+      await loadAllLibraries(); // graphql/x509 builtins: their libraries live in the bundle once installed
       const files = paths.flatMap((p) => walkFiles(p, [".rego", ".json", ".yaml", ".yml"]));
       const rego = files.filter((f) => f.endsWith(".rego"));
       const data = loadData(files.filter((f) => !f.endsWith(".rego")));
@@ -243,7 +245,8 @@ export function registerPolicy(program: Command): void {
     .option("-f, --format <format>", "json (default), raw or pretty", "json")
     .option("--v0-compatible", "parse modules as Rego v0")
     .option("--strict-builtin-errors", "report builtin errors instead of treating calls as undefined")
-    .action((query: string, o: { data: string[]; input?: string; format: string; v0Compatible?: boolean; strictBuiltinErrors?: boolean }) => {
+    .action(async (query: string, o: { data: string[]; input?: string; format: string; v0Compatible?: boolean; strictBuiltinErrors?: boolean }) => {
+      await loadAllLibraries();
       const files = o.data.flatMap((p) => walkFiles(p, [".rego", ".json", ".yaml", ".yml"]));
       const rego = files.filter((f) => f.endsWith(".rego"));
       const data = loadData(files.filter((f) => !f.endsWith(".rego")));
