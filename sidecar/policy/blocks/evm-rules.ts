@@ -12,7 +12,6 @@ import {
   decodeCall,
   selectorMapOf,
   signatureOf,
-  type DecodedCall,
   type EvmEffect,
   type Operation,
   type SelectorMap,
