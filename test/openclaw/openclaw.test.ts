@@ -205,7 +205,14 @@ describe.skipIf(skip !== undefined)(`openclaw ${OPENCLAW_VERSION}: the plugin in
       agent: "oc-bot",
       action: "tool.call",
       params: { tool: "openclaw.session_status", args: {} },
-      context: { openclaw: { agent_id: "main", session_key: "agent:main:main", tool_name: "session_status" } },
+      // the stored copy shows credential-named keys ("session", "key") as digests
+      context: {
+        openclaw: {
+          agent_id: "main",
+          session_key: { redacted: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) },
+          tool_name: "session_status",
+        },
+      },
     });
     expect(hold.intent.context.openclaw.tool_call_id).toMatch(/^http-/);
 
