@@ -22,7 +22,9 @@ export function withOperatorOptions(cmd: Command): Command {
     .option("--token-file <file>", "file holding the operator token (env INTENT_SIDECAR_OPERATOR_TOKEN_FILE; default ./.intent-sidecar/operator-token if it exists)");
 }
 
-function tokenFromFile(flag: string | undefined, what: string): string | undefined {
+/** The operator token in --token-file / INTENT_SIDECAR_OPERATOR_TOKEN_FILE, or in the default data dir's generated
+ * file (`what` names the command in errors). */
+export function tokenFromFile(flag: string | undefined, what: string): string | undefined {
   const named = flag ?? process.env.INTENT_SIDECAR_OPERATOR_TOKEN_FILE;
   const file = resolve(named || ".intent-sidecar/operator-token");
   if (!named && !existsSync(file)) return undefined;

@@ -4,9 +4,8 @@
 // or ./.intent-sidecar/operator-token (the default data dir). Readable tables by default, --json for scripts.
 // Exit codes: 0 ok; 1 the sidecar refused (no such hold, already decided, already approved); 2 usage or I/O error.
 import type { Command } from "commander";
-import { existsSync, readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { ExitError } from "../exit.ts";
+import { tokenFromFile } from "../operator-client.ts";
 
 interface Common {
   url?: string;
@@ -49,7 +48,7 @@ function withCommon(cmd: Command): Command {
 
 async function call(opts: Common, method: string, path: string, body?: unknown): Promise<any> {
   const base = (opts.url ?? process.env.INTENT_SIDECAR_OPERATOR_URL ?? DEFAULT_URL).replace(/\/+$/, "");
-  const token = opts.token ?? (process.env.INTENT_SIDECAR_OPERATOR_TOKEN || tokenFromFile(opts.tokenFile));
+  const token = opts.token ?? (process.env.INTENT_SIDECAR_OPERATOR_TOKEN || tokenFromFile(opts.tokenFile, "holds"));
   if (!token) {
     throw new ExitError(
       2,
@@ -82,17 +81,6 @@ async function call(opts: Common, method: string, path: string, body?: unknown):
   return parsed;
 }
 
-/** The token in --token-file / INTENT_SIDECAR_OPERATOR_TOKEN_FILE, or in the default data dir's generated file. */
-function tokenFromFile(flag: string | undefined): string | undefined {
-  const named = flag ?? process.env.INTENT_SIDECAR_OPERATOR_TOKEN_FILE;
-  const file = resolve(named || ".intent-sidecar/operator-token");
-  if (!named && !existsSync(file)) return undefined;
-  try {
-    return readFileSync(file, "utf8").trim() || undefined;
-  } catch (e) {
-    throw new ExitError(2, `holds: cannot read the operator token file ${file}: ${(e as Error).message}`);
-  }
-}
 
 export function timeLeft(expiresAt: string, now = Date.now()): string {
   const ms = Date.parse(expiresAt) - now;
