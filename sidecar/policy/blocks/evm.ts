@@ -168,21 +168,29 @@ function amountText(amount: bigint, t: TokenConfig | undefined, token: string): 
   return t ? formatToken(amount, t.decimals, t.symbol) : `${amount} units of ${shortAddr(token)}`;
 }
 
+/** max_transfer of a listed token: "transfer of 6000 USDC exceeds max_transfer 5000 USDC", or for a batch's total
+ * "transfers of 10000 USDC in total (2 transfers in one intent) exceed …". */
+function maxTransfer(t: TokenConfig | undefined, amount: bigint, what: string, out: Reason[], total?: string) {
+  if (t?.maxTransfer === undefined || amount <= t.maxTransfer) return;
+  const suffix = total ? ` in total (${total})` : "";
+  const verb = total ? "exceed" : "exceeds";
+  out.push(
+    reason(
+      "evm",
+      "max_transfer",
+      `${what} of ${formatToken(amount, t.decimals, t.symbol)}${suffix} ${verb} max_transfer ${formatToken(t.maxTransfer, t.decimals, t.symbol)}`,
+    ),
+  );
+}
+
 /** "transfer" for a plain ERC-20 transfer, "transfer (eip3009.transferWithAuthorization)" for other mechanisms. */
 const verb = (noun: string, via: string) => (via === "erc20.transfer" || via === "erc20.approve" ? noun : `${noun} (${via})`);
 
 function effectChecks(cfg: EvmConfig, fx: EvmEffects, e: EvmEffect, out: Reason[], aggregate = false) {
   if (aggregate) {
     if (e.kind !== "transfer" && e.kind !== "approval") return;
-    const t = tokenOf(cfg, fx, e.token);
-    if (t?.maxTransfer !== undefined && e.amount > t.maxTransfer && !(e.kind === "approval" && e.unlimited && cfg.denyUnlimitedApprovals))
-      out.push(
-        reason(
-          "evm",
-          "max_transfer",
-          `${e.kind === "transfer" ? "transfers" : "approvals"} of ${formatToken(e.amount, t.decimals, t.symbol)} in total (${e.via}) exceed max_transfer ${formatToken(t.maxTransfer, t.decimals, t.symbol)}`,
-        ),
-      );
+    if (!(e.kind === "approval" && e.unlimited && cfg.denyUnlimitedApprovals))
+      maxTransfer(tokenOf(cfg, fx, e.token), e.amount, e.kind === "transfer" ? "transfers" : "approvals", out, e.via);
     return;
   }
   switch (e.kind) {
@@ -193,15 +201,7 @@ function effectChecks(cfg: EvmConfig, fx: EvmEffects, e: EvmEffect, out: Reason[
       recipient(cfg, e.to, verb("recipient", e.via), out);
       if (e.token !== fx.target && cfg.contracts.deny.has(e.token))
         out.push(reason("evm", "contracts", `token ${shortAddr(e.token)} is in contracts.deny`));
-      const t = tokenOf(cfg, fx, e.token);
-      if (t?.maxTransfer !== undefined && e.amount > t.maxTransfer)
-        out.push(
-          reason(
-            "evm",
-            "max_transfer",
-            `${verb("transfer", e.via)} of ${formatToken(e.amount, t.decimals, t.symbol)} exceeds max_transfer ${formatToken(t.maxTransfer, t.decimals, t.symbol)}`,
-          ),
-        );
+      maxTransfer(tokenOf(cfg, fx, e.token), e.amount, verb("transfer", e.via), out);
       return;
     }
     case "approval": {
@@ -221,14 +221,7 @@ function effectChecks(cfg: EvmConfig, fx: EvmEffects, e: EvmEffect, out: Reason[
         );
         return;
       }
-      if (t?.maxTransfer !== undefined && e.amount > t.maxTransfer)
-        out.push(
-          reason(
-            "evm",
-            "max_transfer",
-            `${verb("approval", e.via)} of ${formatToken(e.amount, t.decimals, t.symbol)} exceeds max_transfer ${formatToken(t.maxTransfer, t.decimals, t.symbol)}`,
-          ),
-        );
+      maxTransfer(t, e.amount, verb("approval", e.via), out);
       return;
     }
     case "nft_transfer":
