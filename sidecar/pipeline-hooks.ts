@@ -36,10 +36,18 @@ export interface LimitRequest {
   now: Date;
 }
 
+/** What the limits found when some refuse outright: `deny` reasons make the intent DENIED (they win), `hold` reasons
+ * PENDING. Nothing may be reserved when either is non-empty. */
+export interface LimitVerdict {
+  hold: Reason[];
+  deny: Reason[];
+}
+
 export interface LimitLedger {
   /** Checks every soft limit that applies to the intent and, when none would be crossed, reserves its amounts.
-   * Returns the reasons of the limits that would be crossed (then nothing is reserved and the intent is PENDING). */
-  checkAndReserve(req: LimitRequest): Reason[];
+   * Returns the reasons of the limits that would be crossed (then nothing is reserved and the intent is PENDING),
+   * or a LimitVerdict when some limit (a budget or rate limit with a deny action) refuses outright. */
+  checkAndReserve(req: LimitRequest): Reason[] | LimitVerdict;
 }
 
 const DAY_MS = 24 * 3600 * 1000;

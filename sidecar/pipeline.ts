@@ -175,9 +175,13 @@ export class Pipeline {
       let allReasons = reasons;
       if (decision === "APPROVED") {
         const over = this.limits.checkAndReserve({ db, intentId: id, intent, policy, now });
-        if (over.length > 0) {
+        const { hold, deny } = Array.isArray(over) ? { hold: over, deny: [] } : over;
+        if (deny.length > 0) {
+          decision = "DENIED";
+          allReasons = [...reasons, ...deny];
+        } else if (hold.length > 0) {
           decision = "PENDING";
-          allReasons = [...reasons, ...over];
+          allReasons = [...reasons, ...hold];
         }
       }
       const iso = isoTime(now);
