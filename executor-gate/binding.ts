@@ -7,7 +7,7 @@ import type { Intent } from "@intent-sidecar/protocol/intent";
 import { GateError } from "./errors.ts";
 
 /** The part of an intent the digest covers. `context` defaults to `{}` as in the sidecar. */
-export type IntentInput = Pick<Intent, "agent" | "action" | "params"> & { context?: Record<string, unknown> };
+export type IntentInput = Pick<Intent, "agent" | "action" | "params" | "cost"> & { context?: Record<string, unknown> };
 
 function mismatch(jti: string, what: string): GateError {
   return new GateError("digest_mismatch", `the action differs from the attested intent: ${what}`, { jti });

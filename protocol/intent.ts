@@ -91,6 +91,25 @@ const paramsSchemas: Record<string, z.ZodType> = {
   "http.request": httpRequestParams,
 };
 
+/** What an intent costs, as the agent declares it: an exact decimal amount (a string, never a JSON number, so it
+ * reads exactly: at most 9 integer digits and 6 decimals) in a currency or unit code. Budgets sum it per agent, team
+ * and tenant; it is part of the digest, so the attestation binds it. */
+export const intentCost = z
+  .object({
+    amount: z
+      .string({ error: 'must be a decimal string, e.g. "0.42" (amounts are never JSON numbers)' })
+      .regex(
+        /^(0|[1-9][0-9]{0,8})(\.[0-9]{1,6})?$/,
+        'must be a non-negative decimal string with at most 9 integer digits and 6 decimals, e.g. "0.42"',
+      ),
+    currency: z
+      .string({ error: 'must be a currency or unit code, e.g. "USD"' })
+      .regex(/^[A-Z][A-Z0-9_]{1,15}$/, 'must be an upper-case currency or unit code of 2-16 characters, e.g. "USD"'),
+  })
+  .strict();
+
+export type IntentCost = z.infer<typeof intentCost>;
+
 export const intentEnvelope = z
   .object({
     agent: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/, "must be 1-128 characters of letters, digits, . _ @ -"),
@@ -101,6 +120,7 @@ export const intentEnvelope = z
     params: jsonObject,
     context: jsonObject.optional(),
     idempotency_key: z.string().min(1).max(200).optional(),
+    cost: intentCost.optional(),
   })
   .strict();
 
@@ -125,6 +145,8 @@ export interface Intent {
   params: Record<string, unknown>;
   context: Record<string, unknown>;
   idempotency_key?: string;
+  /** What the action costs (declared by the agent); bound by the digest when present. */
+  cost?: IntentCost;
 }
 
 export type ParseResult = { ok: true; intent: Intent } | { ok: false; issues: InputIssue[] };
@@ -199,10 +221,15 @@ export function parseIntent(body: unknown, opts: { agent?: string } = {}): Parse
   }
   const intent: Intent = { agent: e.agent, action: e.action, params: e.params, context: e.context ?? {} };
   if (e.idempotency_key !== undefined) intent.idempotency_key = e.idempotency_key;
+  if (e.cost !== undefined) intent.cost = e.cost;
   return { ok: true, intent };
 }
 
-/** The part of an intent that is signed: SHA-256 over the JCS form of {agent, action, params, context}. */
-export function intentDigest(intent: Pick<Intent, "agent" | "action" | "params"> & { context?: Record<string, unknown> }): string {
-  return jcsDigest({ agent: intent.agent, action: intent.action, params: intent.params, context: intent.context ?? {} });
+/** The part of an intent that is signed: SHA-256 over the JCS form of {agent, action, params, context}, plus `cost`
+ * when the intent declares one (absent, the digest is what it always was). */
+export function intentDigest(
+  intent: Pick<Intent, "agent" | "action" | "params"> & { context?: Record<string, unknown>; cost?: IntentCost },
+): string {
+  const signed = { agent: intent.agent, action: intent.action, params: intent.params, context: intent.context ?? {} };
+  return jcsDigest(intent.cost === undefined ? signed : { ...signed, cost: intent.cost });
 }

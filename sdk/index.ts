@@ -26,6 +26,9 @@ export interface IntentInput {
   params: Record<string, unknown>;
   context?: Record<string, unknown>;
   idempotency_key?: string;
+  /** What the action costs: an exact decimal string and a currency or unit code, e.g. {amount: "0.42", currency:
+   * "USD"}. Summed per agent, team and tenant against the operator's budgets; bound by the attestation. */
+  cost?: { amount: string; currency: string };
 }
 
 export type Approved = DecisionResponse & { decision: "APPROVED"; attestation: string; expires_at: string };

@@ -139,16 +139,24 @@ function marker(digest: string): RedactedValue {
  * (the pipeline has it already).
  */
 export function redactForStorage(
-  intent: Pick<Intent, "agent" | "action" | "params"> & { context?: Record<string, unknown> },
+  intent: Pick<Intent, "agent" | "action" | "params" | "cost"> & { context?: Record<string, unknown> },
   digest: string,
 ): {
   agent: string;
   action: string;
   params: Record<string, unknown>;
   context: Record<string, unknown>;
+  cost?: Intent["cost"];
   redacted?: Redaction;
 } {
-  const base = { agent: intent.agent, action: intent.action, params: intent.params, context: intent.context ?? {} };
+  // the declared cost is kept: an approved hold counts it against the budgets (it is an amount, never a secret)
+  const base = {
+    agent: intent.agent,
+    action: intent.action,
+    params: intent.params,
+    context: intent.context ?? {},
+    ...(intent.cost !== undefined ? { cost: intent.cost } : {}),
+  };
   const fields: string[] = [];
   const isHttp = intent.action === "http.request";
   const params: Record<string, unknown> = {};
