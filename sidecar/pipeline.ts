@@ -318,7 +318,9 @@ export class Pipeline {
     let reasons: Reason[];
     const id = newIntentId(now.getTime());
     try {
-      const verdicts = await this.deps.policies.evaluate(policy, intent, { now });
+      // scoped rules see the agent's principal from the sidecar config, never the intent's context
+      const principal = this.deps.principals?.(intent.agent);
+      const verdicts = await this.deps.policies.evaluate(policy, intent, principal ? { now, principal } : { now });
       ({ effect, reasons } = this.deps.policies.combine(verdicts));
       if (effect !== "allow" && effect !== "hold" && effect !== "deny")
         throw new Error(`unknown effect ${String(effect)}`);

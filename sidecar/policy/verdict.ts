@@ -1,6 +1,7 @@
 // The seam between policy blocks and the decision pipeline. Each block returns verdicts; the pipeline combines
 // them with precedence deny > hold > allow, and anything that matched nothing is denied (default deny).
 import type { Intent, Reason } from "../../protocol/index.ts";
+import type { Principal } from "../principals.ts";
 
 export type Effect = "deny" | "hold" | "allow";
 
@@ -15,6 +16,9 @@ export interface BlockVerdict {
 /** What evaluation needs besides the intent. `now` is injected so tests and simulation are deterministic. */
 export interface EvalEnv {
   now: Date;
+  /** The agent's principal (sidecar config `principals`): tenant and team of scoped rules. Never the intent's
+   * context. Absent: the scope's org and team are missing (`-`). */
+  principal?: Principal;
 }
 
 /** A policy block's evaluator. Throwing is allowed: the pipeline turns any throw into a DENIED reason. */
