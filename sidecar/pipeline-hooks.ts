@@ -3,7 +3,7 @@
 // never await inside them. The daemon passes its implementations into the pipeline (see sidecar/daemon.ts).
 import { randomUUID } from "node:crypto";
 import type { HoldSummary, Intent, Reason } from "../protocol/index.ts";
-import type { Db } from "./store/index.ts";
+import type { Db, IntentRecord } from "./store/index.ts";
 
 /** What the pipeline knows about the policy in force (a subset of the policy engineer's LoadedPolicy). */
 export interface PolicyRef {
@@ -88,3 +88,40 @@ export const defaultHoldService: HoldService = {
 
 /** Default: no soft limits. */
 export const noLimits: LimitLedger = { checkAndReserve: () => [] };
+
+// --- the shared store seam (fleet mode, docs/fleet.md) -------------------------------------------------------------
+// With `store: postgres://…` the decision's shared state (idempotency, soft-limit reservation, hold, intent record,
+// audit) is written to PostgreSQL in one transaction per batch, BEFORE the local SQLite journal and before the answer.
+// The pipeline hands a batch to `SharedDecisions.record` and mirrors what it returns; any failure is a DENIED.
+
+/** One decision as the pipeline hands it to the shared store. */
+export interface SharedJob {
+  id: string;
+  intent: Intent;
+  digest: string;
+  policy: PolicyRef;
+  effect: "allow" | "hold" | "deny";
+  reasons: Reason[];
+  now: Date;
+}
+
+export type SharedOutcome =
+  | { rec: IntentRecord; replay?: undefined; conflict?: undefined }
+  | { replay: IntentRecord; rec?: undefined; conflict?: undefined }
+  | { conflict: true; rec?: undefined; replay?: undefined };
+
+/** Builds the stored record of a decision (claims and kid when APPROVED); the pipeline's, so both stores agree. */
+export type MakeRecord = (
+  job: SharedJob,
+  decision: "APPROVED" | "DENIED" | "PENDING",
+  reasons: Reason[],
+  hold?: HoldSummary,
+) => IntentRecord;
+
+export interface SharedDecisions {
+  /** Records a batch in one transaction; per job its outcome or the error that kept it out (nothing of it written). */
+  record(jobs: readonly SharedJob[], make: MakeRecord): Promise<({ out: SharedOutcome; error?: undefined } | { out?: undefined; error: unknown })[]>;
+  /** A recorded decision the local journal could not keep: the shared record becomes DENIED (no claims), so no
+   * replay anywhere hands out an attestation this sidecar never gave. Best effort. */
+  revoke(intentId: string): Promise<void>;
+}

@@ -31,7 +31,16 @@ import {
   type InternalErrorSink,
   type InternalStage,
 } from "./internal-errors.ts";
-import { defaultHoldService, noLimits, type HoldService, type LimitLedger, type PolicyRef } from "./pipeline-hooks.ts";
+import {
+  defaultHoldService,
+  noLimits,
+  type HoldService,
+  type LimitLedger,
+  type MakeRecord,
+  type PolicyRef,
+  type SharedDecisions,
+  type SharedJob,
+} from "./pipeline-hooks.ts";
 import { principalConflict, type PrincipalLookup } from "./principals.ts";
 import { getProcessLogger, type DecisionLogLine } from "./log.ts";
 
@@ -89,6 +98,9 @@ export interface PipelineDeps {
    * rule ids, never params, headers, bodies, tokens or attestations). Default: the process logger (sidecar/log.ts),
    * which `intent-sidecar start` sets to the daemon's. */
   log?: { info(obj: object, msg?: string): void };
+  /** Fleet mode (docs/fleet.md): the shared store decides idempotency, soft limits and holds and keeps the record
+   * (PostgreSQL); the local SQLite store then journals what it returned. Absent: SQLite alone. */
+  shared?: SharedDecisions;
 }
 
 export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
@@ -153,6 +165,9 @@ export class Pipeline {
    * batch shares the commit's cost (see docs/performance/sqlite.md). */
   private batch: { args: RecordArgs; done: (r: RecordResult) => void }[] = [];
   private readonly commitBatch: (jobs: RecordArgs[]) => RecordResult[];
+  private readonly mirrorBatch: (jobs: [IntentRecord, Intent, Date][]) => { out?: unknown; error?: unknown }[];
+  /** Fleet mode: one shared-store transaction in flight at a time; decisions arriving meanwhile form the next batch. */
+  private flushing = false;
 
   constructor(private readonly deps: PipelineDeps) {
     this.holds = deps.holds ?? defaultHoldService;
@@ -184,25 +199,8 @@ export class Pipeline {
           allReasons = [...reasons, ...hold];
         }
       }
-      const iso = isoTime(now);
-      const rec: IntentRecord = {
-        id,
-        agent: intent.agent,
-        action: intent.action,
-        digest,
-        // the stored copy: secret header values and HTTP bodies replaced by digests (SPEC section 10)
-        intent: redactForStorage(intent, digest),
-        decision,
-        // SPEC section 3: an APPROVED answer carries `reasons: []`; what allowed it goes to the audit row
-        reasons: decision === "APPROVED" ? [] : allReasons,
-        policy_digest: policy.digest,
-        created_at: iso,
-        updated_at: iso,
-      };
-      if (decision === "APPROVED") {
-        rec.claims = buildClaims(id, intent, policy.digest, now, { ...deps.options, digest });
-        rec.kid = deps.keys.current.kid;
-      } else if (decision === "PENDING") {
+      const rec = this.make({ id, intent, digest, policy, effect: effect as SharedJob["effect"], reasons, now }, decision as "APPROVED", allReasons);
+      if (decision === "PENDING") {
         group.pin(); // the holds service announces the hold at once: never run this decision twice
         try {
           rec.hold = this.holds.create({ db, intentId: id, intent, digest, policy, reasons: allReasons, now });
@@ -238,14 +236,114 @@ export class Pipeline {
     this.record = deps.db.transaction(recordIn).immediate as unknown as Pipeline["record"];
     const group = new GroupCommit(deps.db, recordIn);
     this.commitBatch = (jobs) => group.commit(jobs);
+    // fleet mode: the local journal of what the shared store decided (same rows as recordIn writes, nothing decided)
+    const mirror = new GroupCommit(deps.db, (rec: IntentRecord, intent: Intent, now: Date) => {
+      deps.store.insert(rec);
+      deps.onRecorded?.(rec);
+      if (intent.idempotency_key !== undefined && !deps.store.findIdempotent(intent.agent, intent.idempotency_key))
+        deps.store.recordIdempotent(intent.agent, intent.idempotency_key, rec.digest, rec.id, now);
+      appendAuditData(
+        deps.db,
+        "decision",
+        {
+          intent_id: rec.id,
+          agent: rec.agent,
+          action: rec.action,
+          digest: rec.digest,
+          decision: rec.decision,
+          reasons: rec.reasons,
+          policy_digest: rec.policy_digest,
+          ...(rec.hold ? { hold_id: rec.hold.id } : {}),
+        },
+        now,
+      );
+    });
+    this.mirrorBatch = (jobs) => mirror.commit(jobs);
   }
+
+  /** The stored record of a decision: the redacted intent, reasons (none when APPROVED: SPEC section 3), claims and
+   * the signing kid when APPROVED, the hold summary when PENDING. One builder for the SQLite and the shared store. */
+  private readonly make: MakeRecord = (job, decision, reasons, hold) => {
+    const iso = isoTime(job.now);
+    const rec: IntentRecord = {
+      id: job.id,
+      agent: job.intent.agent,
+      action: job.intent.action,
+      digest: job.digest,
+      // the stored copy: secret header values and HTTP bodies replaced by digests (SPEC section 10)
+      intent: redactForStorage(job.intent, job.digest),
+      decision,
+      // SPEC section 3: an APPROVED answer carries `reasons: []`; what allowed it goes to the audit row
+      reasons: decision === "APPROVED" ? [] : reasons,
+      policy_digest: job.policy.digest,
+      created_at: iso,
+      updated_at: iso,
+    };
+    if (decision === "APPROVED") {
+      rec.claims = buildClaims(job.id, job.intent, job.policy.digest, job.now, { ...this.deps.options, digest: job.digest });
+      rec.kid = this.deps.keys.current.kid;
+    }
+    if (hold) rec.hold = hold;
+    return rec;
+  };
 
   /** Records one decision through the current group commit; resolves after the commit, rejects if it failed. */
   private recordGrouped(...args: RecordArgs): Promise<RecordOutcome> {
     return new Promise((resolve, reject) => {
-      if (this.batch.length === 0) setImmediate(() => this.flush());
+      if (this.batch.length === 0 && !this.flushing) setImmediate(() => (this.deps.shared ? void this.flushShared() : this.flush()));
       this.batch.push({ args, done: (r) => (r.out ? resolve(r.out) : reject(r.error)) });
     });
+  }
+
+  /** Fleet mode's group commit: the batch goes to the shared store in one transaction, then what it decided is
+   * journaled locally in one SQLite transaction; callers are answered after both. Any failure answers that job with
+   * its error (the caller then records and answers DENIED). */
+  private async flushShared(): Promise<void> {
+    const jobs = this.batch;
+    this.batch = [];
+    this.flushing = true;
+    try {
+      if (this.deps.stages) this.deps.stages.commits = (this.deps.stages.commits ?? 0) + 1;
+      const shared = jobs.map(({ args: [id, intent, digest, policy, effect, reasons, now] }): SharedJob => ({
+        id,
+        intent,
+        digest,
+        policy,
+        effect: effect as SharedJob["effect"],
+        reasons,
+        now,
+      }));
+      let results: Awaited<ReturnType<SharedDecisions["record"]>>;
+      try {
+        results = await this.deps.shared!.record(shared, this.make);
+      } catch (error) {
+        results = jobs.map(() => ({ error }));
+      }
+      const fresh = results.flatMap((r, i) => (r.out?.rec ? [i] : []));
+      let local: { out?: unknown; error?: unknown }[] = [];
+      try {
+        local = this.mirrorBatch(fresh.map((i) => [results[i]!.out!.rec!, jobs[i]!.args[1], jobs[i]!.args[6]]));
+      } catch (error) {
+        local = fresh.map(() => ({ error }));
+      }
+      const localError = new Map(fresh.map((i, k) => [i, local[k]?.error]));
+      jobs.forEach((j, i) => {
+        const r = results[i]!;
+        if (!r.out) return j.done({ error: r.error });
+        if (r.out.conflict) return j.done({ out: { rec: undefined as never, conflict: true } });
+        if (r.out.replay) return j.done({ out: { rec: r.out.replay, replay: r.out.replay } });
+        const e = localError.get(i);
+        if (e !== undefined) {
+          // decided in the shared store but not journaled here: never hand out what the journal lacks
+          void this.deps.shared!.revoke(r.out.rec.id).catch(() => undefined);
+          return j.done({ error: e });
+        }
+        j.done({ out: { rec: r.out.rec } });
+      });
+    } finally {
+      this.flushing = false;
+      if (this.batch.length > 0) setImmediate(() => void this.flushShared());
+    }
   }
 
   private flush(): void {
@@ -303,7 +401,7 @@ export class Pipeline {
     // Idempotent replay without touching the policy (the stored decision stands, even across policy changes).
     if (intent.idempotency_key !== undefined) {
       const prior = this.deps.store.findIdempotent(intent.agent, intent.idempotency_key);
-      if (prior) return this.replayOrConflict(prior.digest === digest ? prior.intent_id : undefined, t0);
+      if (prior) return this.replayOrConflict(prior.digest === digest ? this.deps.store.get(prior.intent_id) : undefined, t0);
     }
 
     const policy = this.deps.policies.current();
@@ -349,7 +447,7 @@ export class Pipeline {
       }
     }
     if (out.conflict) return this.replayOrConflict(undefined, t0);
-    if (out.replay) return this.replayOrConflict(out.replay.id, t0);
+    if (out.replay) return this.replayOrConflict(out.replay, t0);
     const response = this.render(out.rec, false);
     if (response.decision === "APPROVED" && out.rec.claims) {
       try {
@@ -445,8 +543,7 @@ export class Pipeline {
     }
   }
 
-  private replayOrConflict(intentId: string | undefined, t0: number): PipelineResult {
-    const rec = intentId ? this.deps.store.get(intentId) : undefined;
+  private replayOrConflict(rec: IntentRecord | undefined, t0: number): PipelineResult {
     if (!rec) {
       return {
         status: 409,

@@ -81,3 +81,14 @@ export interface HoldAuditEvent {
   approvals_required?: number;
   note?: string;
 }
+
+/** What the operator API needs of holds: the SQLite HoldService, or the fleet store's (sidecar/store/pg/holds.ts),
+ * whose answers are asynchronous. */
+export interface HoldsApi {
+  list(filter?: { state?: HoldState; agent?: string; rule?: string; limit?: number }): HoldView[] | Promise<HoldView[]>;
+  get(holdId: string): HoldView | undefined | Promise<HoldView | undefined>;
+  approve(holdId: string, operator: string, comment?: string): HoldView | Promise<HoldView>;
+  deny(holdId: string, operator: string, reason?: string): HoldView | Promise<HoldView>;
+  on(event: "hold", listener: (e: HoldEvent) => void): unknown;
+  off(event: "hold", listener: (e: HoldEvent) => void): unknown;
+}

@@ -64,12 +64,7 @@ export class LimitLedger {
 
   /** The limits this intent falls under and what it would add to each (throws LimitError on a bad measure). */
   charges(intent: Intent, limits: readonly SoftLimit[], now = Date.now()): LimitCharge[] {
-    const out: LimitCharge[] = [];
-    for (const limit of limits) {
-      if (!appliesTo(limit, intent.action)) continue;
-      out.push({ limit, scopeKey: scopeKey(limit, intent, this.principals), units: measureUnits(limit, intent, now) });
-    }
-    return out;
+    return limitCharges(intent, limits, this.principals, now);
   }
 
   /** Total of a window in measure units (e.g. USD), at `now`. */
@@ -160,6 +155,22 @@ export class LimitLedger {
   }
 }
 
+/** The limits this intent falls under and what it would add to each (throws LimitError on a bad measure). Pure:
+ * the SQLite ledger and the fleet store (sidecar/store/pg/) both charge through it. */
+export function limitCharges(
+  intent: Intent,
+  limits: readonly SoftLimit[],
+  principals: PrincipalLookup | undefined,
+  now: number,
+): LimitCharge[] {
+  const out: LimitCharge[] = [];
+  for (const limit of limits) {
+    if (!appliesTo(limit, intent.action)) continue;
+    out.push({ limit, scopeKey: scopeKey(limit, intent, principals), units: measureUnits(limit, intent, now) });
+  }
+  return out;
+}
+
 /**
  * The stream an intent counts in. Tenant and team come from the agent's principal (operator config), never from
  * `intent.context` (the agent writes that). An agent without a principal, or without a team for `scope: team`, gets
@@ -220,7 +231,8 @@ function measureUnits(limit: SoftLimit, intent: Intent, now: number): number {
   return Math.round(v * UNITS);
 }
 
-function exceeded(c: LimitCharge, totalUnits: number): Reason {
+/** The PENDING reason of a charge that would cross its cap (window total in units before this intent). */
+export function exceeded(c: LimitCharge, totalUnits: number): Reason {
   const fmt = (u: number) => String(Math.round((u / UNITS) * 1e6) / 1e6);
   const scope = describeScope(c.limit, c.scopeKey);
   return {

@@ -3,8 +3,8 @@
 // files are public (they hold no data); everything they show comes from the authenticated API.
 import { Hono, type Context } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { HoldService } from "../holds/service.ts";
-import { HoldError, HOLD_STATES, type HoldEvent, type HoldState } from "../holds/types.ts";
+import { HoldError, HOLD_STATES, type HoldEvent, type HoldState, type HoldsApi } from "../holds/types.ts";
+import { StoreUnavailable } from "../store/unavailable.ts";
 import type { OperatorAuth } from "./auth.ts";
 import { consoleAssets } from "./assets.ts";
 
@@ -14,7 +14,7 @@ export type { DecisionFilter, DecisionSummary } from "./views.ts";
 const DECISIONS = ["APPROVED", "DENIED", "PENDING", "EXPIRED"];
 
 export interface OperatorApiDeps {
-  holds: HoldService;
+  holds: HoldsApi;
   auth: OperatorAuth;
   reloadPolicy(): Promise<{ ok: boolean; digest?: string; error?: string }>;
   recentDecisions(limit: number, filter?: DecisionFilter): DecisionSummary[];
@@ -56,6 +56,7 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
       return err(c, status, e.code, e.message);
     }
     if (e instanceof SyntaxError) return err(c, 400, "invalid_body", e.message);
+    if (e instanceof StoreUnavailable) return err(c, 503, e.code, `${e.message}; nothing was changed, retry later`);
     return err(c, 500, "internal_error", "internal error; nothing was changed");
   });
   app.notFound((c) => err(c, 404, "not_found", `no route ${c.req.method} ${c.req.path}`));
@@ -92,7 +93,7 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
 
   app.get("/v1/whoami", (c) => c.json({ operator: c.get("operator") }));
 
-  app.get("/v1/holds", (c) => {
+  app.get("/v1/holds", async (c) => {
     const state = c.req.query("state");
     if (state !== undefined && !HOLD_STATES.includes(state as HoldState)) {
       return err(c, 400, "invalid_state", `state must be one of ${HOLD_STATES.join(", ")}`);
@@ -100,7 +101,7 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
     const limitQ = c.req.query("limit");
     const limit = limitQ === undefined ? 100 : Number(limitQ);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return err(c, 400, "invalid_limit", "limit must be an integer from 1 to 1000");
-    const holds = deps.holds.list({
+    const holds = await deps.holds.list({
       ...(state ? { state: state as HoldState } : {}),
       ...(c.req.query("agent") ? { agent: c.req.query("agent")! } : {}),
       ...(c.req.query("rule") ? { rule: c.req.query("rule")! } : {}),
@@ -109,15 +110,15 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
     return c.json({ holds, now: new Date().toISOString() });
   });
 
-  app.get("/v1/holds/:id", (c) => {
-    const hold = deps.holds.get(c.req.param("id"));
+  app.get("/v1/holds/:id", async (c) => {
+    const hold = await deps.holds.get(c.req.param("id"));
     if (!hold) return err(c, 404, "not_found", `no hold with id ${c.req.param("id")}`);
     return c.json(hold);
   });
 
   app.post("/v1/holds/:id/approve", async (c) => {
     const body = await jsonBody(c);
-    const hold = deps.holds.approve(c.req.param("id"), c.get("operator"), optionalString(body.comment, "comment"));
+    const hold = await deps.holds.approve(c.req.param("id"), c.get("operator"), optionalString(body.comment, "comment"));
     return c.json({
       id: hold.id,
       state: hold.state,
@@ -134,7 +135,7 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
     if (!reason?.trim()) {
       return err(c, 400, "reason_required", 'a denial needs a reason: POST {"reason":"…"} (the agent sees it; it is audited)');
     }
-    const hold = deps.holds.deny(c.req.param("id"), c.get("operator"), reason.trim());
+    const hold = await deps.holds.deny(c.req.param("id"), c.get("operator"), reason.trim());
     return c.json({ id: hold.id, state: hold.state, approvals: hold.approvals.length, approvals_required: hold.approvals_required, hold });
   });
 

@@ -31,7 +31,7 @@ export function auditRowHash(prevHash: string, seq: number, ts: string, type: st
 
 /** The same hash when the JCS text of `data` is already at hand: JCS sorts the row's keys as data, seq, ts, type, so
  * the row's canonical form is assembled around the data text instead of canonicalizing the data twice. */
-function rowHashFromCanonicalData(prevHash: string, seq: number, ts: string, type: string, dataJcs: string): string {
+export function rowHashFromCanonicalData(prevHash: string, seq: number, ts: string, type: string, dataJcs: string): string {
   const row = `{"data":${dataJcs},"seq":${seq},"ts":${JSON.stringify(ts)},"type":${JSON.stringify(type)}}`;
   // one-shot hash of the concatenation: the same digest as update(prev).update(row), ~1 µs cheaper per row
   return "sha256:" + oneShotHash("sha256", prevHash + row, "hex");

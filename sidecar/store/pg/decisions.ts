@@ -1,0 +1,312 @@
+// Fleet mode's decision write: a batch of decisions (one event-loop turn of the pipeline) in ONE PostgreSQL
+// transaction: idempotency claim, soft-limit check-and-reserve, hold creation under the per-agent cap, the intent
+// record and this node's audit rows. Correct across processes:
+// - every soft-limit stream the batch touches has a head row locked FOR UPDATE, in one sorted order (no deadlock
+//   between batches), so two sidecars never both pass one cap; window totals use database time (now());
+// - holds.max_open_per_agent is counted under a transaction-scoped advisory lock per agent, taken in sorted order;
+// - idempotency keys: INSERT … ON CONFLICT DO NOTHING, one winner fleet-wide; the losers replay the winner's record.
+// Like the SQLite group commit, a job that throws leaves no trace: the transaction is rolled back and run again
+// without it (a job is a function of its arguments and the database). Deadlocks and serialization failures retry.
+import { randomUUID } from "node:crypto";
+import type { HoldSummary, Reason } from "../../../protocol/index.ts";
+import type { MakeRecord, SharedDecisions, SharedJob, SharedOutcome } from "../../pipeline-hooks.ts";
+import { exceeded, limitCharges, type LimitCharge } from "../../limits/ledger.ts";
+import { UNITS } from "../../limits/schema.ts";
+import type { SoftLimit } from "../../limits/types.ts";
+import { HoldCapReached } from "../../holds/cap.ts";
+import { DEFAULT_MAX_OPEN_PER_AGENT } from "../../holds/cap.ts";
+import { holdRules, holdTerms } from "../../holds/terms.ts";
+import type { HoldsPolicy } from "../../holds/types.ts";
+import type { PrincipalLookup } from "../../principals.ts";
+import { redactForStorage } from "../redact.ts";
+import type { IntentRecord } from "../intents.ts";
+import { appendChain, type ChainEvent } from "./audit-chain.ts";
+import { RETRYABLE, type FleetPool, type PgClient } from "./pool.ts";
+
+export interface PgDecisionsOptions {
+  db: FleetPool;
+  node: string;
+  /** The soft limits / holds block of a policy (the holds subsystem's readers of the compiled config). */
+  limits(policy: SharedJob["policy"]): readonly SoftLimit[];
+  holdsPolicy(policy: SharedJob["policy"]): HoldsPolicy;
+  principals?: () => PrincipalLookup | undefined;
+}
+
+type JobOut = { out: SharedOutcome; error?: undefined } | { out?: undefined; error: unknown };
+
+class JobFailed {
+  constructor(
+    readonly index: number,
+    readonly cause: unknown,
+  ) {}
+}
+
+const streamKey = (limitId: string, scope: string) => `${limitId}\u0000${scope}`;
+
+export class PgDecisions implements SharedDecisions {
+  constructor(private readonly o: PgDecisionsOptions) {}
+
+  async record(jobs: readonly SharedJob[], make: MakeRecord): Promise<JobOut[]> {
+    const results: JobOut[] = new Array(jobs.length);
+    // charges are pure (policy + principals): computed once, a bad measure fails only its job
+    const charges: (LimitCharge[] | undefined)[] = jobs.map((j, i) => {
+      if (j.effect !== "allow") return [];
+      try {
+        return limitCharges(j.intent, this.o.limits(j.policy), this.o.principals?.(), j.now.getTime());
+      } catch (error) {
+        results[i] = { error };
+        return undefined;
+      }
+    });
+    let order = jobs.map((_, i) => i).filter((i) => !results[i]);
+    for (let attempt = 0; order.length > 0; ) {
+      try {
+        const outs = await this.o.db.tx((c) => this.pass(c, jobs, order, charges, make));
+        order.forEach((i, k) => (results[i] = { out: outs[k]! }));
+        return results;
+      } catch (e) {
+        if (e instanceof JobFailed) {
+          results[e.index] = { error: e.cause };
+          order = order.filter((i) => i !== e.index);
+          continue;
+        }
+        if (RETRYABLE.has((e as { code?: string }).code ?? "") && ++attempt < 5) continue;
+        for (const i of order) results[i] = { error: e };
+        return results;
+      }
+    }
+    return results;
+  }
+
+  private async pass(
+    c: PgClient,
+    jobs: readonly SharedJob[],
+    order: number[],
+    charges: (LimitCharge[] | undefined)[],
+    make: MakeRecord,
+  ): Promise<SharedOutcome[]> {
+    // 1. locks, in one global order: soft-limit stream heads (sorted), then per-agent hold counters (sorted)
+    const streams = new Map<string, { limitId: string; scope: string; windowMs: number }>();
+    const holdAgents = new Set<string>();
+    for (const i of order) {
+      const j = jobs[i]!;
+      for (const ch of charges[i] ?? []) {
+        streams.set(streamKey(ch.limit.id, ch.scopeKey), { limitId: ch.limit.id, scope: ch.scopeKey, windowMs: ch.limit.windowMs });
+      }
+      // an approval may turn PENDING at a crossed cap: its agent's hold count is locked too
+      if (j.effect === "hold" || (charges[i]?.length ?? 0) > 0) holdAgents.add(j.intent.agent);
+    }
+    const sorted = [...streams.values()].sort((a, b) =>
+      a.limitId === b.limitId ? (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0) : a.limitId < b.limitId ? -1 : 1,
+    );
+    const totals = new Map<string, number>();
+    if (sorted.length > 0) {
+      const ids = sorted.map((s) => s.limitId);
+      const scopes = sorted.map((s) => s.scope);
+      await c.query(
+        "INSERT INTO fleet_ledger_heads (limit_id, scope_key) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
+        [ids, scopes],
+      );
+      await c.query(
+        `SELECT 1 FROM fleet_ledger_heads h JOIN unnest($1::text[], $2::text[]) AS s(limit_id, scope_key)
+           ON h.limit_id = s.limit_id AND h.scope_key = s.scope_key
+         ORDER BY h.limit_id, h.scope_key FOR UPDATE OF h`,
+        [ids, scopes],
+      );
+      const r = await c.query<{ limit_id: string; scope_key: string; total: number }>(
+        `SELECT s.limit_id, s.scope_key, coalesce((SELECT sum(l.amount) FROM fleet_ledger l
+            WHERE l.limit_id = s.limit_id AND l.scope_key = s.scope_key AND l.ts > now() - s.win * interval '1 millisecond'), 0)::bigint AS total
+         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS s(limit_id, scope_key, win)`,
+        [ids, scopes, sorted.map((s) => s.windowMs)],
+      );
+      for (const row of r.rows) totals.set(streamKey(row.limit_id, row.scope_key), Number(row.total));
+    }
+    const open = new Map<string, number>();
+    let nowMs = 0;
+    {
+      const agents = [...holdAgents].sort();
+      if (agents.length > 0) {
+        await c.query(
+          `SELECT pg_advisory_xact_lock(s.k) FROM (SELECT hashtextextended('intent-sidecar:holds:' || a, 0) AS k, a
+             FROM unnest($1::text[]) AS a ORDER BY a OFFSET 0) AS s`,
+          [agents],
+        );
+      }
+      const r = await c.query<{ now_ms: number; counts: Record<string, number> | null }>(
+        `SELECT t.now_ms, (SELECT json_object_agg(x.agent, x.n) FROM (SELECT agent, count(*) AS n FROM fleet_holds
+            WHERE agent = ANY($1::text[]) AND state = 'pending' AND expires_at > t.now_ms GROUP BY agent) AS x) AS counts
+         FROM (SELECT (extract(epoch FROM now()) * 1000)::bigint AS now_ms) AS t`,
+        [agents],
+      );
+      nowMs = Number(r.rows[0]!.now_ms);
+      for (const [agent, n] of Object.entries(r.rows[0]!.counts ?? {})) open.set(agent, Number(n));
+    }
+
+    // 2. the jobs, in order; writes collected and sent in a few multi-row statements at the end
+    const outs: SharedOutcome[] = [];
+    const intents: IntentRecord[] = [];
+    const ledger: { limitId: string; scope: string; units: number; intentId: string }[] = [];
+    const holds: { rec: IntentRecord; job: SharedJob; hold: HoldSummary; reasons: Reason[]; createdAt: number; expiresAt: number }[] = [];
+    const events: ChainEvent[] = [];
+    for (const i of order) {
+      const j = jobs[i]!;
+      try {
+        if (j.intent.idempotency_key !== undefined) {
+          const claimed = await c.query(
+            "INSERT INTO fleet_idempotency (agent, key, digest, intent_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+            [j.intent.agent, j.intent.idempotency_key, j.digest, j.id],
+          );
+          if (claimed.rowCount === 0) {
+            const prior = (await c.query<{ digest: string; intent_id: string }>(
+              "SELECT digest, intent_id FROM fleet_idempotency WHERE agent = $1 AND key = $2",
+              [j.intent.agent, j.intent.idempotency_key],
+            )).rows[0]!;
+            if (prior.digest !== j.digest) {
+              outs.push({ conflict: true });
+              continue;
+            }
+            const same = intents.find((r) => r.id === prior.intent_id);
+            const stored = same ?? (await this.readIntent(c, prior.intent_id));
+            if (!stored) throw new Error(`idempotency key points at a missing intent ${prior.intent_id}`);
+            outs.push({ replay: stored });
+            continue;
+          }
+        }
+        let decision: "APPROVED" | "DENIED" | "PENDING" = j.effect === "allow" ? "APPROVED" : j.effect === "hold" ? "PENDING" : "DENIED";
+        let reasons = j.reasons;
+        const mine = charges[i] ?? [];
+        if (decision === "APPROVED" && mine.length > 0) {
+          const over: Reason[] = [];
+          for (const ch of mine) {
+            const total = totals.get(streamKey(ch.limit.id, ch.scopeKey)) ?? 0;
+            if (total + ch.units > Math.round(ch.limit.max * UNITS)) over.push(exceeded(ch, total));
+          }
+          if (over.length > 0) {
+            decision = "PENDING";
+            reasons = [...reasons, ...over];
+          } else {
+            for (const ch of mine) {
+              const k = streamKey(ch.limit.id, ch.scopeKey);
+              totals.set(k, (totals.get(k) ?? 0) + ch.units);
+              ledger.push({ limitId: ch.limit.id, scope: ch.scopeKey, units: ch.units, intentId: j.id });
+            }
+          }
+        }
+        let hold: HoldSummary | undefined;
+        let terms: { approvalsRequired: number; ttlMs: number } | undefined;
+        if (decision === "PENDING") {
+          const policy = this.o.holdsPolicy(j.policy);
+          const max = policy.maxOpenPerAgent ?? DEFAULT_MAX_OPEN_PER_AGENT;
+          const n = open.get(j.intent.agent) ?? 0;
+          if (n >= max) {
+            const cap = new HoldCapReached(j.intent.agent, max);
+            decision = "DENIED";
+            reasons = [cap.reason, ...reasons];
+          } else {
+            open.set(j.intent.agent, n + 1);
+            terms = holdTerms(reasons, policy);
+            hold = {
+              id: `hold_${randomUUID()}`,
+              expires_at: new Date(nowMs + terms.ttlMs).toISOString(),
+              approvals_required: terms.approvalsRequired,
+              approvals: 0,
+            };
+          }
+        }
+        const rec = make(j, decision, reasons, hold);
+        intents.push(rec);
+        if (hold && terms) holds.push({ rec, job: j, hold, reasons, createdAt: nowMs, expiresAt: nowMs + terms.ttlMs });
+        events.push({
+          type: "decision",
+          at: j.now,
+          data: {
+            intent_id: j.id,
+            agent: j.intent.agent,
+            action: j.intent.action,
+            digest: j.digest,
+            decision,
+            reasons,
+            policy_digest: j.policy.digest,
+            ...(hold ? { hold_id: hold.id } : {}),
+          },
+        });
+        if (hold) {
+          events.push({
+            type: "hold.created",
+            at: j.now,
+            data: { hold_id: hold.id, intent_id: j.id, agent: j.intent.agent, approvals_required: hold.approvals_required },
+          });
+        }
+        outs.push({ rec });
+      } catch (error) {
+        throw new JobFailed(i, error);
+      }
+    }
+
+    // 3. the writes
+    if (intents.length > 0) {
+      await c.query(
+        `INSERT INTO fleet_intents (id, node_id, agent, action, decision, record)
+           SELECT s.id, $1, s.agent, s.action, s.decision, s.record FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+             AS s(id, agent, action, decision, record)`,
+        [
+          this.o.node,
+          intents.map((r) => r.id),
+          intents.map((r) => r.agent),
+          intents.map((r) => r.action),
+          intents.map((r) => r.decision),
+          intents.map((r) => JSON.stringify(r)),
+        ],
+      );
+    }
+    if (ledger.length > 0) {
+      await c.query(
+        `INSERT INTO fleet_ledger (limit_id, scope_key, ts, amount, intent_id)
+           SELECT s.l, s.k, now(), s.a, s.i FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS s(l, k, a, i)`,
+        [ledger.map((l) => l.limitId), ledger.map((l) => l.scope), ledger.map((l) => l.units), ledger.map((l) => l.intentId)],
+      );
+    }
+    for (const h of holds) {
+      await c.query(
+        `INSERT INTO fleet_holds (id, intent_id, origin, agent, action, intent, digest, reasons, rules, policy_digest, state,
+           approvals_required, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13)`,
+        [
+          h.hold.id,
+          h.rec.id,
+          this.o.node,
+          h.job.intent.agent,
+          h.job.intent.action,
+          JSON.stringify(redactForStorage(h.job.intent, h.job.digest)),
+          h.job.digest,
+          JSON.stringify(h.reasons),
+          JSON.stringify(holdRules(h.reasons)),
+          h.job.policy.digest,
+          h.hold.approvals_required,
+          h.createdAt,
+          h.expiresAt,
+        ],
+      );
+    }
+    await appendChain(c, this.o.node, events);
+    return outs;
+  }
+
+  async revoke(intentId: string): Promise<void> {
+    await this.o.db.tx(async (c) => {
+      const r = await c.query<{ record: string }>("SELECT record FROM fleet_intents WHERE id = $1 FOR UPDATE", [intentId]);
+      if (!r.rows[0]) return;
+      const rec = JSON.parse(r.rows[0].record) as IntentRecord;
+      delete rec.claims;
+      delete rec.kid;
+      rec.decision = "DENIED";
+      rec.reasons = [{ block: "sidecar", rule: "internal_error", message: "internal error while deciding; denied (fail closed)" }];
+      await c.query("UPDATE fleet_intents SET decision = 'DENIED', record = $2, updated_at = now() WHERE id = $1", [intentId, JSON.stringify(rec)]);
+      await appendChain(c, this.o.node, [{ type: "decision.revoked", at: new Date(), data: { intent_id: intentId } }]);
+    });
+  }
+
+  private async readIntent(c: PgClient, id: string): Promise<IntentRecord | undefined> {
+    const r = await c.query<{ record: string }>("SELECT record FROM fleet_intents WHERE id = $1", [id]);
+    return r.rows[0] ? (JSON.parse(r.rows[0].record) as IntentRecord) : undefined;
+  }
+}
