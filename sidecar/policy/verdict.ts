@@ -11,6 +11,10 @@ export interface BlockVerdict {
   block: string;
   effect: Effect | "abstain";
   reasons: Reason[];
+  /** The pii block's rewrite (sidecar/policy/pii/bind.ts applies it): `params` with the `redact` findings replaced
+   * (what an APPROVED or PENDING decision binds and returns as `redacted.params`), `stored` with every finding the
+   * policy did not allow replaced (what may be stored), `fields` the paths replaced. */
+  rewrite?: { params: Record<string, unknown>; stored: Record<string, unknown>; fields: string[] };
 }
 
 /** What evaluation needs besides the intent. `now` is injected so tests and simulation are deterministic. */
