@@ -23,6 +23,9 @@ import { expandGlob, readTracked, type ReadFileRecord } from "./files.ts";
 import { NAMED_ABIS, functionNames } from "./effects/abis.ts";
 import type { NetworkSpec } from "./network.ts";
 import { loadBundle, type BundleInfo } from "./bundle.ts";
+import { compileCostPolicy } from "../limits/cost-policy.ts";
+import { COST_STREAM_PREFIX } from "../limits/cost.ts";
+import { compileGovernance } from "./compile-scopes.ts";
 
 export type Path = (string | number)[];
 export interface CompileIssue {
@@ -200,6 +203,9 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
   const softLimits: SoftLimitConfig[] = [];
   for (const [i, s] of (raw.soft_limits ?? []).entries()) {
     claimId(s.id, ["soft_limits", i, "id"]);
+    // the cost totals share the ledger's table under these ids
+    if (s.id.startsWith(COST_STREAM_PREFIX))
+      issues.push({ path: ["soft_limits", i, "id"], message: `ids starting with "${COST_STREAM_PREFIX}" are reserved for cost totals` });
     let measure: SoftLimitConfig["measure"] | undefined;
     try {
       measure = compileMeasure(s.measure);
@@ -301,13 +307,21 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     };
   }
 
+  // scoped rules, scopes sections, risk, rate_limits
+  const gov = compileGovernance(raw, issues, claimId);
+
+  // costs and budgets (sidecar/limits/cost-policy.ts)
+  const costs = compileCostPolicy(raw, { issues, claimId, celIssue });
+
   // holds
   const holdRuleIds = new Set<string>([
     "hold",
+    ...gov.holdIds,
     // From the raw policy, so a rule with its own error does not also break the overrides that name it.
     ...(raw.custom ?? []).filter((c) => c.hold !== undefined).map((c) => c.id),
     ...(raw.evm?.rules ?? []).filter((r) => r.effect === "hold").map((r) => r.id),
     ...(raw.soft_limits ?? []).map((s) => s.id),
+    ...(raw.budgets ?? []).filter((b) => (b.on_exceed ?? "hold") === "hold").map((b) => b.id),
   ]);
   const ttl = raw.holds?.ttl !== undefined ? parseDuration(raw.holds.ttl) : undefined;
   const ttlMs = ttl?.ok ? ttl.value : 86_400_000;
@@ -332,7 +346,13 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     version: 1,
     ...(raw.name !== undefined ? { name: raw.name } : {}),
     ...(raw.actions
-      ? { actions: { allow: compileGlobs(raw.actions.allow), deny: compileGlobs(raw.actions.deny) } }
+      ? {
+          actions: {
+            allow: compileGlobs(raw.actions.allow),
+            deny: compileGlobs(raw.actions.deny),
+            ...(gov.actionRules ? { rules: gov.actionRules } : {}),
+          },
+        }
       : {}),
     ...(evm ? { evm } : {}),
     ...(raw.tool_calls
@@ -351,6 +371,7 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
                 }
               : {}),
             ...(raw.tool_calls.max_args_bytes !== undefined ? { maxArgsBytes: raw.tool_calls.max_args_bytes } : {}),
+            ...(gov.toolRules ? { rules: gov.toolRules } : {}),
           },
         }
       : {}),
@@ -363,7 +384,11 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
         typeof w === "string" ? { url: w } : { url: w.url, ...(w.events ? { events: w.events } : {}) },
       ),
     },
+    ...(costs ? { costs } : {}),
     holdRuleIds,
+    ...(gov.risk ? { risk: gov.risk } : {}),
+    ...(gov.scopes ? { scopes: gov.scopes } : {}),
+    ...(gov.rateLimits ? { rateLimits: gov.rateLimits } : {}),
   };
   return { config, issues, referenced };
 }

@@ -4,6 +4,9 @@ import type { GlobSet } from "./glob.ts";
 import type { CelProgram } from "./cel.ts";
 import type { NetworkSpec } from "./network.ts";
 import type { Intent } from "../../protocol/index.ts";
+import type { CostPolicy } from "../limits/budgets.ts";
+import type { ScopePattern } from "./scope.ts";
+import type { RiskConfig, RiskLevel } from "./risk.ts";
 
 export interface AddressLists {
   allow?: Set<string>;
@@ -78,6 +81,42 @@ export interface ToolCallsConfig {
   hold: GlobSet;
   domains?: { allow?: GlobSet; deny: GlobSet };
   maxArgsBytes?: number;
+  /** tool_calls.rules: by scope, tool and risk (sidecar/policy/blocks/scopes.ts). */
+  rules?: ScopedRule[];
+}
+
+/** A rule of tool_calls.rules, actions.rules or a scopes section: every given condition must match. */
+export interface ScopedRule {
+  id: string;
+  effect: "deny" | "hold" | "allow";
+  scope?: ScopePattern;
+  /** Tool globs (tool rules) or action globs (action rules). */
+  names?: GlobSet;
+  risk?: ReadonlySet<RiskLevel>;
+  reason?: string;
+  /** Where it is written, for messages: `tool_calls.rules[2]`. */
+  where: string;
+}
+
+/** One `scopes` entry: can only add denies and holds, and restrict allows, for calls in its scope. */
+export interface ScopeSection {
+  scope: ScopePattern;
+  where: string;
+  toolCalls?: { allow?: GlobSet; deny: GlobSet; hold: GlobSet; rules: ScopedRule[]; restricts: boolean };
+  actions?: { allow?: GlobSet; deny: GlobSet; rules: ScopedRule[]; restricts: boolean };
+}
+
+/** One `rate_limits` entry (sidecar/limits/rate.ts counts it). */
+export interface RateLimitConfig {
+  id: string;
+  scope: "agent" | "tenant" | "team" | "global";
+  /** Action globs; undefined with tools undefined: every action. */
+  actions?: GlobSet;
+  /** Tool globs: only tool.call intents whose tool matches. */
+  tools?: GlobSet;
+  max: number;
+  perMs: number;
+  onExceed: "deny" | "hold";
 }
 
 export interface CustomRule {
@@ -119,7 +158,7 @@ export interface NotifyConfig {
 export interface PolicyConfig {
   version: 1;
   name?: string;
-  actions?: { allow: GlobSet; deny: GlobSet };
+  actions?: { allow: GlobSet; deny: GlobSet; rules?: ScopedRule[] };
   evm?: EvmConfig;
   toolCalls?: ToolCallsConfig;
   custom: CustomRule[];
@@ -127,6 +166,14 @@ export interface PolicyConfig {
   network?: NetworkSpec;
   holds: HoldsConfig;
   notify: NotifyConfig;
+  /** `risk`: classes of tools and actions (absent: every call is DEFAULT_RISK and no reason names it). */
+  risk?: RiskConfig;
+  /** `scopes`: per-tenant / per-team sections that only narrow. */
+  scopes?: ScopeSection[];
+  /** `rate_limits`. */
+  rateLimits?: RateLimitConfig[];
+  /** `costs` and `budgets` (sidecar/limits/budgets.ts); absent when the policy has neither. */
+  costs?: CostPolicy;
   /** Every rule id that can raise a hold (for holds.overrides): custom, evm.rules, soft_limits, and "hold". */
   holdRuleIds: Set<string>;
 }

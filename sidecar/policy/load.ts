@@ -16,9 +16,10 @@ import { actionsEvaluator } from "./blocks/actions.ts";
 import { evmEvaluator } from "./blocks/evm.ts";
 import { toolCallsEvaluator } from "./blocks/tool-calls.ts";
 import { customEvaluator } from "./blocks/custom.ts";
+import { scopesEvaluator } from "./blocks/scopes.ts";
 
 export interface NamedEvaluator {
-  block: "actions" | "evm" | "tool_calls" | "custom";
+  block: "actions" | "evm" | "tool_calls" | "custom" | "scopes";
   evaluate: BlockEvaluator;
 }
 
@@ -28,7 +29,7 @@ export interface LoadedPolicy {
   /** sha256 over the policy file and every file it references. */
   digest: string;
   config: PolicyConfig;
-  /** actions, evm, tool_calls, custom (in that order). The network block is `network`. */
+  /** actions, evm, tool_calls, custom, scopes (in that order). The network block is `network`. */
   evaluators: NamedEvaluator[];
   network: NetworkBlock | undefined;
   /** Absolute paths of every file the policy read (for watching). */
@@ -116,10 +117,12 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
     digest: policyDigest(abs, bytes, out.referenced),
     config,
     evaluators: [
-      { block: "actions", evaluate: actionsEvaluator(config.actions) },
+      { block: "actions", evaluate: actionsEvaluator(config.actions, config.risk) },
       { block: "evm", evaluate: evmEvaluator(config.evm) },
-      { block: "tool_calls", evaluate: toolCallsEvaluator(config.toolCalls) },
+      { block: "tool_calls", evaluate: toolCallsEvaluator(config.toolCalls, config.risk) },
       { block: "custom", evaluate: customEvaluator(config.custom) },
+      // per-tenant / per-team sections narrow after the base blocks (deny/hold only, never allow)
+      ...(config.scopes?.length ? [{ block: "scopes" as const, evaluate: scopesEvaluator(config) }] : []),
     ],
     network,
     files: [abs, ...out.referenced.map((f) => f.path)],

@@ -180,6 +180,23 @@ and whose \`deny\`/\`hold\` expression is true denies/holds with its \`reason\`;
 wrong type, a non-boolean result, \`double()\` of text that is not a number) DENIES, naming the rule. JSON numbers are CEL doubles; use \`double(...)\` on
 decimal strings.
 
+### Scoped rules, scopes sections, risk, rate_limits
+Worked examples: [scopes.md](scopes.md). A tool call's **scope** is \`org:<tenant>/team:<team>/server:<server>/tool:<tool>\`:
+tenant and team from the agent's principal in the sidecar config (never the intent's context), server and tool from
+\`params.tool\` (\`slack.post_message\` → \`server:slack/tool:post_message\`); a missing piece is \`-\`. A **scope
+pattern** is \`key:glob\` segments joined by \`/\` (keys \`org\`, \`team\`, \`server\`, \`tool\`, any order, each once);
+each glob matches its own field only (a \`*\` never crosses \`/\`), an omitted key matches anything, and only \`-\` matches a
+missing piece (\`team:*\` does not match an agent without a team). \`tool_calls.rules\` and \`actions.rules\` match when
+all of their \`scope\`, \`tools\`/\`actions\` and \`risk\` match (rule id in reasons; precedence deny > hold > allow).
+\`scopes\` sections apply to calls their \`scope\` matches, after the base blocks, and can only deny or hold (block
+\`scopes\`): \`deny\`/\`hold\` lists and rules add denies and holds, \`allow\` (or allow rules) restricts what is allowed in
+the scope; nothing in a section can turn a deny or hold into an allow. \`risk\` gives each call a class (\`low\`,
+\`medium\`, \`high\`, \`critical\`; default \`medium\`; the highest matching class wins); with a \`risk\` block, the
+verdicts of \`tool_calls\`, \`actions\` and \`scopes\` carry a reason of block \`risk\` whose rule is the class.
+\`rate_limits\` count APPROVED decisions (and holds when an operator approves them) per \`scope\` in a sliding window
+of \`per\`; an intent that would be approved beyond \`max\` is DENIED (\`on_exceed: hold\`: PENDING) with the retry
+time (rule = the limit's id, block \`rate_limits\`).
+
 ### soft_limits, holds, notify, network
 Validated here; evaluated by the limits, holds, notify and proxy modules. \`measure\` is \`count\` or a CEL expression
 giving a number (checked like \`custom\`). \`holds.overrides[].rule\` must name a rule that can raise a hold (a custom

@@ -5,6 +5,8 @@ import { z } from "zod";
 import { isAddress } from "viem";
 import { globProblem } from "./glob.ts";
 import { parseAmount, parseDuration } from "./units.ts";
+import { budgetsSchema, costsSchema } from "../limits/budgets-schema.ts";
+import { actionRules, rateLimitsSchema, riskSchema, scopesSchema, toolRules } from "./schema-scopes.ts";
 
 export interface FieldMeta {
   description: string;
@@ -312,6 +314,7 @@ export const policySchema = z
       .object({
         allow: globs.optional().meta(m("Action globs allowed without a block of their own.")),
         deny: globs.optional().meta(m("Action globs always denied (any kind).")),
+        rules: actionRules.optional(),
       })
       .strict()
       .optional()
@@ -340,6 +343,7 @@ export const policySchema = z
           .positive()
           .optional()
           .meta(m("Largest JSON size of args (rule `max_args_bytes`).", { unit: "bytes", default: "no limit" })),
+        rules: toolRules.optional(),
       })
       .strict()
       .optional()
@@ -384,6 +388,9 @@ export const policySchema = z
       )
       .optional()
       .meta(m("Rolling-window limits that turn a decision into PENDING.")),
+    rate_limits: rateLimitsSchema.optional(),
+    risk: riskSchema.optional(),
+    scopes: scopesSchema.optional(),
     network: z
       .object({
         package: z
@@ -419,6 +426,8 @@ export const policySchema = z
       .strict()
       .optional()
       .meta(m("Rego egress rules for the proxy and http.request intents. Absent: http.request is denied.")),
+    costs: costsSchema.optional(),
+    budgets: budgetsSchema.optional(),
     holds: z
       .object({
         ttl: duration.optional().meta(m("How long a hold waits for review.", { unit: "duration", default: "24h" })),
@@ -465,9 +474,9 @@ export const policySchema = z
                   .object({
                     url: webhookUrl.meta(m("Webhook URL (http or https).")),
                     events: z
-                      .array(z.enum(["DENIED", "PENDING", "hold_resolved"]))
+                      .array(z.enum(["DENIED", "PENDING", "hold_resolved", "budget"]))
                       .optional()
-                      .meta(m("Events to send.", { default: "all" })),
+                      .meta(m("Events to send (`budget`: budget threshold alerts).", { default: "all" })),
                   })
                   .strict(),
               ],
@@ -475,7 +484,11 @@ export const policySchema = z
             ),
           )
           .optional()
-          .meta(m("Webhooks receiving JSON events for DENIED, PENDING and hold resolutions: a URL, or {url, events}.")),
+          .meta(
+            m(
+              "Webhooks receiving JSON events for DENIED, PENDING, hold resolutions and budget thresholds: a URL, or {url, events}.",
+            ),
+          ),
       })
       .strict()
       .optional()

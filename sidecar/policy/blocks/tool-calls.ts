@@ -7,6 +7,9 @@ import type { ToolCallsConfig } from "../config.ts";
 import type { Reason } from "../../../protocol/index.ts";
 import { abstain, allow, deny, hold, reason } from "./verdicts.ts";
 import { readDeclaredUrl, readUrls, type UrlFinding } from "../urls.ts";
+import type { RiskConfig } from "../risk.ts";
+import { riskReason } from "../risk.ts";
+import { callFacts, ruleMatches, ruleReason } from "./scopes.ts";
 
 const clip = (url: string) => (url.length > 100 ? `${url.slice(0, 100)}…` : url);
 
@@ -48,8 +51,9 @@ function declaredFinding(url: string): UrlFinding {
     : { text: url, host: r.host, hosts: [r.host], ambiguous: false };
 }
 
-export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined): BlockEvaluator {
-  return (intent): BlockVerdict => {
+/** `risk`: the policy's risk classes; when set, every tool-call verdict names the call's class (block `risk`). */
+export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined, risk?: RiskConfig): BlockEvaluator {
+  return (intent, env): BlockVerdict => {
     if (intent.action === "http.request") {
       if (!cfg?.domains) return abstain("tool_calls");
       const url = intent.params.url;
@@ -76,8 +80,25 @@ export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined): BlockEvalu
     const denied = cfg.deny.match(tool);
     if (denied) reasons.push(reason("tool_calls", "deny", `tool ${tool} matches tool_calls.deny "${denied}"`));
     const held = cfg.hold.match(tool);
-    if (!denied && !held && !cfg.allow.test(tool))
-      reasons.push(reason("tool_calls", "allow", `tool ${tool} is not in tool_calls.allow`));
+    // tool_calls.rules: by scope (the agent's principal and the tool), tool and risk; deny > hold > allow
+    const facts = cfg.rules?.length || risk ? callFacts({ risk }, intent, env) : undefined;
+    const ruleHolds: Reason[] = [];
+    let ruleAllows: Reason | undefined;
+    for (const r of cfg.rules ?? []) {
+      if (!ruleMatches(r, tool, facts!)) continue;
+      const why = ruleReason("tool_calls", r, `tool ${tool}`, facts!);
+      if (r.effect === "deny") reasons.push(why);
+      else if (r.effect === "hold") ruleHolds.push(why);
+      else ruleAllows ??= why;
+    }
+    if (!denied && !held && !ruleHolds.length && !ruleAllows && reasons.length === 0 && !cfg.allow.test(tool))
+      reasons.push(
+        reason(
+          "tool_calls",
+          "allow",
+          `tool ${tool} is not in tool_calls.allow${cfg.rules?.length ? " and no tool_calls.rules allows it" : ""}`,
+        ),
+      );
     if (cfg.maxArgsBytes !== undefined) {
       const size = Buffer.byteLength(JSON.stringify(args), "utf8");
       if (size > cfg.maxArgsBytes)
@@ -86,11 +107,16 @@ export function toolCallsEvaluator(cfg: ToolCallsConfig | undefined): BlockEvalu
         );
     }
     if (cfg.domains) reasons.push(...checkDomains(cfg.domains, readUrls(args), "args"));
-    if (reasons.length) return deny("tool_calls", reasons);
-    if (held)
+    const named = risk && facts ? [riskReason(facts.risk, intent)] : [];
+    if (reasons.length) return deny("tool_calls", [...reasons, ...named]);
+    if (held || ruleHolds.length)
       return hold("tool_calls", [
-        reason("tool_calls", "hold", `tool ${tool} matches tool_calls.hold "${held}" and needs human review`),
+        ...(held
+          ? [reason("tool_calls", "hold", `tool ${tool} matches tool_calls.hold "${held}" and needs human review`)]
+          : []),
+        ...ruleHolds,
+        ...named,
       ]);
-    return allow("tool_calls", [reason("tool_calls", "allow", `tool ${tool} is allowed`)]);
+    return allow("tool_calls", [ruleAllows ?? reason("tool_calls", "allow", `tool ${tool} is allowed`), ...named]);
   };
 }
