@@ -8,6 +8,11 @@ export interface Metrics {
   policyReloads: Counter<"result">;
   /** Internal denials by stage: a policy block that threw or failed to evaluate, a store error, a signing failure. */
   internalErrors: Counter<"stage">;
+  /** SIEM exports (sidecar/exports/): events per sink that were delivered, set aside as dead after their last retry,
+   * or could not be queued (sink="queue"); a failure never changes a decision. */
+  exportEvents: Counter<"sink" | "result">;
+  /** Failed delivery attempts (batches) per sink; each is retried with backoff. */
+  exportFailures: Counter<"sink">;
 }
 
 export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
@@ -35,6 +40,18 @@ export function createMetrics(opts: { defaults?: boolean } = {}): Metrics {
       registers: [registry],
     }),
     internalErrors: internalErrorsCounter(registry),
+    exportEvents: new Counter({
+      name: "intent_sidecar_export_events_total",
+      help: "OCSF events by sink and result (delivered; dead: given up after max_attempts; unqueued: could not be queued)",
+      labelNames: ["sink", "result"],
+      registers: [registry],
+    }),
+    exportFailures: new Counter({
+      name: "intent_sidecar_export_failures_total",
+      help: "Failed export deliveries (batches) by sink; retried with backoff from the durable outbox",
+      labelNames: ["sink"],
+      registers: [registry],
+    }),
   };
 }
 
