@@ -18,4 +18,7 @@ export interface DecisionResponse {
   expires_at?: string;
   policy?: { digest: string };
   hold?: HoldSummary;
+  /** The policy's pii block redacted the params (action `redact`): the attestation binds the intent with these params,
+   * so the agent executes them instead of what it declared (APPROVED, and PENDING for after the approval). */
+  redacted?: { params: Record<string, unknown> };
 }

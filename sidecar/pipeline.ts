@@ -43,6 +43,7 @@ import {
 } from "./pipeline-hooks.ts";
 import { principalConflict, type PrincipalLookup } from "./principals.ts";
 import { getProcessLogger, type DecisionLogLine } from "./log.ts";
+import { bindRewrite, boundDigestOf, executableRedaction, type Bound } from "./policy/pii/bind.ts";
 
 /** The policy side as the pipeline sees it; the daemon adapts the policy engineer's PolicyManager to this. */
 export interface PolicyProvider<P extends PolicyRef = PolicyRef> {
@@ -222,7 +223,7 @@ export class Pipeline {
           intent_id: id,
           agent: intent.agent,
           action: intent.action,
-          digest,
+          digest: rec.digest,
           decision,
           reasons: allReasons,
           policy_digest: policy.digest,
@@ -265,13 +266,15 @@ export class Pipeline {
    * the signing kid when APPROVED, the hold summary when PENDING. One builder for the SQLite and the shared store. */
   private readonly make: MakeRecord = (job, decision, reasons, hold) => {
     const iso = isoTime(job.now);
+    // the pii block's redacted form, when it rewrote the params (sidecar/policy/pii/bind.ts)
+    const digest = boundDigestOf(job.intent, job.digest);
     const rec: IntentRecord = {
       id: job.id,
       agent: job.intent.agent,
       action: job.intent.action,
-      digest: job.digest,
-      // the stored copy: secret header values and HTTP bodies replaced by digests (SPEC section 10)
-      intent: redactForStorage(job.intent, job.digest),
+      digest,
+      // the stored copy: secret header values and HTTP bodies replaced by digests (SPEC section 10), PII redacted
+      intent: redactForStorage(job.intent, digest),
       decision,
       // SPEC section 3: an APPROVED answer carries `reasons: []`; what allowed it goes to the audit row
       reasons: decision === "APPROVED" ? [] : reasons,
@@ -280,7 +283,7 @@ export class Pipeline {
       updated_at: iso,
     };
     if (decision === "APPROVED") {
-      rec.claims = buildClaims(job.id, job.intent, job.policy.digest, job.now, { ...this.deps.options, digest: job.digest });
+      rec.claims = buildClaims(job.id, job.intent, job.policy.digest, job.now, { ...this.deps.options, digest });
       rec.kid = this.deps.keys.current.kid;
     }
     if (hold) rec.hold = hold;
@@ -414,6 +417,7 @@ export class Pipeline {
     const now = this.now();
     let effect: Effect;
     let reasons: Reason[];
+    let bound: Bound | undefined;
     const id = newIntentId(now.getTime());
     try {
       // scoped rules see the agent's principal from the sidecar config, never the intent's context
@@ -422,6 +426,7 @@ export class Pipeline {
       ({ effect, reasons } = this.deps.policies.combine(verdicts));
       if (effect !== "allow" && effect !== "hold" && effect !== "deny")
         throw new Error(`unknown effect ${String(effect)}`);
+      bound = bindRewrite(intent, digest, verdicts, effect); // pii: what is bound and stored
       // blocks that threw (or whose expressions failed) were turned into denials by the policy engine: report them
       if (effect === "deny") for (const f of policyFailures(verdicts)) this.internal("policy", id, f, intent);
     } catch (e) {
@@ -433,12 +438,12 @@ export class Pipeline {
 
     let out: RecordOutcome;
     try {
-      out = await this.recordGrouped(id, intent, digest, policy, effect, reasons, now);
+      out = await this.recordGrouped(id, bound?.intent ?? intent, digest, policy, effect, reasons, now);
     } catch (e) {
       // Recording failed (disk full, a hook threw): deny without an attestation; try to leave a trace.
       this.internal("store", id, e, intent);
       try {
-        out = this.record(id, intent, digest, policy, "deny", [INTERNAL], now);
+        out = this.record(id, bound?.intent ?? intent, digest, policy, "deny", [INTERNAL], now);
       } catch (e2) {
         this.internal("store", id, e2, intent);
         this.deps.observer?.decided?.("DENIED", (performance.now() - t0) / 1000, false);
@@ -449,6 +454,7 @@ export class Pipeline {
     if (out.conflict) return this.replayOrConflict(undefined, t0);
     if (out.replay) return this.replayOrConflict(out.replay, t0);
     const response = this.render(out.rec, false);
+    if (bound?.redacted && response.decision !== "DENIED") response.redacted = { params: bound.redacted };
     if (response.decision === "APPROVED" && out.rec.claims) {
       try {
         response.attestation = await (this.deps.signer ?? inlineSigner).sign(this.keyFor(out.rec), out.rec.claims);
@@ -575,6 +581,8 @@ export class Pipeline {
       res.expires_at = new Date(rec.claims.exp * 1000).toISOString();
     }
     if (rec.policy_digest) res.policy = { digest: rec.policy_digest };
+    const redacted = decision === "APPROVED" || decision === "PENDING" ? executableRedaction(rec.intent) : undefined;
+    if (redacted) res.redacted = { params: redacted };
     if (rec.hold && (decision === "PENDING" || decision === "EXPIRED")) res.hold = rec.hold;
     if (decision === "EXPIRED" && !rec.reasons.some((r) => r.block === "holds")) {
       res.reasons = [

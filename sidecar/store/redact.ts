@@ -133,6 +133,11 @@ function marker(digest: string): RedactedValue {
   return { redacted: digest };
 }
 
+/** An intent object may carry the copy to store, already made (the pii block's: sidecar/policy/pii/bind.ts), under
+ * this key: redactForStorage then returns it as is (every store path, holds included, stores the same copy). A
+ * symbol, so it never reaches JSON, digests or the wire. */
+export const STORED_COPY = Symbol("intent-sidecar.stored-copy");
+
 /**
  * The copy of an intent that may be stored: `{agent, action, params, context}` with secrets replaced (see the top
  * of this file) and, when anything was replaced, `redacted: {digest, fields}`. `digest` is the real intent's digest
@@ -149,6 +154,8 @@ export function redactForStorage(
   cost?: Intent["cost"];
   redacted?: Redaction;
 } {
+  const pre = (intent as { [STORED_COPY]?: ReturnType<typeof redactForStorage> })[STORED_COPY];
+  if (pre) return pre;
   // the declared cost is kept: an approved hold counts it against the budgets (it is an amount, never a secret)
   const base = {
     agent: intent.agent,

@@ -9,7 +9,7 @@
 //   `pii.executable` says whether the stored params are exactly the bound ones (then GET and idempotent replays can
 //   return them as `redacted.params` too).
 import { httpBodyDigest, intentDigest, type Intent } from "../../../protocol/index.ts";
-import { redactForStorage } from "../../store/redact.ts";
+import { redactForStorage, STORED_COPY } from "../../store/redact.ts";
 import type { BlockVerdict, Effect } from "../verdict.ts";
 
 export type StoredIntent = ReturnType<typeof redactForStorage> & { redacted?: { pii?: PiiEnvelope } };
@@ -22,6 +22,7 @@ export interface PiiEnvelope {
 }
 
 export interface Bound {
+  /** The intent to record: the bound params, carrying the stored copy and the bound digest (symbol keys). */
   intent: Intent;
   digest: string;
   /** The stored copy (for the intent row and the hold). */
@@ -40,7 +41,7 @@ export function bindRewrite(
   const rewrite = verdicts.find((v) => v.rewrite)?.rewrite;
   if (!rewrite) return undefined;
   const changed = effect !== "deny" && rewrite.params !== intent.params;
-  const bound: Intent = changed ? { ...intent, params: rewrite.params } : intent;
+  const bound: Intent = { ...intent, params: changed ? rewrite.params : intent.params };
   const boundDigest = changed ? intentDigest(bound) : digest;
   const base = redactForStorage({ ...bound, params: rewrite.stored }, boundDigest);
   // an http.request body is stored as a digest: of the bound body (what a later attestation must bind)
@@ -55,7 +56,17 @@ export function bindRewrite(
       pii: { fields: rewrite.fields, executable },
     },
   };
+  // every store path (the intent row, the hold, the fleet store) stores this copy, and the record binds this digest
+  Object.defineProperty(bound, STORED_COPY, { value: stored });
+  Object.defineProperty(bound, BOUND_DIGEST, { value: boundDigest });
   return { intent: bound, digest: boundDigest, stored, ...(changed ? { redacted: rewrite.params } : {}) };
+}
+
+const BOUND_DIGEST = Symbol("intent-sidecar.bound-digest");
+
+/** The digest a record of this intent binds: the bound intent's (bindRewrite), else `digest` (the declared one). */
+export function boundDigestOf(intent: Intent, digest: string): string {
+  return (intent as { [BOUND_DIGEST]?: string })[BOUND_DIGEST] ?? digest;
 }
 
 /** The params a stored intent lets the agent execute, when PII was redacted and they are exactly the bound ones. */
