@@ -73,11 +73,11 @@ export function compileCostPolicy(
     });
   }
   const counted = new Set(budgets.map((b) => b.currency));
-  for (const [i, m] of measures.entries()) {
-    if (budgets.length > 0 && !counted.has(m.currency)) {
+  for (const [i, c] of (raw.costs ?? []).entries()) {
+    if (budgets.length > 0 && !counted.has(c.currency)) {
       ctx.issues.push({
         path: ["costs", i, "currency"],
-        message: `no budget counts ${m.currency} (budgets count ${[...counted].join(", ")}); such costs would be denied`,
+        message: `no budget counts ${c.currency} (budgets count ${[...counted].join(", ")}); such costs would be denied`,
       });
     }
   }

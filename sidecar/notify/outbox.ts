@@ -10,7 +10,8 @@ export interface Webhook {
   url: string;
   /** HMAC secret for this receiver; defaults to the outbox's default secret. */
   secret?: string;
-  /** Event categories to send (`DENIED`, `PENDING`, `hold_resolved`, as in the policy's notify block); all when absent. */
+  /** Event categories to send (`DENIED`, `PENDING`, `hold_resolved`, `budget`, as in the policy's notify block); all
+   * when absent. */
   events?: readonly string[];
 }
 
@@ -19,11 +20,12 @@ export function eventCategory(type: string): string {
   if (type === "intent.denied") return "DENIED";
   if (type === "hold.pending") return "PENDING";
   if (type.startsWith("hold.")) return "hold_resolved";
+  if (type.startsWith("budget.")) return "budget";
   return type;
 }
 
 export interface OutboxEvent {
-  type: string; // intent.denied | hold.pending | hold.approved | hold.denied | hold.expired
+  type: string; // intent.denied | hold.pending | hold.approved | hold.denied | hold.expired | budget.threshold
   data: unknown;
 }
 

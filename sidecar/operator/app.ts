@@ -9,6 +9,7 @@ import type { OperatorAuth } from "./auth.ts";
 import { consoleAssets } from "./assets.ts";
 
 import type { DecisionFilter, DecisionSummary, OperatorViews } from "./views.ts";
+import { UsageQueryError } from "./usage.ts";
 export type { DecisionFilter, DecisionSummary } from "./views.ts";
 
 const DECISIONS = ["APPROVED", "DENIED", "PENDING", "EXPIRED"];
@@ -20,6 +21,9 @@ export interface OperatorApiDeps {
   recentDecisions(limit: number, filter?: DecisionFilter): DecisionSummary[];
   /** Timeline, usage and policy status (sidecar/operator/views.ts); absent, those routes answer 404. */
   views?: Pick<OperatorViews, "timeline" | "usage" | "policyStatus">;
+  /** Cost totals and budget states for `GET /v1/usage` (sidecar/operator/usage.ts); throws UsageQueryError on a bad
+   * query. Absent: the usage report has soft limits only. */
+  costUsage?(query: Record<string, string | undefined>): object;
   /** Audit for operator actions that are not hold transitions (policy reload requests). */
   audit?(event: { type: string; [k: string]: unknown }): void;
   /** SSE keep-alive interval (ms). */
@@ -174,7 +178,14 @@ export function createOperatorApp(deps: OperatorApiDeps): Hono<Env> {
     const q = c.req.query("buckets");
     const buckets = q === undefined ? 24 : Number(q);
     if (!Number.isInteger(buckets) || buckets < 1 || buckets > 200) return err(c, 400, "invalid_buckets", "buckets must be an integer from 1 to 200");
-    return c.json(deps.views.usage(buckets));
+    let costs: object = {};
+    try {
+      costs = deps.costUsage?.(c.req.query()) ?? {};
+    } catch (e) {
+      if (e instanceof UsageQueryError) return err(c, 400, e.code, e.message);
+      throw e;
+    }
+    return c.json({ ...deps.views.usage(buckets), ...costs });
   });
 
   app.get("/v1/policy/status", (c) => {
