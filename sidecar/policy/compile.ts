@@ -26,6 +26,7 @@ import { loadBundle, type BundleInfo } from "./bundle.ts";
 import { compileCostPolicy } from "../limits/cost-policy.ts";
 import { COST_STREAM_PREFIX } from "../limits/cost.ts";
 import { compileGovernance } from "./compile-scopes.ts";
+import { compilePii } from "./pii/compile.ts";
 
 export type Path = (string | number)[];
 export interface CompileIssue {
@@ -309,6 +310,7 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
 
   // scoped rules, scopes sections, risk, rate_limits
   const gov = compileGovernance(raw, issues, claimId);
+  const pii = compilePii(raw.pii, issues, claimId);
 
   // costs and budgets (sidecar/limits/cost-policy.ts)
   const costs = compileCostPolicy(raw, { issues, claimId, celIssue });
@@ -317,6 +319,7 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
   const holdRuleIds = new Set<string>([
     "hold",
     ...gov.holdIds,
+    ...pii.holdIds,
     // From the raw policy, so a rule with its own error does not also break the overrides that name it.
     ...(raw.custom ?? []).filter((c) => c.hold !== undefined).map((c) => c.id),
     ...(raw.evm?.rules ?? []).filter((r) => r.effect === "hold").map((r) => r.id),
@@ -389,6 +392,7 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
     ...(gov.risk ? { risk: gov.risk } : {}),
     ...(gov.scopes ? { scopes: gov.scopes } : {}),
     ...(gov.rateLimits ? { rateLimits: gov.rateLimits } : {}),
+    ...(pii.pii ? { pii: pii.pii } : {}),
   };
   return { config, issues, referenced };
 }

@@ -6,6 +6,7 @@ import type { NetworkSpec } from "./network.ts";
 import type { Intent } from "../../protocol/index.ts";
 import type { CostPolicy } from "../limits/budgets.ts";
 import type { ScopePattern } from "./scope.ts";
+import type { PiiConfig } from "./pii/config.ts";
 import type { RiskConfig, RiskLevel } from "./risk.ts";
 
 export interface AddressLists {
@@ -174,6 +175,8 @@ export interface PolicyConfig {
   rateLimits?: RateLimitConfig[];
   /** `costs` and `budgets` (sidecar/limits/budgets.ts); absent when the policy has neither. */
   costs?: CostPolicy;
+  /** `pii` (sidecar/policy/pii/compile.ts). */
+  pii?: PiiConfig;
   /** Every rule id that can raise a hold (for holds.overrides): custom, evm.rules, soft_limits, and "hold". */
   holdRuleIds: Set<string>;
 }

@@ -17,9 +17,10 @@ import { evmEvaluator } from "./blocks/evm.ts";
 import { toolCallsEvaluator } from "./blocks/tool-calls.ts";
 import { customEvaluator } from "./blocks/custom.ts";
 import { scopesEvaluator } from "./blocks/scopes.ts";
+import { piiEvaluator } from "./blocks/pii.ts";
 
 export interface NamedEvaluator {
-  block: "actions" | "evm" | "tool_calls" | "custom" | "scopes";
+  block: "actions" | "evm" | "tool_calls" | "custom" | "scopes" | "pii";
   evaluate: BlockEvaluator;
 }
 
@@ -123,6 +124,8 @@ export async function loadPolicy(file: string): Promise<LoadedPolicy> {
       { block: "custom", evaluate: customEvaluator(config.custom) },
       // per-tenant / per-team sections narrow after the base blocks (deny/hold only, never allow)
       ...(config.scopes?.length ? [{ block: "scopes" as const, evaluate: scopesEvaluator(config) }] : []),
+      // PII in params: deny/hold, or a rewrite the pipeline binds (redact)
+      ...(config.pii ? [{ block: "pii" as const, evaluate: piiEvaluator(config.pii) }] : []),
     ],
     network,
     files: [abs, ...out.referenced.map((f) => f.path)],

@@ -197,6 +197,26 @@ verdicts of \`tool_calls\`, \`actions\` and \`scopes\` carry a reason of block \
 of \`per\`; an intent that would be approved beyond \`max\` is DENIED (\`on_exceed: hold\`: PENDING) with the retry
 time (rule = the limit's id, block \`rate_limits\`).
 
+### pii
+Scans the params of every action (or those \`apply_to\` matches): every string, strings holding JSON parsed and walked
+(path segment \`(json)\`), integers for card numbers; depth and size are bounded and a value past the bounds is denied
+(rule \`limit\`). Built-in detectors: \`email\`, \`phone\` (libphonenumber-js: international \`+…\` form, or US/UK
+national forms), \`payment_card\` (Luhn and card-network IIN and length), \`iban\` (country length, mod-97), \`us_ssn\`
+(\`AAA-GG-SSSS\` with dashes or spaces; nine bare digits only under a key naming an SSN or after the words SSN/social
+security; area 000/666/9xx, group 00, serial 0000 refused), \`uk_nino\` (HMRC prefix rules), \`es_dni\` (DNI and NIE,
+mod-23 letter), \`it_codice_fiscale\` (check letter), \`br_cpf\` (two check digits; printed form, or 11 digits under
+a key naming a CPF), \`secret\` (AWS AKIA/ASIA, GitHub ghp_/gho_/ghu_/ghs_/ghr_/github_pat_, Slack xox?-, Stripe
+sk_live_/rk_live_, OpenAI sk-, Google AIza, JWTs, PEM private keys). Candidates never start or end inside a longer
+token, so hashes, addresses, UUIDs, timestamps and order numbers do not trip them. \`patterns\` are RE2 (re2js, as in
+Rego); lookaround and backreferences are refused at load. For each finding the most severe matching \`rules\` entry
+decides (deny > hold > redact > allow), else the detector's or pattern's own action; a detector no entry names does not
+run. \`deny\`/\`hold\` → DENIED/PENDING (block \`pii\`, rule = the rule id or detector id, usable in
+\`holds.overrides\`), naming the detector and the JSON path, never the value. \`redact\` decides nothing itself: when
+the decision is APPROVED or PENDING it carries \`redacted.params\` (each found value replaced by
+\`[REDACTED:<detector>]\`) and the attestation binds that intent; redacting a field a typed action's schema needs is
+denied (rule \`redact\`). Stored intents and holds keep every non-allowed finding replaced. \`POST
+/v1/intents/{id}/result\` redacts a tool's result with the same detectors (every non-\`allow\` action redacts there).
+
 ### soft_limits, holds, notify, network
 Validated here; evaluated by the limits, holds, notify and proxy modules. \`measure\` is \`count\` or a CEL expression
 giving a number (checked like \`custom\`). \`holds.overrides[].rule\` must name a rule that can raise a hold (a custom

@@ -7,6 +7,7 @@ import { globProblem } from "./glob.ts";
 import { parseAmount, parseDuration } from "./units.ts";
 import { budgetsSchema, costsSchema } from "../limits/budgets-schema.ts";
 import { actionRules, rateLimitsSchema, riskSchema, scopesSchema, toolRules } from "./schema-scopes.ts";
+import { piiSchema } from "./pii/schema.ts";
 
 export interface FieldMeta {
   description: string;
@@ -391,6 +392,9 @@ export const policySchema = z
     rate_limits: rateLimitsSchema.optional(),
     risk: riskSchema.optional(),
     scopes: scopesSchema.optional(),
+    pii: piiSchema
+      .optional()
+      .meta(m("PII and secrets in params: detectors, operator patterns and per-scope rules (deny, hold, redact, allow).")),
     network: z
       .object({
         package: z

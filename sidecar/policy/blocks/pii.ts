@@ -1,0 +1,100 @@
+// `pii`: scans an intent's params (every string, nested JSON included) with the detectors and patterns in use and
+// decides per finding: the most severe matching rule's action, else the detector's own (deny > hold > redact >
+// allow). deny/hold → DENIED/PENDING naming the detector and the JSON path (never the value). redact findings do not
+// decide anything (other blocks still allow or deny the call); the verdict carries a rewrite: `params` with the
+// redact findings replaced (what the decision returns as `redacted.params` and the attestation binds) and `stored`
+// with every non-allow finding replaced (what may be stored: no raw PII at rest, holds included).
+import type { Intent, Reason } from "../../../protocol/index.ts";
+import { paramsSchemaFor } from "../../../protocol/intent.ts";
+import type { BlockEvaluator, BlockVerdict, EvalEnv } from "../verdict.ts";
+import type { PiiAction, PiiConfig, PiiRule } from "../pii/config.ts";
+import { SEVERITY } from "../pii/config.ts";
+import { detectorLabel } from "../pii/detectors.ts";
+import { redactValue } from "../pii/redact.ts";
+import type { Finding } from "../pii/scan.ts";
+import { callScope, matchScope } from "../scope.ts";
+import { abstain, deny, hold, reason } from "./verdicts.ts";
+
+interface Decided {
+  finding: Finding;
+  action: PiiAction;
+  /** What decided: a rule (`pii.rules[2]`) or a default (`pii.detectors.email`). */
+  where: string;
+  /** reason.rule: the rule's id or the detector's. */
+  rule: string;
+}
+
+function ruleMatches(r: PiiRule, f: Finding, intent: Intent, env: EvalEnv): boolean {
+  if (r.detector !== "*" && r.detector !== f.detector) return false;
+  if (r.actions && !r.actions.test(intent.action)) return false;
+  if (r.tools) {
+    const tool = intent.action === "tool.call" ? intent.params.tool : undefined;
+    if (typeof tool !== "string" || !r.tools.test(tool)) return false;
+  }
+  return !r.scope || matchScope(r.scope, callScope(intent, env.principal));
+}
+
+function decide(cfg: PiiConfig, f: Finding, intent: Intent, env: EvalEnv): Decided | undefined {
+  if (f.detector === "limit") return { finding: f, action: "deny", where: "pii", rule: "limit" };
+  let best: PiiRule | undefined;
+  for (const r of cfg.rules)
+    if (ruleMatches(r, f, intent, env) && (!best || SEVERITY[r.action] > SEVERITY[best.action])) best = r;
+  if (best) return { finding: f, action: best.action, where: best.where, rule: best.id };
+  const d = cfg.defaults.get(f.detector);
+  return d ? { finding: f, action: d.action, where: d.where, rule: f.detector } : undefined;
+}
+
+function message(d: Decided): string {
+  const f = d.finding;
+  if (f.detector === "limit") return `${f.path} cannot be scanned for PII (${f.kind}), so the intent is denied`;
+  const kind = f.kind ? ` (${f.detector}, ${f.kind})` : ` (${f.detector})`;
+  return `${f.path} contains ${detectorLabel(f.detector)}${kind}; ${d.where} is ${d.action}`;
+}
+
+/** One reason per rule and path (a path with three emails is one reason). */
+function reasonsOf(ds: Decided[]): Reason[] {
+  const seen = new Set<string>();
+  const out: Reason[] = [];
+  for (const d of ds) {
+    const k = `${d.rule}\u0000${d.finding.path}\u0000${d.where}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(reason("pii", d.rule, message(d)));
+  }
+  return out;
+}
+
+export function piiEvaluator(cfg: PiiConfig | undefined): BlockEvaluator {
+  return (intent, env): BlockVerdict => {
+    if (!cfg || (cfg.applyTo && !cfg.applyTo.test(intent.action))) return abstain("pii");
+    const findings = cfg.scanner.scan(intent.params, "params");
+    if (findings.length === 0) return abstain("pii");
+    const decided: Decided[] = [];
+    for (const f of findings) {
+      const d = decide(cfg, f, intent, env);
+      if (d && d.action !== "allow") decided.push(d);
+    }
+    if (decided.length === 0) return abstain("pii");
+    const stored = redactValue(intent.params, decided.map((d) => d.finding), "params") as Record<string, unknown>;
+    const denies = decided.filter((d) => d.action === "deny");
+    const holds = decided.filter((d) => d.action === "hold");
+    const redacts = decided.filter((d) => d.action === "redact").map((d) => d.finding);
+    const params = redacts.length
+      ? (redactValue(intent.params, redacts, "params") as Record<string, unknown>)
+      : intent.params;
+    const fields = [...new Set(decided.map((d) => d.finding.path))];
+    const rewrite = { params, stored, fields };
+    if (denies.length) return { ...deny("pii", reasonsOf(denies)), rewrite };
+    // the redacted params must still be a valid intent of their kind (a redacted field the schema types is refused)
+    const schema = paramsSchemaFor(intent.action, params);
+    if (redacts.length && schema && !schema.safeParse(params).success)
+      return {
+        ...deny("pii", [
+          reason("pii", "redact", `redacting ${redacts.map((f) => f.path).join(", ")} would make the params invalid, so the intent is denied`),
+        ]),
+        rewrite,
+      };
+    if (holds.length) return { ...hold("pii", reasonsOf(holds)), rewrite };
+    return { ...abstain("pii"), rewrite };
+  };
+}
