@@ -12,6 +12,7 @@ import type { HoldAuditEvent } from "../holds/types.ts";
 import type { ProxyDecisionEvent } from "../../proxy/server.ts";
 import { PACKAGE_DIR } from "../package-root.ts";
 import { readFileSync } from "node:fs";
+import { Gauge } from "prom-client";
 import { join } from "node:path";
 import type { ExportsConfig } from "./config.ts";
 import { ExportOutbox, type Sink } from "./outbox.ts";
@@ -49,7 +50,7 @@ export interface ExportsOptions {
   config: ExportsConfig;
   db: Database.Database;
   log: Pick<Logger, "warn" | "error" | "info">;
-  metrics: Pick<Metrics, "exportEvents" | "exportFailures">;
+  metrics: Pick<Metrics, "exportEvents" | "exportFailures"> & { registry?: Metrics["registry"] };
   /** The sidecar id (attestations' `iss`). */
   sidecarId: string;
   now?: () => Date;
@@ -92,6 +93,22 @@ export async function startExports(o: ExportsOptions): Promise<Exports> {
     },
   });
   outbox.start();
+  if (o.metrics.registry) {
+    // read at scrape time: alert on a growing `pending` (a sink is down) or any `dead`
+    new Gauge({
+      name: "intent_sidecar_export_outbox",
+      help: "OCSF events waiting in the export outbox by sink and state (pending, dead)",
+      labelNames: ["sink", "state"],
+      registers: [o.metrics.registry],
+      collect() {
+        if (!o.db.open) return;
+        for (const [sink, c] of Object.entries(outbox.counts())) {
+          this.set({ sink, state: "pending" }, c.pending);
+          this.set({ sink, state: "dead" }, c.dead);
+        }
+      },
+    });
+  }
   const purge = setInterval(() => {
     try {
       outbox.purgeDead();

@@ -103,7 +103,7 @@ const ruleIds = (reasons: readonly Reason[]) => [...new Set(reasons.map((r) => `
 
 /** A short id-like string, or nothing: values that could be free text never leave. */
 function idLike(v: unknown, max = 200): string | undefined {
-  return typeof v === "string" && v.length > 0 && v.length <= max && /^[\w.:@/+=-]+$/.test(v) ? v : undefined;
+  return typeof v === "string" && v.length > 0 && v.length <= max && /^[\w.:@/+=[\]-]+$/.test(v) ? v : undefined;
 }
 
 // security_control profile: what the control did
@@ -112,6 +112,7 @@ const DISPOSITION = {
   DENIED: { action_id: 2, action: "Denied", disposition_id: 2, disposition: "Blocked" },
   EXPIRED: { action_id: 2, action: "Denied", disposition_id: 2, disposition: "Blocked" },
   REFUSED: { action_id: 2, action: "Denied", disposition_id: 2, disposition: "Blocked" },
+  REDACTED: { action_id: 4, action: "Modified", disposition_id: 11, disposition: "Corrected" },
   PENDING: { action_id: 99, action: "Held", disposition_id: 14, disposition: "Delayed" },
 } as const;
 
@@ -158,16 +159,16 @@ export function decisionEvent(rec: IntentRecord, o: Origin): OcsfEvent {
   };
 }
 
-/** The PII findings a decision carries (reasons of the `pii` block name the detector and the path, never the value). */
+/** The PII findings a decision carries: one per `pii` reason's rule (detector or operator rule; deny and hold), or,
+ * when the pii block only redacted (APPROVED, no reasons), one per redacted JSON path from the stored copy's
+ * envelope (sidecar/policy/pii/bind.ts). Never the value. */
 export function piiDetections(rec: IntentRecord): Detection[] {
-  const seen = new Set<string>();
-  const out: Detection[] = [];
-  for (const r of rec.reasons) {
-    if (r.block !== "pii" || seen.has(r.rule)) continue;
-    seen.add(r.rule);
-    out.push({ kind: "pii", rule: r.rule, source: "intent", intent_id: rec.id, agent: rec.agent, decision: rec.decision, time: Date.parse(rec.created_at) });
-  }
-  return out;
+  const base = { kind: "pii" as const, source: "intent" as const, intent_id: rec.id, agent: rec.agent, decision: rec.decision, time: Date.parse(rec.created_at) };
+  const rules = [...new Set(rec.reasons.filter((r) => r.block === "pii").map((r) => r.rule))];
+  if (rules.length) return rules.map((rule) => ({ ...base, rule }));
+  const fields = (rec.intent as { redacted?: { pii?: { fields?: unknown } } } | undefined)?.redacted?.pii?.fields;
+  if (!Array.isArray(fields)) return [];
+  return fields.filter((f): f is string => typeof f === "string").map((path) => ({ ...base, rule: "redacted", decision: "REDACTED", path }));
 }
 
 const HOLD_ACTIVITY: Record<HoldAuditEvent["type"], { activity: 1 | 3; decision: string; status: string }> = {
