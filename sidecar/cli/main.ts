@@ -15,6 +15,7 @@ const loaders: Record<string, () => Promise<Register>> = {
   holds: async () => (await import("./commands/holds.ts")).registerHolds,
   audit: async () => (await import("./commands/audit.ts")).registerAudit,
   logs: async () => (await import("./commands/logs.ts")).registerLogs,
+  usage: async () => (await import("./commands/usage.ts")).registerUsage,
   keys: async () => (await import("./commands/keys.ts")).registerKeys,
   ca: async () => (await import("./commands/ca.ts")).registerCa,
   integration: async () => (await import("./commands/integration.ts")).registerIntegration,
@@ -28,13 +29,14 @@ const families: Record<string, string[]> = {
   holds: ["holds"],
   audit: ["audit"],
   logs: ["logs"],
+  usage: ["usage"],
   keys: ["keys"],
   ca: ["ca"],
   nemoclaw: ["integration"],
   service: ["integration"],
   mcp: ["mcp"],
 };
-const everything = ["start", "policy", "holds", "audit", "logs", "keys", "ca", "integration", "mcp"];
+const everything = ["start", "policy", "holds", "audit", "logs", "usage", "keys", "ca", "integration", "mcp"];
 
 /** The package's version, from package.json one level up from dist/main.js or two from sidecar/cli/main.ts. (The bin
  * answers a lone `--version` itself, without loading this module.) */
