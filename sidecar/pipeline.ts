@@ -367,6 +367,16 @@ export class Pipeline {
     return this.deps.policies.current();
   }
 
+  /** An agent's principal (sidecar config), for read-only uses: output redaction's scopes (sidecar/api/results.ts). */
+  principalOf(agent: string): ReturnType<PrincipalLookup> {
+    return this.deps.principals?.(agent);
+  }
+
+  /** Appends one audit row outside a decision (output redaction's detector counts: `result.redacted`). */
+  audit(type: string, data: Record<string, unknown>): void {
+    appendAuditData(this.deps.db, type, data, this.now());
+  }
+
   /** Decides one intent from the request body as received (the agent API's entry point). */
   async decideText(text: string, agent?: string): Promise<PipelineResult> {
     const t0 = performance.now();

@@ -98,3 +98,34 @@ export function piiEvaluator(cfg: PiiConfig | undefined): BlockEvaluator {
     return { ...abstain("pii"), rewrite };
   };
 }
+
+export interface ResultRedaction {
+  /** The result with every finding the policy does not allow replaced. */
+  result: unknown;
+  /** Findings replaced, by detector (what is recorded: counts only). */
+  counts: Record<string, number>;
+  /** Set when part of the result could not be scanned (too deep, embedded JSON too large): it must be withheld. */
+  unscannable?: string;
+}
+
+/** Output redaction (`POST /v1/intents/{id}/result`): a tool's result scanned with the policy's pii block, as it
+ * applies to the intent that produced it (rules by scope, tool and action). Any non-`allow` action redacts here:
+ * the call already ran, so there is nothing left to deny or hold. No pii block, or apply_to not matching: unchanged. */
+export function redactResult(
+  cfg: PiiConfig | undefined,
+  intent: Intent,
+  env: EvalEnv,
+  result: unknown,
+): ResultRedaction {
+  if (!cfg || (cfg.applyTo && !cfg.applyTo.test(intent.action))) return { result, counts: {} };
+  const findings = cfg.scanner.scan(result, "result");
+  const limit = findings.find((f) => f.detector === "limit");
+  if (limit) return { result: undefined, counts: {}, unscannable: `${limit.path}: ${limit.kind}` };
+  const redact = findings.filter((f) => {
+    const d = decide(cfg, f, intent, env);
+    return d !== undefined && d.action !== "allow";
+  });
+  const counts: Record<string, number> = {};
+  for (const f of redact) counts[f.detector] = (counts[f.detector] ?? 0) + 1;
+  return { result: redactValue(result, redact, "result"), counts };
+}
