@@ -80,6 +80,7 @@ function describe(b: Budget, scopeKey: string): string {
 export class BudgetBook {
   private readonly insertAlert: Statement<[string, string, number, string, number, string, number]>;
   private readonly alertsOf: Statement<[string, string, number], { threshold: string }>;
+  private readonly purgeAlerts: Statement<[number]>;
 
   constructor(
     db: Db,
@@ -93,6 +94,7 @@ export class BudgetBook {
     this.alertsOf = db.prepare(
       "SELECT threshold FROM budget_alerts WHERE budget_id = ? AND scope_key = ? AND window_start = ? ORDER BY CAST(threshold AS REAL)",
     );
+    this.purgeAlerts = db.prepare("DELETE FROM budget_alerts WHERE window_start < ?");
   }
 
   /** Checks the intent's cost against the budgets. Read-only unless refused (then only alerts are written). */
@@ -142,6 +144,12 @@ export class BudgetBook {
   /** Thresholds already alerted for a stream in its window (for `usage`). */
   alerted(budgetId: string, scopeKey: string, windowStart: number): number[] {
     return this.alertsOf.all(budgetId, scopeKey, windowStart).map((r) => Number(r.threshold));
+  }
+
+  /** Forgets alerts of windows that started before `before` (their windows are over; the ledger keeps no older
+   * costs either). Returns the number deleted. */
+  purge(before: number): number {
+    return this.purgeAlerts.run(before).changes;
   }
 
   private streams(intent: Intent, charge: IntentCharge, budgets: readonly Budget[], now: number): BudgetStream[] {
