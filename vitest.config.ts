@@ -11,7 +11,9 @@ const conditions = ["intent-sidecar-source"];
 
 export default defineConfig({
   resolve: { conditions: [...conditions, "module", "node", "import", "default"] },
-  ssr: { resolve: { conditions: [...conditions, "node", "import", "default"] } },
+  // no "import" here: Vitest applies these conditions to require() inside CommonJS packages too, and pg's
+  // require("pg-pool") would then get pg-pool's ESM build (a module namespace, not its Pool class)
+  ssr: { resolve: { conditions: [...conditions, "node", "default"] } },
   test: {
     env: { INTENT_SIDECAR_SOURCE: "1" },
     include: ["test/**/*.test.ts"],

@@ -14,6 +14,7 @@ import {
 } from "../protocol/index.ts";
 import { parsePrincipals, type Principal } from "./principals.ts";
 import { parseOpenShellConfig, type OpenShellConfig } from "./openshell/config.ts";
+import { parseExportsConfig, type ExportsConfig } from "./exports/config.ts";
 
 /** The package root (where package.json and policy-examples/ live), independent of the working directory. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -46,6 +47,11 @@ export interface SidecarConfig {
   maxConnections?: { agent: number; proxy: number; operator: number };
   /** OpenShell supervisor middleware and gateway interceptor (sidecar/openshell/config.ts). */
   openshell?: OpenShellConfig;
+  /** OCSF exports to the SIEM: JSONL file, Splunk HEC, OTLP logs (sidecar/exports/config.ts). */
+  exports?: ExportsConfig;
+  /** Fleet mode (docs/fleet.md): the PostgreSQL URL of the shared store (`store: postgres://…` in the config file or
+   * INTENT_SIDECAR_DATABASE_URL). Absent: the embedded SQLite store alone. Never logged with its password. */
+  databaseUrl?: string;
 }
 
 export class ConfigError extends Error {
@@ -94,6 +100,8 @@ const fileSchema = z
     sandbox_id: z.string().optional(),
     sqlite_synchronous: z.enum(["NORMAL", "FULL"]).optional(),
     openshell: z.unknown().optional(), // validated by parseOpenShellConfig
+    exports: z.unknown().optional(), // validated by parseExportsConfig (messages name the path, e.g. exports.splunk_hec.url)
+    store: z.string().min(1).optional(), // "sqlite" (default) or a postgres:// URL; checked by storeUrl
     max_connections: z
       .object({
         agent: z.number().int().positive().optional(),
@@ -213,9 +221,17 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     if (!addr.safeParse(v).success) throw new ConfigError(`${k} ${v}: must be "host:port", e.g. "127.0.0.1:7400"`);
   }
   if (file.sandbox_id !== undefined) cfg.sandboxId = file.sandbox_id;
+  const databaseUrl = storeUrl(env.INTENT_SIDECAR_DATABASE_URL || file.store, env.INTENT_SIDECAR_DATABASE_URL ? "INTENT_SIDECAR_DATABASE_URL" : "store");
+  if (databaseUrl) cfg.databaseUrl = databaseUrl;
   try {
     const openshell = parseOpenShellConfig(file.openshell, base, flags);
     if (openshell) cfg.openshell = openshell;
+  } catch (e) {
+    throw new ConfigError(`${flags.config ? `${resolve(flags.config)}: ` : ""}${(e as Error).message}`);
+  }
+  try {
+    const exports = parseExportsConfig(file.exports, base);
+    if (exports) cfg.exports = exports;
   } catch (e) {
     throw new ConfigError(`${flags.config ? `${resolve(flags.config)}: ` : ""}${(e as Error).message}`);
   }
@@ -225,6 +241,32 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (shared.length > 0)
     throw new ConfigError(`executor token(s) ${shared.map(([n]) => n).join(", ")}: equal to an agent or operator token`);
   return cfg;
+}
+
+/** `store:` / INTENT_SIDECAR_DATABASE_URL: "sqlite" (or absent) → undefined; a postgres:// URL → itself. */
+export function storeUrl(v: string | undefined, where: string): string | undefined {
+  if (v === undefined || v === "" || v === "sqlite") return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(`${where}: must be "sqlite" or a PostgreSQL URL such as postgres://user@db.internal:5432/intent_sidecar`);
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:")
+    throw new ConfigError(`${where}: unsupported store ${u.protocol.replace(/:$/, "")}; use "sqlite" or a postgres:// URL`);
+  if (!u.hostname && !u.searchParams.get("host")) throw new ConfigError(`${where}: the PostgreSQL URL needs a host`);
+  return v;
+}
+
+/** The URL without its password, for logs and /healthz. */
+export function redactedStoreUrl(v: string): string {
+  try {
+    const u = new URL(v);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres://(unparseable)";
+  }
 }
 
 export function splitAddr(a: string): { host: string; port: number } {

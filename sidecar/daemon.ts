@@ -21,9 +21,12 @@ import { createAgentServer } from "./api/agent-server.ts";
 import { createLimitedServer, fitCaps, openFileLimit, OPERATOR_LIMITS, watchListener } from "./api/http-server.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { registerPolicyRoutes } from "./operator/policy-routes.ts";
-import { createHoldsSubsystem, type HoldsSubsystem } from "./holds/subsystem.ts";
+import { createHoldsSubsystem, holdsPolicyOf, limitsOf, type HoldsSubsystem } from "./holds/subsystem.ts";
+import { safeSummary, summarizerFor } from "./operator/views.ts";
+import type { Fleet } from "./fleet.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
 import type { OpenShellServices } from "./openshell/index.ts";
+import type { Exports } from "./exports/index.ts";
 import { join } from "node:path";
 import { startProxy, CertificateAuthority, createProxyVerifier, keySourceFromJwks } from "../proxy/index.ts";
 import { sqliteReplayStore } from "../executor-gate/replay/sqlite.ts";
@@ -131,13 +134,20 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let openshell: OpenShellServices | null = null;
   let holdsSystem: HoldsSubsystem | undefined;
   let auditCheckpoints: AuditCheckpoints | undefined; // signed checkpoints of the audit chain (at start, N rows/T s, stop)
+  let fleet: Fleet | undefined; // fleet mode: the shared PostgreSQL store (sidecar/fleet.ts), loaded only when configured
+  let exportsSink: Exports | null = null; // OCSF events to the SIEM (sidecar/exports/), loaded only when configured
   try {
+    if (config.exports) {
+      const { startExports } = await import("./exports/index.ts");
+      exportsSink = await startExports({ config: config.exports, db, log, metrics, sidecarId: config.issuer, ...(opts.now ? { now: opts.now } : {}) });
+    }
     const store = new IntentStore(db);
     const keys = KeyRing.open(config.dataDir);
     auditCheckpoints = startAuditCheckpoints({ db, key: () => keys.current, log });
     const policy = opts.policy ?? (await openPolicy(config.policyFile, log, { dataDir: config.dataDir }));
     policy.onReload((r) => {
       metrics.policyReloads.inc({ result: r.ok ? "ok" : "failed" });
+      exportsSink?.policyReload(r, config.policyFile);
       try {
         appendAudit(db, r.ok ? { type: "policy.reloaded", digest: r.digest!, file: config.policyFile } : { type: "policy.reload_failed", file: config.policyFile, error: r.error! });
       } catch (e) {
@@ -148,6 +158,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     const provider: PolicyProvider<any> = policy.provider;
     const principals = principalLookup(config.principals);
+    if (config.databaseUrl) {
+      const { openFleet } = await import("./fleet.ts");
+      fleet = await openFleet({
+        url: config.databaseUrl,
+        dataDir: config.dataDir,
+        keys,
+        limits: (p) => limitsOf(p),
+        holdsPolicy: (p) => holdsPolicyOf(p),
+        currentPolicy: () => provider.current(),
+        principals,
+        summarize: (i) => safeSummary(summarizerFor(provider.current() as Parameters<typeof summarizerFor>[0]), i),
+        log,
+        registry: metrics.registry,
+      });
+    }
     holdsSystem = createHoldsSubsystem({
       db,
       store,
@@ -163,6 +188,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       audienceFor: (action) => (action === "http.request" ? config.audiences.proxy : config.audiences.executor),
       ...(opts.now ? { now: opts.now } : {}),
       log,
+      ...(fleet ? { holdsApi: fleet.holds } : {}),
+      ...(exportsSink ? { onHoldEvent: exportsSink.holdEvent } : {}),
     });
     // scope: tenant|team soft limits key on the agents' principals (config), never on the intent's context
     holdsSystem.ledger.usePrincipals(principals);
@@ -179,9 +206,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
       holds: opts.holds ?? holdsSystem.holdHook ?? defaultHoldService,
       limits: opts.limits ?? holdsSystem.limitHook ?? noLimits,
-      onRecorded: holdsSystem.notifyDecision,
+      // inside the decision's transaction: the DENIED webhook and the OCSF event commit with the decision
+      onRecorded: exportsSink ? (rec) => (holdsSystem!.notifyDecision(rec), exportsSink!.decision(rec)) : holdsSystem.notifyDecision,
       internalErrors: internalErrorSink(log, metrics.internalErrors),
       signer,
+      ...(fleet ? { shared: fleet.decisions } : {}),
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.stages ? { stages: opts.stages } : {}),
       observer: {
@@ -192,6 +221,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       },
     });
     holdsSystem.attach(pipeline);
+    // fleet mode: this node's holds, resolved on any node, are carried to its own records (its key signs)
+    fleet?.onResolution((t) => {
+      const id = t.hold.intent_id;
+      if (t.type === "approved") pipeline.approveHeld(id, t.approval!, t.at);
+      else if (t.type === "approval") store.update(id, { decision: "PENDING", hold: t.summary }, t.at);
+      else pipeline.closeHeld(id, t.type === "denied" ? "DENIED" : "EXPIRED", t.reason!, t.at);
+      return store.get(id);
+    });
+    const publicKeys = fleet?.keys ?? keys;
     const auth = new TokenAuth(config.agentTokens, config.executorTokens);
     if (auth.devMode) {
       log.warn(
@@ -200,14 +238,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     }
     const health = (): Health => {
       const p = provider.current();
+      const storeHealth = fleet?.health();
       return {
-        status: p ? "ok" : "no_policy",
+        status: !p ? "no_policy" : storeHealth && !storeHealth.up ? "store_unavailable" : "ok",
+        ...(storeHealth ? { store: storeHealth } : {}),
         policy: p ? { digest: p.digest, file: config.policyFile, ...(p.loadedAt ? { loaded_at: new Date(p.loadedAt).toISOString() } : {}) } : null,
         last_reload_error: policy.lastError(),
       };
     };
-    const agentApp = createAgentApp({ pipeline, keys, metrics, auth, bodyLimitBytes: config.bodyLimitBytes, health,
-      extend: attestationRoutes({ db, jwks: () => keys.jwks(), issuer: config.issuer }) });
+    const agentApp = createAgentApp({ pipeline, keys: publicKeys, metrics, auth, bodyLimitBytes: config.bodyLimitBytes, health,
+      extend: attestationRoutes({ db, jwks: () => publicKeys.jwks(), issuer: config.issuer,
+        ...(fleet ? { redemptions: fleet.redemptions, refreshKeys: () => fleet!.keys.refreshSoon() } : {}), ...(exportsSink ? { onDetection: exportsSink.detection } : {}) }) });
 
     // --- listeners -----------------------------------------------------------------------------------------------
     // Connection caps per listener, lowered to fit the open-file limit so a flood of agent or proxy connections
@@ -236,7 +277,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       ca: await CertificateAuthority.loadOrCreate(config.dataDir),
       policy: () => (provider.current() as { network?: NetworkBlock } | undefined)?.network?.proxy ?? null,
       attestations: createProxyVerifier({
-        keys: keySourceFromJwks(() => keys.jwks()),
+        keys: keySourceFromJwks(() => publicKeys.jwks()),
         issuer: config.issuer,
         audience: config.audiences.proxy,
         replay: proxyReplay,
@@ -244,6 +285,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       sandboxId: config.sandboxId ?? null,
       limits: { maxConnections: caps.proxy },
       onDecision: (e) => {
+        exportsSink?.proxyDecision(e);
         if (e.allowed) return;
         const { allowed: _allowed, ...denial } = e;
         appendAudit(db, { type: "proxy.denied", ...denial });
@@ -338,11 +380,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         await nemoclaw?.close();
         await Promise.all(servers.map(closeServer));
         await holdsSystem!.close();
+        await fleet?.close();
         await policy.close();
         await signer.close();
         clearInterval(walWatch);
         await checkpointer?.stop();
         auditCheckpoints?.stop();
+        await exportsSink?.close();
         db.close();
         lock.release();
       },
@@ -354,10 +398,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     await nemoclaw?.close();
     await Promise.all(servers.map(closeServer));
     await holdsSystem?.close();
+    await fleet?.close();
     await signer.close();
     clearInterval(walWatch);
     await checkpointer?.stop();
     auditCheckpoints?.stop();
+    await exportsSink?.close();
     db.close();
     lock.release();
     throw e;

@@ -10,14 +10,17 @@ import type { Role, TokenAuth } from "./auth.ts";
 import { registerToolsScreen } from "./tools-screen.ts";
 
 export interface Health {
-  status: "ok" | "no_policy";
+  status: "ok" | "no_policy" | "store_unavailable";
   policy: { digest: string; file?: string; loaded_at?: string } | null;
   last_reload_error: string | null;
+  /** Fleet mode: the shared store's state (every decision is DENIED while it is down). */
+  store?: { kind: "postgres"; up: boolean; since: string; error?: string };
 }
 
 export interface AgentApiDeps {
   pipeline: Pipeline;
-  keys: KeyRing;
+  /** Publishes the JWKS: this sidecar's keys, or in fleet mode the fleet's (sidecar/store/pg/keys.ts). */
+  keys: Pick<KeyRing, "jwks">;
   metrics: Metrics;
   auth: TokenAuth;
   bodyLimitBytes: number;

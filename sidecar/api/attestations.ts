@@ -46,12 +46,22 @@ export interface AttestationRoutesDeps {
   db: Db;
   /** The sidecar's published key set (current and recently retired keys), e.g. `() => keys.jwks()`. */
   jwks: () => { keys: readonly object[] };
+  /** Fleet mode: redemption decided in the shared store (one winner across every sidecar), and a hook for verifiers
+   * that met an unknown kid (the fleet key set is refreshed). Absent: this sidecar's SQLite. */
+  redemptions?: { redeem(claims: AttestationClaims, by: string | undefined, at: Date): Promise<{ first: boolean; redeemed_at: string }> };
+  refreshKeys?: () => Promise<void>;
   /** The sidecar id that signs attestations (`iss`). Default `intent-sidecar`. */
   issuer?: string;
   now?: () => Date;
+  /** Hears a refused replay and an attestation the sidecar did not sign or
+   * that is not for this intent (forgery): the SIEM exports (sidecar/exports/). Ids and gate codes only. */
+  onDetection?: (d: { kind: "replay" | "forgery"; rule: string; source: "redeem"; intent_id: string | null; decision: string; time: number }) => void;
 }
 
 type Env = AgentEnv;
+
+/** Gate codes that mean the attestation is not one the sidecar issued for this intent (reported as forgery). */
+const FORGERY_CODES: ReadonlySet<string> = new Set(["bad_signature", "unknown_key", "malformed", "wrong_issuer"]);
 
 const receiptBody = z
   .object({
@@ -130,6 +140,17 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
   const { db } = deps;
   const now = deps.now ?? (() => new Date());
   const keys = ownKeys(deps.jwks);
+  /** Verifies; in fleet mode a kid nobody here knows yet (a sidecar that joined since the last refresh) makes the key
+   * set be re-read once before the attestation is refused. */
+  const verify = async (token: unknown, opts: typeof check): Promise<AttestationClaims> => {
+    try {
+      return await verifyToken(token, keys, opts);
+    } catch (e) {
+      if (!(e instanceof GateError) || e.code !== "unknown_key" || !deps.refreshKeys) throw e;
+      await deps.refreshKeys().catch(() => undefined);
+      return verifyToken(token, keys, opts);
+    }
+  };
   const check = {
     issuer: deps.issuer ?? DEFAULT_ISSUER,
     audience: null, // executors and the proxy both redeem here
@@ -198,14 +219,21 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
         if (token === undefined || token === null || token === "") {
           throw new GateError("missing", 'the body must carry the attestation: {"attestation":"<JWS>"}');
         }
-        claims = await verifyToken(token, keys, check);
+        claims = await verify(token, check);
         if (claims.jti !== jti) throw new GateError("malformed", `the attestation is for ${claims.jti}, not ${jti}`);
       } catch (e) {
         if (!(e instanceof GateError)) throw e;
+        if (FORGERY_CODES.has(e.code)) {
+          const id = /^[\w-]{1,100}$/.test(jti) ? jti : null; // the path is the caller's: only an id-like value goes out
+          deps.onDetection?.({ kind: "forgery", rule: e.code, source: "redeem", intent_id: id, decision: "refused", time: now().getTime() });
+        }
         return c.json(e.toJSON(), 403);
       }
       const at = now();
-      const r = redeemTx.immediate(claims, c.get("agent"), at);
+      const r = deps.redemptions
+        ? await deps.redemptions.redeem(claims, c.get("agent"), at)
+        : redeemTx.immediate(claims, c.get("agent"), at);
+      if (!r.first) deps.onDetection?.({ kind: "replay", rule: "replayed", source: "redeem", intent_id: claims.jti, decision: "refused", time: at.getTime() });
       return c.json({
         jti,
         redeemed: true,
@@ -238,7 +266,7 @@ export function attestationRoutes(deps: AttestationRoutesDeps): (app: Hono<Env>)
             `a receipt must carry the intent's attestation in the ${ATTESTATION_HEADER} header`,
           );
         }
-        const claims = await verifyToken(token, keys, { ...check, clockToleranceSeconds: RECEIPT_GRACE_SECONDS });
+        const claims = await verify(token, { ...check, clockToleranceSeconds: RECEIPT_GRACE_SECONDS });
         if (claims.jti !== id) throw new GateError("malformed", `the attestation is for ${claims.jti}, not ${id}`);
       } catch (e) {
         if (!(e instanceof GateError)) throw e;

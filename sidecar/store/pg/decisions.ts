@@ -30,6 +30,9 @@ export interface PgDecisionsOptions {
   limits(policy: SharedJob["policy"]): readonly SoftLimit[];
   holdsPolicy(policy: SharedJob["policy"]): HoldsPolicy;
   principals?: () => PrincipalLookup | undefined;
+  /** Names what the policy asks for that the fleet store does not enforce yet (rate limits, budgets): such a policy's
+   * approvals and holds are DENIED with that reason instead of being approved unchecked. */
+  unsupported?(policy: SharedJob["policy"]): string | undefined;
 }
 
 type JobOut = { out: SharedOutcome; error?: undefined } | { out?: undefined; error: unknown };
@@ -174,6 +177,12 @@ export class PgDecisions implements SharedDecisions {
         }
         let decision: "APPROVED" | "DENIED" | "PENDING" = j.effect === "allow" ? "APPROVED" : j.effect === "hold" ? "PENDING" : "DENIED";
         let reasons = j.reasons;
+        const missing = decision === "DENIED" ? undefined : this.o.unsupported?.(j.policy);
+        if (missing) {
+          decision = "DENIED";
+          reasons = [{ block: "sidecar", rule: "fleet_unsupported", message: `${missing}: not enforced by the fleet store yet, so the intent is denied (fail closed)` }];
+          charges[i] = [];
+        }
         const mine = charges[i] ?? [];
         if (decision === "APPROVED" && mine.length > 0) {
           const over: Reason[] = [];

@@ -203,11 +203,13 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
     let delay = 250;
     while (!this.closed) {
       const client = new pg.Client({ connectionString: this.o.url, connectionTimeoutMillis: 2000 });
+      client.on("error", () => undefined); // also while connecting
       try {
         await client.connect();
+        // a dropped connection emits "error" (maybe more than once) and "end": both end this round, never the process
         const ended = new Promise<void>((resolve) => {
-          client.once("end", resolve);
-          client.once("error", () => resolve());
+          client.on("end", resolve);
+          client.on("error", () => resolve());
         });
         client.on("notification", (m) => {
           if (m.channel !== HOLDS_CHANNEL || !m.payload) return;

@@ -57,6 +57,9 @@ export function openPool(url: string, opts: { max?: number; statementTimeoutMs?:
   };
   // An idle client's connection dying (server restart) is reported here; without a listener it would crash the process.
   pool.on("error", (e) => mark(false, e));
+  // ...and a connection dropped while checked out (between two statements of a transaction) too: the statement
+  // that follows fails and the transaction rolls back, but the event itself must not be unhandled
+  pool.on("connect", (client) => client.on("error", (e) => mark(false, e)));
   return {
     pool,
     health,
