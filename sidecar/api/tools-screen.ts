@@ -3,7 +3,8 @@
 // nothing, and answers only denied/allowed per name (no globs, rules or reasons): a name is denied when
 //   - `actions.deny` matches `tool.call` (every tool call is denied), or
 //   - the policy has no `tool_calls` block (tool calls are denied by default), or
-//   - `tool_calls.deny` matches the name, or it matches neither `tool_calls.allow` nor `tool_calls.hold`
+//   - `tool_calls.deny` matches the name, or it matches neither `tool_calls.allow` nor `tool_calls.hold` nor the
+//     tools of an allow or hold rule of `tool_calls.rules` (whose scope and risk only the call's decision knows)
 // (the name checks of sidecar/policy/blocks/tool-calls.ts and actions.ts). "Allowed" only means "not denied by its
 // name": the arguments, domains, custom rules and soft limits still decide every call, and a call to a denied name
 // is denied by the normal path as always. Agent tokens only; an executor token is 403; no policy loaded is 503.
@@ -26,8 +27,13 @@ export interface ScreenResult {
 /** The name checks of a compiled policy config (PolicyConfig of sidecar/policy/config.ts, read structurally). */
 interface NameChecks {
   actions?: { deny: GlobSet };
-  toolCalls?: { allow: GlobSet; deny: GlobSet; hold: GlobSet };
+  toolCalls?: { allow: GlobSet; deny: GlobSet; hold: GlobSet; rules?: { effect: string; names?: GlobSet }[] };
 }
+
+/** Whether some tool_calls.rules allow or hold rule may admit the name (its scope and risk are not known here, so
+ * such a name is not hidden: the decision of each call settles it). */
+const ruleMayAdmit = (rules: readonly { effect: string; names?: GlobSet }[] | undefined, t: string) =>
+  (rules ?? []).some((r) => r.effect !== "deny" && (!r.names || (isGlobSet(r.names) && r.names.test(t))));
 
 const isGlobSet = (g: unknown): g is GlobSet => typeof (g as GlobSet | undefined)?.match === "function";
 
@@ -42,7 +48,11 @@ export function screenTools(config: unknown, tools: readonly string[]): ScreenRe
   const allDenied = (isGlobSet(c.actions?.deny) && c.actions.deny.test("tool.call")) || !names;
   const out: ScreenResult = { denied: [], allowed: [] };
   for (const t of tools) {
-    const denied = allDenied || !names || names.deny.test(t) || (!names.hold.test(t) && !names.allow.test(t));
+    const denied =
+      allDenied ||
+      !names ||
+      names.deny.test(t) ||
+      (!names.hold.test(t) && !names.allow.test(t) && !ruleMayAdmit(names.rules, t));
     (denied ? out.denied : out.allowed).push(t);
   }
   return out;
