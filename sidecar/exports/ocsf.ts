@@ -67,8 +67,19 @@ const HTTP_ACTIVITY: Record<string, [number, string]> = {
   PATCH: [9, "Patch"],
 };
 
-/** The classification fields every class shares (type_uid = class_uid * 100 + activity_id). */
-function classify(classUid: 2004 | 4002 | 6003, activityId: number, activityName: string, severityId: keyof typeof SEVERITY) {
+// Built by assignment, not object spreads: on Node 20 a literal with spreads after other properties costs ~15 µs,
+// which the decision path would pay per event (measured with bench/exports.ts).
+
+/** The fields every class shares (type_uid = class_uid * 100 + activity_id), in a fixed order. */
+function event(
+  classUid: 2004 | 4002 | 6003,
+  activityId: number,
+  activityName: string,
+  severityId: keyof typeof SEVERITY,
+  time: number,
+  message: string,
+  meta: Record<string, unknown>,
+): OcsfEvent {
   const category = Math.floor(classUid / 1000) as keyof typeof CATEGORY;
   return {
     category_uid: category,
@@ -81,22 +92,21 @@ function classify(classUid: 2004 | 4002 | 6003, activityId: number, activityName
     type_name: `${CLASS[classUid]}: ${activityName}`,
     severity_id: severityId,
     severity: SEVERITY[severityId],
+    time,
+    message,
+    metadata: meta,
   };
 }
 
-function metadata(o: Origin, logName: string, eventCode: string, uid: string, profiles?: string[]) {
-  return {
-    version: OCSF_VERSION,
-    product: { ...o.product },
-    uid,
-    log_name: logName,
-    event_code: eventCode,
-    ...(profiles ? { profiles } : {}),
-  };
+function metadata(o: Origin, logName: string, eventCode: string, uid: string, profile?: string): Record<string, unknown> {
+  const m: Record<string, unknown> = { version: OCSF_VERSION, product: o.product, uid, log_name: logName, event_code: eventCode };
+  if (profile) m.profiles = [profile];
+  return m;
 }
 
+let host: string | undefined;
 function here(o: Origin) {
-  return { hostname: o.host ?? hostname(), svc_name: o.sidecarId };
+  return { hostname: o.host ?? (host ??= hostname()), svc_name: o.sidecarId };
 }
 
 const ruleIds = (reasons: readonly Reason[]) => [...new Set(reasons.map((r) => `${r.block}/${r.rule}`))];
@@ -107,56 +117,61 @@ function idLike(v: unknown, max = 200): string | undefined {
 }
 
 // security_control profile: what the control did
-const DISPOSITION = {
-  APPROVED: { action_id: 1, action: "Allowed", disposition_id: 1, disposition: "Allowed" },
-  DENIED: { action_id: 2, action: "Denied", disposition_id: 2, disposition: "Blocked" },
-  EXPIRED: { action_id: 2, action: "Denied", disposition_id: 2, disposition: "Blocked" },
-  REFUSED: { action_id: 2, action: "Denied", disposition_id: 2, disposition: "Blocked" },
-  REDACTED: { action_id: 4, action: "Modified", disposition_id: 11, disposition: "Corrected" },
-  PENDING: { action_id: 99, action: "Held", disposition_id: 14, disposition: "Delayed" },
-} as const;
+const DISPOSITION: Record<string, [number, string, number, string]> = {
+  APPROVED: [1, "Allowed", 1, "Allowed"],
+  DENIED: [2, "Denied", 2, "Blocked"],
+  EXPIRED: [2, "Denied", 2, "Blocked"],
+  REFUSED: [2, "Denied", 2, "Blocked"],
+  REDACTED: [4, "Modified", 11, "Corrected"],
+  PENDING: [99, "Held", 14, "Delayed"],
+};
 
-function disposition(decision: string) {
-  return DISPOSITION[decision.toUpperCase() as keyof typeof DISPOSITION] ?? { action_id: 0, action: "Unknown", disposition_id: 0, disposition: "Unknown" };
+function setDisposition(e: OcsfEvent, decision: string): void {
+  const [actionId, action, dispositionId, disposition] = DISPOSITION[decision.toUpperCase()] ?? [0, "Unknown", 0, "Unknown"];
+  e.action_id = actionId;
+  e.action = action;
+  e.disposition_id = dispositionId;
+  e.disposition = disposition;
 }
+
+function setStatus(e: OcsfEvent, id: number, status: string, code?: string, detail?: string): void {
+  e.status_id = id;
+  e.status = status;
+  if (code !== undefined) e.status_code = code;
+  if (detail) e.status_detail = detail;
+}
+
+const agentActor = (name: string) => ({ user: { name, uid: name, type_id: 99, type: "Agent" } });
 
 /** A recorded decision (POST /v1/intents, or a held intent's outcome): API Activity, Create. */
 export function decisionEvent(rec: IntentRecord, o: Origin): OcsfEvent {
   const decision = rec.decision;
-  const sev = decision === "APPROVED" ? 1 : decision === "PENDING" ? 2 : 3;
   const rules = ruleIds(rec.reasons);
   const params = rec.intent?.params ?? {};
-  const context = rec.intent?.context ?? {};
   const tool = rec.action === "tool.call" ? idLike(params.tool) : undefined;
-  const tenant = idLike(context.tenant, 100);
-  const status = decision === "APPROVED" ? [1, "Success"] : decision === "DENIED" ? [2, "Failure"] : [99, "Pending"];
-  return {
-    ...classify(6003, 1, "Create", sev),
-    time: Date.parse(rec.created_at),
-    message: `${rec.action} by ${rec.agent}: ${decision}${rules.length ? ` (${rules.join(", ")})` : ""}`,
-    status_id: status[0] as number,
-    status: status[1] as string,
-    status_code: decision,
-    ...(rules.length ? { status_detail: rules.join(", ") } : {}),
-    ...disposition(decision),
-    metadata: { ...metadata(o, "decisions", "intent.decision", `${rec.id}:decision`, ["security_control"]), ...(tenant ? { tenant_uid: tenant } : {}) },
-    actor: { user: { name: rec.agent, uid: rec.agent, type_id: 99, type: "Agent" } },
-    api: { operation: rec.action, service: { name: "intent-sidecar agent API" }, request: { uid: rec.id } },
-    src_endpoint: here(o),
-    dst_endpoint: here(o),
-    resources: [
-      { type: "intent", uid: rec.id, name: rec.action },
-      ...(tool ? [{ type: "tool", name: tool }] : []),
-      ...(rec.policy_digest ? [{ type: "policy", uid: rec.policy_digest }] : []),
-      ...(rec.hold ? [{ type: "hold", uid: rec.hold.id }] : []),
-    ],
-    unmapped: {
-      intent_digest: rec.digest,
-      rules,
-      ...(rec.policy_digest ? { policy_digest: rec.policy_digest } : {}),
-      ...(rec.hold ? { hold_id: rec.hold.id } : {}),
-    },
-  };
+  const tenant = idLike(rec.intent?.context?.tenant, 100);
+  const meta = metadata(o, "decisions", "intent.decision", `${rec.id}:decision`, "security_control");
+  if (tenant) meta.tenant_uid = tenant;
+  const e = event(6003, 1, "Create", decision === "APPROVED" ? 1 : decision === "PENDING" ? 2 : 3, Date.parse(rec.created_at),
+    `${rec.action} by ${rec.agent}: ${decision}${rules.length ? ` (${rules.join(", ")})` : ""}`, meta);
+  if (decision === "APPROVED") setStatus(e, 1, "Success", decision);
+  else if (decision === "DENIED") setStatus(e, 2, "Failure", decision, rules.join(", "));
+  else setStatus(e, 99, "Pending", decision, rules.join(", "));
+  setDisposition(e, decision);
+  e.actor = agentActor(rec.agent);
+  e.api = { operation: rec.action, service: { name: "intent-sidecar agent API" }, request: { uid: rec.id } };
+  e.src_endpoint = here(o);
+  e.dst_endpoint = here(o);
+  const resources: Record<string, unknown>[] = [{ type: "intent", uid: rec.id, name: rec.action }];
+  if (tool) resources.push({ type: "tool", name: tool });
+  if (rec.policy_digest) resources.push({ type: "policy", uid: rec.policy_digest });
+  if (rec.hold) resources.push({ type: "hold", uid: rec.hold.id });
+  e.resources = resources;
+  const unmapped: Record<string, unknown> = { intent_digest: rec.digest, rules };
+  if (rec.policy_digest) unmapped.policy_digest = rec.policy_digest;
+  if (rec.hold) unmapped.hold_id = rec.hold.id;
+  e.unmapped = unmapped;
+  return e;
 }
 
 /** The PII findings a decision carries: one per `pii` reason's rule (detector or operator rule; deny and hold), or,
@@ -181,94 +196,76 @@ const HOLD_ACTIVITY: Record<HoldAuditEvent["type"], { activity: 1 | 3; decision:
 
 /** A hold transition (created, one approval, approved, denied, expired): API Activity on the hold. The operator's
  * comment is free text and stays out. */
-export function holdEvent(e: HoldAuditEvent, time: number, o: Origin): OcsfEvent {
-  const a = HOLD_ACTIVITY[e.type];
-  const actor = e.operator
-    ? { user: { name: e.operator, uid: e.operator, type_id: 1, type: "User" } }
-    : e.type === "hold.created"
-      ? { user: { name: e.agent, uid: e.agent, type_id: 99, type: "Agent" } }
+export function holdEvent(h: HoldAuditEvent, time: number, o: Origin): OcsfEvent {
+  const a = HOLD_ACTIVITY[h.type];
+  const e = event(6003, a.activity, API_ACTIVITY[a.activity], h.type === "hold.created" ? 2 : 1, time,
+    `${h.type} ${h.hold_id} (intent ${h.intent_id} by ${h.agent})${h.operator ? ` by operator ${h.operator}` : ""}`,
+    metadata(o, "holds", h.type, `${h.hold_id}:${h.type}${h.operator ? `:${h.operator}` : ""}`, "security_control"));
+  setStatus(e, 1, "Success", a.status);
+  setDisposition(e, a.decision);
+  e.actor = h.operator
+    ? { user: { name: h.operator, uid: h.operator, type_id: 1, type: "User" } }
+    : h.type === "hold.created"
+      ? agentActor(h.agent)
       : { app_name: "intent-sidecar" };
-  return {
-    ...classify(6003, a.activity, API_ACTIVITY[a.activity], e.type === "hold.created" ? 2 : 1),
-    time,
-    message: `${e.type} ${e.hold_id} (intent ${e.intent_id} by ${e.agent})${e.operator ? ` by operator ${e.operator}` : ""}`,
-    status_id: 1,
-    status: "Success",
-    status_code: a.status,
-    ...disposition(a.decision),
-    metadata: metadata(o, "holds", e.type, `${e.hold_id}:${e.type}${e.operator ? `:${e.operator}` : ""}`, ["security_control"]),
-    actor,
-    api: { operation: e.type, service: { name: "intent-sidecar holds" }, request: { uid: e.hold_id } },
-    src_endpoint: here(o),
-    dst_endpoint: here(o),
-    resources: [
-      { type: "hold", uid: e.hold_id },
-      { type: "intent", uid: e.intent_id },
-    ],
-    unmapped: {
-      agent: e.agent,
-      ...(e.approvals !== undefined ? { approvals: e.approvals } : {}),
-      ...(e.approvals_required !== undefined ? { approvals_required: e.approvals_required } : {}),
-    },
-  };
+  e.api = { operation: h.type, service: { name: "intent-sidecar holds" }, request: { uid: h.hold_id } };
+  e.src_endpoint = here(o);
+  e.dst_endpoint = here(o);
+  e.resources = [
+    { type: "hold", uid: h.hold_id },
+    { type: "intent", uid: h.intent_id },
+  ];
+  const unmapped: Record<string, unknown> = { agent: h.agent };
+  if (h.approvals !== undefined) unmapped.approvals = h.approvals;
+  if (h.approvals_required !== undefined) unmapped.approvals_required = h.approvals_required;
+  e.unmapped = unmapped;
+  return e;
 }
 
 /** A policy reload, applied or refused: API Activity, Update. The refusal's text (it may quote the policy file) stays
  * in the daemon log. */
 export function policyReloadEvent(r: { ok: boolean; digest?: string }, file: string, time: number, o: Origin): OcsfEvent {
   const name = file.split(/[\\/]/).pop() ?? file;
-  return {
-    ...classify(6003, 3, "Update", r.ok ? 1 : 3),
-    time,
-    message: r.ok ? `policy reloaded: ${r.digest}` : "policy reload refused; the last valid policy stays active (see the daemon log)",
-    status_id: r.ok ? 1 : 2,
-    status: r.ok ? "Success" : "Failure",
-    status_code: r.ok ? "reloaded" : "reload_failed",
-    metadata: metadata(o, "policy", r.ok ? "policy.reloaded" : "policy.reload_failed", `policy:${time}:${r.digest ?? "failed"}`),
-    actor: { app_name: "intent-sidecar" },
-    api: { operation: "policy.reload", service: { name: "intent-sidecar policy" } },
-    src_endpoint: here(o),
-    dst_endpoint: here(o),
-    resources: [{ type: "policy", name, ...(r.digest ? { uid: r.digest } : {}) }],
-    unmapped: r.digest ? { policy_digest: r.digest } : {},
-  };
+  const e = event(6003, 3, "Update", r.ok ? 1 : 3, time,
+    r.ok ? `policy reloaded: ${r.digest}` : "policy reload refused; the last valid policy stays active (see the daemon log)",
+    metadata(o, "policy", r.ok ? "policy.reloaded" : "policy.reload_failed", `policy:${time}:${r.digest ?? "failed"}`));
+  if (r.ok) setStatus(e, 1, "Success", "reloaded");
+  else setStatus(e, 2, "Failure", "reload_failed");
+  e.actor = { app_name: "intent-sidecar" };
+  e.api = { operation: "policy.reload", service: { name: "intent-sidecar policy" } };
+  e.src_endpoint = here(o);
+  e.dst_endpoint = here(o);
+  e.resources = [r.digest ? { type: "policy", name, uid: r.digest } : { type: "policy", name }];
+  e.unmapped = r.digest ? { policy_digest: r.digest } : {};
+  return e;
 }
 
 /** One proxy decision: HTTP Activity by method. The URL goes out as scheme, host and port: paths and queries may
  * carry tokens (webhook URLs) or personal data. */
-export function proxyEvent(e: ProxyDecisionEvent, time: number, o: Origin): OcsfEvent {
-  const method = e.stage === "connect" ? "CONNECT" : e.method.toUpperCase();
+export function proxyEvent(p: ProxyDecisionEvent, time: number, o: Origin): OcsfEvent {
+  const method = p.stage === "connect" ? "CONNECT" : p.method.toUpperCase();
   const [activityId, activityName] = HTTP_ACTIVITY[method] ?? [99, "Other"];
-  const rules = ruleIds(e.reasons);
-  const decision = e.allowed ? "APPROVED" : "DENIED";
-  return {
-    ...classify(4002, activityId, activityName, e.allowed ? 1 : 3),
-    time,
-    message: `${method} ${e.scheme}://${e.host}:${e.port} ${e.allowed ? "allowed" : "denied"}${rules.length ? ` (${rules.join(", ")})` : ""}`,
-    status_id: e.allowed ? 1 : 2,
-    status: e.allowed ? "Success" : "Failure",
-    ...(rules.length ? { status_detail: rules.join(", ") } : {}),
-    ...disposition(decision),
-    metadata: metadata(o, "proxy", e.allowed ? "proxy.allowed" : "proxy.denied", `proxy:${time}:${method}:${e.host}:${e.port}`, ["security_control"]),
-    http_request: {
-      http_method: method,
-      url: { scheme: e.scheme, hostname: e.host, port: e.port, url_string: `${e.scheme}://${e.host}:${e.port}` },
-    },
-    dst_endpoint: { hostname: e.host, port: e.port },
-    src_endpoint: {
-      hostname: o.host ?? hostname(),
-      ...(e.source.sandbox_id ? { uid: e.source.sandbox_id } : {}),
-    },
-    ...(e.allowed ? {} : { http_status: 403 }),
-    unmapped: {
-      stage: e.stage,
-      rules,
-      ...(e.intent_id ? { intent_id: e.intent_id } : {}),
-      ...(e.source.pid !== null ? { pid: e.source.pid } : {}),
-      ...(e.source.binary ? { binary: e.source.binary } : {}),
-      ...(e.source.sandbox_id ? { sandbox_id: e.source.sandbox_id } : {}),
-    },
+  const rules = ruleIds(p.reasons);
+  const e = event(4002, activityId, activityName, p.allowed ? 1 : 3, time,
+    `${method} ${p.scheme}://${p.host}:${p.port} ${p.allowed ? "allowed" : "denied"}${rules.length ? ` (${rules.join(", ")})` : ""}`,
+    metadata(o, "proxy", p.allowed ? "proxy.allowed" : "proxy.denied", `proxy:${time}:${method}:${p.host}:${p.port}`, "security_control"));
+  if (p.allowed) setStatus(e, 1, "Success");
+  else setStatus(e, 2, "Failure", undefined, rules.join(", "));
+  setDisposition(e, p.allowed ? "APPROVED" : "DENIED");
+  e.http_request = {
+    http_method: method,
+    url: { scheme: p.scheme, hostname: p.host, port: p.port, url_string: `${p.scheme}://${p.host}:${p.port}` },
   };
+  e.dst_endpoint = { hostname: p.host, port: p.port };
+  e.src_endpoint = p.source.sandbox_id ? { hostname: here(o).hostname, uid: p.source.sandbox_id } : { hostname: here(o).hostname };
+  if (!p.allowed) e.http_status = 403;
+  const unmapped: Record<string, unknown> = { stage: p.stage, rules };
+  if (p.intent_id) unmapped.intent_id = p.intent_id;
+  if (p.source.pid !== null) unmapped.pid = p.source.pid;
+  if (p.source.binary) unmapped.binary = p.source.binary;
+  if (p.source.sandbox_id) unmapped.sandbox_id = p.source.sandbox_id;
+  e.unmapped = unmapped;
+  return e;
 }
 
 const FINDING = {
@@ -283,27 +280,27 @@ export function detectionEvent(d: Detection, o: Origin): OcsfEvent {
   const intent = idLike(d.intent_id);
   const agent = idLike(d.agent);
   const path = idLike(d.path);
-  return {
-    ...classify(2004, 1, "Create", f.sev),
-    time: d.time,
-    message: `${f.title}: ${d.rule} (${d.source}${intent ? `, intent ${intent}` : ""})`,
-    status_id: 1,
-    status: "New",
-    is_alert: true,
-    confidence_id: f.confidence,
-    ...(d.decision ? disposition(d.decision) : {}),
-    metadata: metadata(o, "detections", `${d.kind}.${d.rule}`, `${d.kind}:${d.source}:${intent ?? d.time}:${d.rule}${path ? `:${path}` : ""}`),
-    finding_info: {
-      uid: `${d.kind}:${d.source}:${intent ?? d.time}:${d.rule}${path ? `:${path}` : ""}`,
-      title: f.title,
-      types: [f.type],
-      analytic: { name: d.rule, type_id: 1, type: "Rule", uid: `${d.kind}/${d.rule}` },
-      created_time: d.time,
-    },
-    ...(agent ? { actor: { user: { name: agent, uid: agent, type_id: 99, type: "Agent" } } } : {}),
-    resources: intent ? [{ type: "intent", uid: intent }] : [],
-    unmapped: { source: d.source, rule: d.rule, ...(path ? { path } : {}), ...(d.decision ? { decision: d.decision } : {}) },
+  const uid = `${d.kind}:${d.source}:${intent ?? d.time}:${d.rule}${path ? `:${path}` : ""}`;
+  const e = event(2004, 1, "Create", f.sev, d.time, `${f.title}: ${d.rule} (${d.source}${intent ? `, intent ${intent}` : ""})`,
+    metadata(o, "detections", `${d.kind}.${d.rule}`, uid));
+  setStatus(e, 1, "New");
+  e.is_alert = true;
+  e.confidence_id = f.confidence;
+  if (d.decision) setDisposition(e, d.decision);
+  e.finding_info = {
+    uid,
+    title: f.title,
+    types: [f.type],
+    analytic: { name: d.rule, type_id: 1, type: "Rule", uid: `${d.kind}/${d.rule}` },
+    created_time: d.time,
   };
+  if (agent) e.actor = agentActor(agent);
+  e.resources = intent ? [{ type: "intent", uid: intent }] : [];
+  const unmapped: Record<string, unknown> = { source: d.source, rule: d.rule };
+  if (path) unmapped.path = path;
+  if (d.decision) unmapped.decision = d.decision;
+  e.unmapped = unmapped;
+  return e;
 }
 
 /** The gate codes that mean "not an attestation the sidecar issued for this request". */
