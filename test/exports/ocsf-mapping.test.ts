@@ -3,7 +3,7 @@
 // context text, URL paths and queries, operator comments).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decisionEvent, detectionEvent, holdEvent, piiDetections, proxyEvent, type Origin } from "../../sidecar/exports/ocsf.ts";
+import { decisionEvent, detectionEvent, holdEvent, piiDetections, proxyDetections, proxyEvent, type Origin } from "../../sidecar/exports/ocsf.ts";
 import { parseExportsConfig } from "../../sidecar/exports/config.ts";
 import { validateOcsf } from "../../sidecar/exports/validate.ts";
 import type { IntentRecord } from "../../sidecar/store/index.ts";
@@ -99,6 +99,20 @@ describe("OCSF mapping", () => {
         expect(JSON.stringify(e)).not.toContain("SECRET");
       }),
     );
+  });
+
+  it("proxy refusals of replayed or forged attestations are findings; other denials are not", () => {
+    const at = (rule: string) =>
+      proxyDetections(
+        { allowed: false, stage: "request", method: "POST", scheme: "https", host: "pay.example.com", port: 443, path: "/x", source: { binary: null, pid: null, sandbox_id: null }, reasons: [{ block: "network", rule, message: "m" }], intent_id: "0190-i" },
+        1.7e12,
+      );
+    expect(at("attestation.replayed")).toMatchObject([{ kind: "replay", rule: "replayed", source: "proxy", intent_id: "0190-i" }]);
+    for (const code of ["bad_signature", "unknown_key", "digest_mismatch", "malformed", "wrong_issuer"]) expect(at(`attestation.${code}`)).toMatchObject([{ kind: "forgery", rule: code }]);
+    for (const rule of ["attestation.expired", "attestation.missing", "attestation.wrong_audience", "deny", "host"]) expect(at(rule)).toEqual([]);
+    const e = detectionEvent(at("attestation.digest_mismatch")[0]!, origin);
+    expect(validateOcsf(e).errors).toEqual([]);
+    expect(e).toMatchObject({ class_uid: 2004, finding_info: { types: ["Attestation Forgery"] }, disposition_id: 2, resources: [{ type: "intent", uid: "0190-i" }] });
   });
 
   it("the validator catches what a broken mapping would produce", () => {
