@@ -37,7 +37,8 @@ export function actionsEvaluator(cfg: PolicyConfig["actions"], risk?: RiskConfig
       else if (r.effect === "hold") holds.push(why);
       else if (!own) allows ??= why;
     }
-    const named = risk && !own ? [riskReason(facts.risk, intent)] : [];
+    // the tool_calls block names a tool call's class itself (once is enough)
+    const named = risk && own !== "tool_calls" ? [riskReason(facts.risk, intent)] : [];
     if (denies.length) return deny("actions", [...denies, ...named]);
     if (holds.length) return hold("actions", [...holds, ...named]);
     if (own) return abstain("actions");
