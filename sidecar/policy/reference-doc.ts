@@ -217,12 +217,23 @@ the decision is APPROVED or PENDING it carries \`redacted.params\` (each found v
 denied (rule \`redact\`). Stored intents and holds keep every non-allowed finding replaced. \`POST
 /v1/intents/{id}/result\` redacts a tool's result with the same detectors (every non-\`allow\` action redacts there).
 
+### costs, budgets
+An intent's cost is the first \`costs\` entry whose \`actions\` match (its CEL \`measure\` gives a number from 0 to
+1e9 in its \`currency\`; a failure denies), else the intent's own \`cost\` (\`{"amount": "0.42", "currency": "USD"}\`,
+bound by the attestation), else nothing. Costs of APPROVED intents (and of holds when approved) are summed exactly per
+agent, team and tenant (from the sidecar config's principals). In the decision's transaction an intent whose cost
+would take a budget's window total past its \`limit\` is PENDING (\`on_exceed: hold\`) or DENIED (\`deny\`), block
+\`budgets\`, rule = the budget id (usable in \`holds.overrides\` when it holds); a cost in a currency no budget counts is
+DENIED (rule \`currency\`). Windows are fixed: UTC calendar \`day\`/\`week\`/\`month\`, or a duration counted from the
+epoch. Each \`alert_at\` threshold queues one \`budget.threshold\` webhook (category \`budget\` in \`notify.webhooks\`)
+per window and scope key. Load-time checks: unique ids, CEL compiles, a \`costs\` currency some budget counts.
+
 ### soft_limits, holds, notify, network
 Validated here; evaluated by the limits, holds, notify and proxy modules. \`measure\` is \`count\` or a CEL expression
 giving a number (checked like \`custom\`). \`holds.overrides[].rule\` must name a rule that can raise a hold (a custom
-\`hold\` rule, an \`evm.rules\` hold rule, a soft limit, or \`hold\` for \`tool_calls.hold\`). \`network.modules\` globs that
-match no \`.rego\` file are errors; \`*_test.rego\` files are excluded; \`network.data\` files (JSON or YAML objects) are
-deep-merged into \`data\`. Bad Rego fails the load.
+\`hold\` rule, an \`evm.rules\` hold rule, a soft limit, a budget with \`on_exceed: hold\`, or \`hold\` for
+\`tool_calls.hold\`). \`network.modules\` globs that match no \`.rego\` file are errors; \`*_test.rego\` files are
+excluded; \`network.data\` files (JSON or YAML objects) are deep-merged into \`data\`. Bad Rego fails the load.
 
 ## Fields
 `;
