@@ -9,7 +9,12 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { startTestDaemon, http, removeDir, tempDir } from "./helpers.ts";
 
-const TOKENS = { alice: "alice-cost-token-0123456789", bob: "bob-cost-token-0123456789", carol: "carol-cost-token-0123456789" };
+const TOKENS = {
+  alice: "alice-cost-token-0123456789",
+  bob: "bob-cost-token-0123456789",
+  carol: "carol-cost-token-0123456789",
+  dave: "dave-cost-token-0123456789",
+};
 const OP = "operator-cost-token-0123456789";
 // a fixed clock in the middle of a UTC day, so the day window cannot roll over while the test runs
 const T0 = Date.UTC(2026, 11, 7, 12, 0, 0);
@@ -54,6 +59,11 @@ beforeAll(async () => {
     join(dir, "policy.yaml"),
     `actions:
   allow: ["llm.*"]
+costs:
+  - id: tokens
+    actions: ["llm.tokens"]
+    measure: double(intent.params.tokens) * 0.001
+    currency: USD
 budgets:
   - id: team-daily
     scope: team
@@ -197,6 +207,26 @@ describe("cost attribution and budgets through the daemon", () => {
     expect((await http(`http://${d.operatorAddr}/v1/usage`)).status).toBe(401);
     const onAgent = await http(`${d.url}/v1/usage`, { token: TOKENS.alice });
     expect(onAgent.status).toBe(404);
+  });
+
+  it("a policy measure prices intents itself (over the declared cost); a failing measure denies", async () => {
+    const priced = await http(`${d.url}/v1/intents`, {
+      token: TOKENS.dave,
+      body: { action: "llm.tokens", params: { tokens: 2500 }, cost: { amount: "0", currency: "USD" } },
+    });
+    expect(priced.body.decision).toBe("APPROVED");
+    const broken = await http(`${d.url}/v1/intents`, { token: TOKENS.dave, body: { action: "llm.tokens", params: { tokens: "many" } } });
+    expect(broken.body.decision).toBe("DENIED");
+    expect(broken.body.reasons.at(-1)).toMatchObject({ block: "sidecar", rule: "internal_error" });
+    const u = await usage("?scope=agent&key=dave&window=day");
+    expect(u.body.costs.totals).toEqual([{ scope: "agent", key: "dave", currency: "USD", total: "2.5" }]);
+    // dave has no principal: under the team budget he is counted alone
+    const team = u.body.budgets.find((b: { id: string }) => b.id === "team-daily");
+    expect(team).toBeUndefined(); // scope=agent shows agent budgets only
+    const all = await usage("?key=dave");
+    expect(all.body.budgets.find((b: { id: string }) => b.id === "team-daily").streams).toEqual([
+      { key: "dave", counted_alone: true, total: "2.5", remaining: "7.5", used: 0.25, exceeded: false, alerted: [] },
+    ]);
   });
 
   it("a cost in a currency no budget counts is denied; a malformed cost is a 400 naming the field", async () => {
