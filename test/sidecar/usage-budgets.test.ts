@@ -8,6 +8,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { startTestDaemon, http, removeDir, tempDir } from "./helpers.ts";
+import { createGate, GateError } from "../../executor-gate/index.ts";
+import { testReplay } from "../executor-gate/test-replay.ts";
 
 const TOKENS = {
   alice: "alice-cost-token-0123456789",
@@ -227,6 +229,20 @@ describe("cost attribution and budgets through the daemon", () => {
     expect(all.body.budgets.find((b: { id: string }) => b.id === "team-daily").streams).toEqual([
       { key: "dave", counted_alone: true, total: "2.5", remaining: "7.5", used: 0.25, exceeded: false, alerted: [] },
     ]);
+  });
+
+  it("the attestation binds the declared cost: an executor given another cost (or none) refuses", async () => {
+    const intent = { agent: "dave", action: "llm.complete", params: { model: "m" }, context: {}, cost: { amount: "0.000001", currency: "USD" } };
+    const r = await http(`${d.url}/v1/intents`, { token: TOKENS.dave, body: intent });
+    expect(r.body.decision).toBe("APPROVED");
+    const jwks = (await http(`${d.url}/.well-known/jwks.json`)).body.keys;
+    const gate = () => createGate({ replay: testReplay(), jwks, now: () => now().getTime() }); // the daemon's clock
+    await expect(gate().verify(r.body.attestation, intent)).resolves.toBeTruthy();
+    for (const other of [{ ...intent, cost: { amount: "0.000002", currency: "USD" } }, { ...intent, cost: undefined }]) {
+      const e = await gate().verify(r.body.attestation, other).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(GateError);
+      expect((e as GateError).code).toBe("digest_mismatch");
+    }
   });
 
   it("a cost in a currency no budget counts is denied; a malformed cost is a 400 naming the field", async () => {
