@@ -195,3 +195,39 @@ describe("PII detections", () => {
     }
   });
 });
+
+describe("PII detections of the real pii block", () => {
+  it("a denied SSN and a redacted email become findings naming the detector or the redacted path, never the value", async () => {
+    const pdir = tempDir("isc-exports-piiblock-");
+    const out = join(pdir, "ocsf.jsonl");
+    writeFileSync(
+      join(pdir, "policy.yaml"),
+      ["version: 1", "tool_calls:", '  allow: ["mail.*"]', "pii:", "  detectors: {email: redact, us_ssn: deny}", ""].join("\n"),
+    );
+    const pd = await startExportDaemon({ ocsf_jsonl: { path: out, flush_ms: 20 } }, { base: pdir, config: { policyFile: join(pdir, "policy.yaml") } });
+    try {
+      const call = (args: Record<string, unknown>) =>
+        http(`${pd.url}/v1/intents`, { body: { agent: "mailer", action: "tool.call", params: { tool: "mail.send", args } } });
+      const redacted = await call({ to: "bob.smith@example.com", subject: "invoice" });
+      expect(redacted.body.decision).toBe("APPROVED");
+      expect(JSON.stringify(redacted.body.redacted)).not.toContain("bob.smith@example.com");
+      const denied = await call({ note: "ssn 536-22-8412" });
+      expect(denied.body.decision).toBe("DENIED");
+      const findings = await waitFor(() => {
+        const f = readJsonl(out).filter((e) => e.class_uid === 2004);
+        return f.length >= 2 && f;
+      });
+      for (const f of findings) expect(validateOcsf(f).errors).toEqual([]);
+      const ssn = findings.find((f) => f.resources[0].uid === denied.body.intent_id)!;
+      expect(ssn).toMatchObject({ finding_info: { types: ["PII"], analytic: { name: "us_ssn" } }, disposition_id: 2 });
+      const email = findings.find((f) => f.resources[0].uid === redacted.body.intent_id)!;
+      expect(email).toMatchObject({ finding_info: { analytic: { name: "redacted" } }, action_id: 4, unmapped: { path: expect.stringContaining("to") } });
+      const text = readFileSync(out, "utf8");
+      expect(text).not.toContain("bob.smith@example.com");
+      expect(text).not.toContain("536-22-8412");
+    } finally {
+      await pd.close();
+      removeDir(pdir);
+    }
+  });
+});
