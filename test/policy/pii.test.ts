@@ -87,10 +87,10 @@ describe("pii detectors: true positives", () => {
       { a: [{ b: "x alice@example.com" }], body: JSON.stringify({ user: { ssn: "536-22-1234" } }), n: 4111111111111111 },
       "params",
     );
-    expect(fs.map((f) => [f.detector, f.path])).toEqual([
+    expect(fs.map((f) => [f.detector, f.path]).sort()).toEqual([
       ["email", "params.a.0.b"],
-      ["us_ssn", "params.body.(json).user.ssn"],
       ["payment_card", "params.n"],
+      ["us_ssn", "params.body.(json).user.ssn"],
     ]);
     const r = redactValue(
       { a: [{ b: "x alice@example.com" }], body: JSON.stringify({ user: { ssn: "536-22-1234" } }), n: 4111111111111111, keep: { z: 1 } },
@@ -171,6 +171,14 @@ describe("operator patterns (RE2)", () => {
     expect(redactValue({ note: "é😀 EMP-123456 and EMP-000001" }, fs, "params")).toEqual({
       note: "é😀 [REDACTED:employee_id] and [REDACTED:employee_id]",
     });
+  });
+
+  it("matches within one string only: anchors and patterns that could run across strings", () => {
+    const anchored = createScanner([], [{ id: "whole", regex: "^EMP-[0-9]+$" }]);
+    expect(anchored.scan({ a: "EMP-1", b: "x EMP-2", c: "EMP-3" }, "p").map((f) => f.path)).toEqual(["p.a", "p.c"]);
+    const greedy = createScanner([], [{ id: "tail", regex: "EMP[^x]*" }]);
+    const fs = greedy.scan({ a: "EMP-1", b: "y" }, "p");
+    expect(fs.map((f) => [f.path, f.start, f.end])).toEqual([["p.a", 0, 5]]);
   });
 
   it("refuses lookaround, backreferences and patterns matching the empty string, saying why", () => {

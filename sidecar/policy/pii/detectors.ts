@@ -23,8 +23,22 @@ export interface Hit {
   kind?: string;
 }
 
-/** Finds hits in `s`; `key` is the JSON property name holding it (context for bare numbers such as a 9-digit SSN). */
-export type Detect = (s: string, key: string | undefined, out: Hit[]) => void;
+/** Finds hits in `s`, which may be several strings joined by "\n" (no built-in pattern matches across one): `keyAt`
+ * gives the JSON property name holding the string at an offset (context for bare numbers such as a 9-digit SSN),
+ * `endAt` the end of that string (a PEM block stops there). */
+export type Detect = (s: string, ctx: SegmentContext, out: Hit[]) => void;
+export interface SegmentContext {
+  keyAt(offset: number): string | undefined;
+  endAt(offset: number): number;
+  /** [start, end) of every string joined in the text. */
+  segments(): Iterable<readonly [number, number]>;
+}
+/** The context of a single string. */
+export const single = (key: string | undefined, length: number): SegmentContext => ({
+  keyAt: () => key,
+  endAt: () => length,
+  segments: () => [[0, length]],
+});
 
 export const BUILTIN_DETECTORS = [
   "email",
@@ -54,9 +68,31 @@ const LABELS: Record<BuiltinDetector, string> = {
 };
 export const detectorLabel = (d: string): string => LABELS[d as BuiltinDetector] ?? `a match of pattern ${d}`;
 
-function each(re: RegExp, s: string, f: (m: RegExpExecArray) => void): void {
+// Characters (UTF-16 codes) that may not come right before a candidate. The patterns start with a plain character
+// class (no lookbehind, so the regex engine scans for it fast) and `each` checks the character before in code.
+const isWord = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+const ALNUM = (c: number) => isWord(c) && c !== 95;
+const NUMERIC = (c: number) => isWord(c) || c === 46 || c === 43 || c === 45; // word . + -
+const NUMERIC_SLASH = (c: number) => NUMERIC(c) || c === 47;
+const ALNUM_DASH = (c: number) => ALNUM(c) || c === 45;
+const TOKEN = (c: number) => isWord(c) || c === 45;
+
+/** Runs `re` (global) over `s`, calling `f` for each match not preceded by a character `bad` rejects. A rejected
+ * match starts inside a longer token: the scan resumes after that token's word characters (no candidate can start
+ * inside it either), so the work stays linear. */
+function each(re: RegExp, s: string, bad: (c: number) => boolean, f: (m: RegExpExecArray) => void): void {
   re.lastIndex = 0;
-  for (let m = re.exec(s); m; m = re.exec(s)) f(m);
+  for (let m = re.exec(s); m; m = re.exec(s)) {
+    const i = m.index;
+    if (i > 0 && bad(s.charCodeAt(i - 1))) {
+      let j = i + 1;
+      while (j < s.length && isWord(s.charCodeAt(j))) j++;
+      re.lastIndex = j;
+      continue;
+    }
+    f(m);
+    if (re.lastIndex === i) re.lastIndex++;
+  }
 }
 
 // --- email: found from each "@" outwards (a regex starting at every letter would be quadratic on long words) ---
@@ -80,10 +116,10 @@ const detectEmail: Detect = (s, _k, out) => {
 
 // --- phone ---
 // International form: "+" and 7-15 digits in groups; a trailing group that does not belong is dropped and retried.
-const PHONE_INTL = /(?<![\w+])\+\d[\d .()-]{5,22}\d(?![\w+])/g;
+const PHONE_INTL = /\+\d[\d .()-]{5,22}\d(?![\w+])/g;
 // National forms, validated for their country: US/NANP (415) 555-2671, 415-555-2671, 415.555.2671; UK 020 7946 0958.
-const PHONE_US = /(?<![\w.+/-])(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w-]|\.\d)/g;
-const PHONE_GB = /(?<![\w.+/-])0\d{2,4} \d{3,4} ?\d{3,4}(?![\w-]|\.\d)/g;
+const PHONE_US = /(?:\(\d{3}\) ?|\d{3}[-. ])\d{3}[-. ]\d{4}(?![\w-]|\.\d)/g;
+const PHONE_GB = /0\d{2,4} \d{3,4} ?\d{3,4}(?![\w-]|\.\d)/g;
 const detectPhone: Detect = (s, _k, out) => {
   const first = out.length;
   // a national form inside an international number already found (+1 415 555 2671) is the same number
@@ -93,7 +129,7 @@ const detectPhone: Detect = (s, _k, out) => {
     for (let i = first; i < out.length; i++) if (out[i]!.start < end && start < out[i]!.end) return;
     if (isValidPhoneNumber(m[0], region)) out.push({ detector: "phone", start, end });
   };
-  each(PHONE_INTL, s, (m) => {
+  each(PHONE_INTL, s, (c) => isWord(c) || c === 43, (m) => {
     let text = m[0];
     for (;;) {
       if (isValidPhoneNumber(text)) {
@@ -105,21 +141,21 @@ const detectPhone: Detect = (s, _k, out) => {
       text = text.slice(0, cut);
     }
   });
-  each(PHONE_US, s, (m) => national(m, "US"));
-  each(PHONE_GB, s, (m) => national(m, "GB"));
+  each(PHONE_US, s, NUMERIC_SLASH, (m) => national(m, "US"));
+  each(PHONE_GB, s, NUMERIC_SLASH, (m) => national(m, "GB"));
 };
 
 // --- payment card: 12-19 digits, optionally grouped by single spaces or dashes; Luhn and a known IIN range ---
-const CARD = /(?<![\w.+-])\d(?:[ -]?\d){11,18}(?![\w-]|\.\d)/g;
+const CARD = /\d(?:[ -]?\d){11,18}(?![\w-]|\.\d)/g;
 // Bare digit strings that are amounts, not cards: under a key naming an amount or time, or a round number (wei and
 // token amounts end in many zeros; a card number practically never ends in six).
 const AMOUNT_KEY = /amount|value|wei|gas|fee|price|balance|total|nonce|supply|qty|quantity|time|block|size|count/i;
-const detectCard: Detect = (s, key, out) => {
-  each(CARD, s, (m) => {
+const detectCard: Detect = (s, ctx, out) => {
+  each(CARD, s, NUMERIC, (m) => {
     const text = m[0];
     const grouped = /[ -]/.test(text);
     if (grouped && !/^\d{4}([ -])\d{4,6}(\1\d{4,5}){1,3}$/.test(text)) return; // groups as printed on cards
-    if (!grouped && ((key !== undefined && AMOUNT_KEY.test(key)) || text.endsWith("000000"))) return;
+    if (!grouped && (text.endsWith("000000") || AMOUNT_KEY.test(ctx.keyAt(m.index) ?? ""))) return;
     const d = grouped ? text.replace(/[ -]/g, "") : text;
     const brand = cardBrand(d);
     if (brand && luhn(d)) out.push({ detector: "payment_card", start: m.index, end: m.index + text.length, kind: brand });
@@ -127,78 +163,83 @@ const detectCard: Detect = (s, key, out) => {
 };
 
 // --- IBAN: country, check digits, BBAN (compact or in groups of four); length by country and mod-97 ---
-const IBAN = /(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)(?![A-Za-z0-9])/g;
+const IBAN = /[A-Z]{2}\d{2}(?:[A-Z0-9]{11,30}|(?: [A-Z0-9]{4}){2,7}(?: [A-Z0-9]{1,3})?)(?![A-Za-z0-9])/g;
 const detectIban: Detect = (s, _k, out) => {
-  each(IBAN, s, (m) => {
+  each(IBAN, s, ALNUM, (m) => {
     if (ibanValid(m[0].replace(/ /g, ""))) out.push({ detector: "iban", start: m.index, end: m.index + m[0].length });
   });
 };
 
 // --- US SSN: AAA-GG-SSSS (dashes or spaces); nine bare digits only where the key or the words before say SSN ---
-const SSN_SEP = /(?<![\w.+-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|\.\d)/g;
-const SSN_BARE = /(?<![\w.+-])(\d{3})(\d{2})(\d{4})(?![\w-]|\.\d)/g;
+const SSN_SEP = /(\d{3})([- ])(\d{2})\2(\d{4})(?![\w-]|\.\d)/g;
+const SSN_BARE = /(\d{3})(\d{2})(\d{4})(?![\w-]|\.\d)/g;
 const SSN_KEY = /ssn|social.?sec|taxpayer|(^|[^a-z])tin([^a-z]|$)/i;
 const SSN_WORDS = /\b(ssn|social security( number| no\.?)?)\W{0,4}$/i;
-const detectSsn: Detect = (s, key, out) => {
-  each(SSN_SEP, s, (m) => {
+const detectSsn: Detect = (s, ctx, out) => {
+  each(SSN_SEP, s, NUMERIC, (m) => {
     if (ssnValid(m[1]!, m[3]!, m[4]!)) out.push({ detector: "us_ssn", start: m.index, end: m.index + m[0].length });
   });
-  const keyed = key !== undefined && SSN_KEY.test(key);
-  if (!keyed && !/ssn|social/i.test(s)) return;
-  each(SSN_BARE, s, (m) => {
+  each(SSN_BARE, s, NUMERIC, (m) => {
     if (!ssnValid(m[1]!, m[2]!, m[3]!)) return;
-    if (keyed || SSN_WORDS.test(s.slice(Math.max(0, m.index - 24), m.index)))
+    if (SSN_KEY.test(ctx.keyAt(m.index) ?? "") || SSN_WORDS.test(s.slice(Math.max(0, m.index - 24), m.index)))
       out.push({ detector: "us_ssn", start: m.index, end: m.index + m[0].length });
   });
 };
 
 // --- national ids with a validation rule ---
-const NINO = /(?<![A-Za-z0-9])[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])/g;
+const NINO = /[A-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D](?![A-Za-z0-9])/g;
 const detectNino: Detect = (s, _k, out) => {
-  each(NINO, s, (m) => {
+  each(NINO, s, ALNUM, (m) => {
     if (ukNinoValid(m[0].replace(/ /g, ""))) out.push({ detector: "uk_nino", start: m.index, end: m.index + m[0].length });
   });
 };
-const ES_ID = /(?<![A-Za-z0-9-])[XYZ]?\d{7,8}-?[A-Z](?![A-Za-z0-9])/g;
+// DNI 8 digits + letter, NIE X/Y/Z + 7 digits + letter: the digits are found first, the NIE letter looked up before
+const ES_ID = /\d{7,8}-?[A-Z](?![A-Za-z0-9])/g;
 const detectEsId: Detect = (s, _k, out) => {
-  each(ES_ID, s, (m) => {
-    if (esIdValid(m[0].replace("-", ""))) out.push({ detector: "es_dni", start: m.index, end: m.index + m[0].length });
-  });
+  ES_ID.lastIndex = 0;
+  for (let m = ES_ID.exec(s); m; m = ES_ID.exec(s)) {
+    let start = m.index;
+    const prev = start > 0 ? s.charCodeAt(start - 1) : 0;
+    if (prev === 88 || prev === 89 || prev === 90) start--; // X Y Z
+    if (start > 0 && ALNUM_DASH(s.charCodeAt(start - 1))) continue;
+    const end = m.index + m[0].length;
+    if (esIdValid(s.slice(start, end).replace("-", ""))) out.push({ detector: "es_dni", start, end });
+  }
 };
-const CF = /(?<![A-Za-z0-9])[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])/g;
+const CF = /[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z](?![A-Za-z0-9])/g;
 const detectCf: Detect = (s, _k, out) => {
-  each(CF, s, (m) => {
+  each(CF, s, ALNUM, (m) => {
     if (itFiscalCodeValid(m[0])) out.push({ detector: "it_codice_fiscale", start: m.index, end: m.index + 16 });
   });
 };
 // CPF: the printed form 000.000.000-00 anywhere; eleven bare digits only under a key naming it
-const CPF_FMT = /(?<![\w.-])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w-]|\.\d)/g;
-const CPF_BARE = /(?<![\w.+-])\d{11}(?![\w-]|\.\d)/g;
-const detectCpf: Detect = (s, key, out) => {
-  each(CPF_FMT, s, (m) => {
+const CPF_FMT = /\d{3}\.\d{3}\.\d{3}-\d{2}(?![\w-]|\.\d)/g;
+const CPF_BARE = /\d{11}(?![\w-]|\.\d)/g;
+const detectCpf: Detect = (s, ctx, out) => {
+  each(CPF_FMT, s, NUMERIC, (m) => {
     if (brCpfValid(m[0].replace(/\D/g, ""))) out.push({ detector: "br_cpf", start: m.index, end: m.index + 14 });
   });
-  if (key === undefined || !/cpf/i.test(key)) return;
-  each(CPF_BARE, s, (m) => {
-    if (brCpfValid(m[0])) out.push({ detector: "br_cpf", start: m.index, end: m.index + 11 });
+  each(CPF_BARE, s, NUMERIC, (m) => {
+    if (/cpf/i.test(ctx.keyAt(m.index) ?? "") && brCpfValid(m[0])) out.push({ detector: "br_cpf", start: m.index, end: m.index + 11 });
   });
 };
 
 // --- secrets: well-known prefixes with the shape their issuer documents ---
 const SECRET =
-  /(?<![A-Za-z0-9_-])(?:(?<aws>A(?:KIA|SIA)[0-9A-Z]{16})|(?<github>gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})|(?<slack>xox[abpre]-[A-Za-z0-9-]{10,250})|(?<stripe>[sr]k_live_[A-Za-z0-9]{16,247})|(?<openai>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,250})|(?<google>AIza[0-9A-Za-z_-]{35})|(?<jwt>eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)|(?<pem>-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----))(?![A-Za-z0-9_])/g;
+  /(?:(?<aws>A(?:KIA|SIA)[0-9A-Z]{16})|(?<github>gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,255})|(?<slack>xox[abpre]-[A-Za-z0-9-]{10,250})|(?<stripe>[sr]k_live_[A-Za-z0-9]{16,247})|(?<openai>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{32,250})|(?<google>AIza[0-9A-Za-z_-]{35})|(?<jwt>eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)|(?<pem>-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----))(?![A-Za-z0-9_])/g;
 const PEM_END = /-----END [A-Z ]{0,20}PRIVATE KEY-----/g;
 const KINDS = { aws: "aws_access_key", github: "github_token", slack: "slack_token", stripe: "stripe_key", openai: "openai_key", google: "google_api_key", jwt: "jwt", pem: "private_key" } as const; // prettier-ignore
-const detectSecret: Detect = (s, _k, out) => {
-  each(SECRET, s, (m) => {
+const detectSecret: Detect = (s, ctx, out) => {
+  each(SECRET, s, TOKEN, (m) => {
     const g = m.groups!;
     const name = (Object.keys(KINDS) as (keyof typeof KINDS)[]).find((k) => g[k] !== undefined)!;
     let end = m.index + m[0].length;
     if (name === "pem") {
       // the whole key block: to its END line, or to the end of the string when there is none
+      const stop = ctx.endAt(m.index);
       PEM_END.lastIndex = end;
       const e = PEM_END.exec(s);
-      end = e ? e.index + e[0].length : s.length;
+      end = e && e.index + e[0].length <= stop ? e.index + e[0].length : stop;
       SECRET.lastIndex = end;
     }
     out.push({ detector: "secret", start: m.index, end, kind: KINDS[name] });

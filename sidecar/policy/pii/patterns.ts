@@ -23,11 +23,25 @@ export function patternProblem(source: string): string | undefined {
   return undefined;
 }
 
-/** A detector for one compiled pattern; its findings carry the pattern's id. */
+/** A detector for one compiled pattern; its findings carry the pattern's id. It runs once over the joined strings
+ * (one call instead of one per string); a pattern with anchors (^ $ \A \z, which mean the start and end of ONE
+ * string) or a match that crosses from one string into the next is run string by string instead, so the semantics
+ * are those of matching each string on its own. */
 export function patternDetector(id: string, source: string): Detect {
   const re = compileRegex(source);
-  return (s, _key, out) => {
-    for (const [start, end] of (re.findAllIndex(s, -1) ?? []) as [number, number][])
-      if (end > start) out.push({ detector: id, start, end });
+  const anchored = /\^|\$|\\A|\\z/.test(source);
+  const all = (s: string) => (re.findAllIndex(s, -1) ?? []) as [number, number][];
+  return (s, ctx, out) => {
+    if (!anchored) {
+      const ms = all(s);
+      if (ms.every(([a, b]) => b > a && b <= ctx.endAt(a))) {
+        for (const [start, end] of ms) out.push({ detector: id, start, end });
+        return;
+      }
+    }
+    for (const [a, b] of ctx.segments()) {
+      const seg = s.slice(a, b);
+      for (const [start, end] of all(seg)) if (end > start) out.push({ detector: id, start: a + start, end: a + end });
+    }
   };
 }
