@@ -8,6 +8,7 @@ import type { Metrics } from "../metrics.ts";
 import { intentChanges } from "../store/index.ts";
 import type { Role, TokenAuth } from "./auth.ts";
 import { registerToolsScreen } from "./tools-screen.ts";
+import { registerResults } from "./results.ts";
 
 export interface Health {
   status: "ok" | "no_policy" | "store_unavailable";
@@ -127,6 +128,7 @@ export function createAgentApp(deps: AgentApiDeps): Hono<AgentEnv> {
   });
 
   registerToolsScreen(app, deps); // POST /v1/tools/screen (./tools-screen.ts)
+  registerResults(app, deps); // POST /v1/intents/{id}/result: output redaction (./results.ts)
   deps.extend?.(app);
   return app;
 }
