@@ -109,6 +109,7 @@ export async function startExports(o: ExportsOptions): Promise<Exports> {
       },
     });
   }
+  outbox.purgeDead();
   const purge = setInterval(() => {
     try {
       outbox.purgeDead();
@@ -118,8 +119,10 @@ export async function startExports(o: ExportsOptions): Promise<Exports> {
   }, 3_600_000);
   purge.unref();
 
+  let closed = false;
   // map and queue; never throws into the caller (a decision, a hold transition, the proxy)
   const queue = (build: () => OcsfEvent[]) => {
+    if (closed) return; // a late proxy request or reload while the daemon stops
     try {
       const events = build();
       outbox.enqueue(events.map((e) => JSON.stringify(e)));
@@ -128,14 +131,11 @@ export async function startExports(o: ExportsOptions): Promise<Exports> {
       o.log.error({ err: (e as Error).message }, "export: could not queue an event; the decision stands");
     }
   };
-  let closed = false;
-
   return {
     decision: (rec) => queue(() => [decisionEvent(rec, origin), ...piiDetections(rec).map((d) => detectionEvent(d, origin))]),
     holdEvent: (e) => queue(() => [holdEvent(e, now().getTime(), origin)]),
     policyReload: (r, file) => queue(() => [policyReloadEvent(r, file, now().getTime(), origin)]),
     proxyDecision(e) {
-      if (closed) return;
       const t = now().getTime();
       queue(() => [proxyEvent(e, t, origin), ...proxyDetections(e, t).map((d) => detectionEvent(d, origin))]);
     },

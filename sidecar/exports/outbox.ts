@@ -202,8 +202,13 @@ class SinkLoop {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (!drain) {
+      // a hung collector must not hold the daemon's stop for its whole timeout: the batch stays queued (the pass
+      // writes nothing once the database is closed) and is sent again after the restart
+      await Promise.race([this.running, new Promise((r) => setTimeout(r, 1000).unref())]);
+      return;
+    }
     await this.running;
-    if (!drain) return;
     try {
       for (;;) if (!(await this.outbox.pass(this.sink)).full) break;
     } catch {
