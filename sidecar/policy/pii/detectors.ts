@@ -28,6 +28,8 @@ export interface Hit {
  * `endAt` the end of that string (a PEM block stops there). */
 export type Detect = (s: string, ctx: SegmentContext, out: Hit[]) => void;
 export interface SegmentContext {
+  /** Whether any string's key matches (detectors that need a key skip their pass when none does). */
+  anyKey(re: RegExp): boolean;
   keyAt(offset: number): string | undefined;
   endAt(offset: number): number;
   /** [start, end) of every string joined in the text. */
@@ -35,6 +37,7 @@ export interface SegmentContext {
 }
 /** The context of a single string. */
 export const single = (key: string | undefined, length: number): SegmentContext => ({
+  anyKey: (re) => key !== undefined && re.test(key),
   keyAt: () => key,
   endAt: () => length,
   segments: () => [[0, length]],
@@ -179,6 +182,7 @@ const detectSsn: Detect = (s, ctx, out) => {
   each(SSN_SEP, s, NUMERIC, (m) => {
     if (ssnValid(m[1]!, m[3]!, m[4]!)) out.push({ detector: "us_ssn", start: m.index, end: m.index + m[0].length });
   });
+  if (!ctx.anyKey(SSN_KEY) && !/ssn|social/i.test(s)) return;
   each(SSN_BARE, s, NUMERIC, (m) => {
     if (!ssnValid(m[1]!, m[2]!, m[3]!)) return;
     if (SSN_KEY.test(ctx.keyAt(m.index) ?? "") || SSN_WORDS.test(s.slice(Math.max(0, m.index - 24), m.index)))
@@ -219,6 +223,7 @@ const detectCpf: Detect = (s, ctx, out) => {
   each(CPF_FMT, s, NUMERIC, (m) => {
     if (brCpfValid(m[0].replace(/\D/g, ""))) out.push({ detector: "br_cpf", start: m.index, end: m.index + 14 });
   });
+  if (!ctx.anyKey(/cpf/i)) return;
   each(CPF_BARE, s, NUMERIC, (m) => {
     if (/cpf/i.test(ctx.keyAt(m.index) ?? "") && brCpfValid(m[0])) out.push({ detector: "br_cpf", start: m.index, end: m.index + 11 });
   });

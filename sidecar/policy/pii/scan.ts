@@ -102,6 +102,7 @@ export function createScanner(builtins: Iterable<BuiltinDetector>, patterns: { i
         return lo;
       };
       const ctx: SegmentContext = {
+        anyKey: (re) => keys.some((k) => k !== undefined && re.test(k)),
         keyAt: (o) => keys[segOf(o)],
         endAt: (o) => {
           const i = segOf(o);
