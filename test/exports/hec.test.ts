@@ -120,6 +120,27 @@ describe("Splunk HEC export", () => {
   });
 });
 
+describe("a collector that never answers", () => {
+  it("holds neither decisions nor the daemon's stop", async () => {
+    const { createServer } = await import("node:http");
+    const hung = createServer(() => {}); // accepts, never answers
+    await new Promise<void>((r) => hung.listen(0, "127.0.0.1", () => r()));
+    cleanups.push(() => new Promise<void>((r) => (hung.close(() => r()), hung.closeAllConnections())));
+    const { dir, tokenFile } = setup();
+    const d = await startExportDaemon(
+      { splunk_hec: { url: `http://127.0.0.1:${(hung.address() as { port: number }).port}`, token_file: tokenFile, flush_ms: 10, timeout_ms: 30_000 } },
+      { base: dir, policy: piiPolicy() },
+    );
+    const t0 = Date.now();
+    for (let i = 0; i < 3; i++) expect((await http(`${d.url}/v1/intents`, { body: { agent: "a1", action: "ok.x", params: {} } })).body.decision).toBe("APPROVED");
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await new Promise((r) => setTimeout(r, 100)); // the POST is in flight
+    const t1 = Date.now();
+    await d.close();
+    expect(Date.now() - t1).toBeLessThan(5000);
+  });
+});
+
 describe("exports config errors", () => {
   it("refuses a missing token file and plain http to another host, saying what to fix", async () => {
     const { loadConfig } = await import("../../sidecar/config.ts");
