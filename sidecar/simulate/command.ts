@@ -6,6 +6,8 @@ import { IntentStore, dbPath, openDatabase } from "../store/index.ts";
 import { formatIssue, isPolicyError, loadPolicy } from "../policy/index.ts";
 import type { Reason } from "../../protocol/index.ts";
 import { formatReport, simulate } from "./simulate.ts";
+import { loadConfig } from "../config.ts";
+import { principalLookup } from "../principals.ts";
 
 export interface SimulateOptions {
   policy: string;
@@ -13,6 +15,8 @@ export interface SimulateOptions {
   limit?: string | number;
   json?: boolean;
   failOnChange?: boolean;
+  /** The sidecar config file: its `principals` give replayed agents their tenant and team (scoped rules). */
+  config?: string;
 }
 
 export async function runSimulate(o: SimulateOptions): Promise<void> {
@@ -53,7 +57,18 @@ export async function runSimulate(o: SimulateOptions): Promise<void> {
   } finally {
     db.close();
   }
-  const report = await simulate(records, policy, { holdReasons: (id) => holdReasons.get(id) });
+  let principals;
+  if (o.config) {
+    try {
+      principals = principalLookup(loadConfig({ config: o.config }, {}).principals);
+    } catch (e) {
+      throw new ExitError(2, `intent-sidecar: ${(e as Error).message}`);
+    }
+  }
+  const report = await simulate(records, policy, {
+    holdReasons: (id) => holdReasons.get(id),
+    ...(principals ? { principals } : {}),
+  });
   process.stdout.write(o.json ? JSON.stringify(report) + "\n" : formatReport(report));
   if (o.failOnChange && report.changed > 0) throw new ExitError(1);
 }

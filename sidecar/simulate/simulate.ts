@@ -1,10 +1,15 @@
 // Replays recorded intents against a candidate policy and reports which decisions would change, so an operator
 // sees the effect of a policy edit on real traffic before deploying it. Only the static blocks are replayed
-// (actions, evm, tool_calls, custom, network); soft limits depend on running totals at the time, so an intent
-// that only a soft limit made PENDING is compared as the APPROVED it would otherwise have been.
+// (actions, evm, tool_calls, custom, scopes, network); soft limits and rate limits depend on running totals at the
+// time, so an intent that only a soft limit made PENDING, or a rate limit refused, is compared as the APPROVED it
+// would otherwise have been.
 import type { DecisionKind, Intent, Reason } from "../../protocol/index.ts";
 import type { IntentRecord } from "../store/index.ts";
-import { combineVerdicts, evaluateBlocks, type LoadedPolicy } from "../policy/index.ts";
+import { combineVerdicts, evaluateBlocks, type EvalEnv, type LoadedPolicy } from "../policy/index.ts";
+import type { Principal, PrincipalLookup } from "../principals.ts";
+
+const withPrincipal = (now: Date, principal: Principal | undefined): EvalEnv =>
+  principal ? { now, principal } : { now };
 
 export type StaticDecision = "APPROVED" | "DENIED" | "PENDING";
 
@@ -49,12 +54,17 @@ function recordedDecision(
       ? "PENDING"
       : (rec.decision as StaticDecision);
   const softLimitOnly = first === "PENDING" && reasons.length > 0 && reasons.every((r) => r.block === "soft_limits");
-  return { decision: softLimitOnly ? "APPROVED" : first, softLimitOnly };
+  // rate limits run only on what the blocks approved: a decision one of them refused was APPROVED by the policy
+  const rateLimited = first !== "APPROVED" && reasons.some((r) => r.block === "rate_limits");
+  return { decision: softLimitOnly || rateLimited ? "APPROVED" : first, softLimitOnly: softLimitOnly || rateLimited };
 }
 
 export interface SimulateOptions {
   /** The reasons a hold was raised with, by intent id (from the holds table), when known. */
   holdReasons?: (intentId: string) => Reason[] | undefined;
+  /** The agents' principals (the sidecar config's `principals`): scoped rules and sections see their tenant and team.
+   * Absent: every agent replays without a principal (org and team `-`). */
+  principals?: PrincipalLookup;
 }
 
 export async function simulate(
@@ -87,7 +97,7 @@ export async function simulate(
     if (softLimitOnly) report.soft_limit_only++;
     // evaluated at the time it was recorded: business-hours rules and CEL `now` see the original clock
     const { effect, reasons } = combineVerdicts(
-      await evaluateBlocks(policy, intent, { now: new Date(rec.created_at) }),
+      await evaluateBlocks(policy, intent, withPrincipal(new Date(rec.created_at), opts.principals?.(intent.agent))),
     );
     const candidate = EFFECT_TO_DECISION[effect];
     report.replayed++;

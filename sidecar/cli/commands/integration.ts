@@ -179,6 +179,7 @@ function registerSimulate(program: Command): void {
     .option("--limit <n>", "replay at most the N most recent intents", "1000")
     .option("--json", "one JSON object instead of a table")
     .option("--fail-on-change", "exit 1 when any decision would change")
+    .option("--config <file>", "the sidecar config file, whose principals give agents their tenant and team (scoped rules)")
     .action(async (o) => {
       const { runSimulate } = await import("../../simulate/command.ts");
       await runSimulate(o);
