@@ -172,6 +172,39 @@ describe("scoped rules in a policy", () => {
     }
   });
 
+  it("holds.overrides may name hold rules of tool_calls.rules and rate limits that hold, not those that deny", async () => {
+    const t = await tempDir();
+    try {
+      const base = [
+        "tool_calls:",
+        "  rules:",
+        "    - {id: review-high, risk: high, effect: hold}",
+        '    - {id: no-prod, scope: "server:prod", effect: deny}',
+        "rate_limits:",
+        "  - {id: burst, scope: agent, max: 1, per: 1m, on_exceed: hold}",
+        "  - {id: hard, scope: agent, max: 1, per: 1m}",
+        "holds:",
+        "  overrides:",
+        "    - {rule: review-high, approvals_required: 2}",
+        "    - {rule: burst, ttl: 1h}",
+      ];
+      const ok = await loadPolicy(await t.write("ok.yaml", base.join("\n")));
+      expect([...ok.config.holds.overrides.keys()]).toEqual(["review-high", "burst"]);
+      const bad = await loadPolicy(
+        await t.write(
+          "bad.yaml",
+          [...base, "    - {rule: hard, ttl: 1h}", "    - {rule: no-prod, ttl: 1h}"].join("\n"),
+        ),
+      ).catch((e: PolicyError) => e);
+      expect((bad as PolicyError).issues.map((i) => `${i.line} ${i.message.slice(0, 30)}`)).toEqual([
+        '12 no rule "hard" can raise a hol',
+        '13 no rule "no-prod" can raise a ',
+      ]);
+    } finally {
+      await t.cleanup();
+    }
+  });
+
   it("deny > hold > allow among rules and lists, whatever the order", async () => {
     const t = await tempDir();
     try {
