@@ -10,7 +10,7 @@
 // restarted) is also treated as spent when it cannot be the approval of a hold someone is retrying: an approval
 // without a hold (it was forwarded when it was issued) or an expired one.
 import { createHash } from "node:crypto";
-import { canonicalize } from "../../protocol/index.ts";
+import { canonicalize, intentDigest } from "../../protocol/index.ts";
 import { agentFetch } from "./agent-fetch.ts";
 import { createClient, SidecarError, WaitTimeoutError, type Decision, type SidecarClient } from "../../sdk/index.ts";
 
@@ -43,7 +43,14 @@ export interface Progress {
 }
 
 export type Outcome =
-  | { kind: "forward"; tool: string; intentId: string; attestation: string }
+  | {
+      kind: "forward";
+      tool: string;
+      intentId: string;
+      attestation: string;
+      /** The policy redacted PII in the arguments: forward these (the attestation binds them), not the model's. */
+      args?: Record<string, unknown>;
+    }
   | {
       kind: "refuse";
       tool: string;
@@ -122,6 +129,25 @@ export class Governor {
     return denied;
   }
 
+  /** A forwarded call's result with PII redacted per the policy (`POST /v1/intents/{id}/result`). Throws when the
+   * sidecar cannot screen it (the relay then withholds the result: fail closed). */
+  async redactResult(intentId: string, result: unknown, signal?: AbortSignal): Promise<unknown> {
+    const res = await this.fetchFn(`${this.sidecarUrl}/v1/intents/${encodeURIComponent(intentId)}/result`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}),
+      },
+      body: JSON.stringify({ result }),
+      signal: signal ?? AbortSignal.timeout(SCREEN_TIMEOUT_MS),
+    });
+    const body = (await res.json().catch(() => undefined)) as
+      { result?: unknown; error?: string; message?: string } | undefined;
+    if (!res.ok || !body || !("result" in body))
+      throw new Error(`${body?.message ?? body?.error ?? "unexpected answer"} (HTTP ${res.status})`);
+    return body.result;
+  }
+
   /** The governed tool name of an MCP tool. */
   toolName(tool: string): string {
     return `${this.opts.server}.${tool}`;
@@ -184,7 +210,7 @@ export class Governor {
         }
         this.spend(base, gen, d.intent_id);
       }
-      return this.outcome(tool, d);
+      return this.outcome(tool, d, args);
     }
     throw new Error(`more than ${MAX_GENERATIONS} spent idempotency keys for this call`);
   }
@@ -226,12 +252,31 @@ export class Governor {
     return d;
   }
 
-  private outcome(tool: string, d: Decision): Outcome {
+  private outcome(tool: string, d: Decision, args: Record<string, unknown>): Outcome {
     const reasons = d.reasons ?? [];
     const why = reasons.map((r) => `- ${r.message} (${r.block}.${r.rule})`).join("\n");
     switch (d.decision) {
-      case "APPROVED":
+      case "APPROVED": {
+        const redacted = d.redacted?.params.args;
+        if (redacted && typeof redacted === "object" && !Array.isArray(redacted))
+          return { kind: "forward", tool, intentId: d.intent_id, attestation: d.attestation, args: redacted as Record<string, unknown> };
+        // an approval of a redacted form this proxy was not given (a replay after a restart): never forward the
+        // model's arguments under it
+        const claims = attestationClaims(d.attestation) as { sub?: string; intent?: { digest?: string } } | undefined;
+        const declared = intentDigest({ agent: claims?.sub ?? "", action: "tool.call", params: { tool, args } });
+        if (claims?.intent?.digest !== declared)
+          return {
+            kind: "refuse",
+            tool,
+            decision: "DENIED",
+            intentId: d.intent_id,
+            reasons,
+            text:
+              `Tool call ${tool} was approved only with PII redacted from its arguments, and this proxy does not ` +
+              `have the redacted arguments (intent ${d.intent_id}); it was not run.`,
+          };
         return { kind: "forward", tool, intentId: d.intent_id, attestation: d.attestation };
+      }
       case "DENIED":
         return {
           kind: "refuse",
@@ -279,7 +324,7 @@ function staleApproval(d: Decision, t0: number): boolean {
   return typeof claims.iat === "number" && claims.iat < Math.floor(t0 / 1000);
 }
 
-function attestationClaims(jws: string): { approval?: unknown; iat?: number } | undefined {
+function attestationClaims(jws: string): { approval?: unknown; iat?: number; sub?: string; intent?: unknown } | undefined {
   try {
     return JSON.parse(Buffer.from(jws.split(".")[1] ?? "", "base64url").toString("utf8"));
   } catch {

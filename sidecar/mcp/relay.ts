@@ -27,6 +27,8 @@ interface InFlight {
   progressToken?: string | number;
   /** set while the sidecar decides a tools/call: a cancellation aborts the decision */
   deciding?: AbortController;
+  /** a forwarded tools/call: its intent, whose result is redacted by the sidecar before the client sees it */
+  intentId?: string;
 }
 
 type WithInvalid = Transport & { oninvalid?: (id: RequestId | undefined, error: string) => void };
@@ -124,6 +126,10 @@ export class Relay {
           void this.screenList(m, id);
           return;
         }
+        if (f.method === "tools/call" && f.intentId !== undefined && isJSONRPCResultResponse(m)) {
+          void this.screenResult(m, id, f.intentId);
+          return;
+        }
         if (f.method === "initialize" && isJSONRPCResultResponse(m)) {
           const version = (m.result as { protocolVersion?: unknown }).protocolVersion;
           if (typeof version === "string") this.upstream.setProtocolVersion?.(version);
@@ -182,10 +188,20 @@ export class Relay {
     delete f.deciding;
     const ms = Math.round((performance.now() - t0) * 1000) / 1000;
     if (outcome.kind === "forward") {
-      this.opts.log({ event: "mcp.call", tool: outcome.tool, decision: "APPROVED", intent_id: outcome.intentId, ms });
-      // the attestation keys are the proxy's own: whatever the client put there is replaced
+      this.opts.log({
+        event: "mcp.call",
+        tool: outcome.tool,
+        decision: "APPROVED",
+        intent_id: outcome.intentId,
+        ...(outcome.args ? { redacted: true } : {}),
+        ms,
+      });
+      f.intentId = outcome.intentId;
+      // the attestation keys are the proxy's own: whatever the client put there is replaced; arguments the policy
+      // redacted are forwarded in their redacted form (the one the attestation binds)
       const meta = { ...params._meta, [ATTESTATION_META]: outcome.attestation, [INTENT_ID_META]: outcome.intentId };
-      this.toUpstream({ ...m, params: { ...params, _meta: meta } });
+      const forwarded = outcome.args ? { ...params, arguments: outcome.args } : params;
+      this.toUpstream({ ...m, params: { ...forwarded, _meta: meta } });
       return;
     }
     this.opts.log({
@@ -217,6 +233,35 @@ export class Relay {
       },
       m.id,
     );
+  }
+
+  /** A tools/call result with PII redacted by the sidecar (output redaction). Fails closed: when the sidecar cannot
+   * screen it, the client gets a JSON-RPC error instead of the result. */
+  private async screenResult(m: JSONRPCResultResponse, id: RequestId, intentId: string): Promise<void> {
+    let result: unknown;
+    try {
+      result = await this.opts.governor.redactResult(intentId, m.result);
+      if (result === null || typeof result !== "object" || Array.isArray(result))
+        throw new Error("the sidecar's answer is not a tools/call result");
+    } catch (e) {
+      const why = (e as Error)?.message ?? String(e);
+      this.opts.log({ event: "mcp.result_screen_failed", intent_id: intentId, error: why });
+      this.toClient(
+        {
+          jsonrpc: "2.0",
+          id,
+          error: {
+            code: ErrorCode.InternalError,
+            message:
+              `the tool ran, but its result was withheld: the intent sidecar at ${this.opts.governor.sidecarUrl} ` +
+              `could not screen it for PII (${why})`,
+          },
+        },
+        id,
+      );
+      return;
+    }
+    this.toClient({ ...m, result: result as JSONRPCResultResponse["result"] }, id);
   }
 
   /** A tools/list answer without the tools the policy denies outright by name. Fails closed: when the sidecar cannot
