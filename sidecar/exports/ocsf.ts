@@ -3,6 +3,7 @@
 // Detection Finding (2004). Pure functions; the fields used are described in ocsf-classes.json and checked against
 // it by the tests. What goes out: ids, names, decisions, rule ids (`block/rule`) and digests — never reason messages
 // (they quote values), params, context text, URL paths or queries, bodies, tokens or attestations.
+import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Reason } from "../../protocol/index.ts";
 import type { IntentRecord } from "../store/index.ts";
@@ -98,6 +99,8 @@ function event(
   };
 }
 
+/** `uid` identifies the event (fixed when it is queued, so a redelivery repeats it: SIEMs deduplicate on it); a
+ * finding's own identity is `finding_info.uid` (the same replayed attestation twice: two events, one finding). */
 function metadata(o: Origin, logName: string, eventCode: string, uid: string, profile?: string): Record<string, unknown> {
   const m: Record<string, unknown> = { version: OCSF_VERSION, product: o.product, uid, log_name: logName, event_code: eventCode };
   if (profile) m.profiles = [profile];
@@ -228,7 +231,7 @@ export function policyReloadEvent(r: { ok: boolean; digest?: string }, file: str
   const name = file.split(/[\\/]/).pop() ?? file;
   const e = event(6003, 3, "Update", r.ok ? 1 : 3, time,
     r.ok ? `policy reloaded: ${r.digest}` : "policy reload refused; the last valid policy stays active (see the daemon log)",
-    metadata(o, "policy", r.ok ? "policy.reloaded" : "policy.reload_failed", `policy:${time}:${r.digest ?? "failed"}`));
+    metadata(o, "policy", r.ok ? "policy.reloaded" : "policy.reload_failed", `policy:${randomUUID()}`));
   if (r.ok) setStatus(e, 1, "Success", "reloaded");
   else setStatus(e, 2, "Failure", "reload_failed");
   e.actor = { app_name: "intent-sidecar" };
@@ -248,7 +251,7 @@ export function proxyEvent(p: ProxyDecisionEvent, time: number, o: Origin): Ocsf
   const rules = ruleIds(p.reasons);
   const e = event(4002, activityId, activityName, p.allowed ? 1 : 3, time,
     `${method} ${p.scheme}://${p.host}:${p.port} ${p.allowed ? "allowed" : "denied"}${rules.length ? ` (${rules.join(", ")})` : ""}`,
-    metadata(o, "proxy", p.allowed ? "proxy.allowed" : "proxy.denied", `proxy:${time}:${method}:${p.host}:${p.port}`, "security_control"));
+    metadata(o, "proxy", p.allowed ? "proxy.allowed" : "proxy.denied", `proxy:${randomUUID()}`, "security_control"));
   if (p.allowed) setStatus(e, 1, "Success");
   else setStatus(e, 2, "Failure", undefined, rules.join(", "));
   setDisposition(e, p.allowed ? "APPROVED" : "DENIED");
@@ -282,7 +285,7 @@ export function detectionEvent(d: Detection, o: Origin): OcsfEvent {
   const path = idLike(d.path);
   const uid = `${d.kind}:${d.source}:${intent ?? d.time}:${d.rule}${path ? `:${path}` : ""}`;
   const e = event(2004, 1, "Create", f.sev, d.time, `${f.title}: ${d.rule} (${d.source}${intent ? `, intent ${intent}` : ""})`,
-    metadata(o, "detections", `${d.kind}.${d.rule}`, uid));
+    metadata(o, "detections", `${d.kind}.${d.rule}`, `${d.kind}:${randomUUID()}`));
   setStatus(e, 1, "New");
   e.is_alert = true;
   e.confidence_id = f.confidence;

@@ -115,6 +115,16 @@ describe("OCSF mapping", () => {
     expect(e).toMatchObject({ class_uid: 2004, finding_info: { types: ["Attestation Forgery"] }, disposition_id: 2, resources: [{ type: "intent", uid: "0190-i" }] });
   });
 
+  it("every event has its own metadata.uid (SIEMs deduplicate on it); a repeated finding keeps its finding_info.uid", () => {
+    const req = { allowed: false, stage: "request" as const, method: "GET", scheme: "https" as const, host: "a.example", port: 443, path: "/", source: { binary: null, pid: null, sandbox_id: null }, reasons: [], intent_id: null };
+    const [a, b] = [proxyEvent(req, 1.7e12, origin), proxyEvent(req, 1.7e12, origin)];
+    expect((a.metadata as { uid: string }).uid).not.toBe((b.metadata as { uid: string }).uid);
+    const replay = { kind: "replay" as const, rule: "replayed", source: "redeem" as const, intent_id: "i-1", decision: "refused", time: 1.7e12 };
+    const [r1, r2] = [detectionEvent(replay, origin), detectionEvent({ ...replay, time: 1.7e12 + 5 }, origin)];
+    expect((r1.metadata as { uid: string }).uid).not.toBe((r2.metadata as { uid: string }).uid);
+    expect((r1.finding_info as { uid: string }).uid).toBe((r2.finding_info as { uid: string }).uid);
+  });
+
   it("the validator catches what a broken mapping would produce", () => {
     const good = decisionEvent({ id: "i", agent: "a", action: "x.y", digest: "d", intent: { agent: "a", action: "x.y", params: {}, context: {} }, decision: "DENIED", reasons: [], created_at: new Date().toISOString(), updated_at: "" } as IntentRecord, origin);
     expect(validateOcsf(good).errors).toEqual([]);
