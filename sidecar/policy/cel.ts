@@ -305,7 +305,12 @@ function lazyCel(v: unknown): unknown {
 /** Bindings for one evaluation: the intent as a map (agent, action, params, context), the agent, and `now`. */
 export function celBindings(intent: Intent, now: Date): CelBindings {
   return {
-    intent: lazyCel({ agent: intent.agent, action: intent.action, params: intent.params, context: intent.context }),
+    // `cost` only when declared, so `has(intent.cost)` tells whether the agent priced the action
+    intent: lazyCel(
+      intent.cost === undefined
+        ? { agent: intent.agent, action: intent.action, params: intent.params, context: intent.context }
+        : { agent: intent.agent, action: intent.action, params: intent.params, context: intent.context, cost: intent.cost },
+    ),
     agent: intent.agent,
     now: timestampFromDate(now),
   };

@@ -3,7 +3,8 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { loadPolicy, PolicyError } from "../../sidecar/policy/index.ts";
 import type { PolicyConfig } from "../../sidecar/policy/config.ts";
-import { tempDir } from "../policy/helpers.ts";
+import { decide, tempDir } from "../policy/helpers.ts";
+import { parseIntent, type Intent } from "../../protocol/index.ts";
 
 const t = await tempDir();
 afterAll(() => t.cleanup());
@@ -116,5 +117,31 @@ costs:
         expect.stringMatching(/^22:15: costs\.1\.currency: no budget counts EUR \(budgets count USD\)/),
       ]),
     );
+  });
+
+  it("custom CEL rules can read the declared cost (has(intent.cost) only when declared)", async () => {
+    const f = await t.write(
+      "cel.yaml",
+      `actions:
+  allow: ["llm.*"]
+custom:
+  - id: pricey
+    hold: has(intent.cost) && intent.cost.currency == "USD" && double(intent.cost.amount) > 5.0
+    reason: "expensive call"
+  - id: unpriced
+    deny: '!has(intent.cost)'
+    reason: "declare what it costs"
+`,
+    );
+    const p = await loadPolicy(f);
+    const i = (cost?: { amount: string; currency: string }): Intent => {
+      const r = parseIntent({ agent: "a", action: "llm.run", params: {}, ...(cost ? { cost } : {}) });
+      if (!r.ok) throw new Error("bad test intent");
+      return r.intent;
+    };
+    expect((await decide(p, i({ amount: "5", currency: "USD" }))).effect).toBe("allow");
+    expect((await decide(p, i({ amount: "5.000001", currency: "USD" }))).effect).toBe("hold");
+    expect((await decide(p, i({ amount: "9", currency: "EUR" }))).effect).toBe("allow");
+    expect((await decide(p, i())).effect).toBe("deny");
   });
 });
