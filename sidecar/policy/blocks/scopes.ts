@@ -17,9 +17,16 @@ export interface CallFacts {
   risk: RiskClass;
 }
 
+/** The blocks of one evaluation (tool_calls, actions, scopes) ask for the same intent's facts: computed once. */
+const factsCache = new WeakMap<Intent, { env: EvalEnv; risk: unknown; facts: CallFacts }>();
+
 export function callFacts(config: Pick<PolicyConfig, "risk">, intent: Intent, env: EvalEnv): CallFacts {
+  const hit = factsCache.get(intent);
+  if (hit && hit.env === env && hit.risk === config.risk) return hit.facts;
   const scope = callScope(intent, env.principal);
-  return { scope, risk: classify(config.risk, intent, scope) };
+  const facts = { scope, risk: classify(config.risk, intent, scope) };
+  factsCache.set(intent, { env, risk: config.risk, facts });
+  return facts;
 }
 
 /** Whether a rule matches; `name`: the tool name (tool rules) or the action name (action rules). */
