@@ -220,7 +220,7 @@ denied (rule \`redact\`). Stored intents and holds keep every non-allowed findin
 ### costs, budgets
 An intent's cost is the first \`costs\` entry whose \`actions\` match (its CEL \`measure\` gives a number from 0 to
 1e9 in its \`currency\`; a failure denies), else the intent's own \`cost\` (\`{"amount": "0.42", "currency": "USD"}\`,
-bound by the attestation), else nothing. Costs of APPROVED intents (and of holds when approved) are summed exactly per
+bound by the attestation; CEL sees it as \`intent.cost\` when declared), else nothing. Costs of APPROVED intents (and of holds when approved) are summed exactly per
 agent, team and tenant (from the sidecar config's principals). In the decision's transaction an intent whose cost
 would take a budget's window total past its \`limit\` is PENDING (\`on_exceed: hold\`) or DENIED (\`deny\`), block
 \`budgets\`, rule = the budget id (usable in \`holds.overrides\` when it holds); a cost in a currency no budget counts is
