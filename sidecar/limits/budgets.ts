@@ -10,7 +10,7 @@ import type { Statement } from "better-sqlite3";
 import type { Db } from "../store/index.ts";
 import type { LimitVerdict } from "../pipeline-hooks.ts";
 import { formatPer, windowOf, type BudgetPer } from "./budget-units.ts";
-import { COST_SCOPES, formatMoney, intentCharge, type CostLedger, type CostMeasure, type CostScope, type IntentCharge } from "./cost.ts";
+import { formatMoney, intentCharge, type CostLedger, type CostMeasure, type CostScope, type IntentCharge } from "./cost.ts";
 
 export interface Budget {
   id: string;
@@ -200,6 +200,3 @@ export class BudgetBook {
     }
   }
 }
-
-/** Every scope a budget may have; exported for the usage report's validation. */
-export const BUDGET_SCOPES = COST_SCOPES;
