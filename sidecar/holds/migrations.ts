@@ -9,5 +9,5 @@ import { OUTBOX_SCHEMA_SQL } from "../notify/outbox.ts";
 
 registerMigration({ id: "holds/001-holds", up: (db) => db.exec(HOLDS_SCHEMA_SQL) });
 registerMigration({ id: "limits/001-ledger", up: (db) => db.exec(LIMITS_SCHEMA_SQL) });
-registerMigration({ id: "limits/002-rate", up: (db) => db.exec(RATE_SCHEMA_SQL) });
+registerMigration({ id: "limits/002-rate-ledger", up: (db) => db.exec(RATE_SCHEMA_SQL) });
 registerMigration({ id: "notify/001-outbox", up: (db) => db.exec(OUTBOX_SCHEMA_SQL) });

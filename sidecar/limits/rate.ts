@@ -40,48 +40,65 @@ export interface RateCounter {
   forgetOthers(keep: readonly string[]): number;
 }
 
+// Each row carries `cum`, the running count of its (limit, stream), so a window's count is two index probes (the
+// newest cum minus the cum of the last row before the window) and the retry time one more, however many approvals
+// the window holds (a COUNT(*) would grow with a high `max`, e.g. a global limit).
 export const RATE_SCHEMA_SQL = `
-CREATE TABLE IF NOT EXISTS rate_limit_events (
+CREATE TABLE IF NOT EXISTS rate_limit_ledger (
   limit_id  TEXT    NOT NULL,
   scope_key TEXT    NOT NULL,
-  ts        INTEGER NOT NULL, -- ms since epoch of the approval
+  ts        INTEGER NOT NULL, -- ms since epoch of the approval, non-decreasing per (limit_id, scope_key)
+  cum       INTEGER NOT NULL, -- running count per (limit_id, scope_key), this row included
   intent_id TEXT    NOT NULL
 );
-CREATE INDEX IF NOT EXISTS rate_limit_events_window ON rate_limit_events (limit_id, scope_key, ts);
-CREATE UNIQUE INDEX IF NOT EXISTS rate_limit_events_intent ON rate_limit_events (intent_id, limit_id);
+CREATE INDEX IF NOT EXISTS rate_limit_ledger_ts ON rate_limit_ledger (limit_id, scope_key, ts, cum);
+CREATE UNIQUE INDEX IF NOT EXISTS rate_limit_ledger_cum ON rate_limit_ledger (limit_id, scope_key, cum);
+CREATE UNIQUE INDEX IF NOT EXISTS rate_limit_ledger_intent ON rate_limit_ledger (intent_id, limit_id);
 `;
 
-/** The SQLite counter: a row per approved decision and limit; a window is one index range. */
+interface Row {
+  ts: number;
+  cum: number;
+}
+
+/** The SQLite counter: a row per approved decision and limit, with running counts. */
 export class SqliteRateCounter implements RateCounter {
-  private readonly count: Database.Statement<[string, string, number], { n: number }>;
-  private readonly nth: Database.Statement<[string, string, number, number], { ts: number }>;
-  private readonly insert: Database.Statement<[string, string, number, string]>;
+  private readonly head: Database.Statement<[string, string], Row>;
+  private readonly first: Database.Statement<[string, string], Row>;
+  private readonly before: Database.Statement<[string, string, number], Row>;
+  private readonly at: Database.Statement<[string, string, number], Row>;
+  private readonly insert: Database.Statement<[string, string, number, number, string]>;
   private readonly del: Database.Statement<[string, number]>;
 
   constructor(private readonly db: Database.Database) {
     db.exec(RATE_SCHEMA_SQL);
-    this.count = db.prepare(
-      "SELECT COUNT(*) AS n FROM rate_limit_events WHERE limit_id = ? AND scope_key = ? AND ts > ?",
-    );
-    this.nth = db.prepare(
-      "SELECT ts FROM rate_limit_events WHERE limit_id = ? AND scope_key = ? AND ts > ? ORDER BY ts LIMIT 1 OFFSET ?",
-    );
+    const sel = "SELECT ts, cum FROM rate_limit_ledger WHERE limit_id = ? AND scope_key = ?";
+    this.head = db.prepare(`${sel} ORDER BY cum DESC LIMIT 1`);
+    this.first = db.prepare(`${sel} ORDER BY cum ASC LIMIT 1`);
+    this.before = db.prepare(`${sel} AND ts <= ? ORDER BY ts DESC, cum DESC LIMIT 1`);
+    this.at = db.prepare(`${sel} AND cum = ?`);
     this.insert = db.prepare(
-      "INSERT OR IGNORE INTO rate_limit_events (limit_id, scope_key, ts, intent_id) VALUES (?, ?, ?, ?)",
+      "INSERT OR IGNORE INTO rate_limit_ledger (limit_id, scope_key, ts, cum, intent_id) VALUES (?, ?, ?, ?, ?)",
     );
-    this.del = db.prepare("DELETE FROM rate_limit_events WHERE limit_id = ? AND ts <= ?");
+    this.del = db.prepare("DELETE FROM rate_limit_ledger WHERE limit_id = ? AND ts <= ?");
   }
 
   window(limitId: string, key: string, since: number, max: number): { count: number; pivot?: number } {
-    const count = this.count.get(limitId, key, since)!.n;
+    const head = this.head.get(limitId, key);
+    if (!head) return { count: 0 };
+    // the cum just before the window: the last row at or before `since`, else (pruned or none) the first row's - 1
+    const base = this.before.get(limitId, key, since)?.cum ?? this.first.get(limitId, key)!.cum - 1;
+    const count = head.cum - base;
     if (count < max) return { count };
-    // the (count - max + 1)-th oldest: once it leaves, count - 1 ... below max remain
-    const pivot = this.nth.get(limitId, key, since, count - max)?.ts;
+    // the approval whose leaving brings the count below max: the (count - max + 1)-th oldest in the window
+    const pivot = this.at.get(limitId, key, head.cum - max + 1)?.ts;
     return pivot === undefined ? { count } : { count, pivot };
   }
 
   add(limitId: string, key: string, intentId: string, ts: number): void {
-    this.insert.run(limitId, key, ts, intentId);
+    const head = this.head.get(limitId, key);
+    // keep ts non-decreasing per stream even if the clock steps back, so cum order is time order
+    this.insert.run(limitId, key, head ? Math.max(head.ts, ts) : ts, (head?.cum ?? 0) + 1, intentId);
   }
 
   prune(limitId: string, before: number): number {
@@ -91,8 +108,8 @@ export class SqliteRateCounter implements RateCounter {
   forgetOthers(keep: readonly string[]): number {
     const marks = keep.map(() => "?").join(", ");
     const sql = keep.length
-      ? `DELETE FROM rate_limit_events WHERE limit_id NOT IN (${marks})`
-      : "DELETE FROM rate_limit_events";
+      ? `DELETE FROM rate_limit_ledger WHERE limit_id NOT IN (${marks})`
+      : "DELETE FROM rate_limit_ledger";
     return this.db.prepare(sql).run(...keep).changes;
   }
 }

@@ -119,6 +119,6 @@ describe("RateLimiter", () => {
     let approved = 0;
     for (let i = 0; i < 20; i++) if (sides[i % 2]!(`i${i}`)) approved++;
     expect(approved).toBe(5);
-    expect((main.prepare("SELECT count(*) AS n FROM rate_limit_events").get() as { n: number }).n).toBe(5);
+    expect((main.prepare("SELECT count(*) AS n FROM rate_limit_ledger").get() as { n: number }).n).toBe(5);
   });
 });

@@ -118,7 +118,7 @@ describe("rate limits through the agent API", () => {
     expect(approve.body.state).toBe("approved");
     const n = d.db
       .prepare(
-        "SELECT count(*) AS n FROM rate_limit_events WHERE limit_id = 'reports-team' AND scope_key = 'team:acme/payments'",
+        "SELECT count(*) AS n FROM rate_limit_ledger WHERE limit_id = 'reports-team' AND scope_key = 'team:acme/payments'",
       )
       .get() as { n: number };
     expect(n.n).toBe(3);
