@@ -127,8 +127,12 @@ export class BudgetBook {
       });
     }
     if (hold.length > 0 || deny.length > 0) {
-      // the budget stops spend: its operators hear of the thresholds the intent would have reached (once, as ever)
-      for (const s of streams) this.alert(s, s.total + charge.units, intentId, intent, now, deny.length > 0 ? "deny" : "hold");
+      // a budget that stops spend: its owners hear of the thresholds the intent would have taken it to (once, as
+      // ever); budgets the intent stayed within hear nothing, since nothing was counted
+      for (const s of streams) {
+        if (s.total + charge.units <= s.budget.limitUnits) continue;
+        this.alert(s, s.total + charge.units, intentId, intent, now, deny.length > 0 ? "deny" : "hold");
+      }
       return { refused: { hold, deny }, commit() {} };
     }
     return { commit: () => this.count(intentId, intent, charge, streams, now) };

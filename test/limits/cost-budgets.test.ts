@@ -152,6 +152,17 @@ describe("budgets", () => {
     expect(events).toHaveLength(1);
   });
 
+  it("a refusal alerts only the budgets it would have exceeded", () => {
+    const { book, events } = setup();
+    const policy: CostPolicy = {
+      measures: [],
+      budgets: [budget({ id: "wide", scope: "tenant", limitUnits: 100_000_000, alertAt: [0.05] }), budget({ id: "tight", scope: "agent", alertAt: [0.5, 1] })],
+    };
+    const r = book.evaluate("x", intent("alice", "11"), policy, T0);
+    expect(r.refused?.hold.map((x) => x.rule)).toEqual(["tight"]);
+    expect(events.map((e) => `${e.data.budget} ${e.data.threshold} ${e.data.refused}`)).toEqual(["tight 0.5 hold", "tight 1 hold"]);
+  });
+
   it("costs in a currency no budget counts are denied; free intents pass", () => {
     const { book } = setup();
     const policy: CostPolicy = { measures: [], budgets: [budget()] };
