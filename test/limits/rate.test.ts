@@ -3,6 +3,7 @@
 // resets without a long sleep, and two connections to one database file that never jointly pass `max`.
 import { afterEach, describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
+import fc from "fast-check";
 import { RateLimiter, SqliteRateCounter, streamKeyWith, type RateLimit } from "../../sidecar/limits/rate.ts";
 import { compileGlobs } from "../../protocol/glob.ts";
 import type { Intent } from "../../protocol/index.ts";
@@ -51,6 +52,48 @@ describe("SqliteRateCounter", () => {
     expect(c.window("l", "agent:a", T0 - 1, 10).count).toBe(4);
     expect(c.prune("l", T0 + 10)).toBe(2);
     expect(c.forgetOthers(["other"])).toBe(2);
+  });
+});
+
+describe("SqliteRateCounter against a list of timestamps (property)", () => {
+  it("count and pivot match a naive model through adds (clock steps back included) and prunes", () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant("add" as const), dt: fc.integer({ min: -20, max: 50 }) }),
+      fc.record({ kind: fc.constant("prune" as const), age: fc.integer({ min: 0, max: 300 }) }),
+      fc.record({
+        kind: fc.constant("window" as const),
+        per: fc.integer({ min: 1, max: 300 }),
+        max: fc.integer({ min: 1, max: 8 }),
+      }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const c = new SqliteRateCounter(new Database(":memory:"));
+        const model: number[] = [];
+        let now = T0;
+        let n = 0;
+        for (const o of ops) {
+          if (o.kind === "add") {
+            now += o.dt;
+            c.add("l", "k", `i${n++}`, now);
+            model.push(Math.max(now, model.at(-1) ?? now)); // ts never goes back within a stream
+          } else if (o.kind === "prune") {
+            const before = now - o.age;
+            c.prune("l", before);
+            for (let i = model.length - 1; i >= 0; i--) if (model[i]! <= before) model.splice(i, 1);
+          } else {
+            const since = now - o.per;
+            const inWindow = model.filter((ts) => ts > since);
+            const want =
+              inWindow.length >= o.max
+                ? { count: inWindow.length, pivot: inWindow[inWindow.length - o.max]! }
+                : { count: inWindow.length };
+            expect(c.window("l", "k", since, o.max)).toEqual(want);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
