@@ -231,8 +231,8 @@ per window and scope key. Load-time checks: unique ids, CEL compiles, a \`costs\
 ### soft_limits, holds, notify, network
 Validated here; evaluated by the limits, holds, notify and proxy modules. \`measure\` is \`count\` or a CEL expression
 giving a number (checked like \`custom\`). \`holds.overrides[].rule\` must name a rule that can raise a hold (a custom
-\`hold\` rule, an \`evm.rules\` hold rule, a soft limit, a budget with \`on_exceed: hold\`, or \`hold\` for
-\`tool_calls.hold\`). \`network.modules\` globs that match no \`.rego\` file are errors; \`*_test.rego\` files are
+\`hold\` rule, an \`evm.rules\` hold rule, a \`hold\` rule of \`tool_calls.rules\`, \`actions.rules\` or a \`scopes\`
+section, a soft limit, a budget or a rate limit with \`on_exceed: hold\`, or \`hold\` for \`tool_calls.hold\`). \`network.modules\` globs that match no \`.rego\` file are errors; \`*_test.rego\` files are
 excluded; \`network.data\` files (JSON or YAML objects) are deep-merged into \`data\`. Bad Rego fails the load.
 
 ## Fields
