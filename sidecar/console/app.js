@@ -448,6 +448,34 @@ async function loadUsage() {
     }
     return box;
   });
+  // budgets (policy `budgets`): each key's spend in the budget's current fixed window, amounts as exact decimals
+  for (const b of u.budgets ?? []) {
+    const box = el("article", { class: "card limit budget", "data-budget-id": b.id });
+    box.append(
+      el("h3", { text: `budget ${b.id}` }),
+      el("p", { class: "muted", text: `scope ${b.scope} · ${b.per} from ${when(b.window.start)} · limit ${b.limit} ${b.currency} · beyond it: ${b.on_exceed}` }),
+    );
+    if (b.streams.length === 0) box.append(el("p", { class: "muted", text: "Nothing spent in this window." }));
+    for (const s of b.streams) {
+      const meter = el("meter", { min: "0", max: "1", value: String(Math.min(1, s.used)), low: "0.7", high: "0.9", optimum: "0" });
+      meter.setAttribute("aria-label", `${b.scope} ${s.key}: ${s.total} of ${b.limit} ${b.currency}`);
+      const alerted = s.alerted.length ? ` · alerted at ${s.alerted.map((t) => `${Math.round(t * 100)}%`).join(", ")}` : "";
+      box.append(
+        el(
+          "div",
+          { class: "stream", "data-key": s.key },
+          el(
+            "div",
+            { class: "stream-head" },
+            el("strong", { text: s.counted_alone ? `agent ${s.key} (no ${b.scope} principal, counted alone)` : `${b.scope} ${s.key}` }),
+            el("span", { class: "used", text: `${s.total} of ${b.limit} ${b.currency} (${Math.round(s.used * 100)}%)${s.exceeded ? " · exceeded" : ` · ${s.remaining} left`}${alerted}` }),
+          ),
+          meter,
+        ),
+      );
+    }
+    out.push(box);
+  }
   $("#usage").replaceChildren(...out);
   show($("#u-empty"), out.length === 0);
 }
