@@ -50,8 +50,9 @@ const result = await build({
 
 // Every import left in the output must be a Node built-in or a declared dependency, or the installed package breaks.
 const builtins = new Set(builtinModules);
-// Optional native helpers that ws (under viem) tries inside try/catch and does without.
-const optional = new Set(["bufferutil", "utf-8-validate"]);
+// Optional native helpers that ws (under viem) tries inside try/catch and does without; pg-native, which pg loads only
+// when `pg.native` is read (we never do: the fleet store uses pg's pure-JS client).
+const optional = new Set(["bufferutil", "utf-8-validate", "pg-native"]);
 const missing = new Set();
 for (const out of Object.values(result.metafile.outputs)) {
   for (const imp of out.imports) {

@@ -119,6 +119,9 @@ type RecordArgs = [
   now: Date,
 ];
 
+/** Fleet mode: shared-store transactions one sidecar keeps in flight at once (the pool has 8 connections). */
+const SHARED_IN_FLIGHT = 4;
+
 const INTERNAL: Reason = {
   block: "sidecar",
   rule: "internal_error",
@@ -167,8 +170,10 @@ export class Pipeline {
   private batch: { args: RecordArgs; done: (r: RecordResult) => void }[] = [];
   private readonly commitBatch: (jobs: RecordArgs[]) => RecordResult[];
   private readonly mirrorBatch: (jobs: [IntentRecord, Intent, Date][]) => { out?: unknown; error?: unknown }[];
-  /** Fleet mode: one shared-store transaction in flight at a time; decisions arriving meanwhile form the next batch. */
-  private flushing = false;
+  /** Fleet mode: shared-store transactions in flight (at most SHARED_IN_FLIGHT); decisions arriving while all are
+   * busy form the next batch. Several in flight hide the database's round trips; they serialize only where they
+   * must (a soft-limit stream, an agent's hold count, this node's audit chain head), always in one lock order. */
+  private inFlight = 0;
 
   constructor(private readonly deps: PipelineDeps) {
     this.holds = deps.holds ?? defaultHoldService;
@@ -293,7 +298,8 @@ export class Pipeline {
   /** Records one decision through the current group commit; resolves after the commit, rejects if it failed. */
   private recordGrouped(...args: RecordArgs): Promise<RecordOutcome> {
     return new Promise((resolve, reject) => {
-      if (this.batch.length === 0 && !this.flushing) setImmediate(() => (this.deps.shared ? void this.flushShared() : this.flush()));
+      if (this.batch.length === 0 && this.inFlight < SHARED_IN_FLIGHT)
+        setImmediate(() => (this.deps.shared ? void this.flushShared() : this.flush()));
       this.batch.push({ args, done: (r) => (r.out ? resolve(r.out) : reject(r.error)) });
     });
   }
@@ -303,8 +309,9 @@ export class Pipeline {
    * its error (the caller then records and answers DENIED). */
   private async flushShared(): Promise<void> {
     const jobs = this.batch;
+    if (jobs.length === 0) return;
     this.batch = [];
-    this.flushing = true;
+    this.inFlight++;
     try {
       if (this.deps.stages) this.deps.stages.commits = (this.deps.stages.commits ?? 0) + 1;
       const shared = jobs.map(({ args: [id, intent, digest, policy, effect, reasons, now] }): SharedJob => ({
@@ -344,7 +351,7 @@ export class Pipeline {
         j.done({ out: { rec: r.out.rec } });
       });
     } finally {
-      this.flushing = false;
+      this.inFlight--;
       if (this.batch.length > 0) setImmediate(() => void this.flushShared());
     }
   }

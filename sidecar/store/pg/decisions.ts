@@ -20,12 +20,14 @@ import type { HoldsPolicy } from "../../holds/types.ts";
 import type { PrincipalLookup } from "../../principals.ts";
 import { redactForStorage } from "../redact.ts";
 import type { IntentRecord } from "../intents.ts";
-import { appendChain, type ChainEvent } from "./audit-chain.ts";
+import { ChainMoved, type ChainEvent, type ChainTx, type NodeChain } from "./audit-chain.ts";
 import { RETRYABLE, type FleetPool, type PgClient } from "./pool.ts";
 
 export interface PgDecisionsOptions {
   db: FleetPool;
   node: string;
+  /** This node's audit chain (one per process, shared with holds and redemptions). */
+  chain: NodeChain;
   /** The soft limits / holds block of a policy (the holds subsystem's readers of the compiled config). */
   limits(policy: SharedJob["policy"]): readonly SoftLimit[];
   holdsPolicy(policy: SharedJob["policy"]): HoldsPolicy;
@@ -42,6 +44,25 @@ class JobFailed {
     readonly index: number,
     readonly cause: unknown,
   ) {}
+}
+
+/** Locks the head rows of soft-limit streams (created on first use) in the order given, which callers sort: one
+ * statement, since ON CONFLICT DO UPDATE takes the row lock of an existing row as FOR UPDATE would. */
+export async function lockStreams(c: PgClient, ids: string[], scopes: string[]): Promise<void> {
+  await c.query(
+    `INSERT INTO fleet_ledger_heads (limit_id, scope_key) SELECT * FROM unnest($1::text[], $2::text[])
+       ON CONFLICT (limit_id, scope_key) DO UPDATE SET limit_id = EXCLUDED.limit_id`,
+    [ids, scopes],
+  );
+}
+
+/** The pseudo-stream whose head row serializes one agent's hold count (holds.max_open_per_agent) fleet-wide. */
+export const HOLDS_STREAM = "\u0001holds";
+
+/** The one lock order of stream heads: by limit id, then scope key. */
+export function compareStreams(a: readonly [string, string], b: readonly [string, string]): number {
+  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
+  return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
 }
 
 const streamKey = (limitId: string, scope: string) => `${limitId}\u0000${scope}`;
@@ -64,7 +85,7 @@ export class PgDecisions implements SharedDecisions {
     let order = jobs.map((_, i) => i).filter((i) => !results[i]);
     for (let attempt = 0; order.length > 0; ) {
       try {
-        const outs = await this.o.db.tx((c) => this.pass(c, jobs, order, charges, make));
+        const outs = await this.o.chain.tx(this.o.db, (c, chain) => this.pass(c, chain, jobs, order, charges, make));
         order.forEach((i, k) => (results[i] = { out: outs[k]! }));
         return results;
       } catch (e) {
@@ -83,12 +104,14 @@ export class PgDecisions implements SharedDecisions {
 
   private async pass(
     c: PgClient,
+    chainTx: ChainTx,
     jobs: readonly SharedJob[],
     order: number[],
     charges: (LimitCharge[] | undefined)[],
     make: MakeRecord,
   ): Promise<SharedOutcome[]> {
-    // 1. locks, in one global order: soft-limit stream heads (sorted), then per-agent hold counters (sorted)
+    // 1. locks, in one global order and one statement: soft-limit stream heads and per-agent hold counters
+    //    (pseudo-streams HOLDS_STREAM/agent), sorted; then one read of window totals, open holds and database time
     const streams = new Map<string, { limitId: string; scope: string; windowMs: number }>();
     const holdAgents = new Set<string>();
     for (const i of order) {
@@ -99,50 +122,32 @@ export class PgDecisions implements SharedDecisions {
       // an approval may turn PENDING at a crossed cap: its agent's hold count is locked too
       if (j.effect === "hold" || (charges[i]?.length ?? 0) > 0) holdAgents.add(j.intent.agent);
     }
-    const sorted = [...streams.values()].sort((a, b) =>
-      a.limitId === b.limitId ? (a.scope < b.scope ? -1 : a.scope > b.scope ? 1 : 0) : a.limitId < b.limitId ? -1 : 1,
-    );
     const totals = new Map<string, number>();
-    if (sorted.length > 0) {
-      const ids = sorted.map((s) => s.limitId);
-      const scopes = sorted.map((s) => s.scope);
-      await c.query(
-        "INSERT INTO fleet_ledger_heads (limit_id, scope_key) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-        [ids, scopes],
-      );
-      await c.query(
-        `SELECT 1 FROM fleet_ledger_heads h JOIN unnest($1::text[], $2::text[]) AS s(limit_id, scope_key)
-           ON h.limit_id = s.limit_id AND h.scope_key = s.scope_key
-         ORDER BY h.limit_id, h.scope_key FOR UPDATE OF h`,
-        [ids, scopes],
-      );
-      const r = await c.query<{ limit_id: string; scope_key: string; total: number }>(
-        `SELECT s.limit_id, s.scope_key, coalesce((SELECT sum(l.amount) FROM fleet_ledger l
-            WHERE l.limit_id = s.limit_id AND l.scope_key = s.scope_key AND l.ts > now() - s.win * interval '1 millisecond'), 0)::bigint AS total
-         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS s(limit_id, scope_key, win)`,
-        [ids, scopes, sorted.map((s) => s.windowMs)],
-      );
-      for (const row of r.rows) totals.set(streamKey(row.limit_id, row.scope_key), Number(row.total));
-    }
     const open = new Map<string, number>();
     let nowMs = 0;
-    {
-      const agents = [...holdAgents].sort();
-      if (agents.length > 0) {
-        await c.query(
-          `SELECT pg_advisory_xact_lock(s.k) FROM (SELECT hashtextextended('intent-sidecar:holds:' || a, 0) AS k, a
-             FROM unnest($1::text[]) AS a ORDER BY a OFFSET 0) AS s`,
-          [agents],
-        );
-      }
-      const r = await c.query<{ now_ms: number; counts: Record<string, number> | null }>(
-        `SELECT t.now_ms, (SELECT json_object_agg(x.agent, x.n) FROM (SELECT agent, count(*) AS n FROM fleet_holds
-            WHERE agent = ANY($1::text[]) AND state = 'pending' AND expires_at > t.now_ms GROUP BY agent) AS x) AS counts
-         FROM (SELECT (extract(epoch FROM now()) * 1000)::bigint AS now_ms) AS t`,
-        [agents],
+    if (streams.size > 0 || holdAgents.size > 0) {
+      const locks = [
+        ...[...streams.values()].map((st) => [st.limitId, st.scope] as const),
+        ...[...holdAgents].map((a) => [HOLDS_STREAM, a] as const),
+      ].sort(compareStreams);
+      await lockStreams(c, locks.map((l) => l[0]), locks.map((l) => l[1]));
+      const list = [...streams.values()];
+      const r = await c.query<{ k: string; a: string | null; b: string | null; n: number }>(
+        `SELECT 'l' AS k, s.limit_id AS a, s.scope_key AS b, coalesce((SELECT sum(l.amount) FROM fleet_ledger l
+            WHERE l.limit_id = s.limit_id AND l.scope_key = s.scope_key AND l.ts > now() - s.win * interval '1 millisecond'), 0)::bigint AS n
+           FROM unnest($1::text[], $2::text[], $3::bigint[]) AS s(limit_id, scope_key, win)
+         UNION ALL
+         SELECT 'h', agent, NULL, count(*)::bigint FROM fleet_holds
+          WHERE agent = ANY($4::text[]) AND state = 'pending' AND expires_at > (extract(epoch FROM now()) * 1000)::bigint GROUP BY agent
+         UNION ALL
+         SELECT 'n', NULL, NULL, (extract(epoch FROM now()) * 1000)::bigint`,
+        [list.map((st) => st.limitId), list.map((st) => st.scope), list.map((st) => st.windowMs), [...holdAgents]],
       );
-      nowMs = Number(r.rows[0]!.now_ms);
-      for (const [agent, n] of Object.entries(r.rows[0]!.counts ?? {})) open.set(agent, Number(n));
+      for (const row of r.rows) {
+        if (row.k === "l") totals.set(streamKey(row.a!, row.b!), Number(row.n));
+        else if (row.k === "h") open.set(row.a!, Number(row.n));
+        else nowMs = Number(row.n);
+      }
     }
 
     // 2. the jobs, in order; writes collected and sent in a few multi-row statements at the end
@@ -252,56 +257,64 @@ export class PgDecisions implements SharedDecisions {
       }
     }
 
-    // 3. the writes
-    if (intents.length > 0) {
-      await c.query(
-        `INSERT INTO fleet_intents (id, node_id, agent, action, decision, record)
-           SELECT s.id, $1, s.agent, s.action, s.decision, s.record FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
-             AS s(id, agent, action, decision, record)`,
-        [
-          this.o.node,
-          intents.map((r) => r.id),
-          intents.map((r) => r.agent),
-          intents.map((r) => r.action),
-          intents.map((r) => r.decision),
-          intents.map((r) => JSON.stringify(r)),
-        ],
-      );
-    }
-    if (ledger.length > 0) {
-      await c.query(
-        `INSERT INTO fleet_ledger (limit_id, scope_key, ts, amount, intent_id)
-           SELECT s.l, s.k, now(), s.a, s.i FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[]) AS s(l, k, a, i)`,
-        [ledger.map((l) => l.limitId), ledger.map((l) => l.scope), ledger.map((l) => l.units), ledger.map((l) => l.intentId)],
-      );
-    }
-    for (const h of holds) {
-      await c.query(
-        `INSERT INTO fleet_holds (id, intent_id, origin, agent, action, intent, digest, reasons, rules, policy_digest, state,
-           approvals_required, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending', $11, $12, $13)`,
-        [
-          h.hold.id,
-          h.rec.id,
-          this.o.node,
-          h.job.intent.agent,
-          h.job.intent.action,
-          JSON.stringify(redactForStorage(h.job.intent, h.job.digest)),
-          h.job.digest,
-          JSON.stringify(h.reasons),
-          JSON.stringify(holdRules(h.reasons)),
-          h.job.policy.digest,
-          h.hold.approvals_required,
-          h.createdAt,
-          h.expiresAt,
-        ],
-      );
-    }
-    await appendChain(c, this.o.node, events);
+    // 3. the writes: one statement (data-modifying CTEs), after the chain head is locked and the rows hashed
+    const chain = await chainTx.reserve(events);
+    const holdRows = holds.map((h) => [
+      h.hold.id,
+      h.rec.id,
+      h.job.intent.agent,
+      h.job.intent.action,
+      JSON.stringify(redactForStorage(h.job.intent, h.job.digest)),
+      h.job.digest,
+      JSON.stringify(h.reasons),
+      JSON.stringify(holdRules(h.reasons)),
+      h.job.policy.digest,
+    ]);
+    const col = <T>(rows: T[][], k: number) => rows.map((r) => r[k]);
+    const written = await c.query(
+      `WITH i AS (INSERT INTO fleet_intents (id, node_id, agent, action, decision, record)
+                    SELECT s.id, $1, s.agent, s.action, s.decision, s.record
+                      FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS s(id, agent, action, decision, record)),
+            l AS (INSERT INTO fleet_ledger (limit_id, scope_key, ts, amount, intent_id)
+                    SELECT s.l, s.k, now(), s.a, s.i FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[]) AS s(l, k, a, i)),
+            h AS (INSERT INTO fleet_holds (id, intent_id, origin, agent, action, intent, digest, reasons, rules, policy_digest,
+                    state, approvals_required, created_at, expires_at)
+                    SELECT s.id, s.intent_id, $1, s.agent, s.action, s.intent, s.digest, s.reasons, s.rules, s.policy_digest,
+                           'pending', s.req, s.created_at, s.expires_at
+                      FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[],
+                                  $18::text[], $19::text[], $20::int[], $21::bigint[], $22::bigint[])
+                        AS s(id, intent_id, agent, action, intent, digest, reasons, rules, policy_digest, req, created_at, expires_at)),
+            a AS (INSERT INTO fleet_audit (node_id, seq, ts, type, data_json, prev_hash, hash)
+                    SELECT $1, * FROM unnest($23::bigint[], $24::text[], $25::text[], $26::text[], $27::text[], $28::text[]))
+       UPDATE fleet_audit_heads SET seq = $29, hash = $30 WHERE node_id = $1 AND seq = $31 AND hash = $32`,
+      [
+        this.o.node,
+        intents.map((r) => r.id),
+        intents.map((r) => r.agent),
+        intents.map((r) => r.action),
+        intents.map((r) => r.decision),
+        intents.map((r) => JSON.stringify(r)),
+        ledger.map((l) => l.limitId),
+        ledger.map((l) => l.scope),
+        ledger.map((l) => l.units),
+        ledger.map((l) => l.intentId),
+        ...[0, 1, 2, 3, 4, 5, 6, 7, 8].map((k) => col(holdRows, k)),
+        holds.map((h) => h.hold.approvals_required),
+        holds.map((h) => h.createdAt),
+        holds.map((h) => h.expiresAt),
+        ...chain.columns,
+        chain.to.seq,
+        chain.to.hash,
+        chain.from.seq,
+        chain.from.hash,
+      ],
+    );
+    if (written.rowCount !== 1) throw new ChainMoved(this.o.node);
     return outs;
   }
 
   async revoke(intentId: string): Promise<void> {
-    await this.o.db.tx(async (c) => {
+    await this.o.chain.tx(this.o.db, async (c, chain) => {
       const r = await c.query<{ record: string }>("SELECT record FROM fleet_intents WHERE id = $1 FOR UPDATE", [intentId]);
       if (!r.rows[0]) return;
       const rec = JSON.parse(r.rows[0].record) as IntentRecord;
@@ -310,7 +323,7 @@ export class PgDecisions implements SharedDecisions {
       rec.decision = "DENIED";
       rec.reasons = [{ block: "sidecar", rule: "internal_error", message: "internal error while deciding; denied (fail closed)" }];
       await c.query("UPDATE fleet_intents SET decision = 'DENIED', record = $2, updated_at = now() WHERE id = $1", [intentId, JSON.stringify(rec)]);
-      await appendChain(c, this.o.node, [{ type: "decision.revoked", at: new Date(), data: { intent_id: intentId } }]);
+      await chain.append([{ type: "decision.revoked", at: new Date(), data: { intent_id: intentId } }]);
     });
   }
 

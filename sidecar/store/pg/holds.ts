@@ -11,7 +11,8 @@ import type { Summary } from "../../policy/summary.ts";
 import { limitCharges } from "../../limits/ledger.ts";
 import type { SoftLimit } from "../../limits/types.ts";
 import type { PrincipalLookup } from "../../principals.ts";
-import { appendChain, type ChainEvent } from "./audit-chain.ts";
+import type { ChainEvent, NodeChain } from "./audit-chain.ts";
+import { compareStreams, lockStreams } from "./decisions.ts";
 import { errorMessage, type FleetPool, type PgClient } from "./pool.ts";
 import { StoreUnavailable } from "../unavailable.ts";
 
@@ -60,6 +61,7 @@ export interface FleetHoldsOptions {
   /** The database URL, for the LISTEN connection (a dedicated client outside the pool). */
   url: string;
   node: string;
+  chain: NodeChain;
   /** The soft limits in force: an approved hold's amounts are reserved when the quorum is reached. */
   limits(): readonly SoftLimit[];
   principals?: () => PrincipalLookup | undefined;
@@ -150,7 +152,7 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
 
   /** Expires every pending hold whose time is up (database time). Returns how many this node expired. */
   async expireDue(): Promise<number> {
-    return this.o.db.tx(async (c) => {
+    return this.o.chain.tx(this.o.db, async (c, chain) => {
       const r = await c.query<Row>(
         `UPDATE fleet_holds SET state = 'expired', resolved_at = (extract(epoch FROM now()) * 1000)::bigint
            WHERE id IN (SELECT id FROM fleet_holds WHERE state = 'pending' AND expires_at <= (extract(epoch FROM now()) * 1000)::bigint
@@ -159,9 +161,7 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
       );
       if (r.rows.length === 0) return 0;
       const now = new Date();
-      await appendChain(
-        c,
-        this.o.node,
+      await chain.append(
         r.rows.map((row) => ({ type: "hold.expired", at: now, data: { hold_id: row.id, intent_id: row.intent_id, agent: row.agent } })),
       );
       for (const row of r.rows) await this.notify(c, { t: "expired", id: row.id, origin: row.origin });
@@ -302,7 +302,7 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
     let origin = "";
     let type: HoldEvent["type"] = "approval";
     await this.guard(() =>
-      this.o.db.tx(async (c) => {
+      this.o.chain.tx(this.o.db, async (c, chain) => {
         const r = await c.query<Row & { now_ms: number }>(
           "SELECT h.*, (extract(epoch FROM now()) * 1000)::bigint AS now_ms FROM fleet_holds h WHERE id = $1 FOR UPDATE",
           [id],
@@ -316,7 +316,7 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
         const events: Omit<ChainEvent, "at">[] = [];
         type = await fn(c, row, nowMs, events);
         const at = new Date(nowMs);
-        await appendChain(c, this.o.node, events.map((e) => ({ ...e, at })));
+        await chain.append(events.map((e) => ({ ...e, at })));
         origin = row.origin;
         await this.notify(c, { t: type, id, origin });
       }),
@@ -334,18 +334,10 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
     const intent = JSON.parse(row.intent) as Intent;
     const charges = limitCharges(intent, this.o.limits(), this.o.principals?.(), nowMs);
     if (charges.length === 0) return;
-    charges.sort((a, b) => (a.limit.id + "\u0000" + a.scopeKey < b.limit.id + "\u0000" + b.scopeKey ? -1 : 1));
+    charges.sort((a, b) => compareStreams([a.limit.id, a.scopeKey], [b.limit.id, b.scopeKey]));
     const ids = charges.map((ch) => ch.limit.id);
     const scopes = charges.map((ch) => ch.scopeKey);
-    await c.query(
-      "INSERT INTO fleet_ledger_heads (limit_id, scope_key) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-      [ids, scopes],
-    );
-    await c.query(
-      `SELECT 1 FROM fleet_ledger_heads h JOIN unnest($1::text[], $2::text[]) AS s(limit_id, scope_key)
-         ON h.limit_id = s.limit_id AND h.scope_key = s.scope_key ORDER BY h.limit_id, h.scope_key FOR UPDATE OF h`,
-      [ids, scopes],
-    );
+    await lockStreams(c, ids, scopes);
     await c.query(
       `INSERT INTO fleet_ledger (limit_id, scope_key, ts, amount, intent_id)
          SELECT s.l, s.k, now(), s.a, $4 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS s(l, k, a) ON CONFLICT DO NOTHING`,

@@ -10,6 +10,7 @@ export class FleetKeys {
   private fleet: PublicJwk[] = [];
   private timer: NodeJS.Timeout | undefined;
   private lastRead = 0;
+  private recent: Promise<void> | undefined;
 
   constructor(
     private readonly db: FleetPool,
@@ -54,9 +55,10 @@ export class FleetKeys {
   /** For a verifier that met an unknown kid: re-read the set, at most once a second (a flood of forged kids must not
    * become a flood of queries). */
   refreshSoon(): Promise<void> {
-    if (Date.now() - this.lastRead < 1000) return Promise.resolve();
+    if (Date.now() - this.lastRead < 1000 && this.recent) return this.recent; // concurrent askers share one read
     this.lastRead = Date.now();
-    return this.refresh();
+    this.recent = this.refresh();
+    return this.recent;
   }
 
   start(intervalMs = 5000): void {
