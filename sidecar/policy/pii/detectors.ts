@@ -81,15 +81,15 @@ const ALNUM_DASH = (c: number) => ALNUM(c) || c === 45;
 const TOKEN = (c: number) => isWord(c) || c === 45;
 
 /** Runs `re` (global) over `s`, calling `f` for each match not preceded by a character `bad` rejects. A rejected
- * match starts inside a longer token: the scan resumes after that token's word characters (no candidate can start
- * inside it either), so the work stays linear. */
+ * match starts inside a longer token: the scan resumes after the run of such characters (every start inside it is
+ * preceded by one, so rejected too), which keeps the work linear. */
 function each(re: RegExp, s: string, bad: (c: number) => boolean, f: (m: RegExpExecArray) => void): void {
   re.lastIndex = 0;
   for (let m = re.exec(s); m; m = re.exec(s)) {
     const i = m.index;
     if (i > 0 && bad(s.charCodeAt(i - 1))) {
       let j = i + 1;
-      while (j < s.length && isWord(s.charCodeAt(j))) j++;
+      while (j < s.length && bad(s.charCodeAt(j))) j++;
       re.lastIndex = j;
       continue;
     }
@@ -130,12 +130,16 @@ const detectPhone: Detect = (s, _k, out) => {
     const start = m.index;
     const end = start + m[0].length;
     for (let i = first; i < out.length; i++) if (out[i]!.start < end && start < out[i]!.end) return;
+    // UK national numbers have 10 or 11 digits with the leading 0 (libphonenumber is the slow part: ask it only then)
+    if (region === "GB" && !/^\D*(\d\D*){10,11}$/.test(m[0])) return;
     if (isValidPhoneNumber(m[0], region)) out.push({ detector: "phone", start, end });
   };
   each(PHONE_INTL, s, (c) => isWord(c) || c === 43, (m) => {
     let text = m[0];
     for (;;) {
-      if (isValidPhoneNumber(text)) {
+      const digits = text.replace(/\D/g, "").length;
+      if (digits < 8) return; // E.164: country code and subscriber number, at least 8 digits in practice
+      if (digits <= 15 && isValidPhoneNumber(text)) {
         out.push({ detector: "phone", start: m.index, end: m.index + text.length });
         return;
       }
