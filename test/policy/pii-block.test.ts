@@ -129,4 +129,22 @@ describe("pii block: decisions", () => {
     const p = await load(`${BASE}pii:\n  detectors: {iban: hold}\nholds:\n  overrides:\n    - {rule: iban, approvals_required: 2}\n`);
     expect(p.config.holdRuleIds.has("iban")).toBe(true);
   });
+
+  it("the support-pii example: contact data to the helpdesk, redacted for other tools, SSNs denied", async () => {
+    const p = await loadPolicy(new URL("../../policy-examples/support-pii/policy.yaml", import.meta.url).pathname);
+    const call = async (tool: string, args: Record<string, unknown>) => {
+      const v = await evaluateBlocks(p, intent({ action: "tool.call", params: { tool, args } }), { now: new Date() });
+      return { ...combineVerdicts(v), rewrite: v.find((x) => x.rewrite)?.rewrite };
+    };
+    const helpdesk = await call("helpdesk.reply", { to: "alice@example.com", text: "call us at +1 415 555 2671" });
+    expect(helpdesk.effect).toBe("allow");
+    expect(helpdesk.rewrite).toBeUndefined();
+    expect((await call("crm.get_contact", { ssn: "536-22-1234" })).effect).toBe("deny");
+    // a business action's params: the reply goes out with the address redacted
+    const v = await evaluateBlocks(p, intent({ action: "support.reply", params: { text: "mail alice@example.com" } }), {
+      now: new Date(),
+    });
+    expect(combineVerdicts(v).effect).toBe("allow");
+    expect(v.find((x) => x.rewrite)?.rewrite?.params).toEqual({ text: "mail [REDACTED:email]" });
+  });
 });
