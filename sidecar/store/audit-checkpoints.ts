@@ -45,13 +45,16 @@ export interface CheckpointPayload {
   /** SHA-256 (hex) of the previous checkpoint's JWS; null for the first. Absent in checkpoints signed by versions
    * before chaining. */
   prev?: string | null;
+  /** Fleet mode: the node whose chain (fleet_audit) this checkpoint covers. Absent for the SQLite chain, and a
+   * checkpoint of one kind is never accepted as the other (verifyCheckpointJws checks it against `opts.node`). */
+  node?: string;
 }
 
 /** The name of the copy of the latest checkpoint kept in the data dir, outside the database. */
 export const CHECKPOINT_FILE = "audit-checkpoint.jws";
 /** Rows after the last checkpoint may be dated this much before its ts (a decision's time is taken before its row
  * commits, and a checkpoint may be signed in between). */
-const TAIL_SKEW_MS = 60_000;
+export const TAIL_SKEW_MS = 60_000;
 
 /** The hash a checkpoint's successor signs as `prev`. */
 export function checkpointHash(jws: string): string {
@@ -93,10 +96,11 @@ export interface Checkpoint extends CheckpointPayload {
 
 const b64json = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
-/** The compact JWS of a checkpoint, signed with `key` (the daemon's current attestation key). */
+/** The compact JWS of a checkpoint, signed with `key` (the daemon's current attestation key). `node`: a fleet
+ * node's chain (sidecar/store/pg/checkpoints.ts). */
 export function signCheckpoint(
   key: SigningKey,
-  p: { seq: number; head: string; ts: string; prev?: string | null },
+  p: { seq: number; head: string; ts: string; prev?: string | null; node?: string },
 ): string {
   const header = b64json({ alg: "Ed25519", typ: CHECKPOINT_TYP, kid: key.kid });
   const payload = b64json({
@@ -105,6 +109,7 @@ export function signCheckpoint(
     ts: p.ts,
     kid: key.kid,
     prev: p.prev ?? null,
+    ...(p.node !== undefined ? { node: p.node } : {}),
   } satisfies CheckpointPayload);
   return signInput(key, `${header}.${payload}`);
 }
@@ -155,10 +160,13 @@ export function writeCheckpoint(
     .immediate();
 }
 
-/** Parses and verifies a checkpoint JWS. `keyFor` returns the public key of a kid in the key store, if any. */
+/** Parses and verifies a checkpoint JWS. `keyFor` returns the public key of a kid in the key store, if any.
+ * `opts.node`: the fleet node whose chain it must cover (absent: the SQLite chain, which a fleet checkpoint is not);
+ * `opts.keyStore`: how to name the key store in a message. */
 export function verifyCheckpointJws(
   jws: string,
   keyFor: (kid: string) => KeyObject | undefined,
+  opts: { node?: string; keyStore?: string } = {},
 ): { ok: true; payload: CheckpointPayload } | { ok: false; problem: string } {
   const parts = typeof jws === "string" ? jws.split(".") : [];
   if (parts.length !== 3) return { ok: false, problem: "the checkpoint is not a compact JWS" };
@@ -174,7 +182,7 @@ export function verifyCheckpointJws(
     return { ok: false, problem: `the checkpoint's typ is ${JSON.stringify(header.typ)}` };
   if (header.alg !== "Ed25519" && header.alg !== "EdDSA")
     return { ok: false, problem: `the checkpoint's algorithm ${JSON.stringify(header.alg)} is refused` };
-  const { seq, head, ts, kid, prev } = payload;
+  const { seq, head, ts, kid, prev, node } = payload;
   if (
     typeof header.kid !== "string" ||
     (prev !== undefined && prev !== null && typeof prev !== "string") ||
@@ -182,15 +190,27 @@ export function verifyCheckpointJws(
     !Number.isSafeInteger(seq) ||
     (seq as number) < 0 ||
     typeof head !== "string" ||
-    typeof ts !== "string"
+    typeof ts !== "string" ||
+    (node !== undefined && typeof node !== "string")
   ) {
     return { ok: false, problem: "the checkpoint's payload does not have the expected shape" };
+  }
+  if (node !== opts.node) {
+    return {
+      ok: false,
+      problem:
+        node === undefined
+          ? `the checkpoint names no node (a single-host checkpoint), not node ${opts.node}'s chain`
+          : opts.node === undefined
+            ? `the checkpoint covers fleet node ${String(node)}'s chain, not this data dir's`
+            : `the checkpoint covers node ${String(node)}'s chain, not node ${opts.node}'s`,
+    };
   }
   const key = keyFor(header.kid);
   if (!key) {
     return {
       ok: false,
-      problem: `the checkpoint is signed by key ${header.kid}, which is not in the data dir's key store (current or retired)`,
+      problem: `the checkpoint is signed by key ${header.kid}, which is not in ${opts.keyStore ?? "the data dir's key store (current or retired)"}`,
     };
   }
   const sig = Buffer.from(parts[2]!, "base64url");
@@ -207,6 +227,7 @@ export function verifyCheckpointJws(
     };
   const out: CheckpointPayload = { seq: seq as number, head, ts, kid };
   if (prev !== undefined) out.prev = prev as string | null;
+  if (node !== undefined) out.node = node as string;
   return { ok: true, payload: out };
 }
 

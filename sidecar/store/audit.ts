@@ -175,7 +175,7 @@ export class AuditBatch {
 }
 
 /** An audit row as stored (data still as its JCS text). */
-interface StoredRow {
+export interface StoredRow {
   seq: number;
   ts: string;
   type: string;
@@ -198,30 +198,22 @@ function storedRows(db: Db, fromSeq?: number): Iterable<StoredRow> {
 export type VerifyResult =
   { ok: true; rows: number; head: string } | { ok: false; rows: number; seq: number | null; problem: string };
 
-/** Walks the whole chain: seqs contiguous from 1, each prev_hash equal to the previous row's hash, each hash
- * recomputed, and the last row equal to the stored head. Reports the first bad row. */
-export function verifyAudit(db: Db): VerifyResult {
-  const head = db.prepare("SELECT seq, hash FROM audit_head WHERE id = 1").get() as
-    { seq: number; hash: string } | undefined;
-  let expectedSeq = 1;
-  let prev = GENESIS_HASH;
-  let rows = 0;
-  for (const r of storedRows(db)) {
+/** The checks of one chain, fed its stored rows in seq order (so the SQLite chain and each fleet node's chain in
+ * PostgreSQL are verified by the same code): seqs contiguous from 1, each prev_hash equal to the previous row's hash,
+ * each hash recomputed; `end` compares the last row with the stored head. */
+export class ChainWalker {
+  rows = 0;
+  prev = GENESIS_HASH;
+
+  /** The first problem of row `r`, or undefined when it extends the chain. */
+  step(r: StoredRow): { ok: false; rows: number; seq: number; problem: string } | undefined {
+    const rows = this.rows;
+    const expectedSeq = rows + 1;
     if (r.seq !== expectedSeq) {
-      return {
-        ok: false,
-        rows,
-        seq: expectedSeq,
-        problem: `row ${expectedSeq} is missing (next row found is ${r.seq})`,
-      };
+      return { ok: false, rows, seq: expectedSeq, problem: `row ${expectedSeq} is missing (next row found is ${r.seq})` };
     }
-    if (r.prev_hash !== prev) {
-      return {
-        ok: false,
-        rows,
-        seq: r.seq,
-        problem: `row ${r.seq}: prev_hash does not match the hash of row ${r.seq - 1}`,
-      };
+    if (r.prev_hash !== this.prev) {
+      return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: prev_hash does not match the hash of row ${r.seq - 1}` };
     }
     let data: unknown;
     try {
@@ -231,29 +223,46 @@ export function verifyAudit(db: Db): VerifyResult {
     }
     let hash: string;
     try {
-      hash = auditRowHash(prev, r.seq, r.ts, r.type, data);
+      hash = auditRowHash(this.prev, r.seq, r.ts, r.type, data);
     } catch {
       return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: data cannot be canonicalized` };
     }
-    if (hash !== r.hash)
-      return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: contents do not match its hash (edited)` };
-    prev = r.hash;
-    expectedSeq++;
-    rows++;
+    if (hash !== r.hash) return { ok: false, rows, seq: r.seq, problem: `row ${r.seq}: contents do not match its hash (edited)` };
+    this.prev = r.hash;
+    this.rows++;
+    return undefined;
   }
-  if (!head) {
-    if (rows === 0) return { ok: true, rows: 0, head: GENESIS_HASH };
-    return { ok: false, rows, seq: null, problem: "the chain head record (audit_head) is missing" };
+
+  /** After the last row: the stored head (`headName` names its record in messages) must be that row. */
+  end(head: { seq: number; hash: string } | undefined, headName = "audit_head"): VerifyResult {
+    const { rows, prev } = this;
+    if (!head) {
+      if (rows === 0) return { ok: true, rows: 0, head: GENESIS_HASH };
+      return { ok: false, rows, seq: null, problem: `the chain head record (${headName}) is missing` };
+    }
+    if (head.seq !== rows || head.hash !== prev) {
+      return {
+        ok: false,
+        rows,
+        seq: rows + 1,
+        problem: `the chain head says ${head.seq} rows ending in ${head.hash}, but the table has ${rows} rows ending in ${prev} (rows deleted or edited at the end)`,
+      };
+    }
+    return { ok: true, rows, head: prev };
   }
-  if (head.seq !== rows || head.hash !== prev) {
-    return {
-      ok: false,
-      rows,
-      seq: rows + 1,
-      problem: `the chain head says ${head.seq} rows ending in ${head.hash}, but the table has ${rows} rows ending in ${prev} (rows deleted or edited at the end)`,
-    };
+}
+
+/** Walks the whole chain: seqs contiguous from 1, each prev_hash equal to the previous row's hash, each hash
+ * recomputed, and the last row equal to the stored head. Reports the first bad row. */
+export function verifyAudit(db: Db): VerifyResult {
+  const head = db.prepare("SELECT seq, hash FROM audit_head WHERE id = 1").get() as
+    { seq: number; hash: string } | undefined;
+  const walk = new ChainWalker();
+  for (const r of storedRows(db)) {
+    const bad = walk.step(r);
+    if (bad) return bad;
   }
-  return { ok: true, rows, head: prev };
+  return walk.end(head);
 }
 
 /** Every row in order, for `audit export` (JSON Lines). */
