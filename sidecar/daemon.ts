@@ -24,6 +24,8 @@ import { registerPolicyRoutes } from "./operator/policy-routes.ts";
 import { createHoldsSubsystem, holdsPolicyOf, limitsOf, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { safeSummary, summarizerFor } from "./operator/views.ts";
 import type { Fleet } from "./fleet.ts";
+import { fleetHoldView } from "./fleet-hold-view.ts";
+import type { HoldView } from "./holds/types.ts";
 import { startFromDeclaration, type ActivationServer } from "./nemoclaw/index.ts";
 import type { OpenShellServices } from "./openshell/index.ts";
 import type { Exports } from "./exports/index.ts";
@@ -158,6 +160,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     const provider: PolicyProvider<any> = policy.provider;
     const principals = principalLookup(config.principals);
+    /** Fleet mode: a hold event of this node's intent for webhooks and the SIEM (inside the caller's transaction). */
+    const announceFleetHold = (type: "created" | "approved" | "denied" | "expired", hold: HoldView) => {
+      holdsSystem!.outbox.enqueue({ type: type === "created" ? "hold.pending" : `hold.${type}`, data: hold });
+      exportsSink?.holdEvent({
+        type: `hold.${type}`,
+        hold_id: hold.id,
+        intent_id: hold.intent_id,
+        agent: hold.agent,
+        approvals_required: hold.approvals_required,
+        ...(type === "approved" ? { approvals: hold.approvals.length } : {}),
+        ...(hold.resolved_by ? { operator: hold.resolved_by } : {}),
+      });
+    };
     if (config.databaseUrl) {
       const { openFleet } = await import("./fleet.ts");
       fleet = await openFleet({
@@ -207,7 +222,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       holds: opts.holds ?? holdsSystem.holdHook ?? defaultHoldService,
       limits: opts.limits ?? holdsSystem.limitHook ?? noLimits,
       // inside the decision's transaction: the DENIED webhook and the OCSF event commit with the decision
-      onRecorded: exportsSink ? (rec) => (holdsSystem!.notifyDecision(rec), exportsSink!.decision(rec)) : holdsSystem.notifyDecision,
+      onRecorded: (rec) => {
+        holdsSystem!.notifyDecision(rec);
+        exportsSink?.decision(rec);
+        // fleet mode: the hold lives in the shared store; its creation is announced here, in the local journal's
+        // transaction, as the SQLite hold service does in its own
+        if (fleet && rec.decision === "PENDING" && rec.hold) announceFleetHold("created", fleetHoldView(rec, fleet));
+      },
       internalErrors: internalErrorSink(log, metrics.internalErrors),
       signer,
       ...(fleet ? { shared: fleet.decisions } : {}),
@@ -222,13 +243,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     });
     holdsSystem.attach(pipeline);
     // fleet mode: this node's holds, resolved on any node, are carried to its own records (its key signs)
-    fleet?.onResolution((t) => {
+    // one local transaction: the record, the webhook and the OCSF event (the origin applies each resolution once;
+    // a crash before it marks the resolution applied makes it apply again: at least once, never lost)
+    const applyResolution = db.transaction((t: Parameters<Parameters<Fleet["onResolution"]>[0]>[0]) => {
       const id = t.hold.intent_id;
       if (t.type === "approved") pipeline.approveHeld(id, t.approval!, t.at);
       else if (t.type === "approval") store.update(id, { decision: "PENDING", hold: t.summary }, t.at);
       else pipeline.closeHeld(id, t.type === "denied" ? "DENIED" : "EXPIRED", t.reason!, t.at);
+      if (t.type !== "approval") announceFleetHold(t.type, t.hold);
       return store.get(id);
     });
+    fleet?.onResolution((t) => applyResolution.immediate(t));
     const publicKeys = fleet?.keys ?? keys;
     const auth = new TokenAuth(config.agentTokens, config.executorTokens);
     if (auth.devMode) {

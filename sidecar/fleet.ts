@@ -19,7 +19,7 @@ import type { Summary } from "./policy/summary.ts";
 import { redactedStoreUrl } from "./config.ts";
 import { openPool, errorMessage, type FleetPool } from "./store/pg/pool.ts";
 import { migrate } from "./store/pg/migrations.ts";
-import { initChain } from "./store/pg/audit-chain.ts";
+import { initChain, NodeChain } from "./store/pg/audit-chain.ts";
 import { PgDecisions } from "./store/pg/decisions.ts";
 import { FleetHolds, type ApplyResolution } from "./store/pg/holds.ts";
 import { FleetKeys } from "./store/pg/keys.ts";
@@ -47,6 +47,8 @@ export interface Fleet {
   holds: FleetHolds;
   keys: FleetKeys;
   redemptions: FleetRedemptions;
+  /** The hold summary for operators and webhooks (the policy's names). */
+  summarize(intent: Intent): Summary;
   /** Late binding: the origin's side of hold resolutions (the pipeline's approveHeld / closeHeld). */
   onResolution(apply: ApplyResolution): void;
   health(): { kind: "postgres"; up: boolean; since: string; error?: string };
@@ -82,6 +84,7 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
     await db.close().catch(() => undefined);
     throw new Error(`cannot open the fleet store ${where}: ${errorMessage(e)}`);
   }
+  const chain = new NodeChain(node); // this node's audit chain: decisions, hold transitions, redemptions
   const keys = new FleetKeys(db, node, () => o.keys.jwks());
   await keys.register();
   keys.start();
@@ -90,16 +93,19 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
     db,
     url: o.url,
     node,
+    chain,
     limits: () => o.limits(o.currentPolicy()),
     ...(o.principals ? { principals: () => o.principals } : {}),
     summarize: o.summarize,
     apply: (t) => apply(t),
     log: o.log,
+    onKeys: () => void keys.refresh().catch(() => undefined),
   });
   holds.start();
   const decisions = new PgDecisions({
     db,
     node,
+    chain,
     limits: (p) => o.limits(p),
     holdsPolicy: (p) => o.holdsPolicy(p),
     ...(o.principals ? { principals: () => o.principals } : {}),
@@ -135,7 +141,8 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
     decisions,
     holds,
     keys,
-    redemptions: new FleetRedemptions(db, node),
+    redemptions: new FleetRedemptions(db, node, chain),
+    summarize: (intent) => o.summarize(intent),
     onResolution(fn) {
       apply = fn;
     },

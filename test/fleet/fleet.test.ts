@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import pg from "pg";
+import { createServer, type Server } from "node:http";
 import { spawnDaemon, type RunningDaemon } from "../cli/daemon-process.ts";
 import { pgSkipReason, startPostgres, type PgCluster } from "./postgres.ts";
 
@@ -31,6 +32,10 @@ soft_limits:
 holds:
   approvals_required: 2
   max_open_per_agent: 1000
+notify:
+  webhooks:
+    - url: WEBHOOK_URL
+      events: [hold_resolved]
 `;
 const AGENTS = Array.from({ length: 8 }, (_, i) => `bot${i}`);
 const agentTokens = Object.fromEntries(AGENTS.map((a) => [a, `tok-${a}-0123456789`]));
@@ -60,6 +65,8 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
   let configFile: string;
   const sidecars: RunningDaemon[] = [];
   let sql: pg.Pool;
+  let hooks: Server;
+  const received: { type: string; data: { id?: string; intent_id?: string } }[] = [];
 
   const start = (i: number) =>
     spawnDaemon(["--config", configFile, "--data-dir", join(dir, `node${i}`)], {}, { dev: false, readyTimeoutMs: 60_000 });
@@ -67,7 +74,21 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
   beforeAll(async () => {
     cluster = await startPostgres();
     dir = mkdtempSync(join(tmpdir(), "intent-sidecar-fleet-"));
-    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    hooks = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        try {
+          received.push(JSON.parse(body));
+        } catch {
+          /* not an event */
+        }
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((r) => hooks.listen(0, "127.0.0.1", () => r()));
+    const hookUrl = `http://127.0.0.1:${(hooks.address() as { port: number }).port}/hook`;
+    writeFileSync(join(dir, "policy.yaml"), POLICY.replace("WEBHOOK_URL", hookUrl));
     configFile = join(dir, "sidecar.yaml");
     writeFileSync(
       configFile,
@@ -91,6 +112,7 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
       if (s.child.exitCode !== null) console.warn(`[fleet] sidecar ${i} exited ${s.child.exitCode}: ${s.stderr().slice(-1500)}`);
     await Promise.all(sidecars.map((s) => s.stop()));
     await sql?.end();
+    hooks?.close();
     cluster?.destroy();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -162,6 +184,10 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
     const { payload } = await jwtVerify(answer.body.attestation, createLocalJWKSet(jwks as never), { algorithms: ["EdDSA", "Ed25519"] });
     expect(payload.jti).toBe(held.body.intent_id);
     expect((payload.approval as { approvers: string[] }).approvers.sort()).toEqual(["alice", "bob"]);
+    // one hold.approved webhook, from the origin, whichever sidecars the operators used
+    for (let i = 0; i < 40 && !received.some((e) => e.type === "hold.approved"); i++) await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 1000)); // a second delivery would arrive by now
+    expect(received.filter((e) => e.type === "hold.approved" && e.data.id === holdId)).toHaveLength(1);
   }, 60_000);
 
   it("PostgreSQL stopped mid-load: only DENIED or 503, never APPROVED; service resumes when it returns", async () => {

@@ -17,6 +17,8 @@ import { errorMessage, type FleetPool, type PgClient } from "./pool.ts";
 import { StoreUnavailable } from "../unavailable.ts";
 
 export const HOLDS_CHANNEL = "intent_sidecar_holds";
+/** A node published a new public key: every node re-reads the fleet's key set (sidecar/store/pg/keys.ts). */
+export const KEYS_CHANNEL = "intent_sidecar_keys";
 
 interface Row {
   id: string;
@@ -69,6 +71,8 @@ export interface FleetHoldsOptions {
   apply: ApplyResolution;
   log?: { warn(o: object, m?: string): void; error(o: object, m?: string): void };
   sweepMs?: number;
+  /** Another node published a key (or the listener reconnected and may have missed it). */
+  onKeys?: () => void;
 }
 
 type Notice = { t: HoldEvent["type"]; id: string; origin: string };
@@ -212,6 +216,7 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
           client.on("error", () => resolve());
         });
         client.on("notification", (m) => {
+          if (m.channel === KEYS_CHANNEL) return this.o.onKeys?.();
           if (m.channel !== HOLDS_CHANNEL || !m.payload) return;
           try {
             void this.onNotice(JSON.parse(m.payload) as Notice);
@@ -220,9 +225,11 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
           }
         });
         await client.query(`LISTEN ${HOLDS_CHANNEL}`);
+        await client.query(`LISTEN ${KEYS_CHANNEL}`);
         this.listener = client;
         delay = 250;
         void this.catchUp(); // what happened while we were not listening
+        this.o.onKeys?.();
         await ended;
       } catch {
         // the database is away: retry with backoff (decisions fail closed meanwhile)

@@ -22,12 +22,20 @@ export class FleetKeys {
   async register(): Promise<void> {
     const mine = this.own().keys;
     await this.db.tx(async (c) => {
+      let added = 0;
       for (const k of mine) {
-        await c.query(
-          "INSERT INTO fleet_keys (kid, node_id, jwk) VALUES ($1, $2, $3) ON CONFLICT (kid) DO UPDATE SET retired_at = NULL",
+        const r = await c.query(
+          "INSERT INTO fleet_keys (kid, node_id, jwk) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING",
           [k.kid, this.node, JSON.stringify(k)],
         );
+        added += r.rowCount ?? 0;
       }
+      await c.query("UPDATE fleet_keys SET retired_at = NULL WHERE node_id = $1 AND kid = ANY($2::text[]) AND retired_at IS NOT NULL", [
+        this.node,
+        mine.map((k) => k.kid),
+      ]);
+      // the other nodes hear it at once (FleetHolds' listener), not at their next periodic refresh
+      if (added > 0) await c.query("SELECT pg_notify('intent_sidecar_keys', $1)", [this.node]);
       await c.query(
         "UPDATE fleet_keys SET retired_at = now() WHERE node_id = $1 AND retired_at IS NULL AND NOT (kid = ANY($2::text[]))",
         [this.node, mine.map((k) => k.kid)],
