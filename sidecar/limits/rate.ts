@@ -176,7 +176,8 @@ export class RateLimiter {
   }
 }
 
-function appliesTo(l: RateLimit, intent: Intent): boolean {
+/** Whether a limit counts this intent (tools: tool.call by tool name; actions: by action name; neither: all). */
+export function appliesTo(l: RateLimit, intent: Intent): boolean {
   if (l.tools) {
     const tool = intent.action === "tool.call" ? intent.params.tool : undefined;
     return typeof tool === "string" && l.tools.test(tool);
@@ -193,8 +194,9 @@ function describe(l: RateLimit, key: string): string {
   return kind === l.scope ? `${kind} ${name}` : `${kind} ${name} (no ${l.scope} principal, counted alone)`;
 }
 
-/** `rate limit slack-burst: 3 per 1m for agent a1; retry after 2026-03-20T14:31:00.000Z (in 41 s)`. */
-function exceeded(l: RateLimit, key: string, pivot: number | undefined, now: number): Reason {
+/** `rate limit slack-burst: 3 per 1m for agent a1; retry after 2026-03-20T14:31:00.000Z (in 41 s)`. `pivot`: the
+ * time of the approval whose leaving the window frees a slot (RateCounter.window). Exported for other stores. */
+export function exceeded(l: RateLimit, key: string, pivot: number | undefined, now: number): Reason {
   const at = (pivot ?? now) + l.perMs;
   const secs = Math.max(1, Math.ceil((at - now) / 1000));
   return {
