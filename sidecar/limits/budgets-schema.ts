@@ -39,7 +39,7 @@ export const costsSchema = z
         measure: z
           .string({ error: "must be a CEL expression string (quote it)" })
           .min(1, "is empty; write a CEL expression")
-          .meta(m("CEL giving the intent's cost as a number from 0 to 1e9 (e.g. `double(intent.params.tokens) * 0.000002`).")),
+          .meta(m("CEL giving the intent's cost as a number from 0 to 1e9, rounded to millionths (e.g. `double(intent.params.tokens) * 0.000002`).")),
         currency: currency.meta(m("Currency or unit of the measure's result.")),
       })
       .strict(),
