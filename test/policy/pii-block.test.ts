@@ -67,6 +67,20 @@ describe("pii block: decisions", () => {
     expect(JSON.stringify(r.rewrite?.stored)).not.toContain("536-22-1234");
   });
 
+  it("a key that is PII is judged like a value, and named by its object, never by itself", async () => {
+    const p = await load(`${BASE}pii:\n  detectors: {email: redact, us_ssn: deny}\n`);
+    const r = await run(p, "mail.send", { scores: { "alice@example.com": 5 } });
+    expect(r.effect).toBe("allow");
+    expect(r.rewrite?.params).toEqual({ tool: "mail.send", args: { scores: { "[REDACTED:email]": 5 } } });
+    const d = await run(p, "mail.send", { ids: { "536-22-1234": { ok: true } } });
+    expect(d.effect).toBe("deny");
+    expect(d.reasons[0]!.message).toBe(
+      "a key of params.args.ids is a US social security number (us_ssn); pii.detectors.us_ssn is deny",
+    );
+    expect(JSON.stringify([d.reasons, d.rewrite?.stored, d.rewrite?.fields])).not.toContain("536-22-1234");
+    expect(d.rewrite?.stored).toEqual({ tool: "mail.send", args: { ids: { "[REDACTED:us_ssn]": { ok: true } } } });
+  });
+
   it("redact does not decide: tool_calls allows, the rewrite carries the redacted params", async () => {
     const p = await load(`${BASE}pii:\n  detectors: {email: redact}\n`);
     const r = await run(p, "mail.send", { to: "alice@example.com", body: "hi alice@example.com, order ORD-2024-000123" });

@@ -105,6 +105,24 @@ describe("pii detectors: true positives", () => {
     });
   });
 
+  it("object keys that are PII: found, shown in paths as their marker, renamed when redacted", () => {
+    const value = { scores: { "alice@example.com": 5, "bob@example.com": { note: "ssn 536-22-1234" }, plain: 1 } };
+    const fs = all.scan(value, "params");
+    expect(fs.map((f) => [f.detector, f.path, f.key?.index])).toEqual([
+      ["email", "params.scores.[REDACTED:email]", 0],
+      ["email", "params.scores.[REDACTED:email]#2", 1],
+      ["us_ssn", "params.scores.[REDACTED:email]#2.note", undefined],
+    ]);
+    expect(JSON.stringify(fs)).not.toMatch(/alice|bob/);
+    expect(redactValue(value, fs, "params")).toEqual({
+      scores: { "[REDACTED:email]": 5, "[REDACTED:email]#2": { note: "ssn [REDACTED:us_ssn]" }, plain: 1 },
+    });
+    // only the SSN applied (emails allowed): the keys stay, the SSN under one of them is still found by its path
+    expect(redactValue(value, fs.filter((f) => f.detector === "us_ssn"), "params", fs)).toEqual({
+      scores: { "alice@example.com": 5, "bob@example.com": { note: "ssn [REDACTED:us_ssn]" }, plain: 1 },
+    });
+  });
+
   it("findings never carry the matched text", () => {
     const fs = all.scan({ e: "alice@example.com", s: "536-22-1234" }, "params");
     expect(JSON.stringify(fs)).not.toMatch(/alice|536/);

@@ -48,6 +48,7 @@ function message(d: Decided): string {
   const f = d.finding;
   if (f.detector === "limit") return `${f.path} cannot be scanned for PII (${f.kind}), so the intent is denied`;
   const kind = f.kind ? ` (${f.detector}, ${f.kind})` : ` (${f.detector})`;
+  if (f.key) return `a key of ${f.key.of} is ${detectorLabel(f.detector)}${kind}; ${d.where} is ${d.action}`;
   return `${f.path} contains ${detectorLabel(f.detector)}${kind}; ${d.where} is ${d.action}`;
 }
 
@@ -75,12 +76,12 @@ export function piiEvaluator(cfg: PiiConfig | undefined): BlockEvaluator {
       if (d && d.action !== "allow") decided.push(d);
     }
     if (decided.length === 0) return abstain("pii");
-    const stored = redactValue(intent.params, decided.map((d) => d.finding), "params") as Record<string, unknown>;
+    const stored = redactValue(intent.params, decided.map((d) => d.finding), "params", findings) as Record<string, unknown>;
     const denies = decided.filter((d) => d.action === "deny");
     const holds = decided.filter((d) => d.action === "hold");
     const redacts = decided.filter((d) => d.action === "redact").map((d) => d.finding);
     const params = redacts.length
-      ? (redactValue(intent.params, redacts, "params") as Record<string, unknown>)
+      ? (redactValue(intent.params, redacts, "params", findings) as Record<string, unknown>)
       : intent.params;
     const fields = [...new Set(decided.map((d) => d.finding.path))];
     const rewrite = { params, stored, fields };
@@ -127,5 +128,5 @@ export function redactResult(
   });
   const counts: Record<string, number> = {};
   for (const f of redact) counts[f.detector] = (counts[f.detector] ?? 0) + 1;
-  return { result: redactValue(result, redact, "result"), counts };
+  return { result: redactValue(result, redact, "result", findings), counts };
 }

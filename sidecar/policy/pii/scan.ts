@@ -17,6 +17,9 @@ export interface Finding {
   end: number;
   /** Card network or secret kind, for messages. */
   kind?: string;
+  /** Set when the finding is an object KEY (the property name itself): the object's path and the key's index among
+   * its keys. `path` then ends in the key's marker segment, never in the key. */
+  key?: { of: string; index: number };
 }
 
 export const MAX_DEPTH = 64;
@@ -46,10 +49,85 @@ export function createScanner(builtins: Iterable<BuiltinDetector>, patterns: { i
   }
   const cards = ids.includes("payment_card") ? DETECTORS.payment_card : undefined;
 
+  /** Runs every detector once over `texts` joined by "\n"; calls `hit` with each hit mapped to its text's index. */
+  const detect = (texts: string[], keys: (string | undefined)[], hit: (i: number, h: Hit) => void): void => {
+    if (texts.length === 0 || list.length === 0) return;
+    const starts = new Array<number>(texts.length);
+    let at = 0;
+    for (let i = 0; i < texts.length; i++) {
+      starts[i] = at;
+      at += texts[i]!.length + 1;
+    }
+    const joined = texts.length === 1 ? texts[0]! : texts.join("\n");
+    const segOf = (offset: number): number => {
+      let lo = 0;
+      let hi = starts.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (starts[mid]! <= offset) lo = mid;
+        else hi = mid - 1;
+      }
+      return lo;
+    };
+    const ctx: SegmentContext = {
+      anyKey: (re) => keys.some((k) => k !== undefined && re.test(k)),
+      keyAt: (o) => keys[segOf(o)],
+      endAt: (o) => {
+        const i = segOf(o);
+        return starts[i]! + texts[i]!.length;
+      },
+      *segments() {
+        for (let i = 0; i < texts.length; i++) yield [starts[i]!, starts[i]! + texts[i]!.length] as const;
+      },
+    };
+    const hits: Hit[] = [];
+    for (const d of list) d(joined, ctx, hits);
+    for (const h of hits) {
+      const i = segOf(h.start);
+      const s0 = starts[i]!;
+      if (h.end > s0 + texts[i]!.length) continue; // across two strings: not a value of either (never for built-ins)
+      hit(i, { ...h, start: h.start - s0, end: h.end - s0 });
+    }
+  };
+
   return {
     detectors: ids,
     scan(value, root) {
       const out: Finding[] = [];
+      const parsed = new Map<string, unknown>(); // embedded JSON, parsed once for both walks
+      const inner = (v: string) => {
+        if (!mayHoldJson(v)) return undefined;
+        if (parsed.has(v)) return parsed.get(v);
+        const r = embeddedJson(v);
+        parsed.set(v, r);
+        return r;
+      };
+      // 1. Object keys that could hold PII (an @ or a digit; every key when operator patterns run): a key found to be
+      // PII is shown in paths as its marker, so no reason, path or stored field ever carries it.
+      const names = new Set<string>();
+      const collect = (v: unknown, depth: number): void => {
+        if (depth > MAX_DEPTH) return;
+        if (typeof v === "string") {
+          const j = inner(v);
+          if (j !== undefined && j !== TOO_LARGE) collect(j, depth + 1);
+        } else if (Array.isArray(v)) for (const x of v) collect(x, depth + 1);
+        else if (v !== null && typeof v === "object")
+          for (const k of Object.keys(v)) {
+            if (patterns.length > 0 || KEY_CANDIDATE.test(k)) names.add(k);
+            collect((v as Record<string, unknown>)[k], depth + 1);
+          }
+      };
+      collect(value, 0);
+      const unsafe = new Map<string, Hit>();
+      if (names.size > 0) {
+        const list = [...names];
+        detect(list, [], (i, h) => {
+          const prev = unsafe.get(list[i]!);
+          if (!prev || h.start < prev.start) unsafe.set(list[i]!, h);
+        });
+      }
+
+      // 2. Values
       const texts: string[] = [];
       const paths: string[] = [];
       const keys: (string | undefined)[] = [];
@@ -59,10 +137,10 @@ export function createScanner(builtins: Iterable<BuiltinDetector>, patterns: { i
           return;
         }
         if (typeof v === "string") {
-          const inner = embeddedJson(v);
-          if (inner === TOO_LARGE)
+          const j = inner(v);
+          if (j === TOO_LARGE)
             out.push({ detector: "limit", path, start: 0, end: 0, kind: `embedded JSON over ${MAX_NESTED_JSON} characters` });
-          else if (inner !== undefined) walk(inner, `${path}.${JSON_SEGMENT}`, key, depth + 1);
+          else if (j !== undefined) walk(j, `${path}.${JSON_SEGMENT}`, key, depth + 1);
           else if (v.length > 0) {
             texts.push(v);
             paths.push(path);
@@ -79,50 +157,48 @@ export function createScanner(builtins: Iterable<BuiltinDetector>, patterns: { i
         } else if (Array.isArray(v)) {
           for (let i = 0; i < v.length; i++) walk(v[i], `${path}.${i}`, key, depth + 1);
         } else if (v !== null && typeof v === "object") {
-          for (const k of Object.keys(v)) walk((v as Record<string, unknown>)[k], `${path}.${k}`, k, depth + 1);
+          const ks = Object.keys(v);
+          const segs = unsafe.size > 0 ? keySegments(ks, (k) => unsafe.get(k)?.detector) : ks;
+          for (let i = 0; i < ks.length; i++) {
+            const k = ks[i]!;
+            const h = unsafe.size > 0 ? unsafe.get(k) : undefined;
+            if (h) out.push({ ...h, start: 0, end: 0, path: `${path}.${segs[i]}`, key: { of: path, index: i } });
+            // a PII key gives no context either: its values are judged without it
+            walk((v as Record<string, unknown>)[k], `${path}.${segs[i]}`, h ? undefined : k, depth + 1);
+          }
         }
       };
       walk(value, root, undefined, 0);
-      if (texts.length === 0 || list.length === 0) return out;
-      const starts = new Array<number>(texts.length);
-      let at = 0;
-      for (let i = 0; i < texts.length; i++) {
-        starts[i] = at;
-        at += texts[i]!.length + 1;
-      }
-      const joined = texts.length === 1 ? texts[0]! : texts.join("\n");
-      const segOf = (offset: number): number => {
-        let lo = 0;
-        let hi = starts.length - 1;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          if (starts[mid]! <= offset) lo = mid;
-          else hi = mid - 1;
-        }
-        return lo;
-      };
-      const ctx: SegmentContext = {
-        anyKey: (re) => keys.some((k) => k !== undefined && re.test(k)),
-        keyAt: (o) => keys[segOf(o)],
-        endAt: (o) => {
-          const i = segOf(o);
-          return starts[i]! + texts[i]!.length;
-        },
-        *segments() {
-          for (let i = 0; i < texts.length; i++) yield [starts[i]!, starts[i]! + texts[i]!.length] as const;
-        },
-      };
-      const hits: Hit[] = [];
-      for (const d of list) d(joined, ctx, hits);
-      for (const h of hits) {
-        const i = segOf(h.start);
-        const s0 = starts[i]!;
-        if (h.end > s0 + texts[i]!.length) continue; // across two strings: not a value of either (never for built-ins)
-        out.push({ ...h, start: h.start - s0, end: h.end - s0, path: paths[i]! });
-      }
+      detect(texts, keys, (i, h) => out.push({ ...h, path: paths[i]! }));
       return out;
     },
   };
+}
+
+/** Cheap first test of embeddedJson: the first non-blank character opens an object or array. */
+function mayHoldJson(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 32) return c === 123 || c === 91;
+  }
+  return false;
+}
+
+/** Keys that may hold PII and are worth a detector pass: an @ or a digit somewhere (every built-in needs one). */
+const KEY_CANDIDATE = /[@\d]/;
+
+/** The path segment of each key of one object: the key itself, or for a key found to be PII its marker
+ * (`[REDACTED:email]`, then `[REDACTED:email]#2` for the next one in the same object). The redactor computes the same
+ * segments from the key findings, so paths agree. */
+export function keySegments(keys: readonly string[], detectorOf: (key: string, index: number) => string | undefined): string[] {
+  const seen = new Map<string, number>();
+  return keys.map((k, i) => {
+    const d = detectorOf(k, i);
+    if (d === undefined) return k;
+    const n = (seen.get(d) ?? 0) + 1;
+    seen.set(d, n);
+    return n === 1 ? `[REDACTED:${d}]` : `[REDACTED:${d}]#${n}`;
+  });
 }
 
 const TOO_LARGE = Symbol("too large");
