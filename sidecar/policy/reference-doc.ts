@@ -199,7 +199,8 @@ time (rule = the limit's id, block \`rate_limits\`).
 
 ### pii
 Scans the params of every action (or those \`apply_to\` matches): every string, strings holding JSON parsed and walked
-(path segment \`(json)\`), integers for card numbers; depth and size are bounded and a value past the bounds is denied
+(path segment \`(json)\`), integers for card numbers, and object keys (a key that is PII appears in paths as its marker,
+\`[REDACTED:email]\`, and is renamed when redacted); depth and size are bounded and a value past the bounds is denied
 (rule \`limit\`). Built-in detectors: \`email\`, \`phone\` (libphonenumber-js: international \`+…\` form, or US/UK
 national forms), \`payment_card\` (Luhn and card-network IIN and length), \`iban\` (country length, mod-97), \`us_ssn\`
 (\`AAA-GG-SSSS\` with dashes or spaces; nine bare digits only under a key naming an SSN or after the words SSN/social
