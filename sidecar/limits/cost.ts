@@ -5,7 +5,7 @@
 // principals, never from the intent). Amounts are integers in millionths, so sums are exact.
 import type { Intent } from "../../protocol/index.ts";
 import type { Db } from "../store/index.ts";
-import { ledgerStreams } from "../store/operator-queries.ts";
+import type { Statement } from "better-sqlite3";
 import type { LimitLedger } from "./ledger.ts";
 import { UNITS } from "./schema.ts";
 import { LimitError, type SoftLimit } from "./types.ts";
@@ -76,10 +76,19 @@ export function intentCharge(intent: Intent, measures: readonly CostMeasure[], n
 
 /** Cost totals on top of the soft-limit ledger (its table, its principal-aware scope keys and its running sums). */
 export class CostLedger {
+  private readonly nextId: Statement<[string, string], { id: string }>;
+  private readonly firstKey: Statement<[string], { k: string }>;
+  private readonly nextKey: Statement<[string, string], { k: string }>;
+
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly ledger: LimitLedger,
-  ) {}
+  ) {
+    // all three walk the ledger's (limit_id, scope_key, ts, cum) index
+    this.nextId = db.prepare("SELECT limit_id AS id FROM soft_limit_ledger WHERE limit_id > ? AND limit_id < ? ORDER BY limit_id LIMIT 1");
+    this.firstKey = db.prepare("SELECT scope_key AS k FROM soft_limit_ledger WHERE limit_id = ? ORDER BY scope_key LIMIT 1");
+    this.nextKey = db.prepare("SELECT scope_key AS k FROM soft_limit_ledger WHERE limit_id = ? AND scope_key > ? ORDER BY scope_key LIMIT 1");
+  }
 
   /** The stream key of each scope for this intent's agent (`agent:<name>` where it has no team / tenant). */
   keys(intent: Intent, currency: string, now: number): Record<CostScope, string> {
@@ -102,17 +111,21 @@ export class CostLedger {
     this.ledger.reserve(intentId, intent, streamsOf(charge.currency, charge.units), now);
   }
 
-  /** Currencies that have any cost rows. */
+  /** Currencies that have any cost rows. One index seek per stream id (a DISTINCT would read every row). */
   currencies(): string[] {
-    const rows = this.db
-      .prepare<[string], { id: string }>("SELECT DISTINCT limit_id AS id FROM soft_limit_ledger WHERE limit_id LIKE ? || '%'")
-      .all(COST_STREAM_PREFIX);
-    return [...new Set(rows.map((r) => r.id.split(":")[2]!))].sort();
+    const ids: string[] = [];
+    // ids are `cost:<scope>:<CUR>`; ';' sorts right after ':', so [prefix, "cost;") holds exactly them
+    const end = COST_STREAM_PREFIX.slice(0, -1) + ";";
+    for (let id = this.nextId.get(COST_STREAM_PREFIX, end)?.id; id !== undefined; id = this.nextId.get(id, end)?.id) ids.push(id);
+    return [...new Set(ids.map((id) => id.split(":")[2]!))].sort();
   }
 
-  /** Stream keys of a scope and currency that have rows. */
+  /** Stream keys of a scope and currency that have rows: one index seek per key, however many rows each has. */
   streams(scope: CostScope, currency: string): string[] {
-    return ledgerStreams(this.db, costStreamId(scope, currency));
+    const id = costStreamId(scope, currency);
+    const keys: string[] = [];
+    for (let k = this.firstKey.get(id)?.k; k !== undefined; k = this.nextKey.get(id, k)?.k) keys.push(k);
+    return keys;
   }
 
   /** Deletes rows older than `retentionMs` (keeping each stream's base row), in short chunks like the soft limits. */
