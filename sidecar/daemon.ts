@@ -21,7 +21,7 @@ import { createAgentServer } from "./api/agent-server.ts";
 import { createLimitedServer, fitCaps, openFileLimit, OPERATOR_LIMITS, watchListener } from "./api/http-server.ts";
 import { openPolicy, type PolicyHandle } from "./policy-runtime.ts";
 import { registerPolicyRoutes } from "./operator/policy-routes.ts";
-import { createHoldsSubsystem, holdsPolicyOf, limitsOf, type HoldsSubsystem } from "./holds/subsystem.ts";
+import { createHoldsSubsystem, holdsPolicyOf, limitsOf, rateLimitsOf, type HoldsSubsystem } from "./holds/subsystem.ts";
 import { safeSummary, summarizerFor } from "./operator/views.ts";
 import type { Fleet } from "./fleet.ts";
 import { fleetHoldView } from "./fleet-hold-view.ts";
@@ -181,6 +181,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         keys,
         limits: (p) => limitsOf(p),
         holdsPolicy: (p) => holdsPolicyOf(p),
+        rateLimits: (p) => rateLimitsOf(p),
         currentPolicy: () => provider.current(),
         principals,
         summarize: (i) => safeSummary(summarizerFor(provider.current() as Parameters<typeof summarizerFor>[0]), i),

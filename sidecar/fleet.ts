@@ -13,6 +13,7 @@ import type { Intent } from "../protocol/index.ts";
 import type { KeyRing } from "./attest/index.ts";
 import type { HoldsPolicy } from "./holds/types.ts";
 import type { SoftLimit } from "./limits/types.ts";
+import type { RateLimit } from "./limits/rate.ts";
 import type { PolicyRef } from "./pipeline-hooks.ts";
 import type { PrincipalLookup } from "./principals.ts";
 import type { Summary } from "./policy/summary.ts";
@@ -24,6 +25,7 @@ import { PgDecisions } from "./store/pg/decisions.ts";
 import { FleetHolds, type ApplyResolution } from "./store/pg/holds.ts";
 import { FleetKeys } from "./store/pg/keys.ts";
 import { FleetRedemptions } from "./store/pg/redemptions.ts";
+import { FLEET_CHECKPOINT_FILE, startFleetCheckpoints } from "./store/pg/checkpoints.ts";
 
 export const NODE_ID_FILE = "fleet-node-id";
 
@@ -33,6 +35,7 @@ export interface FleetOptions {
   keys: KeyRing;
   limits(policy: PolicyRef | undefined): readonly SoftLimit[];
   holdsPolicy(policy: PolicyRef | undefined): HoldsPolicy;
+  rateLimits(policy: PolicyRef | undefined): readonly RateLimit[];
   currentPolicy(): PolicyRef | undefined;
   principals?: PrincipalLookup;
   summarize(intent: Intent): Summary;
@@ -88,6 +91,18 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
   const keys = new FleetKeys(db, node, () => o.keys.jwks());
   await keys.register();
   keys.start();
+  // signed checkpoints of this node's chain (at start, every N rows / T s, at stop), by the key just registered
+  const checkpoints = await startFleetCheckpoints({
+    db,
+    node,
+    key: () => o.keys.current,
+    file: join(o.dataDir, FLEET_CHECKPOINT_FILE),
+    log: o.log,
+  }).catch(async (e: unknown) => {
+    keys.stop();
+    await db.close().catch(() => undefined);
+    throw new Error(`cannot sign this node's audit checkpoint in the fleet store ${where}: ${errorMessage(e)}`);
+  });
   let apply: ApplyResolution = () => undefined;
   const holds = new FleetHolds({
     db,
@@ -95,6 +110,7 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
     node,
     chain,
     limits: () => o.limits(o.currentPolicy()),
+    rateLimits: () => o.rateLimits(o.currentPolicy()),
     ...(o.principals ? { principals: () => o.principals } : {}),
     summarize: o.summarize,
     apply: (t) => apply(t),
@@ -106,12 +122,12 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
     db,
     node,
     chain,
+    rateLimits: (p) => o.rateLimits(p),
     limits: (p) => o.limits(p),
     holdsPolicy: (p) => o.holdsPolicy(p),
     ...(o.principals ? { principals: () => o.principals } : {}),
     unsupported: (p) => {
-      const c = (p?.config ?? {}) as { rateLimits?: unknown[]; costs?: { budgets?: unknown[] } };
-      if (c.rateLimits?.length) return "the policy's rate_limits";
+      const c = (p?.config ?? {}) as { costs?: { budgets?: unknown[] } };
       if (c.costs?.budgets?.length) return "the policy's budgets";
       return undefined;
     },
@@ -156,6 +172,7 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
       clearInterval(heartbeat);
       keys.stop();
       await holds.close();
+      await checkpoints.stop(); // the final head, after the last hold transition
       await db.close().catch(() => undefined);
     },
   };

@@ -199,7 +199,7 @@ export class Pipeline {
         const { hold, deny } = Array.isArray(over) ? { hold: over, deny: [] } : over;
         if (deny.length > 0) {
           decision = "DENIED";
-          allReasons = [...reasons, ...deny];
+          allReasons = deny; // a denial names what denied it (a rate limit, a budget), not what would have allowed it
         } else if (hold.length > 0) {
           decision = "PENDING";
           allReasons = [...reasons, ...hold];

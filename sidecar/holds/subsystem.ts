@@ -88,7 +88,7 @@ export function limitsOf(policy: { config?: unknown } | undefined): SoftLimit[] 
   return Array.isArray(s) ? s : [];
 }
 
-function rateLimitsOf(policy: { config?: unknown } | undefined): RateLimit[] {
+export function rateLimitsOf(policy: { config?: unknown } | undefined): RateLimit[] {
   const r = configOf(policy).rateLimits;
   return Array.isArray(r) ? r : [];
 }

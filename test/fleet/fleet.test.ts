@@ -17,7 +17,13 @@ if (skip) console.warn(`[fleet] skipped: ${skip}`);
 const CAP_USD = 10_000;
 const POLICY = `
 actions:
-  allow: ["pay", "wire.send"]
+  allow: ["pay", "wire.send", "ping"]
+rate_limits:
+  - id: ping-burst
+    actions: ["ping"]
+    scope: tenant
+    max: 5
+    per: 1m
 custom:
   - id: big-wire
     hold: 'intent.action == "wire.send"'
@@ -155,6 +161,23 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
     expect(redemptions.map((r) => [r.status, r.body.error ?? r.body.code ?? "ok"])).toEqual(Array(8).fill([200, "ok"]));
     expect(redemptions.filter((r) => r.body.first === true)).toHaveLength(1);
     expect(new Set(redemptions.map((r) => r.body.redeemed_at)).size).toBe(1);
+  }, 60_000);
+
+  it("a tenant rate limit holds across the fleet: 40 concurrent pings over 4 sidecars, exactly 5 approved", async () => {
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, k) => {
+        const agent = AGENTS[k % AGENTS.length]!;
+        return post(`${sidecars[k % 4]!.url}/v1/intents`, agentTokens[agent]!, { agent, action: "ping", params: { k }, context: {} });
+      }),
+    );
+    expect(answers.filter((a) => a.body.decision === "APPROVED")).toHaveLength(5);
+    const denied = answers.filter((a) => a.body.decision === "DENIED");
+    expect(denied).toHaveLength(35);
+    for (const d of denied) {
+      expect(d.body.reasons).toHaveLength(1);
+      expect(d.body.reasons[0].rule).toBe("ping-burst");
+      expect(d.body.reasons[0].message).toMatch(/rate limit ping-burst: 5 per 1m for tenant acme; retry after .*Z \(in \d+ s\)/);
+    }
   }, 60_000);
 
   it("a hold made on sidecar 1 is approved by two operators on sidecars 2 and 3; the long poll on sidecar 1 gets the attestation", async () => {

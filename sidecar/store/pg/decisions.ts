@@ -13,6 +13,8 @@ import type { MakeRecord, SharedDecisions, SharedJob, SharedOutcome } from "../.
 import { exceeded, limitCharges, type LimitCharge } from "../../limits/ledger.ts";
 import { UNITS } from "../../limits/schema.ts";
 import type { SoftLimit } from "../../limits/types.ts";
+import { appliesTo as rateApplies, exceeded as rateExceeded, streamKeyWith, type RateLimit } from "../../limits/rate.ts";
+import type { Intent } from "../../../protocol/index.ts";
 import { HoldCapReached } from "../../holds/cap.ts";
 import { DEFAULT_MAX_OPEN_PER_AGENT } from "../../holds/cap.ts";
 import { holdRules, holdTerms } from "../../holds/terms.ts";
@@ -32,6 +34,8 @@ export interface PgDecisionsOptions {
   limits(policy: SharedJob["policy"]): readonly SoftLimit[];
   holdsPolicy(policy: SharedJob["policy"]): HoldsPolicy;
   principals?: () => PrincipalLookup | undefined;
+  /** The policy's rate limits (sidecar/limits/rate.ts): counted as streams of the fleet ledger, checked first. */
+  rateLimits?(policy: SharedJob["policy"]): readonly RateLimit[];
   /** Names what the policy asks for that the fleet store does not enforce yet (rate limits, budgets): such a policy's
    * approvals and holds are DENIED with that reason instead of being approved unchecked. */
   unsupported?(policy: SharedJob["policy"]): string | undefined;
@@ -65,6 +69,24 @@ export function compareStreams(a: readonly [string, string], b: readonly [string
   return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
 }
 
+/** Rate-limit streams live in the fleet ledger beside soft limits, under ids no policy id can take. */
+export const RATE_PREFIX = "\u0002rate:";
+
+/** A rate limit's count stream as a ledger charge (one unit per approval; `max` approvals per window). */
+type RateCharge = LimitCharge & { rate?: RateLimit };
+
+export function rateCharges(intent: Intent, limits: readonly RateLimit[], principals: PrincipalLookup | undefined): RateCharge[] {
+  const key = streamKeyWith(principals);
+  return limits
+    .filter((l) => rateApplies(l, intent))
+    .map((l) => ({
+      limit: { id: RATE_PREFIX + l.id, scope: l.scope, measure: "count" as const, windowMs: l.perMs, max: l.max },
+      scopeKey: key(l, intent),
+      units: UNITS,
+      rate: l,
+    }));
+}
+
 const streamKey = (limitId: string, scope: string) => `${limitId}\u0000${scope}`;
 
 export class PgDecisions implements SharedDecisions {
@@ -76,7 +98,8 @@ export class PgDecisions implements SharedDecisions {
     const charges: (LimitCharge[] | undefined)[] = jobs.map((j, i) => {
       if (j.effect !== "allow") return [];
       try {
-        return limitCharges(j.intent, this.o.limits(j.policy), this.o.principals?.(), j.now.getTime());
+        // rate limits first (they are checked first, reading only), as count streams of the same ledger
+        return [...rateCharges(j.intent, this.o.rateLimits?.(j.policy) ?? [], this.o.principals?.()), ...limitCharges(j.intent, this.o.limits(j.policy), this.o.principals?.(), j.now.getTime())];
       } catch (error) {
         results[i] = { error };
         return undefined;
@@ -191,13 +214,20 @@ export class PgDecisions implements SharedDecisions {
         const mine = charges[i] ?? [];
         if (decision === "APPROVED" && mine.length > 0) {
           const over: Reason[] = [];
+          const rated: { hold: Reason[]; deny: Reason[] } = { hold: [], deny: [] };
           for (const ch of mine) {
             const total = totals.get(streamKey(ch.limit.id, ch.scopeKey)) ?? 0;
-            if (total + ch.units > Math.round(ch.limit.max * UNITS)) over.push(exceeded(ch, total));
+            if (total + ch.units <= Math.round(ch.limit.max * UNITS)) continue;
+            const rate = (ch as RateCharge).rate;
+            if (rate) rated[rate.onExceed].push(rateExceeded(rate, ch.scopeKey, await this.pivot(c, ch), nowMs));
+            else over.push(exceeded(ch, total));
           }
-          if (over.length > 0) {
+          if (rated.deny.length > 0) {
+            decision = "DENIED";
+            reasons = rated.deny; // a denial names what denied it, not what would have allowed it
+          } else if (rated.hold.length > 0 || over.length > 0) {
             decision = "PENDING";
-            reasons = [...reasons, ...over];
+            reasons = [...reasons, ...rated.hold, ...over];
           } else {
             for (const ch of mine) {
               const k = streamKey(ch.limit.id, ch.scopeKey);
@@ -311,6 +341,17 @@ export class PgDecisions implements SharedDecisions {
     );
     if (written.rowCount !== 1) throw new ChainMoved(this.o.node);
     return outs;
+  }
+
+  /** A full rate-limit stream's retry pivot: the approval whose leaving the window frees a slot (database time). */
+  private async pivot(c: PgClient, ch: LimitCharge): Promise<number | undefined> {
+    const r = await c.query<{ ms: number }>(
+      `SELECT (extract(epoch FROM ts) * 1000)::bigint AS ms FROM fleet_ledger
+        WHERE limit_id = $1 AND scope_key = $2 AND ts > now() - $3 * interval '1 millisecond'
+        ORDER BY ts DESC OFFSET $4 LIMIT 1`,
+      [ch.limit.id, ch.scopeKey, ch.limit.windowMs, Math.max(0, ch.limit.max - 1)],
+    );
+    return r.rows[0] ? Number(r.rows[0].ms) : undefined;
   }
 
   async revoke(intentId: string): Promise<void> {

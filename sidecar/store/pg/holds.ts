@@ -12,7 +12,8 @@ import { limitCharges } from "../../limits/ledger.ts";
 import type { SoftLimit } from "../../limits/types.ts";
 import type { PrincipalLookup } from "../../principals.ts";
 import type { ChainEvent, NodeChain } from "./audit-chain.ts";
-import { compareStreams, lockStreams } from "./decisions.ts";
+import { compareStreams, lockStreams, rateCharges } from "./decisions.ts";
+import type { RateLimit } from "../../limits/rate.ts";
 import { errorMessage, type FleetPool, type PgClient } from "./pool.ts";
 import { StoreUnavailable } from "../unavailable.ts";
 
@@ -66,6 +67,8 @@ export interface FleetHoldsOptions {
   chain: NodeChain;
   /** The soft limits in force: an approved hold's amounts are reserved when the quorum is reached. */
   limits(): readonly SoftLimit[];
+  /** The rate limits in force: an approved hold counts as an approval. */
+  rateLimits?(): readonly RateLimit[];
   principals?: () => PrincipalLookup | undefined;
   summarize(intent: Intent): Summary;
   apply: ApplyResolution;
@@ -339,7 +342,10 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
   /** Reserves an approved hold's soft-limit amounts (operators approved it: no check), heads locked in order. */
   private async reserve(c: PgClient, row: Row, nowMs: number): Promise<void> {
     const intent = JSON.parse(row.intent) as Intent;
-    const charges = limitCharges(intent, this.o.limits(), this.o.principals?.(), nowMs);
+    const charges = [
+      ...rateCharges(intent, this.o.rateLimits?.() ?? [], this.o.principals?.()),
+      ...limitCharges(intent, this.o.limits(), this.o.principals?.(), nowMs),
+    ];
     if (charges.length === 0) return;
     charges.sort((a, b) => compareStreams([a.limit.id, a.scopeKey], [b.limit.id, b.scopeKey]));
     const ids = charges.map((ch) => ch.limit.id);
