@@ -200,7 +200,12 @@ export class Governor {
         this.spend(base, gen, d.intent_id);
         continue;
       }
-      if (d.decision === "PENDING") d = await this.waitForHold(d, tool, o);
+      if (d.decision === "PENDING") {
+        // the PENDING answer names the redacted form an approval will attest; a later read may not repeat it
+        const redacted = d.redacted;
+        d = await this.waitForHold(d, tool, o);
+        if (redacted && d.decision === "APPROVED" && !d.redacted) d = { ...d, redacted };
+      }
       // what happens now is final for this key unless the intent is still held (a retry finds the same hold)
       if (d.decision !== "PENDING") {
         // another identical call may have acted on this intent while this one waited
@@ -257,14 +262,16 @@ export class Governor {
     const why = reasons.map((r) => `- ${r.message} (${r.block}.${r.rule})`).join("\n");
     switch (d.decision) {
       case "APPROVED": {
-        const redacted = d.redacted?.params.args;
-        if (redacted && typeof redacted === "object" && !Array.isArray(redacted))
-          return { kind: "forward", tool, intentId: d.intent_id, attestation: d.attestation, args: redacted as Record<string, unknown> };
-        // an approval of a redacted form this proxy was not given (a replay after a restart): never forward the
-        // model's arguments under it
+        // forward exactly what the attestation binds: the redacted arguments when the policy redacted some, else the
+        // model's; an approval of a form this proxy does not have (a redacted one, after a restart) is refused
         const claims = attestationClaims(d.attestation) as { sub?: string; intent?: { digest?: string } } | undefined;
-        const declared = intentDigest({ agent: claims?.sub ?? "", action: "tool.call", params: { tool, args } });
-        if (claims?.intent?.digest !== declared)
+        const bound = (params: Record<string, unknown>) =>
+          claims?.intent?.digest === intentDigest({ agent: claims?.sub ?? "", action: "tool.call", params });
+        const redacted = d.redacted?.params;
+        const rargs = redacted?.args;
+        if (rargs && typeof rargs === "object" && !Array.isArray(rargs) && redacted?.tool === tool && bound(redacted))
+          return { kind: "forward", tool, intentId: d.intent_id, attestation: d.attestation, args: rargs as Record<string, unknown> };
+        if (!bound({ tool, args }))
           return {
             kind: "refuse",
             tool,

@@ -16,13 +16,13 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { isInitializeRequest, type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { createGate, memoryReplayStore } from "@intent-sidecar/executor-gate";
 import { removeDir, startTestDaemon, tempDir } from "../sidecar/helpers.ts";
-import { AGENT, AGENT_TOKEN, spawnHttpProxy } from "./helpers.ts";
+import { AGENT, AGENT_TOKEN, OPERATOR_TOKEN, spawnHttpProxy } from "./helpers.ts";
 
 const POLICY = `
 tool_calls:
   allow: ["crm.*"]
 pii:
-  detectors: {email: redact, payment_card: redact, us_ssn: deny}
+  detectors: {email: redact, payment_card: redact, us_ssn: deny, phone: hold}
 `;
 
 interface Call {
@@ -102,7 +102,9 @@ beforeAll(async () => {
   dir = tempDir("isc-mcp-pii-");
   const policyFile = join(dir, "policy.yaml");
   writeFileSync(policyFile, POLICY);
-  d = await startTestDaemon({ config: { policyFile, agentTokens: { [AGENT]: AGENT_TOKEN } } });
+  d = await startTestDaemon({
+    config: { policyFile, agentTokens: { [AGENT]: AGENT_TOKEN }, operatorTokens: { op: OPERATOR_TOKEN } },
+  });
   const upstream = await crmServer(`${d.url}/.well-known/jwks.json`, calls);
   closers.push(() => upstream.close());
   const p = await spawnHttpProxy({ sidecar: d.url, name: "crm", upstream: upstream.url });
@@ -138,6 +140,30 @@ describe("MCP gateway: PII in arguments and results", () => {
     expect(text(r)).not.toContain("536-22-1234");
     expect(calls).toHaveLength(1);
   });
+
+  it("held for a phone number, approved by an operator: forwarded with the email redacted and the phone kept", async () => {
+    const before = calls.length;
+    const call = client.callTool({ name: "lookup", arguments: { query: "alice@example.com +44 20 7946 0958" } });
+    const op = `http://${d.operatorAddr}`;
+    let holdId: string | undefined;
+    for (let i = 0; i < 100 && !holdId; i++) {
+      const list = (await (await fetch(`${op}/v1/holds`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } })).json()) as {
+        holds?: { id: string; state?: string }[];
+      };
+      holdId = list.holds?.find((h) => h.state === undefined || h.state === "pending")?.id;
+      if (!holdId) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(holdId).toBeDefined();
+    const ok = await fetch(`${op}/v1/holds/${holdId}/approve`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(ok.status).toBe(200);
+    const r = (await call) as CallToolResult;
+    expect(r.isError ?? false, text(r)).toBe(false);
+    expect(calls.slice(before)).toEqual([{ args: { query: "[REDACTED:email] +44 20 7946 0958" }, verified: true }]);
+  }, 60_000);
 
   it("a result the sidecar cannot screen is withheld (fail closed)", async () => {
     const err = await client.callTool({ name: "lookup", arguments: { query: "deep" } }).then(
