@@ -1,6 +1,8 @@
 // `intent-sidecar audit verify|export`: checks the hash chain of the audit table, its signed checkpoints (against the
 // data dir's key store) and the copies of the latest checkpoint kept outside the database (the data dir's
 // audit-checkpoint.jws, and --checkpoint FILE: a copy the operator keeps off the host); writes the log as JSON Lines.
+// In fleet mode (--store postgres://…, or the config's `store:` / INTENT_SIDECAR_DATABASE_URL) both work on the fleet
+// store instead: every node's chain and checkpoints, and the chains merged by time (audit-fleet.ts).
 import { existsSync, createWriteStream } from "node:fs";
 import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
@@ -16,6 +18,7 @@ import {
 import { storedPublicKeys } from "../../attest/keys.ts";
 import { ExitError } from "../exit.ts";
 import { configFromOpts, type DirOpts } from "../config-opts.ts";
+import { fleetStoreUrl, fleetVerify, fleetExport, type StoreOpts } from "./audit-fleet.ts";
 
 function openForAudit(opts: DirOpts): Db {
   return openDb(configFromOpts(opts).dataDir);
@@ -51,7 +54,13 @@ export function registerAudit(program: Command): void {
       [] as string[],
     )
     .option("--json", "print the result as JSON")
-    .action((opts: DirOpts & { json?: boolean; checkpoint: string[] }) => {
+    .option(
+      "--store <url>",
+      "fleet mode: verify every node's chain in this PostgreSQL store (default: the config's store / INTENT_SIDECAR_DATABASE_URL; \"sqlite\": the data dir's own chain)",
+    )
+    .action(async (opts: DirOpts & StoreOpts & { json?: boolean; checkpoint: string[] }) => {
+      const url = fleetStoreUrl(opts);
+      if (url) return fleetVerify(url, opts);
       const { dataDir } = configFromOpts(opts);
       const witnesses: CheckpointWitness[] = [];
       try {
@@ -109,7 +118,18 @@ export function registerAudit(program: Command): void {
     .option("--config <file>", "config file (for data_dir)")
     .option("-o, --output <file>", "write to a file instead of stdout")
     .option("--from <seq>", "start at this row number", "1")
-    .action(async (opts: DirOpts & { output?: string; from: string }) => {
+    .option(
+      "--store <url>",
+      "fleet mode: every node's chain in this PostgreSQL store, merged by time, node_id on each row (default: the config's store / INTENT_SIDECAR_DATABASE_URL; \"sqlite\": the data dir's own chain)",
+    )
+    .option("--node <id>", "fleet mode: only this node's chain")
+    .action(async (opts: DirOpts & StoreOpts & { output?: string; from: string; node?: string }) => {
+      const url = fleetStoreUrl(opts);
+      if (url) {
+        if (opts.from !== "1") throw new ExitError(2, "intent-sidecar: --from applies to a single chain; with a fleet store use --node");
+        return fleetExport(url, opts);
+      }
+      if (opts.node !== undefined) throw new ExitError(2, "intent-sidecar: --node needs a fleet store (--store postgres://…)");
       const from = Number(opts.from);
       if (!Number.isInteger(from) || from < 1)
         throw new ExitError(2, "intent-sidecar: --from must be a row number ≥ 1");
