@@ -12,6 +12,13 @@ import { runCli, spawnDaemon, type RunningDaemon } from "../cli/daemon-process.t
 import { pgSkipReason, startPostgres, type PgCluster } from "./postgres.ts";
 import { ed25519Thumbprint, type SigningKey } from "../../sidecar/attest/keys.ts";
 import { signCheckpoint, verifyCheckpointJws } from "../../sidecar/store/audit-checkpoints.ts";
+import { GENESIS_HASH } from "../../sidecar/store/audit.ts";
+import { chainRows } from "../../sidecar/store/pg/audit-chain.ts";
+import { writeFleetCheckpoint } from "../../sidecar/store/pg/checkpoints.ts";
+import { openPool } from "../../sidecar/store/pg/pool.ts";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { BIN } from "../cli/daemon-process.ts";
 
 const skip = pgSkipReason();
 if (skip) console.warn(`[fleet audit] skipped: ${skip}`);
@@ -245,6 +252,79 @@ describe.skipIf(skip !== undefined)("audit in fleet mode (2 sidecars, one Postgr
     }
     expect(verify().status).toBe(0);
   }, 60_000);
+
+  it("a long chain is read in pages: verify and export cross page boundaries; an edit on the third page is found", async () => {
+    // a third node's chain written as NodeChain writes it, 4500 rows (pages of 2000), signed by its registered key
+    const node = "zz-synthetic";
+    const key = newKey();
+    const t0 = Date.now();
+    const events = Array.from({ length: 4500 }, (_, i) => ({ type: "decision", data: { i, decision: "APPROVED" }, at: new Date(t0 + i) }));
+    const { columns, head } = chainRows({ seq: 0, hash: GENESIS_HASH }, events);
+    await sql.query(
+      "INSERT INTO fleet_audit (node_id, seq, ts, type, data_json, prev_hash, hash) SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])",
+      [node, ...columns],
+    );
+    await sql.query("INSERT INTO fleet_audit_heads (node_id, seq, hash) VALUES ($1, $2, $3)", [node, head.seq, head.hash]);
+    await sql.query("INSERT INTO fleet_keys (kid, node_id, jwk) VALUES ($1, $2, $3)", [key.kid, node, JSON.stringify(key.jwk)]);
+    const db = openPool(cluster.url);
+    try {
+      const cp = await writeFleetCheckpoint(db, node, key);
+      expect(cp).toMatchObject({ node, seq: 4500, hash: head.hash, kid: key.kid });
+      expect(await writeFleetCheckpoint(db, node, key)).toBeNull(); // the head did not move: nothing new to sign
+      const r = verify();
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(lineOf(r.lines, node)).toMatch(/: ok, 4500 rows, .*1 checkpoints, latest at row 4500/);
+      const file = join(dir, "all.jsonl");
+      expect(runCli(["audit", "export", "--store", url, "-o", file]).status).toBe(0);
+      const rows = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { node_id: string; seq: number; ts: string });
+      const mine = rows.filter((x) => x.node_id === node);
+      expect(mine.map((x) => x.seq)).toEqual(events.map((_, i) => i + 1));
+      for (let i = 1; i < rows.length; i++) expect(rows[i - 1]!.ts <= rows[i]!.ts).toBe(true);
+      expect(rows.length).toBe((await sql.query<{ n: number }>("SELECT count(*)::int AS n FROM fleet_audit")).rows[0]!.n);
+      await tampered("UPDATE fleet_audit SET type = 'decision.edited' WHERE node_id = $1 AND seq = 4321", [node],
+        "UPDATE fleet_audit SET type = 'decision' WHERE node_id = $1 AND seq = 4321", [node], () => {
+          expect(lineOf(verify().lines, node)).toMatch(/BROKEN at row 4321: row 4321: contents do not match its hash \(edited\) \(4320 rows verified before it\)/);
+        });
+    } finally {
+      await db.close();
+      for (const t of ["fleet_audit", "fleet_audit_heads", "fleet_audit_checkpoints", "fleet_keys"])
+        await sql.query(`DELETE FROM ${t} WHERE node_id = $1`, [node]);
+    }
+    expect(verify().lines).toHaveLength(2);
+  }, 60_000);
+
+  it("verify passes while both sidecars keep deciding (one snapshot), and again after they stop", async () => {
+    const env = { INTENT_SIDECAR_AUDIT_CHECKPOINT_ROWS: "50" };
+    const sidecars = await Promise.all([0, 1].map((i) =>
+      spawnDaemon(["--config", configFile, "--data-dir", join(dir, `node${i}`)], env, { dev: false, readyTimeoutMs: 60_000 })));
+    let stop = false;
+    let decided = 0;
+    const load = Promise.all(
+      sidecars.flatMap((s) => Array.from({ length: 4 }, async () => {
+        while (!stop) {
+          const a = await post(`${s.url}/v1/intents`, TOKENS.bot, { agent: "bot", action: "pay", params: { usd: "1" }, context: {} });
+          if (a.body.decision === "APPROVED") decided++;
+        }
+      })),
+    );
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      for (let i = 0; i < 2; i++) {
+        const r = await promisify(execFile)(process.execPath, [BIN, "audit", "verify", "--store", url]).catch((e: { code: number; stdout: string; stderr: string }) => e);
+        const lines = r.stdout.trim().split("\n");
+        expect(lines, "stderr" in r ? r.stderr : "").toHaveLength(2);
+        for (const n of nodes) expect(lineOf(lines, n)).toMatch(/: ok, /);
+      }
+    } finally {
+      stop = true;
+      await load;
+      for (const s of sidecars) expect(await s.stop("SIGTERM")).toBe(0);
+    }
+    expect(decided).toBeGreaterThan(20);
+    const r = verify();
+    expect(r.status, r.stdout).toBe(0);
+    for (const n of nodes) expect(lineOf(r.lines, n)).not.toContain("after it"); // the stop checkpoints cover all
+  }, 120_000);
 
   it("a fleet checkpoint is never taken for a single-host one, nor for another node's", async () => {
     const jws = (await sql.query<{ jws: string }>("SELECT jws FROM fleet_audit_checkpoints WHERE node_id = $1 LIMIT 1", [nodes[0]])).rows[0]!.jws;
