@@ -310,7 +310,7 @@ export async function compilePolicy(input: CompileInput): Promise<CompileOutput>
 
   // scoped rules, scopes sections, risk, rate_limits
   const gov = compileGovernance(raw, issues, claimId);
-  const pii = compilePii(raw.pii, issues, claimId);
+  const pii = await compilePii(raw.pii, issues, claimId);
 
   // costs and budgets (sidecar/limits/cost-policy.ts)
   const costs = compileCostPolicy(raw, { issues, claimId, celIssue });

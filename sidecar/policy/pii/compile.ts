@@ -4,18 +4,18 @@
 import type { CompileIssue, Path } from "../compile.ts";
 import { compileGlobs } from "../glob.ts";
 import { compileScopePattern } from "../scope.ts";
-import { BUILTIN_DETECTORS, type BuiltinDetector } from "./detectors.ts";
+import { BUILTIN_DETECTORS, loadPhoneLibrary, type BuiltinDetector } from "./detectors.ts";
 import { createScanner } from "./scan.ts";
 import type { PiiAction, PiiConfig, PiiRule } from "./config.ts";
 import type { RawPii } from "./schema.ts";
 
 const isBuiltin = (d: string): d is BuiltinDetector => (BUILTIN_DETECTORS as readonly string[]).includes(d);
 
-export function compilePii(
+export async function compilePii(
   raw: RawPii | undefined,
   issues: CompileIssue[],
   claimId: (id: string, p: Path) => void,
-): { pii?: PiiConfig; holdIds: string[] } {
+): Promise<{ pii?: PiiConfig; holdIds: string[] }> {
   if (!raw) return { holdIds: [] };
   const holdIds: string[] = [];
   const defaults = new Map<string, { action: PiiAction; where: string }>();
@@ -61,6 +61,7 @@ export function compilePii(
       ...(r.actions ? { actions: compileGlobs(r.actions) } : {}),
     });
   }
+  if (used.has("phone")) await loadPhoneLibrary(); // the phone detector's library, loaded only when a policy runs it
   const scanner = createScanner(
     [...used].filter(isBuiltin),
     (raw.patterns ?? []).filter((p) => used.has(p.id) && !isBuiltin(p.id)).map((p) => ({ id: p.id, regex: p.regex })),

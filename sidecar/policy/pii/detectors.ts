@@ -3,7 +3,8 @@
 // then validates the candidate (checksum, IIN, SSA rules, libphonenumber-js) so look-alikes stay quiet.
 // Patterns here are ours and linear in practice (no nested quantifiers over the same characters); operators' own
 // patterns go through RE2 (./patterns.ts), never through JavaScript RegExp.
-import { isValidPhoneNumber } from "libphonenumber-js/max";
+import { createRequire } from "node:module";
+import type * as Phone from "libphonenumber-js/max";
 import {
   brCpfValid,
   cardBrand,
@@ -118,6 +119,18 @@ const detectEmail: Detect = (s, _k, out) => {
 };
 
 // --- phone ---
+// libphonenumber-js with its full metadata costs ~55 ms and ~11 MB when loaded: only policies that run the phone
+// detector load it (compilePii awaits loadPhoneLibrary; esbuild puts it in its own chunk). A detector reached without
+// that (a scanner built directly, as in tests) loads it synchronously from node_modules.
+let phoneLib: typeof Phone | undefined;
+export async function loadPhoneLibrary(): Promise<void> {
+  phoneLib ??= await import("libphonenumber-js/max");
+}
+function isValidPhoneNumber(text: string, region?: "US" | "GB"): boolean {
+  phoneLib ??= createRequire(import.meta.url)("libphonenumber-js/max") as typeof Phone;
+  return phoneLib.isValidPhoneNumber(text, region);
+}
+
 // International form: "+" and 7-15 digits in groups; a trailing group that does not belong is dropped and retried.
 const PHONE_INTL = /\+\d[\d .()-]{5,22}\d(?![\w+])/g;
 // National forms, validated for their country: US/NANP (415) 555-2671, 415-555-2671, 415.555.2671; UK 020 7946 0958.
