@@ -94,6 +94,15 @@ describe("pii block: decisions", () => {
     expect((await run(p, "mail.send", { to: "x" })).rewrite).toBeUndefined();
   });
 
+  it("lists at most 20 reasons, counting the rest", async () => {
+    const p = await load(`${BASE}pii:\n  detectors: {email: deny}\n`);
+    const list = Array.from({ length: 30 }, (_, i) => `user${i}@example.com`);
+    const r = await run(p, "crm.update", { list });
+    expect(r.effect).toBe("deny");
+    expect(r.reasons).toHaveLength(21);
+    expect(r.reasons[20]).toEqual({ block: "pii", rule: "email", message: "10 more findings not listed (at most 20 are)" });
+  });
+
   it("hold raises PENDING naming the rule; a deny elsewhere wins over it", async () => {
     const p = await load(`${BASE}pii:\n  detectors: {phone: hold, secret: deny}\n`);
     const held = await run(p, "crm.note", { text: "call +44 20 7946 0958" });

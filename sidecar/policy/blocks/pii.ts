@@ -52,16 +52,22 @@ function message(d: Decided): string {
   return `${f.path} contains ${detectorLabel(f.detector)}${kind}; ${d.where} is ${d.action}`;
 }
 
-/** One reason per rule and path (a path with three emails is one reason). */
+/** At most this many reasons per verdict (a list of 5,000 emails is one reason too many times over). */
+export const MAX_REASONS = 20;
+
+/** One reason per rule and path (a path with three emails is one reason), at most MAX_REASONS; the rest counted. */
 function reasonsOf(ds: Decided[]): Reason[] {
   const seen = new Set<string>();
   const out: Reason[] = [];
+  let more = 0;
   for (const d of ds) {
     const k = `${d.rule}\u0000${d.finding.path}\u0000${d.where}`;
     if (seen.has(k)) continue;
     seen.add(k);
-    out.push(reason("pii", d.rule, message(d)));
+    if (out.length < MAX_REASONS) out.push(reason("pii", d.rule, message(d)));
+    else more++;
   }
+  if (more > 0) out.push(reason("pii", out[0]!.rule, `${more} more findings not listed (at most ${MAX_REASONS} are)`));
   return out;
 }
 
