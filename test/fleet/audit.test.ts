@@ -234,6 +234,29 @@ describe.skipIf(skip !== undefined)("audit in fleet mode (2 sidecars, one Postgr
     } finally {
       await sql.query("DELETE FROM fleet_keys WHERE kid = $1", [forger.kid]);
     }
+    // ...or registered in the right node's name by a writer of the store: only keys from outside the store tell
+    const jwksFiles = [0, 1].map((i) => {
+      const f = join(dir, `jwks${i}.json`);
+      const r = runCli(["keys", "list", "--data-dir", join(dir, `node${i}`)]);
+      expect(r.status, r.stderr).toBe(0);
+      writeFileSync(f, r.stdout);
+      return f;
+    });
+    const withJwks = ["--store", url, ...jwksFiles.flatMap((f) => ["--jwks", f])];
+    expect(verify(withJwks).status).toBe(0);
+    await sql.query("INSERT INTO fleet_keys (kid, node_id, jwk) VALUES ($1, $2, $3)", [forger.kid, a, JSON.stringify(forger.jwk)]);
+    try {
+      await tampered(setJws, [a, cp.seq, forged], setJws, [a, cp.seq, cp.jws], () => {
+        expect(verify().status).toBe(0); // the store vouches for its own forgery
+        const r = verify(withJwks);
+        expect(r.status).toBe(1);
+        expect(lineOf(r.lines, a)).toMatch(
+          new RegExp(`^node ${a}: BROKEN at row ${cp.seq}: checkpoint at row ${cp.seq}: the checkpoint is signed by key ${forger.kid}, which is not in the trusted keys \\(--jwks\\) registered by node ${a}`),
+        );
+      });
+    } finally {
+      await sql.query("DELETE FROM fleet_keys WHERE kid = $1", [forger.kid]);
+    }
     // the genuine signature over an edited payload
     const [h, p, s] = cp.jws.split(".") as [string, string, string];
     const payload = JSON.parse(Buffer.from(p, "base64url").toString()) as Record<string, unknown>;

@@ -1,8 +1,10 @@
 // `audit verify|export` on the fleet store (docs/fleet.md, "Audit in fleet mode"): one line per node, exit 1 when any
 // chain or checkpoint is bad; the export merges every node's chain by time. The store URL comes from --store, else
 // from the config (`store:` / INTENT_SIDECAR_DATABASE_URL, as `start` reads it); it is only ever printed redacted.
-import { createWriteStream, existsSync } from "node:fs";
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { ed25519Thumbprint } from "../../attest/keys.ts";
 import { ConfigError, redactedStoreUrl, storeUrl } from "../../config.ts";
 import { readCheckpointFile, type CheckpointWitness } from "../../store/audit-checkpoints.ts";
 import { FLEET_CHECKPOINT_FILE } from "../../store/pg/checkpoints.ts";
@@ -54,7 +56,28 @@ function line(r: NodeAuditResult): string {
   );
 }
 
-export async function fleetVerify(url: string, opts: DirOpts & { json?: boolean; checkpoint: string[] }): Promise<void> {
+/** Public keys by kid from JWKS files (`keys list` output: {keys: [...]}, or a single JWK). */
+function trustedKeys(files: string[]): Map<string, KeyObject> {
+  const out = new Map<string, KeyObject>();
+  for (const f of files) {
+    let doc: { keys?: unknown[] };
+    try {
+      doc = JSON.parse(readFileSync(f, "utf8")) as { keys?: unknown[] };
+    } catch (e) {
+      throw new ExitError(2, `intent-sidecar: --jwks ${f}: not a readable JSON file (${(e as Error).message})`);
+    }
+    for (const [i, k] of (Array.isArray(doc.keys) ? doc.keys : [doc]).entries()) {
+      const jwk = k as { kty?: unknown; crv?: unknown; x?: unknown };
+      if (jwk?.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.x !== "string")
+        throw new ExitError(2, `intent-sidecar: --jwks ${f}: key ${i} is not an Ed25519 public JWK ({"kty":"OKP","crv":"Ed25519","x":…})`);
+      out.set(ed25519Thumbprint(jwk.x), createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: jwk.x }, format: "jwk" }));
+    }
+  }
+  return out;
+}
+
+export async function fleetVerify(url: string, opts: DirOpts & { json?: boolean; checkpoint: string[]; jwks: string[] }): Promise<void> {
+  const trusted = opts.jwks.length > 0 ? trustedKeys(opts.jwks) : undefined;
   const witnesses: CheckpointWitness[] = [];
   try {
     for (const f of opts.checkpoint) witnesses.push({ source: f, jws: readCheckpointFile(f) });
@@ -70,7 +93,7 @@ export async function fleetVerify(url: string, opts: DirOpts & { json?: boolean;
   const db = open(url);
   let results: NodeAuditResult[];
   try {
-    results = await verifyFleetAudit(db.pool, { witnesses });
+    results = await verifyFleetAudit(db.pool, { witnesses, ...(trusted ? { trusted } : {}) });
   } catch (e) {
     throw storeFailure(url, e);
   } finally {

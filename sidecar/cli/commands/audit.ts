@@ -58,9 +58,16 @@ export function registerAudit(program: Command): void {
       "--store <url>",
       "fleet mode: verify every node's chain in this PostgreSQL store (default: the config's store / INTENT_SIDECAR_DATABASE_URL; \"sqlite\": the data dir's own chain)",
     )
-    .action(async (opts: DirOpts & StoreOpts & { json?: boolean; checkpoint: string[] }) => {
+    .option(
+      "--jwks <file>",
+      "fleet mode: trust only these public keys for checkpoints (`keys list` of each host; the store's fleet_keys alone can be written by whoever writes the store); repeatable",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .action(async (opts: DirOpts & StoreOpts & { json?: boolean; checkpoint: string[]; jwks: string[] }) => {
       const url = fleetStoreUrl(opts);
       if (url) return fleetVerify(url, opts);
+      if (opts.jwks.length > 0) throw new ExitError(2, "intent-sidecar: --jwks needs a fleet store (--store postgres://…)");
       const { dataDir } = configFromOpts(opts);
       const witnesses: CheckpointWitness[] = [];
       try {

@@ -109,11 +109,22 @@ function witnessNode(jws: string): string | undefined {
 }
 
 /** Verifies every node's chain and checkpoints; one result per node, sorted by node id. `witnesses`: copies of
- * checkpoints kept outside the database (each names its node). */
-export async function verifyFleetAudit(pool: pg.Pool, opts: { witnesses?: CheckpointWitness[] } = {}): Promise<NodeAuditResult[]> {
+ * checkpoints kept outside the database (each names its node). `trusted`: public keys by kid from outside the database
+ * (`keys list` of each host): fleet_keys is writable by whoever can write the store, so with `trusted` a checkpoint's
+ * key must also be one of these (same key material), not only registered by its node. */
+export async function verifyFleetAudit(
+  pool: pg.Pool,
+  opts: { witnesses?: CheckpointWitness[]; trusted?: Map<string, KeyObject> } = {},
+): Promise<NodeAuditResult[]> {
   return snapshot(pool, async (c) => {
     const hasCheckpoints = (await c.query<{ t: boolean }>("SELECT to_regclass('fleet_audit_checkpoints') IS NOT NULL AS t")).rows[0]!.t;
     const keys = await fleetKeys(c);
+    if (opts.trusted) {
+      for (const [kid, k] of keys) {
+        const t = opts.trusted.get(kid);
+        if (!t || !t.equals(k.key)) keys.delete(kid); // registered in the store but vouched for by no trusted file
+      }
+    }
     const nodes = await chainNodes(c, hasCheckpoints);
     const byNode = new Map<string, CheckpointWitness[]>();
     const results: NodeAuditResult[] = [];
@@ -136,7 +147,9 @@ export async function verifyFleetAudit(pool: pg.Pool, opts: { witnesses?: Checkp
       byNode.set(node, [...(byNode.get(node) ?? []), w]);
     }
     nodes.sort();
-    for (const node of nodes) results.push(await verifyNode(c, node, keys, hasCheckpoints, byNode.get(node) ?? []));
+    const keyStore = (node: string) =>
+      opts.trusted ? `the trusted keys (--jwks) registered by node ${node} (fleet_keys)` : `the fleet's keys registered by node ${node} (fleet_keys)`;
+    for (const node of nodes) results.push(await verifyNode(c, node, keys, keyStore(node), hasCheckpoints, byNode.get(node) ?? []));
     return results;
   });
 }
@@ -145,6 +158,7 @@ async function verifyNode(
   c: pg.PoolClient,
   node: string,
   keys: Map<string, { node: string; key: KeyObject }>,
+  keyStore: string,
   hasCheckpoints: boolean,
   witnesses: CheckpointWitness[],
 ): Promise<NodeAuditResult> {
@@ -175,7 +189,6 @@ async function verifyNode(
     const k = keys.get(kid);
     return k && k.node === node ? k.key : undefined;
   };
-  const keyStore = `the fleet's keys registered by node ${node} (fleet_keys)`;
   const signed: CheckpointPayload[] = [];
   let cpProblem: { seq: number; problem: string } | undefined;
   for (const [i, cp] of stored.entries()) {
