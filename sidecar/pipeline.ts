@@ -169,7 +169,7 @@ export class Pipeline {
    * batch shares the commit's cost (see docs/performance/sqlite.md). */
   private batch: { args: RecordArgs; done: (r: RecordResult) => void }[] = [];
   private readonly commitBatch: (jobs: RecordArgs[]) => RecordResult[];
-  private readonly mirrorBatch: (jobs: [IntentRecord, Intent, Date][]) => { out?: unknown; error?: unknown }[];
+  private readonly mirrorBatch: (jobs: [IntentRecord, Intent, Date, string][]) => { out?: unknown; error?: unknown }[];
   /** Fleet mode: shared-store transactions in flight (at most SHARED_IN_FLIGHT); decisions arriving while all are
    * busy form the next batch. Several in flight hide the database's round trips; they serialize only where they
    * must (a soft-limit stream, an agent's hold count, this node's audit chain head), always in one lock order. */
@@ -243,11 +243,13 @@ export class Pipeline {
     const group = new GroupCommit(deps.db, recordIn);
     this.commitBatch = (jobs) => group.commit(jobs);
     // fleet mode: the local journal of what the shared store decided (same rows as recordIn writes, nothing decided)
-    const mirror = new GroupCommit(deps.db, (rec: IntentRecord, intent: Intent, now: Date) => {
+    // `declared`: the declared intent's digest (the idempotency check's; rec.digest is the bound one, which differs
+    // when the pii block redacted the params)
+    const mirror = new GroupCommit(deps.db, (rec: IntentRecord, intent: Intent, now: Date, declared: string) => {
       deps.store.insert(rec);
       deps.onRecorded?.(rec);
       if (intent.idempotency_key !== undefined && !deps.store.findIdempotent(intent.agent, intent.idempotency_key))
-        deps.store.recordIdempotent(intent.agent, intent.idempotency_key, rec.digest, rec.id, now);
+        deps.store.recordIdempotent(intent.agent, intent.idempotency_key, declared, rec.id, now);
       appendAuditData(
         deps.db,
         "decision",
@@ -332,7 +334,9 @@ export class Pipeline {
       const fresh = results.flatMap((r, i) => (r.out?.rec ? [i] : []));
       let local: { out?: unknown; error?: unknown }[] = [];
       try {
-        local = this.mirrorBatch(fresh.map((i) => [results[i]!.out!.rec!, jobs[i]!.args[1], jobs[i]!.args[6]]));
+        local = this.mirrorBatch(
+          fresh.map((i) => [results[i]!.out!.rec!, jobs[i]!.args[1], jobs[i]!.args[6], jobs[i]!.args[2]]),
+        );
       } catch (error) {
         local = fresh.map(() => ({ error }));
       }
