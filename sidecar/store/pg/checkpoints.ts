@@ -57,6 +57,13 @@ export async function writeFleetCheckpoint(
       [node, seq, hash, jws],
     );
     if (r.rowCount !== 1) return null;
+    // the key is registered with the checkpoint it signed (FleetKeys registers it too, but only every few seconds:
+    // right after `keys rotate` a verifier would otherwise find a checkpoint by a key the store does not know yet)
+    await c.query("INSERT INTO fleet_keys (kid, node_id, jwk) VALUES ($1, $2, $3) ON CONFLICT (kid) DO NOTHING", [
+      key.kid,
+      node,
+      JSON.stringify(key.jwk),
+    ]);
     await c.query(
       `DELETE FROM fleet_audit_checkpoints WHERE node_id = $1 AND seq < (
          SELECT seq FROM fleet_audit_checkpoints WHERE node_id = $1 ORDER BY seq DESC OFFSET $2 LIMIT 1)`,
