@@ -349,6 +349,33 @@ describe.skipIf(skip !== undefined)("audit in fleet mode (2 sidecars, one Postgr
     for (const n of nodes) expect(lineOf(r.lines, n)).not.toContain("after it"); // the stop checkpoints cover all
   }, 120_000);
 
+  it("a node does not start (and sign) over its chain rolled back while it was down; it does once the store is whole", async () => {
+    const a = nodes[0]!;
+    const start = () => spawnDaemon(["--config", configFile, "--data-dir", join(dir, "node0")], {}, { dev: false, readyTimeoutMs: 60_000 });
+    const last = (await sql.query("SELECT * FROM fleet_audit WHERE node_id = $1 ORDER BY seq DESC LIMIT 1", [a])).rows[0]!;
+    const cp = (await sql.query("SELECT * FROM fleet_audit_checkpoints WHERE node_id = $1 ORDER BY seq DESC LIMIT 1", [a])).rows[0]!;
+    expect(Number(cp.seq)).toBe(Number(last.seq)); // the stop checkpoint covers the last row
+    // a consistent rollback by one row: row, head and the checkpoint that covered it
+    await sql.query("DELETE FROM fleet_audit WHERE node_id = $1 AND seq = $2", [a, last.seq]);
+    await sql.query("DELETE FROM fleet_audit_checkpoints WHERE node_id = $1 AND seq = $2", [a, cp.seq]);
+    await sql.query("UPDATE fleet_audit_heads SET seq = $2, hash = $3 WHERE node_id = $1", [a, Number(last.seq) - 1, last.prev_hash]);
+    try {
+      await expect(start()).rejects.toThrow(/the fleet store no longer holds the audit checkpoint this node signed last \(row \d+/);
+      // the copy in the data dir, passed to verify, names the rollback too
+      const r = verify(["--store", url, "--checkpoint", join(dir, "node0", "fleet-audit-checkpoint.jws")]);
+      expect(r.status).toBe(1);
+      expect(lineOf(r.lines, a)).toMatch(/is newer than the store's latest checkpoint .*rolled back/);
+    } finally {
+      await sql.query("INSERT INTO fleet_audit (node_id, seq, ts, type, data_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        [a, last.seq, last.ts, last.type, last.data_json, last.prev_hash, last.hash]);
+      await sql.query("INSERT INTO fleet_audit_checkpoints (node_id, seq, hash, jws, at) VALUES ($1, $2, $3, $4, $5)", [a, cp.seq, cp.hash, cp.jws, cp.at]);
+      await sql.query("UPDATE fleet_audit_heads SET seq = $2, hash = $3 WHERE node_id = $1", [a, last.seq, last.hash]);
+    }
+    const s = await start();
+    expect(await s.stop("SIGTERM")).toBe(0);
+    expect(verify().status).toBe(0);
+  }, 120_000);
+
   it("a fleet checkpoint is never taken for a single-host one, nor for another node's", async () => {
     const jws = (await sql.query<{ jws: string }>("SELECT jws FROM fleet_audit_checkpoints WHERE node_id = $1 LIMIT 1", [nodes[0]])).rows[0]!.jws;
     const kid = JSON.parse(Buffer.from(jws.split(".")[0]!, "base64url").toString()).kid as string;

@@ -9,6 +9,7 @@ import type { SigningKey } from "../../attest/keys.ts";
 import { GENESIS_HASH, isoTime } from "../audit.ts";
 import {
   checkpointHash,
+  readCheckpointFile,
   checkpointSettingsFromEnv,
   signCheckpoint,
   writeCheckpointFile,
@@ -73,6 +74,38 @@ export async function writeFleetCheckpoint(
   });
 }
 
+/** Before signing at start: the store must still hold what this node signed last (its copy in the data dir), or
+ * the new checkpoint would vouch for a chain rolled back or rewritten while the node was down. Throws (the node does
+ * not start) naming the way out. A copy of another node id (the id file was deleted to start a new chain) is stale. */
+async function checkOwnCopy(db: FleetPool, node: string, file: string): Promise<void> {
+  const jws = readCheckpointFile(file);
+  if (!jws) return;
+  let p: { node?: unknown; seq?: unknown; head?: unknown; ts?: unknown };
+  try {
+    p = JSON.parse(Buffer.from(jws.split(".")[1] ?? "", "base64url").toString("utf8")) as typeof p;
+  } catch {
+    throw new Error(`${file} is not a checkpoint; delete it to start without this node's copy`);
+  }
+  if (p.node !== node || typeof p.seq !== "number" || typeof p.head !== "string") return;
+  const r = (
+    await db.query<{ row_hash: string | null; cp: string | null; oldest: number | null }>(
+      `SELECT (SELECT hash FROM fleet_audit WHERE node_id = $1 AND seq = $2) AS row_hash,
+              (SELECT jws FROM fleet_audit_checkpoints WHERE node_id = $1 AND seq = $2) AS cp,
+              (SELECT min(seq) FROM fleet_audit_checkpoints WHERE node_id = $1) AS oldest`,
+      [node, p.seq],
+    )
+  ).rows[0]!;
+  const rowOk = p.seq === 0 ? true : r.row_hash === p.head;
+  const kept = r.oldest !== null && p.seq >= Number(r.oldest);
+  if (rowOk && (!kept || r.cp === jws)) return;
+  throw new Error(
+    `the fleet store no longer holds the audit checkpoint this node signed last (row ${p.seq}, signed ${String(p.ts)}, ` +
+      `copy in ${file}): node ${node}'s chain or checkpoints were rolled back or rewritten (a restore from backup?). ` +
+      `Run \`intent-sidecar audit verify --data-dir …\` to see what changed; to accept the store as it is, keep that ` +
+      `file elsewhere as evidence, delete it and start again`,
+  );
+}
+
 export interface FleetCheckpoints {
   /** Signs the head now if it moved since the last checkpoint. */
   checkpoint(): Promise<FleetCheckpoint | null>;
@@ -130,6 +163,7 @@ export async function startFleetCheckpoints(o: {
     return busy;
   }
 
+  if (o.file) await checkOwnCopy(o.db, o.node, o.file);
   const first = await checkpoint(); // at start
   if (!first) {
     const r = (await o.db.query<{ seq: number; jws: string }>(
