@@ -21,7 +21,8 @@ import { redactedStoreUrl } from "./config.ts";
 import { openPool, errorMessage, type FleetPool } from "./store/pg/pool.ts";
 import { migrate } from "./store/pg/migrations.ts";
 import { initChain, NodeChain } from "./store/pg/audit-chain.ts";
-import { PgDecisions } from "./store/pg/decisions.ts";
+import { PgDecisions, RATE_PREFIX } from "./store/pg/decisions.ts";
+import { pruneLedger } from "./store/pg/ledger-prune.ts";
 import { FleetHolds, type ApplyResolution } from "./store/pg/holds.ts";
 import { FleetKeys } from "./store/pg/keys.ts";
 import { FleetRedemptions } from "./store/pg/redemptions.ts";
@@ -150,6 +151,16 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
     db.query("UPDATE fleet_nodes SET last_seen = now() WHERE node_id = $1", [node]).catch(() => undefined);
   }, 5000);
   heartbeat.unref();
+  // entries that left every window (soft and rate limits of the policy in force); every node may run it
+  const prune = setInterval(() => {
+    const p = o.currentPolicy();
+    const streams = [
+      ...o.limits(p).map((l) => ({ limitId: l.id, windowMs: l.windowMs })),
+      ...o.rateLimits(p).map((l) => ({ limitId: RATE_PREFIX + l.id, windowMs: l.perMs })),
+    ];
+    pruneLedger(db, streams).catch((e) => o.log.warn({ err: errorMessage(e) }, "fleet ledger clean-up failed"));
+  }, 10 * 60_000);
+  prune.unref();
   o.log.info({ store: where, node }, "fleet mode: shared store on PostgreSQL");
   return {
     node,
@@ -170,6 +181,7 @@ export async function openFleet(o: FleetOptions): Promise<Fleet> {
     }),
     async close() {
       clearInterval(heartbeat);
+      clearInterval(prune);
       keys.stop();
       await holds.close();
       await checkpoints.stop(); // the final head, after the last hold transition

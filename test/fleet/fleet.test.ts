@@ -123,6 +123,9 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Room under the caps for the next test: the entries and the streams' running totals. */
+  const resetLedger = () => sql.query("DELETE FROM fleet_ledger; UPDATE fleet_ledger_heads SET cum = 0");
+
   const pay = (s: RunningDaemon, agent: string, usd: number) =>
     post(`${s.url}/v1/intents`, agentTokens[agent]!, { agent, action: "pay", params: { usd: String(usd) }, context: {} });
 
@@ -150,7 +153,7 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
 
   it("8 concurrent redemptions of one attestation spread over the 4 sidecars: exactly one wins", async () => {
     // a wire is held; get an attestation through a hold approved on two other sidecars, then redeem it 8 times
-    await sql.query("DELETE FROM fleet_ledger"); // room under the cap for the next tests
+    await resetLedger(); // room under the cap for the next tests
     const a = await post(`${sidecars[0]!.url}/v1/intents`, agentTokens.bot0!, { agent: "bot0", action: "pay", params: { usd: "1" }, context: {} });
     expect(a.body.decision).toBe("APPROVED");
     const redemptions = await Promise.all(
@@ -214,7 +217,7 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
   }, 60_000);
 
   it("PostgreSQL stopped mid-load: only DENIED or 503, never APPROVED; service resumes when it returns", async () => {
-    await sql.query("DELETE FROM fleet_ledger");
+    await resetLedger();
     const answers: (Answer & { sent: number })[] = [];
     let stop = false;
     const load = Promise.all(
@@ -256,7 +259,7 @@ describe.skipIf(skip !== undefined)("fleet mode on PostgreSQL (4 sidecars, one s
   }, 120_000);
 
   it("SIGKILL of a sidecar under load loses no decision it answered", async () => {
-    await sql.query("DELETE FROM fleet_ledger");
+    await resetLedger();
     const victim = sidecars[3]!;
     const answered: Answer[] = [];
     let stop = false;

@@ -50,14 +50,52 @@ class JobFailed {
   ) {}
 }
 
-/** Locks the head rows of soft-limit streams (created on first use) in the order given, which callers sort: one
- * statement, since ON CONFLICT DO UPDATE takes the row lock of an existing row as FOR UPDATE would. */
-export async function lockStreams(c: PgClient, ids: string[], scopes: string[]): Promise<void> {
-  await c.query(
-    `INSERT INTO fleet_ledger_heads (limit_id, scope_key) SELECT * FROM unnest($1::text[], $2::text[])
-       ON CONFLICT (limit_id, scope_key) DO UPDATE SET limit_id = EXCLUDED.limit_id`,
-    [ids, scopes],
+/**
+ * Locks the head rows of ledger streams (created on first use) in the order given, which callers sort, and returns
+ * each one's running total and the window's base. One statement: ON CONFLICT DO UPDATE takes the row lock of an
+ * existing head as FOR UPDATE would and returns its latest committed cum. The base (the cum of the last entry at or
+ * before the window's start) comes from the statement's snapshot; entries that old were committed before any
+ * transaction now running began, so the snapshot has them (an entry it missed would only make the total larger).
+ * `windowMs` 0: no window wanted (pseudo-streams).
+ */
+export async function lockStreams(
+  c: PgClient,
+  ids: string[],
+  scopes: string[],
+  windowMs: number[],
+): Promise<Map<string, { cum: number; base: number }>> {
+  const r = await c.query<{ limit_id: string; scope_key: string; cum: number; base: number }>(
+    `WITH s AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS s(limit_id, scope_key, win, ord)),
+          h AS (INSERT INTO fleet_ledger_heads (limit_id, scope_key) SELECT limit_id, scope_key FROM s ORDER BY ord
+                  ON CONFLICT (limit_id, scope_key) DO UPDATE SET limit_id = EXCLUDED.limit_id
+                RETURNING limit_id, scope_key, cum)
+     SELECT h.limit_id, h.scope_key, h.cum,
+            CASE WHEN s.win = 0 THEN 0 ELSE coalesce((SELECT l.cum FROM fleet_ledger l
+              WHERE l.limit_id = h.limit_id AND l.scope_key = h.scope_key AND l.ts <= now() - s.win * interval '1 millisecond'
+              ORDER BY l.ts DESC, l.cum DESC LIMIT 1), 0) END AS base
+       FROM h JOIN s ON s.limit_id = h.limit_id AND s.scope_key = h.scope_key`,
+    [ids, scopes, windowMs],
   );
+  return new Map(r.rows.map((row) => [streamKey(row.limit_id, row.scope_key), { cum: Number(row.cum), base: Number(row.base) }]));
+}
+
+/** Ledger entries and the heads' new running totals, as one statement's CTE parameters (see writeLedger). */
+export interface LedgerWrites {
+  rows: { limitId: string; scope: string; units: number; cum: number; intentId: string }[];
+  heads: Map<string, { limitId: string; scope: string; cum: number }>;
+}
+
+export function newLedgerWrites(): LedgerWrites {
+  return { rows: [], heads: new Map() };
+}
+
+/** Adds a reservation: its entry carries the stream's running total after it; the head follows. */
+export function addEntry(w: LedgerWrites, cums: Map<string, { cum: number }>, limitId: string, scope: string, units: number, intentId: string): void {
+  const k = streamKey(limitId, scope);
+  const head = cums.get(k)!;
+  head.cum += units;
+  w.rows.push({ limitId, scope, units, cum: head.cum, intentId });
+  w.heads.set(k, { limitId, scope, cum: head.cum });
 }
 
 /** The pseudo-stream whose head row serializes one agent's hold count (holds.max_open_per_agent) fleet-wide. */
@@ -145,38 +183,41 @@ export class PgDecisions implements SharedDecisions {
       // an approval may turn PENDING at a crossed cap: its agent's hold count is locked too
       if (j.effect === "hold" || (charges[i]?.length ?? 0) > 0) holdAgents.add(j.intent.agent);
     }
+    // window totals (head cum − base), kept up to date as this batch reserves
     const totals = new Map<string, number>();
-    const open = new Map<string, number>();
-    let nowMs = 0;
+    let cums = new Map<string, { cum: number; base: number }>();
     if (streams.size > 0 || holdAgents.size > 0) {
       const locks = [
-        ...[...streams.values()].map((st) => [st.limitId, st.scope] as const),
-        ...[...holdAgents].map((a) => [HOLDS_STREAM, a] as const),
-      ].sort(compareStreams);
-      await lockStreams(c, locks.map((l) => l[0]), locks.map((l) => l[1]));
-      const list = [...streams.values()];
-      const r = await c.query<{ k: string; a: string | null; b: string | null; n: number }>(
-        `SELECT 'l' AS k, s.limit_id AS a, s.scope_key AS b, coalesce((SELECT sum(l.amount) FROM fleet_ledger l
-            WHERE l.limit_id = s.limit_id AND l.scope_key = s.scope_key AND l.ts > now() - s.win * interval '1 millisecond'), 0)::bigint AS n
-           FROM unnest($1::text[], $2::text[], $3::bigint[]) AS s(limit_id, scope_key, win)
+        ...[...streams.values()].map((st) => [st.limitId, st.scope, st.windowMs] as const),
+        ...[...holdAgents].map((a) => [HOLDS_STREAM, a, 0] as const),
+      ].sort((a, b) => compareStreams([a[0], a[1]], [b[0], b[1]]));
+      cums = await lockStreams(c, locks.map((l) => l[0]), locks.map((l) => l[1]), locks.map((l) => l[2]));
+      for (const [k, v] of cums) totals.set(k, v.cum - v.base);
+    }
+    // open holds per agent and database time: read only when this batch creates a hold (its agents are locked)
+    let open: Map<string, number> | undefined;
+    let nowMs = 0;
+    const holdCounts = async (): Promise<Map<string, number>> => {
+      if (open) return open;
+      const r = await c.query<{ k: string; a: string | null; n: number }>(
+        `SELECT 'h' AS k, agent AS a, count(*)::bigint AS n FROM fleet_holds
+          WHERE agent = ANY($1::text[]) AND state = 'pending' AND expires_at > (extract(epoch FROM now()) * 1000)::bigint GROUP BY agent
          UNION ALL
-         SELECT 'h', agent, NULL, count(*)::bigint FROM fleet_holds
-          WHERE agent = ANY($4::text[]) AND state = 'pending' AND expires_at > (extract(epoch FROM now()) * 1000)::bigint GROUP BY agent
-         UNION ALL
-         SELECT 'n', NULL, NULL, (extract(epoch FROM now()) * 1000)::bigint`,
-        [list.map((st) => st.limitId), list.map((st) => st.scope), list.map((st) => st.windowMs), [...holdAgents]],
+         SELECT 'n', NULL, (extract(epoch FROM now()) * 1000)::bigint`,
+        [[...holdAgents]],
       );
+      open = new Map();
       for (const row of r.rows) {
-        if (row.k === "l") totals.set(streamKey(row.a!, row.b!), Number(row.n));
-        else if (row.k === "h") open.set(row.a!, Number(row.n));
+        if (row.k === "h") open.set(row.a!, Number(row.n));
         else nowMs = Number(row.n);
       }
-    }
+      return open;
+    };
+    const ledger = newLedgerWrites();
 
     // 2. the jobs, in order; writes collected and sent in a few multi-row statements at the end
     const outs: SharedOutcome[] = [];
     const intents: IntentRecord[] = [];
-    const ledger: { limitId: string; scope: string; units: number; intentId: string }[] = [];
     const holds: { rec: IntentRecord; job: SharedJob; hold: HoldSummary; reasons: Reason[]; createdAt: number; expiresAt: number }[] = [];
     const events: ChainEvent[] = [];
     for (const i of order) {
@@ -219,7 +260,7 @@ export class PgDecisions implements SharedDecisions {
             const total = totals.get(streamKey(ch.limit.id, ch.scopeKey)) ?? 0;
             if (total + ch.units <= Math.round(ch.limit.max * UNITS)) continue;
             const rate = (ch as RateCharge).rate;
-            if (rate) rated[rate.onExceed].push(rateExceeded(rate, ch.scopeKey, await this.pivot(c, ch), nowMs));
+            if (rate) rated[rate.onExceed].push(rateExceeded(rate, ch.scopeKey, await this.pivot(c, ch), j.now.getTime()));
             else over.push(exceeded(ch, total));
           }
           if (rated.deny.length > 0) {
@@ -232,7 +273,7 @@ export class PgDecisions implements SharedDecisions {
             for (const ch of mine) {
               const k = streamKey(ch.limit.id, ch.scopeKey);
               totals.set(k, (totals.get(k) ?? 0) + ch.units);
-              ledger.push({ limitId: ch.limit.id, scope: ch.scopeKey, units: ch.units, intentId: j.id });
+              addEntry(ledger, cums, ch.limit.id, ch.scopeKey, ch.units, j.id);
             }
           }
         }
@@ -241,13 +282,14 @@ export class PgDecisions implements SharedDecisions {
         if (decision === "PENDING") {
           const policy = this.o.holdsPolicy(j.policy);
           const max = policy.maxOpenPerAgent ?? DEFAULT_MAX_OPEN_PER_AGENT;
-          const n = open.get(j.intent.agent) ?? 0;
+          const counts = await holdCounts();
+          const n = counts.get(j.intent.agent) ?? 0;
           if (n >= max) {
             const cap = new HoldCapReached(j.intent.agent, max);
             decision = "DENIED";
             reasons = [cap.reason, ...reasons];
           } else {
-            open.set(j.intent.agent, n + 1);
+            counts.set(j.intent.agent, n + 1);
             terms = holdTerms(reasons, policy);
             hold = {
               id: `hold_${randomUUID()}`,
@@ -305,8 +347,11 @@ export class PgDecisions implements SharedDecisions {
       `WITH i AS (INSERT INTO fleet_intents (id, node_id, agent, action, decision, record)
                     SELECT s.id, $1, s.agent, s.action, s.decision, s.record
                       FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS s(id, agent, action, decision, record)),
-            l AS (INSERT INTO fleet_ledger (limit_id, scope_key, ts, amount, intent_id)
-                    SELECT s.l, s.k, now(), s.a, s.i FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[]) AS s(l, k, a, i)),
+            l AS (INSERT INTO fleet_ledger (limit_id, scope_key, ts, amount, cum, intent_id)
+                    SELECT s.l, s.k, clock_timestamp(), s.a, s.c, s.i FROM unnest($7::text[], $8::text[], $9::bigint[], $10::text[], $33::bigint[])
+                      AS s(l, k, a, i, c)),
+            lh AS (UPDATE fleet_ledger_heads h SET cum = s.c FROM unnest($34::text[], $35::text[], $36::bigint[]) AS s(l, k, c)
+                    WHERE h.limit_id = s.l AND h.scope_key = s.k),
             h AS (INSERT INTO fleet_holds (id, intent_id, origin, agent, action, intent, digest, reasons, rules, policy_digest,
                     state, approvals_required, created_at, expires_at)
                     SELECT s.id, s.intent_id, $1, s.agent, s.action, s.intent, s.digest, s.reasons, s.rules, s.policy_digest,
@@ -324,10 +369,10 @@ export class PgDecisions implements SharedDecisions {
         intents.map((r) => r.action),
         intents.map((r) => r.decision),
         intents.map((r) => JSON.stringify(r)),
-        ledger.map((l) => l.limitId),
-        ledger.map((l) => l.scope),
-        ledger.map((l) => l.units),
-        ledger.map((l) => l.intentId),
+        ledger.rows.map((l) => l.limitId),
+        ledger.rows.map((l) => l.scope),
+        ledger.rows.map((l) => l.units),
+        ledger.rows.map((l) => l.intentId),
         ...[0, 1, 2, 3, 4, 5, 6, 7, 8].map((k) => col(holdRows, k)),
         holds.map((h) => h.hold.approvals_required),
         holds.map((h) => h.createdAt),
@@ -337,6 +382,10 @@ export class PgDecisions implements SharedDecisions {
         chain.to.hash,
         chain.from.seq,
         chain.from.hash,
+        ledger.rows.map((l) => l.cum),
+        [...ledger.heads.values()].map((h) => h.limitId),
+        [...ledger.heads.values()].map((h) => h.scope),
+        [...ledger.heads.values()].map((h) => h.cum),
       ],
     );
     if (written.rowCount !== 1) throw new ChainMoved(this.o.node);

@@ -12,7 +12,7 @@ import { limitCharges } from "../../limits/ledger.ts";
 import type { SoftLimit } from "../../limits/types.ts";
 import type { PrincipalLookup } from "../../principals.ts";
 import type { ChainEvent, NodeChain } from "./audit-chain.ts";
-import { compareStreams, lockStreams, rateCharges } from "./decisions.ts";
+import { addEntry, compareStreams, lockStreams, newLedgerWrites, rateCharges } from "./decisions.ts";
 import type { RateLimit } from "../../limits/rate.ts";
 import { errorMessage, type FleetPool, type PgClient } from "./pool.ts";
 import { StoreUnavailable } from "../unavailable.ts";
@@ -350,11 +350,24 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
     charges.sort((a, b) => compareStreams([a.limit.id, a.scopeKey], [b.limit.id, b.scopeKey]));
     const ids = charges.map((ch) => ch.limit.id);
     const scopes = charges.map((ch) => ch.scopeKey);
-    await lockStreams(c, ids, scopes);
+    const cums = await lockStreams(c, ids, scopes, charges.map(() => 0));
+    const w = newLedgerWrites();
+    for (const ch of charges) addEntry(w, cums, ch.limit.id, ch.scopeKey, ch.units, row.intent_id);
     await c.query(
-      `INSERT INTO fleet_ledger (limit_id, scope_key, ts, amount, intent_id)
-         SELECT s.l, s.k, now(), s.a, $4 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS s(l, k, a) ON CONFLICT DO NOTHING`,
-      [ids, scopes, charges.map((ch) => ch.units), row.intent_id],
+      `WITH l AS (INSERT INTO fleet_ledger (limit_id, scope_key, ts, amount, cum, intent_id)
+                    SELECT s.l, s.k, clock_timestamp(), s.a, s.c, $5 FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS s(l, k, a, c))
+       UPDATE fleet_ledger_heads h SET cum = s.c FROM unnest($6::text[], $7::text[], $8::bigint[]) AS s(l, k, c)
+        WHERE h.limit_id = s.l AND h.scope_key = s.k`,
+      [
+        w.rows.map((r) => r.limitId),
+        w.rows.map((r) => r.scope),
+        w.rows.map((r) => r.units),
+        w.rows.map((r) => r.cum),
+        row.intent_id,
+        [...w.heads.values()].map((h) => h.limitId),
+        [...w.heads.values()].map((h) => h.scope),
+        [...w.heads.values()].map((h) => h.cum),
+      ],
     );
   }
 

@@ -49,11 +49,14 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         PRIMARY KEY (agent, key)
       );
-      -- soft limits: one head row per (limit, scope) stream, locked FOR UPDATE by check-and-reserve, so concurrent
-      -- reservations on one cap are serialized fleet-wide; entries carry database time
+      -- soft limits and rate limits: one head row per (limit, scope) stream, locked by check-and-reserve, so concurrent
+      -- reservations on one cap are serialized fleet-wide. The head carries the stream's running total (cum) and each
+      -- entry the running total after it, so a window's total is the head's cum minus the cum of the last entry
+      -- before the window: one index probe, read in the statement that takes the lock. Entries carry database time.
       CREATE TABLE fleet_ledger_heads (
-        limit_id  TEXT NOT NULL,
-        scope_key TEXT NOT NULL,
+        limit_id  TEXT   NOT NULL,
+        scope_key TEXT   NOT NULL,
+        cum       BIGINT NOT NULL DEFAULT 0,
         PRIMARY KEY (limit_id, scope_key)
       );
       CREATE TABLE fleet_ledger (
@@ -61,10 +64,11 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         scope_key TEXT        NOT NULL,
         ts        TIMESTAMPTZ NOT NULL,
         amount    BIGINT      NOT NULL, -- millionths of the measure
+        cum       BIGINT      NOT NULL, -- the stream's running total, this entry included
         intent_id TEXT        NOT NULL,
         PRIMARY KEY (intent_id, limit_id)
       );
-      CREATE INDEX fleet_ledger_window ON fleet_ledger (limit_id, scope_key, ts);
+      CREATE INDEX fleet_ledger_window ON fleet_ledger (limit_id, scope_key, ts, cum);
       CREATE TABLE fleet_holds (
         id                 TEXT PRIMARY KEY,
         intent_id          TEXT NOT NULL UNIQUE,
