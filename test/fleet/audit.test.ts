@@ -144,6 +144,15 @@ describe.skipIf(skip !== undefined)("audit in fleet mode (2 sidecars, one Postgr
     const viaEnv = verify([], { INTENT_SIDECAR_DATABASE_URL: url });
     expect(viaEnv.status, viaEnv.stderr).toBe(0);
     expect(viaEnv.lines).toHaveLength(2);
+    const json = verify(["--store", url, "--json"]);
+    expect(json.status, json.stderr).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { node: string; ok: boolean; rows: number; unsigned_rows: number }[];
+    expect(parsed.map((p) => p.node).sort()).toEqual([...nodes].sort());
+    expect(parsed.every((p) => p.ok && p.rows > 0 && p.unsigned_rows === 0)).toBe(true);
+    // --store sqlite: the data dir's own chain, as on a single host
+    const local = verify(["--store", "sqlite", "--data-dir", join(dir, "node0")]);
+    expect(local.status, local.stderr).toBe(0);
+    expect(local.stdout).toMatch(/^audit chain ok: /);
   }, 60_000);
 
   it("export merges both chains by time (ts, node, seq), node_id on each row", async () => {
