@@ -42,6 +42,7 @@ export function openPool(url: string, opts: { max?: number; statementTimeoutMs?:
     query_timeout: (opts.statementTimeoutMs ?? 5000) + 1000,
     application_name: "intent-sidecar",
     types,
+    pipeline: true, // see tx(): statements are sent without waiting for the previous one's answer
   });
   const listeners: ((h: StoreHealth) => void)[] = [];
   const health: StoreHealth = { up: true, since: Date.now() };
@@ -73,8 +74,11 @@ export function openPool(url: string, opts: { max?: number; statementTimeoutMs?:
       }
       let broken = false;
       try {
-        await client.query("BEGIN");
+        // pipelined: BEGIN goes out with the transaction's first statement instead of a round trip of its own (a
+        // BEGIN that failed fails the connection, so nothing after it can run outside the transaction)
+        const begin = client.query("BEGIN");
         const out = await fn(client);
+        await begin;
         await client.query("COMMIT");
         mark(true);
         return out;
