@@ -77,6 +77,9 @@ export function openPool(url: string, opts: { max?: number; statementTimeoutMs?:
         // pipelined: BEGIN goes out with the transaction's first statement instead of a round trip of its own (a
         // BEGIN that failed fails the connection, so nothing after it can run outside the transaction)
         const begin = client.query("BEGIN");
+        // when fn fails first (a connection killed mid-batch) nobody awaits BEGIN: its rejection must not be unhandled
+        // (that would end the process); the success path below still awaits it and sees its error
+        begin.catch(() => undefined);
         const out = await fn(client);
         await begin;
         await client.query("COMMIT");

@@ -1,0 +1,369 @@
+// Fleet mode under attack: a misbehaving agent, operator or database against three real sidecar processes on one
+// real PostgreSQL (test/fleet/postgres.ts). Each test tries to obtain a wrong APPROVED or a lost / duplicated effect
+// and shows that it is refused (or, when marked skip, names the hole that remains).
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { SignJWT, generateKeyPair } from "jose";
+import pg from "pg";
+import { runCli, spawnDaemon, type RunningDaemon } from "../cli/daemon-process.ts";
+import { pgSkipReason, startPostgres, type PgCluster } from "./postgres.ts";
+
+const skip = pgSkipReason();
+if (skip) console.warn(`[fleet attack] skipped: ${skip}`);
+
+const CAP_USD = 1_000;
+const POLICY = `
+actions:
+  allow: ["pay", "wire.send", "ping", "tick"]
+rate_limits:
+  - id: ping-burst
+    actions: ["ping"]
+    scope: tenant
+    max: 3
+    per: 1m
+  - id: tick-tiny
+    actions: ["tick"]
+    scope: tenant
+    max: 2
+    per: 1s
+custom:
+  - id: big-wire
+    hold: 'intent.action == "wire.send"'
+    reason: wires need two operators
+soft_limits:
+  - id: tenant-usd
+    actions: ["pay"]
+    measure: 'double(intent.params.usd)'
+    scope: tenant
+    window: 1h
+    max: ${CAP_USD}
+holds:
+  approvals_required: 2
+  max_open_per_agent: 1000
+`;
+const AGENTS = ["bot0", "bot1", "bot2", "bot3"];
+const agentTokens = Object.fromEntries(AGENTS.map((a) => [a, `tok-${a}-0123456789`]));
+const OPS = { alice: "op-alice-0123456789", bob: "op-bob-0123456789", carol: "op-carol-0123456789" };
+const EXEC = "exec-0123456789abcdef";
+
+type Answer = { status: number; body: Record<string, any> };
+
+async function post(url: string, token: string, body: unknown): Promise<Answer> {
+  const r = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  return { status: r.status, body: (await r.json().catch(() => ({}))) as Record<string, any> };
+}
+
+async function get(url: string, token: string): Promise<Answer> {
+  const r = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  return { status: r.status, body: (await r.json().catch(() => ({}))) as Record<string, any> };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one PostgreSQL)", () => {
+  let cluster: PgCluster;
+  let dir: string;
+  let configFile: string;
+  const sidecars: RunningDaemon[] = [];
+  let sql: pg.Pool;
+
+  const start = (i: number) =>
+    spawnDaemon(["--config", configFile, "--data-dir", join(dir, `node${i}`)], {}, { dev: false, readyTimeoutMs: 60_000 });
+
+  beforeAll(async () => {
+    cluster = await startPostgres();
+    dir = mkdtempSync(join(tmpdir(), "intent-sidecar-fleet-attack-"));
+    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    configFile = join(dir, "sidecar.yaml");
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        policy: "policy.yaml",
+        store: cluster.url,
+        agent_tokens: agentTokens,
+        operator_tokens: OPS,
+        executor_tokens: { exec: EXEC },
+        principals: Object.fromEntries(AGENTS.map((a) => [a, { tenant: "acme" }])),
+      }),
+    );
+    sidecars.push(...(await Promise.all([0, 1, 2].map(start))));
+    sql = new pg.Pool({ connectionString: cluster.url, max: 3 });
+    sql.on("error", () => undefined);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const [i, s] of sidecars.entries())
+      if (s.child.exitCode !== null) console.warn(`[fleet attack] sidecar ${i} exited ${s.child.exitCode}: ${s.stderr().slice(-1500)}`);
+    await Promise.all(sidecars.map((s) => s.stop()));
+    await sql?.end();
+    cluster?.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const resetLedger = () => sql.query("DELETE FROM fleet_ledger; UPDATE fleet_ledger_heads SET cum = 0");
+  const intent = (agent: string, action: string, params: Record<string, unknown>, key?: string) => ({
+    agent,
+    action,
+    params,
+    context: {},
+    ...(key ? { idempotency_key: key } : {}),
+  });
+  const decide = (s: RunningDaemon, body: ReturnType<typeof intent>) => post(`${s.url}/v1/intents`, agentTokens[body.agent]!, body);
+  const usdReserved = async () =>
+    Number((await sql.query("SELECT coalesce(sum(amount), 0)::bigint AS s FROM fleet_ledger WHERE limit_id = 'tenant-usd'")).rows[0].s) / 1e6;
+
+  it("one idempotency key, 4 different amounts, 12 concurrent sends over 3 sidecars: one decision, one reservation", async () => {
+    await resetLedger();
+    const key = `k-${randomUUID()}`;
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, (_, k) => decide(sidecars[k % 3]!, intent("bot0", "pay", { usd: String(100 + (k % 4) * 100) }, key))),
+    );
+    const won = answers.filter((a) => a.status === 200);
+    // every 200 is the same decision (the winner or its replays); every other send is a 409 conflict
+    expect(new Set(won.map((a) => a.body.intent_id)).size).toBe(1);
+    expect(answers.filter((a) => a.status === 409).every((a) => a.body.error === "idempotency_conflict")).toBe(true);
+    expect(won.length + answers.filter((a) => a.status === 409).length).toBe(12);
+    const winner = await sql.query("SELECT record FROM fleet_intents WHERE id = $1", [won[0]!.body.intent_id]);
+    const usd = Number(JSON.parse(winner.rows[0].record).intent?.params?.usd ?? won[0]!.body.intent?.params?.usd ?? NaN);
+    const reserved = await usdReserved();
+    expect(reserved).toBeGreaterThan(0);
+    if (!Number.isNaN(usd)) expect(reserved).toBe(usd);
+    expect((await sql.query("SELECT count(*)::int AS n FROM fleet_ledger WHERE limit_id = 'tenant-usd'")).rows[0].n).toBe(1);
+  }, 60_000);
+
+  it("idempotent replays at a full cap: the same key never reserves twice, a fresh key is PENDING", async () => {
+    await resetLedger();
+    const key = `k-${randomUUID()}`;
+    const body = intent("bot1", "pay", { usd: String(CAP_USD) }, key);
+    const answers = await Promise.all(Array.from({ length: 9 }, (_, k) => decide(sidecars[k % 3]!, body)));
+    expect(answers.every((a) => a.body.decision === "APPROVED")).toBe(true);
+    expect(new Set(answers.map((a) => a.body.intent_id)).size).toBe(1);
+    expect(await usdReserved()).toBe(CAP_USD);
+    const fresh = await decide(sidecars[2]!, intent("bot2", "pay", { usd: "1" }));
+    expect(fresh.body.decision).toBe("PENDING");
+  }, 60_000);
+
+  it("a replay of a rate-limited DENIED intent on another sidecar stays DENIED and carries no attestation", async () => {
+    const keys = Array.from({ length: 8 }, () => `k-${randomUUID()}`);
+    const first = await Promise.all(keys.map((key, k) => decide(sidecars[k % 3]!, intent("bot3", "ping", { k }, key))));
+    expect(first.filter((a) => a.body.decision === "APPROVED").length).toBeLessThanOrEqual(3);
+    const denied = keys.filter((_, k) => first[k]!.body.decision === "DENIED");
+    expect(denied.length).toBeGreaterThanOrEqual(5);
+    for (const [k, key] of keys.entries()) {
+      if (first[k]!.body.decision !== "DENIED") continue;
+      const again = await decide(sidecars[(k + 1) % 3]!, intent("bot3", "ping", { k }, key));
+      expect(again.body.decision).toBe("DENIED");
+      expect(again.body.intent_id).toBe(first[k]!.body.intent_id);
+      expect(again.body.attestation).toBeUndefined();
+    }
+  }, 60_000);
+
+  it("a rate limit with a 1 s window: 30 concurrent ticks never put 3 approvals in one second of database time", async () => {
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, k) => decide(sidecars[k % 3]!, intent(AGENTS[k % 4]!, "tick", { k }))));
+    const approved = answers.filter((a) => a.body.decision === "APPROVED").length;
+    expect(approved).toBeGreaterThanOrEqual(1);
+    expect(approved).toBeLessThanOrEqual(2 * 3); // the burst lasts well under 3 s on this machine
+    const ts = (
+      await sql.query<{ ms: number }>(
+        "SELECT (extract(epoch FROM ts) * 1000)::float8 AS ms FROM fleet_ledger WHERE limit_id LIKE '%tick-tiny' ORDER BY ts",
+      )
+    ).rows.map((r) => Number(r.ms));
+    expect(ts.length).toBe(approved);
+    for (let i = 2; i < ts.length; i++) expect(ts[i]! - ts[i - 2]!).toBeGreaterThanOrEqual(1000);
+  }, 60_000);
+
+  it("one operator approving one hold through all 3 sidecars at once counts once (quorum 2 stays unmet)", async () => {
+    const held = await decide(sidecars[0]!, intent("bot0", "wire.send", { usd: "5" }));
+    expect(held.status).toBe(202);
+    const id = held.body.hold.id as string;
+    const tries = await Promise.all(sidecars.flatMap((s) => [0, 1].map(() => post(`${s.operatorUrl}/v1/holds/${id}/approve`, OPS.alice, {}))));
+    expect(tries.filter((t) => t.status === 200)).toHaveLength(1);
+    expect(tries.filter((t) => t.status === 409)).toHaveLength(5);
+    const view = await get(`${sidecars[2]!.operatorUrl}/v1/holds/${id}`, OPS.bob);
+    expect(view.body.state).toBe("pending");
+    expect(view.body.approvals).toHaveLength(1);
+    const rows = await sql.query("SELECT count(*)::int AS n FROM fleet_hold_approvals WHERE hold_id = $1", [id]);
+    expect(rows.rows[0].n).toBe(1);
+  }, 60_000);
+
+  it("deny racing the quorum's last approval on other sidecars: one wins, and the agent sees exactly that outcome", async () => {
+    for (let round = 0; round < 4; round++) {
+      const held = await decide(sidecars[round % 3]!, intent("bot1", "wire.send", { usd: "5", round }));
+      const id = held.body.hold.id as string;
+      expect((await post(`${sidecars[1]!.operatorUrl}/v1/holds/${id}/approve`, OPS.alice, {})).status).toBe(200);
+      const [approve, deny] = await Promise.all([
+        post(`${sidecars[(round + 1) % 3]!.operatorUrl}/v1/holds/${id}/approve`, OPS.bob, {}),
+        post(`${sidecars[(round + 2) % 3]!.operatorUrl}/v1/holds/${id}/deny`, OPS.carol, { reason: "no" }),
+      ]);
+      expect([approve.status, deny.status].sort()).toEqual([200, 409]);
+      const outcome = approve.status === 200 ? "APPROVED" : "DENIED";
+      let seen = "";
+      for (let i = 0; i < 20 && seen !== outcome; i++) {
+        seen = (await get(`${sidecars[round % 3]!.url}/v1/intents/${held.body.intent_id}?wait=5`, agentTokens.bot1!)).body.decision;
+      }
+      expect(seen).toBe(outcome);
+      const hold = await sql.query("SELECT state FROM fleet_holds WHERE id = $1", [id]);
+      expect(hold.rows[0].state).toBe(outcome === "APPROVED" ? "approved" : "denied");
+    }
+  }, 120_000);
+
+  it("approving a hold after its expiry (database time) is refused on every sidecar", async () => {
+    const held = await decide(sidecars[0]!, intent("bot2", "wire.send", { usd: "5" }));
+    const id = held.body.hold.id as string;
+    await post(`${sidecars[1]!.operatorUrl}/v1/holds/${id}/approve`, OPS.alice, {});
+    // time passes: the hold's expiry is now behind the database clock (the sweeper may or may not have run yet)
+    await sql.query("UPDATE fleet_holds SET expires_at = (extract(epoch FROM now()) * 1000)::bigint - 1 WHERE id = $1", [id]);
+    const late = await Promise.all(sidecars.map((s) => post(`${s.operatorUrl}/v1/holds/${id}/approve`, OPS.bob, {})));
+    expect(late.map((a) => a.status)).toEqual([409, 409, 409]);
+    const agent = await get(`${sidecars[0]!.url}/v1/intents/${held.body.intent_id}?wait=3`, agentTokens.bot2!);
+    expect(agent.body.decision).not.toBe("APPROVED");
+    expect(agent.body.attestation).toBeUndefined();
+  }, 60_000);
+
+  it("forged attestations with unknown kids at every sidecar: all refused, and the key refresh is not a query amplifier", async () => {
+    const { privateKey } = await generateKeyPair("EdDSA", { crv: "Ed25519" });
+    const forge = async (jti: string) =>
+      new SignJWT({ decision: "APPROVED" })
+        .setProtectedHeader({ alg: "EdDSA", kid: `forged-${randomUUID()}` })
+        .setJti(jti)
+        .setIssuer("intent-sidecar")
+        .setAudience("executor")
+        .setIssuedAt()
+        .setExpirationTime("2m")
+        .sign(privateKey);
+    const keyReads = async () => {
+      await sleep(1200); // backends report their statistics about once a second
+      const r = await sql.query("SELECT (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::bigint AS n FROM pg_stat_user_tables WHERE relname = 'fleet_keys'");
+      return Number(r.rows[0].n);
+    };
+    const idle0 = await keyReads();
+    await sleep(2000);
+    const idle = (await keyReads()) - idle0;
+    const before = await keyReads();
+    const t0 = Date.now();
+    const tokens = await Promise.all(Array.from({ length: 300 }, (_, k) => forge(`intent_forged_${k}`)));
+    const answers = await Promise.all(
+      tokens.map((t, k) => post(`${sidecars[k % 3]!.url}/v1/attestations/intent_forged_${k}/redeem`, EXEC, { attestation: t })),
+    );
+    const took = Date.now() - t0;
+    const flood = (await keyReads()) - before;
+    expect(answers.every((a) => a.status === 403)).toBe(true);
+    expect((await sql.query("SELECT count(*)::int AS n FROM fleet_redemptions WHERE jti LIKE 'intent_forged_%'")).rows[0].n).toBe(0);
+    // at most one refresh per sidecar per second of flood, on top of the background refreshes
+    expect(flood).toBeLessThanOrEqual(idle * 2 + 3 * Math.ceil(took / 1000 + 2) + 10);
+  }, 60_000);
+
+  it("backends killed (pg_terminate_backend) again and again under load: no APPROVED without a committed APPROVED record; cap kept", async () => {
+    await resetLedger();
+    const answers: Answer[] = [];
+    let stop = false;
+    const load = Promise.all(
+      Array.from({ length: 12 }, async (_, k) => {
+        while (!stop) answers.push(await decide(sidecars[k % 3]!, intent(AGENTS[k % 4]!, "pay", { usd: "10" })).catch(() => ({ status: 0, body: {} })));
+      }),
+    );
+    const killer = new pg.Client({ connectionString: cluster.url });
+    await killer.connect();
+    let killed = 0;
+    for (let i = 0; i < 25; i++) {
+      await sleep(80);
+      const r = await killer.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'intent-sidecar'");
+      killed += r.rows[0].n;
+    }
+    await killer.end();
+    await sleep(1500); // reconnect
+    const during = answers.length;
+    stop = true;
+    await load;
+    expect(killed).toBeGreaterThan(0);
+    const approved = answers.filter((a) => a.body.decision === "APPROVED");
+    const rows = await sql.query<{ id: string; decision: string }>("SELECT id, decision FROM fleet_intents WHERE id = ANY($1::text[])", [
+      approved.map((a) => a.body.intent_id),
+    ]);
+    const stored = new Map(rows.rows.map((r) => [r.id, r.decision]));
+    for (const a of approved) expect(stored.get(a.body.intent_id)).toBe("APPROVED");
+    const entries = await sql.query("SELECT count(DISTINCT intent_id)::int AS n FROM fleet_ledger WHERE intent_id = ANY($1::text[])", [
+      approved.map((a) => a.body.intent_id),
+    ]);
+    expect(entries.rows[0].n).toBe(approved.length);
+    expect(await usdReserved()).toBeLessThanOrEqual(CAP_USD);
+    expect(answers.every((a) => a.status === 0 || ["APPROVED", "DENIED", "PENDING"].includes(a.body.decision) || a.status === 503)).toBe(true);
+    expect(during).toBeGreaterThan(0);
+    // service resumed without restart
+    await resetLedger();
+    expect((await decide(sidecars[0]!, intent("bot0", "pay", { usd: "1" }))).body.decision).toBe("APPROVED");
+  }, 120_000);
+
+  it("a statement timeout mid-batch (the cap's head row locked for 7 s): DENIED, nothing approved, then service resumes", async () => {
+    await resetLedger();
+    const blocker = new pg.Client({ connectionString: cluster.url });
+    await blocker.connect();
+    await blocker.query("BEGIN");
+    await blocker.query("SELECT * FROM fleet_ledger_heads WHERE limit_id = 'tenant-usd' FOR UPDATE");
+    const answers = await Promise.all(sidecars.map((s, i) => decide(s, intent(AGENTS[i]!, "pay", { usd: "1" }))));
+    await blocker.query("ROLLBACK");
+    await blocker.end();
+    expect(answers.map((a) => a.body.decision)).toEqual(["DENIED", "DENIED", "DENIED"]);
+    const rows = await sql.query("SELECT count(*)::int AS n FROM fleet_intents WHERE id = ANY($1::text[]) AND decision <> 'DENIED'", [
+      answers.map((a) => a.body.intent_id),
+    ]);
+    expect(rows.rows[0].n).toBe(0);
+    expect(await usdReserved()).toBe(0);
+    const again = await Promise.all(sidecars.map((s, i) => decide(s, intent(AGENTS[i]!, "pay", { usd: "1" }))));
+    expect(again.map((a) => a.body.decision)).toEqual(["APPROVED", "APPROVED", "APPROVED"]);
+  }, 60_000);
+
+  // HOLE (not fixed; needs a pipeline change): the shared record commits APPROVED (with claims) before the local
+  // journal is written. While node 0's journal write waits (here: its SQLite file is locked by another process; also
+  // a full disk), an idempotent replay on node 1 reads the committed record and gets an APPROVED answer with an
+  // attestation. Node 0 then fails its journal, answers DENIED and revokes the shared record, but the attestation
+  // handed out by node 1 stays valid and redeemable (redemption does not check the record's decision).
+  it.skip("a replay on another sidecar while the origin's local journal fails never yields an attestation for a revoked decision", async () => {
+    await resetLedger();
+    const key = `k-${randomUUID()}`;
+    const body = intent("bot0", "pay", { usd: "1" }, key);
+    const local = new Database(join(dir, "node0", "intent-sidecar.db"));
+    local.pragma("busy_timeout = 10000");
+    local.exec("BEGIN EXCLUSIVE");
+    const origin = decide(sidecars[0]!, body);
+    await sleep(1000);
+    const replay = await decide(sidecars[1]!, body);
+    await sleep(5000);
+    local.exec("ROLLBACK");
+    local.close();
+    const first = await origin;
+    const final = (await sql.query("SELECT decision FROM fleet_intents WHERE id = $1", [first.body.intent_id])).rows[0]?.decision;
+    // observed: first DENIED (journal failed), final DENIED (revoked), replay APPROVED with an attestation
+    expect(replay.body.intent_id).toBe(first.body.intent_id);
+    const handedOut = replay.body.attestation !== undefined;
+    expect(handedOut && final !== "APPROVED").toBe(false);
+  }, 60_000);
+
+  it("concurrent hold approvals and decisions on one node: every node's chain verifies (audit verify --store)", async () => {
+    await resetLedger();
+    const s0 = sidecars[0]!;
+    const holds = await Promise.all(Array.from({ length: 8 }, (_, k) => decide(s0, intent(AGENTS[k % 4]!, "wire.send", { k }))));
+    const work = [
+      ...holds.flatMap((h) => [
+        post(`${s0.operatorUrl}/v1/holds/${h.body.hold.id}/approve`, OPS.alice, {}),
+        post(`${s0.operatorUrl}/v1/holds/${h.body.hold.id}/approve`, OPS.bob, {}),
+      ]),
+      ...Array.from({ length: 40 }, (_, k) => decide(s0, intent(AGENTS[k % 4]!, "pay", { usd: "1" }))),
+      ...Array.from({ length: 10 }, (_, k) => decide(sidecars[1 + (k % 2)]!, intent(AGENTS[k % 4]!, "pay", { usd: "1" }))),
+    ];
+    const out = await Promise.all(work);
+    expect(out.every((a) => a.status === 200)).toBe(true);
+    const states = await sql.query("SELECT state FROM fleet_holds WHERE id = ANY($1::text[])", [holds.map((h) => h.body.hold.id)]);
+    expect(states.rows.every((r) => r.state === "approved")).toBe(true);
+    const r = runCli(["audit", "verify", "--store", cluster.url]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  }, 120_000);
+});
