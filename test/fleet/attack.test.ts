@@ -255,6 +255,7 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
     );
     const took = Date.now() - t0;
     const flood = (await keyReads()) - before;
+    console.info(`[fleet attack] fleet_keys reads: idle ${idle} in ~3 s, flood ${flood} in ${took} ms`);
     expect(answers.every((a) => a.status === 403)).toBe(true);
     expect((await sql.query("SELECT count(*)::int AS n FROM fleet_redemptions WHERE jti LIKE 'intent_forged_%'")).rows[0].n).toBe(0);
     // at most one refresh per sidecar per second of flood, on top of the background refreshes
@@ -345,6 +346,65 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
     expect(replay.body.intent_id).toBe(first.body.intent_id);
     const handedOut = replay.body.attestation !== undefined;
     expect(handedOut && final !== "APPROVED").toBe(false);
+  }, 60_000);
+
+  it("a hold approved while its origin is down: the origin returns and the agent gets one attestation, reserved once, redeemable once", async () => {
+    await resetLedger();
+    const held = await decide(sidecars[0]!, intent("bot0", "pay", { usd: String(CAP_USD + 1) }));
+    expect(held.body.decision).toBe("PENDING");
+    const id = held.body.hold.id as string;
+    expect(await sidecars[0]!.stop("SIGTERM")).toBe(0);
+    expect((await post(`${sidecars[1]!.operatorUrl}/v1/holds/${id}/approve`, OPS.alice, {})).status).toBe(200);
+    const second = await post(`${sidecars[2]!.operatorUrl}/v1/holds/${id}/approve`, OPS.bob, {});
+    expect(second.body.state).toBe("approved");
+    const pending = await sql.query("SELECT applied_at FROM fleet_holds WHERE id = $1", [id]);
+    expect(pending.rows[0].applied_at).toBeNull(); // nobody but the origin carries it to the intent
+    sidecars[0] = await start(0);
+    const polls = await Promise.all([0, 1].map(() => get(`${sidecars[0]!.url}/v1/intents/${held.body.intent_id}?wait=20`, agentTokens.bot0!)));
+    for (const p of polls) expect(p.body.decision).toBe("APPROVED");
+    expect(polls[0]!.body.attestation).toBeTruthy();
+    expect(polls[1]!.body.attestation).toBe(polls[0]!.body.attestation);
+    const ledger = await sql.query("SELECT count(*)::int AS n FROM fleet_ledger WHERE intent_id = $1", [held.body.intent_id]);
+    expect(ledger.rows[0].n).toBe(1);
+    // the origin wakes its long polls, then writes the record back to the store (a moment later)
+    let stored = "";
+    for (let i = 0; i < 50 && stored !== "APPROVED"; i++) {
+      stored = (await sql.query("SELECT decision FROM fleet_intents WHERE id = $1", [held.body.intent_id])).rows[0].decision;
+      if (stored !== "APPROVED") await sleep(100);
+    }
+    expect(stored).toBe("APPROVED");
+    expect((await sql.query("SELECT applied_at FROM fleet_holds WHERE id = $1", [id])).rows[0].applied_at).not.toBeNull();
+    const redeem = await Promise.all(
+      sidecars.map((s) => post(`${s.url}/v1/attestations/${held.body.intent_id}/redeem`, EXEC, { attestation: polls[0]!.body.attestation })),
+    );
+    expect(redeem.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(redeem.filter((r) => r.body.first === true)).toHaveLength(1);
+  }, 120_000);
+
+  it("a held intent whose origin fails to journal it is revoked, and its hold is closed fleet-wide (no approvable orphan)", async () => {
+    const local = new Database(join(dir, "node1", "intent-sidecar.db"));
+    local.pragma("busy_timeout = 10000");
+    local.exec("BEGIN EXCLUSIVE"); // another process holds node 1's journal: its write after the shared commit fails
+    let held: Answer;
+    try {
+      held = await decide(sidecars[1]!, intent("bot2", "wire.send", { usd: "7" }));
+    } finally {
+      local.exec("ROLLBACK");
+      local.close();
+    }
+    expect(held.body.decision).toBe("DENIED");
+    let rec: { decision: string } | undefined;
+    for (let i = 0; i < 40 && rec?.decision !== "DENIED"; i++) {
+      await sleep(100);
+      rec = (await sql.query("SELECT decision FROM fleet_intents WHERE id = $1", [held.body.intent_id])).rows[0];
+    }
+    expect(rec?.decision).toBe("DENIED"); // revoked
+    const hold = (await sql.query("SELECT id, state FROM fleet_holds WHERE intent_id = $1", [held.body.intent_id])).rows[0];
+    expect(hold).toBeDefined(); // the hold was committed with the decision
+    expect(hold.state).toBe("denied");
+    const listed = await get(`${sidecars[2]!.operatorUrl}/v1/holds?state=pending`, OPS.alice);
+    expect(listed.body.holds.map((h: { id: string }) => h.id)).not.toContain(hold.id);
+    expect((await post(`${sidecars[2]!.operatorUrl}/v1/holds/${hold.id}/approve`, OPS.alice, {})).status).toBe(409);
   }, 60_000);
 
   it("concurrent hold approvals and decisions on one node: every node's chain verifies (audit verify --store)", async () => {

@@ -24,6 +24,7 @@ import { redactForStorage } from "../redact.ts";
 import type { IntentRecord } from "../intents.ts";
 import { ChainMoved, type ChainEvent, type ChainTx, type NodeChain } from "./audit-chain.ts";
 import { RETRYABLE, type FleetPool, type PgClient } from "./pool.ts";
+import { HOLDS_CHANNEL } from "./holds.ts";
 
 export interface PgDecisionsOptions {
   db: FleetPool;
@@ -413,7 +414,21 @@ export class PgDecisions implements SharedDecisions {
       rec.decision = "DENIED";
       rec.reasons = [{ block: "sidecar", rule: "internal_error", message: "internal error while deciding; denied (fail closed)" }];
       await c.query("UPDATE fleet_intents SET decision = 'DENIED', record = $2, updated_at = now() WHERE id = $1", [intentId, JSON.stringify(rec)]);
-      await chain.append([{ type: "decision.revoked", at: new Date(), data: { intent_id: intentId } }]);
+      // a PENDING decision's hold is closed with it: left pending, operators on any node could approve an intent its
+      // origin never journaled (marked applied: the origin has no record to carry it to)
+      const closed = await c.query<{ id: string; agent: string }>(
+        `UPDATE fleet_holds SET state = 'denied', resolved_at = (extract(epoch FROM now()) * 1000)::bigint, resolved_by = 'sidecar',
+                resolution_note = 'internal error while deciding; denied (fail closed)', applied_at = (extract(epoch FROM now()) * 1000)::bigint
+          WHERE intent_id = $1 AND state = 'pending' RETURNING id, agent`,
+        [intentId],
+      );
+      const at = new Date();
+      await chain.append([
+        { type: "decision.revoked", at, data: { intent_id: intentId } },
+        ...closed.rows.map((h) => ({ type: "hold.denied", at, data: { hold_id: h.id, intent_id: intentId, agent: h.agent, operator: "sidecar" } })),
+      ]);
+      for (const h of closed.rows)
+        await c.query("SELECT pg_notify($1, $2)", [HOLDS_CHANNEL, JSON.stringify({ t: "denied", id: h.id, origin: this.o.node })]);
     });
   }
 
