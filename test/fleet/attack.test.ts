@@ -166,6 +166,18 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
     }
   }, 60_000);
 
+  it("a NUL byte in one agent's idempotency key (PostgreSQL text refuses it) fails only that intent, not its batch", async () => {
+    await resetLedger();
+    const s = sidecars[2]!;
+    const answers = await Promise.all([
+      ...Array.from({ length: 10 }, (_, k) => decide(s, intent("bot1", "pay", { usd: "1" }, `bad\u0000${k}`))),
+      ...Array.from({ length: 20 }, (_, k) => decide(s, intent(AGENTS[k % 4]!, "pay", { usd: "1" }, `good-${randomUUID()}`))),
+      ...Array.from({ length: 10 }, (_, k) => decide(s, intent(AGENTS[k % 4]!, "pay", { usd: "1", note: "nul \u0000 inside" }))),
+    ]);
+    expect(answers.slice(0, 10).every((a) => a.body.decision !== "APPROVED")).toBe(true);
+    expect(answers.slice(10).map((a) => a.body.decision)).toEqual(Array(30).fill("APPROVED"));
+  }, 60_000);
+
   it("a rate limit with a 1 s window: 30 concurrent ticks never put 3 approvals in one second of database time", async () => {
     const answers = await Promise.all(Array.from({ length: 30 }, (_, k) => decide(sidecars[k % 3]!, intent(AGENTS[k % 4]!, "tick", { k }))));
     const approved = answers.filter((a) => a.body.decision === "APPROVED").length;
