@@ -419,6 +419,37 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
     expect((await post(`${sidecars[2]!.operatorUrl}/v1/holds/${hold.id}/approve`, OPS.alice, {})).status).toBe(409);
   }, 60_000);
 
+  it("the revocation after a failed journal write meets a stopped database: it is retried, the record ends DENIED", async () => {
+    await resetLedger();
+    const key = `k-${randomUUID()}`;
+    const body = intent("bot3", "pay", { usd: "1" }, key);
+    const local = new Database(join(dir, "node2", "intent-sidecar.db"));
+    local.exec("BEGIN EXCLUSIVE"); // node 2's journal write waits its busy timeout (5 s), then fails
+    let first: Answer;
+    try {
+      const origin = decide(sidecars[2]!, body);
+      await sleep(1500); // the shared store has committed the approval by now
+      cluster.stop(); // the revocation that follows the journal failure finds no database
+      await sleep(5000);
+      local.exec("ROLLBACK");
+      cluster.start();
+      first = await origin;
+    } finally {
+      if (local.inTransaction) local.exec("ROLLBACK");
+      local.close();
+    }
+    expect(first.body.decision).toBe("DENIED");
+    let stored = "";
+    for (let i = 0; i < 100 && stored !== "DENIED"; i++) {
+      await sleep(200);
+      stored = (await sql.query("SELECT decision FROM fleet_intents WHERE id = $1", [first.body.intent_id]).catch(() => ({ rows: [{ decision: "" }] }))).rows[0]?.decision ?? "";
+    }
+    expect(stored).toBe("DENIED");
+    const replay = await decide(sidecars[0]!, body);
+    expect(replay.body.decision).toBe("DENIED");
+    expect(replay.body.attestation).toBeUndefined();
+  }, 90_000);
+
   it("concurrent hold approvals and decisions on one node: every node's chain verifies (audit verify --store)", async () => {
     await resetLedger();
     const s0 = sidecars[0]!;

@@ -405,10 +405,29 @@ export class PgDecisions implements SharedDecisions {
   }
 
   async revoke(intentId: string): Promise<void> {
+    try {
+      await this.revokeOnce(intentId);
+    } catch (e) {
+      this.retryRevoke(intentId, 250);
+      throw e;
+    }
+  }
+
+  /** A revocation that could not be written (the database went away with the journal write) is retried until it is:
+   * left undone, the store keeps an APPROVED record, with claims, of an intent its agent was told is DENIED, and an
+   * idempotent replay on any node would hand it out. In memory: a crash meanwhile leaves the approval standing. */
+  private retryRevoke(intentId: string, delayMs: number): void {
+    setTimeout(() => {
+      this.revokeOnce(intentId).catch(() => this.retryRevoke(intentId, Math.min(delayMs * 2, 5000)));
+    }, delayMs).unref();
+  }
+
+  private async revokeOnce(intentId: string): Promise<void> {
     await this.o.chain.tx(this.o.db, async (c, chain) => {
       const r = await c.query<{ record: string }>("SELECT record FROM fleet_intents WHERE id = $1 FOR UPDATE", [intentId]);
       if (!r.rows[0]) return;
       const rec = JSON.parse(r.rows[0].record) as IntentRecord;
+      if (rec.decision === "DENIED" && !rec.claims) return; // revoked already (a retry whose first COMMIT did land)
       delete rec.claims;
       delete rec.kid;
       rec.decision = "DENIED";
