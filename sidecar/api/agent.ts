@@ -1,6 +1,6 @@
 // The agent API (SPEC sections 2-3) on the agent listener: intents, JWKS, health, metrics. Every error is JSON.
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { agentBodyLimit } from "./body-limit.ts";
 import type { ErrorBody } from "../../protocol/index.ts";
 import type { Pipeline } from "../pipeline.ts";
 import type { KeyRing } from "../attest/index.ts";
@@ -90,14 +90,7 @@ export function createAgentApp(deps: AgentApiDeps): Hono<AgentEnv> {
 
   app.post(
     "/v1/intents",
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: (c) => {
-        // the rest of the body is left unread: close the connection so the client does not reuse a broken stream
-        c.header("connection", "close");
-        return err(c, 413, "body_too_large", `the body exceeds ${deps.bodyLimitBytes} bytes`);
-      },
-    }),
+    agentBodyLimit(deps.bodyLimitBytes),
     async (c) => {
       const r = await deps.pipeline.decideText(await c.req.text(), c.get("agent"));
       return c.json(r.body, r.status as 200);

@@ -6,7 +6,7 @@
 // 404, as on GET); executor tokens are refused. A result that cannot be scanned (nested too deep, embedded JSON too
 // large) is refused with 422 rather than returned unscanned (fail closed).
 import type { Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { agentBodyLimit } from "./body-limit.ts";
 import type { ErrorBody, Intent } from "../../protocol/index.ts";
 import type { Pipeline } from "../pipeline.ts";
 import type { PolicyConfig } from "../policy/config.ts";
@@ -27,13 +27,7 @@ function err(c: Context, status: number, error: string, message: string) {
 export function registerResults(app: Hono<AgentEnv>, deps: { pipeline: Pipeline; bodyLimitBytes: number }): void {
   app.post(
     "/v1/intents/:id/result",
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: (c) => {
-        c.header("connection", "close");
-        return err(c, 413, "body_too_large", `the body exceeds ${deps.bodyLimitBytes} bytes`);
-      },
-    }),
+    agentBodyLimit(deps.bodyLimitBytes),
     async (c) => {
       if (c.get("role") === "executor")
         return err(c, 403, "forbidden", "executor tokens cannot post tool results; this route is for agents");

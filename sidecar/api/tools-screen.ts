@@ -9,7 +9,7 @@
 // name": the arguments, domains, custom rules and soft limits still decide every call, and a call to a denied name
 // is denied by the normal path as always. Agent tokens only; an executor token is 403; no policy loaded is 503.
 import type { Context, Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { agentBodyLimit } from "./body-limit.ts";
 import type { ErrorBody } from "../../protocol/index.ts";
 import type { GlobSet } from "../../protocol/glob.ts";
 import type { Pipeline } from "../pipeline.ts";
@@ -71,13 +71,7 @@ function currentPolicy(pipeline: Pipeline): { config?: unknown } | undefined {
 export function registerToolsScreen(app: Hono<AgentEnv>, deps: { pipeline: Pipeline; bodyLimitBytes: number }): void {
   app.post(
     "/v1/tools/screen",
-    bodyLimit({
-      maxSize: deps.bodyLimitBytes,
-      onError: (c) => {
-        c.header("connection", "close");
-        return err(c, 413, "body_too_large", `the body exceeds ${deps.bodyLimitBytes} bytes`);
-      },
-    }),
+    agentBodyLimit(deps.bodyLimitBytes),
     async (c) => {
       if (c.get("role") === "executor")
         return err(c, 403, "forbidden", "executor tokens cannot screen tools; this route is for agents");

@@ -2,22 +2,10 @@
 // sidecar/policy/schema.ts; like schema-scopes.ts it must not import schema.ts's values (a cycle would leave them
 // undefined while this module evaluates), so it builds its validators on the same checks (globProblem, parsers).
 import { z } from "zod";
-import type { FieldMeta } from "../policy/schema.ts";
-import { globProblem } from "../policy/glob.ts";
+import { globOf, m, unitCheck } from "../policy/schema-parts.ts";
 import { parseBudgetLimit, parseBudgetPer } from "./budget-units.ts";
 
-const m = (description: string, extra: Omit<FieldMeta, "description"> = {}) => ({ description, ...extra });
-
-const unitCheck = (parse: (v: unknown) => { ok: true } | { ok: false; message: string }) =>
-  z.unknown().superRefine((v, ctx) => {
-    const r = parse(v);
-    if (!r.ok) ctx.addIssue({ code: "custom", message: r.message });
-  });
-
-const glob = z.string({ error: 'must be a string glob, e.g. "llm.*"' }).superRefine((s, ctx) => {
-  const p = globProblem(s);
-  if (p) ctx.addIssue({ code: "custom", message: p });
-});
+const glob = globOf("llm.*");
 
 const id = z
   .string({ error: "must be a string id" })

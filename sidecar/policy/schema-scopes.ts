@@ -3,19 +3,13 @@
 // schema.ts's values (a cycle would leave them undefined while this module evaluates), hence its own glob and
 // duration validators built on the same checks (globProblem, parseDuration).
 import { z } from "zod";
-import type { FieldMeta } from "./schema.ts";
+import { globs, m } from "./schema-parts.ts";
 import { globProblem } from "./glob.ts";
 import { parseDuration } from "./units.ts";
 import { parseScopePattern } from "./scope.ts";
 import { RISK_LEVELS } from "./risk.ts";
 
-const m = (description: string, extra: Omit<FieldMeta, "description"> = {}) => ({ description, ...extra });
 
-const glob = z.string({ error: 'must be a string glob, e.g. "github.*"' }).superRefine((s, ctx) => {
-  const p = globProblem(s);
-  if (p) ctx.addIssue({ code: "custom", message: p });
-});
-const globs = z.array(glob, { error: 'must be a list of globs, e.g. ["report.*"]' });
 
 export const scopePattern = z
   .string({ error: 'must be a scope pattern string, e.g. "org:acme/team:*/server:jira/tool:read_*"' })

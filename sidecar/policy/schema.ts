@@ -3,33 +3,18 @@
 // Units are checked here (so a bad one is reported at its own line:col); cross-field checks and CEL live in compile.ts.
 import { z } from "zod";
 import { isAddress } from "viem";
-import { globProblem } from "./glob.ts";
+import { globs, m, unitCheck } from "./schema-parts.ts";
 import { parseAmount, parseDuration } from "./units.ts";
 import { budgetsSchema, costsSchema } from "../limits/budgets-schema.ts";
 import { actionRules, rateLimitsSchema, riskSchema, scopesSchema, toolRules } from "./schema-scopes.ts";
 import { piiSchema } from "./pii/schema.ts";
 
-export interface FieldMeta {
-  description: string;
-  unit?: string;
-  default?: string;
-}
-const m = (description: string, extra: Omit<FieldMeta, "description"> = {}) => ({ description, ...extra });
+export type { FieldMeta } from "./schema-parts.ts";
 
-const unitCheck = (parse: (v: unknown) => { ok: true } | { ok: false; message: string }) =>
-  z.unknown().superRefine((v, ctx) => {
-    const r = parse(v);
-    if (!r.ok) ctx.addIssue({ code: "custom", message: r.message });
-  });
 
 export const amount = unitCheck(parseAmount);
 export const duration = unitCheck(parseDuration);
 
-const glob = z.string({ error: 'must be a string glob, e.g. "github.*"' }).superRefine((s, ctx) => {
-  const p = globProblem(s);
-  if (p) ctx.addIssue({ code: "custom", message: p });
-});
-const globs = z.array(glob, { error: 'must be a list of globs, e.g. ["report.*"]' });
 
 export const address = z
   .string({ error: 'must be an address string (quote it: "0x…")' })

@@ -1,19 +1,12 @@
 // Schema of the `pii` policy block (with `meta` for the generated reference). Kept apart from schema.ts, which
 // imports it; like schema-scopes.ts it must not import schema.ts's values (an import cycle).
 import { z } from "zod";
-import type { FieldMeta } from "../schema.ts";
-import { globProblem } from "../glob.ts";
+import { globsOf, m } from "../schema-parts.ts";
 import { scopePattern } from "../schema-scopes.ts";
 import { BUILTIN_DETECTORS, detectorLabel } from "./detectors.ts";
 import { patternProblem } from "./patterns.ts";
 
-const m = (description: string, extra: Omit<FieldMeta, "description"> = {}) => ({ description, ...extra });
-
-const glob = z.string({ error: 'must be a string glob, e.g. "crm.*"' }).superRefine((s, ctx) => {
-  const p = globProblem(s);
-  if (p) ctx.addIssue({ code: "custom", message: p });
-});
-const globs = z.array(glob, { error: 'must be a list of globs, e.g. ["crm.*"]' });
+const globs = globsOf("crm.*");
 
 export const PII_ACTIONS = ["deny", "hold", "redact", "allow"] as const;
 const action = z.enum(PII_ACTIONS, { error: 'must be "deny", "hold", "redact" or "allow"' });
