@@ -43,10 +43,10 @@ soft_limits:
     max: ${CAP_USD}
 holds:
   approvals_required: 2
-  max_open_per_agent: 1000
+  max_open_per_agent: 20
 `;
 const AGENTS = ["bot0", "bot1", "bot2", "bot3"];
-const agentTokens = Object.fromEntries(AGENTS.map((a) => [a, `tok-${a}-0123456789`]));
+const agentTokens = Object.fromEntries([...AGENTS, "hog"].map((a) => [a, `tok-${a}-0123456789`]));
 const OPS = { alice: "op-alice-0123456789", bob: "op-bob-0123456789", carol: "op-carol-0123456789" };
 const EXEC = "exec-0123456789abcdef";
 
@@ -91,7 +91,7 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
         agent_tokens: agentTokens,
         operator_tokens: OPS,
         executor_tokens: { exec: EXEC },
-        principals: Object.fromEntries(AGENTS.map((a) => [a, { tenant: "acme" }])),
+        principals: Object.fromEntries([...AGENTS, "hog"].map((a) => [a, { tenant: "acme" }])),
       }),
     );
     sidecars.push(...(await Promise.all([0, 1, 2].map(start))));
@@ -108,7 +108,12 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  const resetLedger = () => sql.query("DELETE FROM fleet_ledger; UPDATE fleet_ledger_heads SET cum = 0");
+  /** Room under the caps for the next test: ledger totals back to 0, earlier tests' open holds due (the sweeper
+   * expires them; the hold cap counts only holds not yet due). */
+  const resetLedger = () =>
+    sql.query(
+      "DELETE FROM fleet_ledger; UPDATE fleet_ledger_heads SET cum = 0; UPDATE fleet_holds SET expires_at = (extract(epoch FROM now()) * 1000)::bigint - 1 WHERE state = 'pending'",
+    );
   const intent = (agent: string, action: string, params: Record<string, unknown>, key?: string) => ({
     agent,
     action,
@@ -190,6 +195,16 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
     ).rows.map((r) => Number(r.ms));
     expect(ts.length).toBe(approved);
     for (let i = 2; i < ts.length; i++) expect(ts[i]! - ts[i - 2]!).toBeGreaterThanOrEqual(1000);
+  }, 60_000);
+
+  it("one agent's open holds stay under max_open_per_agent (20) with 60 concurrent held intents over 3 sidecars", async () => {
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, k) => decide(sidecars[k % 3]!, intent("hog", "wire.send", { k }))));
+    expect(answers.filter((a) => a.body.decision === "PENDING")).toHaveLength(20);
+    const refused = answers.filter((a) => a.body.decision === "DENIED");
+    expect(refused).toHaveLength(40);
+    expect(refused.every((a) => a.body.reasons.some((r: { message: string }) => /20/.test(r.message)))).toBe(true);
+    const open = await sql.query("SELECT count(*)::int AS n FROM fleet_holds WHERE agent = 'hog' AND state = 'pending'");
+    expect(open.rows[0].n).toBe(20);
   }, 60_000);
 
   it("one operator approving one hold through all 3 sidecars at once counts once (quorum 2 stays unmet)", async () => {
@@ -394,6 +409,7 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
   }, 120_000);
 
   it("a held intent whose origin fails to journal it is revoked, and its hold is closed fleet-wide (no approvable orphan)", async () => {
+    await resetLedger();
     const local = new Database(join(dir, "node1", "intent-sidecar.db"));
     local.pragma("busy_timeout = 10000");
     local.exec("BEGIN EXCLUSIVE"); // another process holds node 1's journal: its write after the shared commit fails
