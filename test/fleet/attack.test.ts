@@ -2,7 +2,7 @@
 // real PostgreSQL (test/fleet/postgres.ts). Each test tries to obtain a wrong APPROVED or a lost / duplicated effect
 // and shows that it is refused (or, when marked skip, names the hole that remains).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -241,6 +241,25 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
       expect(hold.rows[0].state).toBe(outcome === "APPROVED" ? "approved" : "denied");
     }
   }, 120_000);
+
+  it("a late (reordered or re-delivered) 'approval' notice after the quorum never turns the origin's APPROVED back into PENDING", async () => {
+    const node0 = readFileSync(join(dir, "node0", "fleet-node-id"), "utf8").trim();
+    const held = await decide(sidecars[0]!, intent("bot3", "wire.send", { usd: "9" }));
+    const id = held.body.hold.id as string;
+    await post(`${sidecars[1]!.operatorUrl}/v1/holds/${id}/approve`, OPS.alice, {});
+    expect((await post(`${sidecars[2]!.operatorUrl}/v1/holds/${id}/approve`, OPS.bob, {})).body.state).toBe("approved");
+    let seen = "";
+    for (let i = 0; i < 20 && seen !== "APPROVED"; i++)
+      seen = (await get(`${sidecars[0]!.url}/v1/intents/${held.body.intent_id}?wait=2`, agentTokens.bot3!)).body.decision;
+    expect(seen).toBe("APPROVED");
+    // the first approval's notice, arriving after the quorum's (LISTEN delivers in commit order, but the origin
+    // handles notices concurrently: a slow read of the first lets the second overtake it)
+    await sql.query("SELECT pg_notify('intent_sidecar_holds', $1)", [JSON.stringify({ t: "approval", id, origin: node0 })]);
+    await sleep(700);
+    const after = await get(`${sidecars[0]!.url}/v1/intents/${held.body.intent_id}`, agentTokens.bot3!);
+    expect(after.body.decision).toBe("APPROVED");
+    expect(after.body.attestation).toBeTruthy();
+  }, 60_000);
 
   it("approving a hold after its expiry (database time) is refused on every sidecar", async () => {
     const held = await decide(sidecars[0]!, intent("bot2", "wire.send", { usd: "5" }));

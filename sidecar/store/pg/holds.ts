@@ -248,10 +248,8 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
 
   private async onNotice(n: Notice): Promise<void> {
     if (n.origin === this.o.node) {
-      if (n.t === "approval") {
-        const view = await this.get(n.id).catch(() => undefined);
-        if (view) this.applyOne({ type: "approval", view });
-      } else void this.catchUp();
+      if (n.t === "approval") void this.applyApproval(n.id);
+      else void this.catchUp();
     }
     if (this.listenerCount("hold") > 0) {
       const hold = await this.get(n.id).catch(() => undefined);
@@ -280,6 +278,19 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
         await c.query("UPDATE fleet_holds SET applied_at = (extract(epoch FROM now()) * 1000)::bigint WHERE id = $1", [view.id]);
       });
     }
+  }
+
+  /** Carries one more approval (the count) to the origin's record, in turn with the resolutions (this.applying) and
+   * only while the hold is still pending: a notice handled late (after the quorum's resolution was applied) must not
+   * write PENDING over the APPROVED record. */
+  private applyApproval(id: string): Promise<void> {
+    this.applying = this.applying
+      .then(async () => {
+        const view = await this.get(id);
+        if (view?.state === "pending") this.applyOne({ type: "approval", view });
+      })
+      .catch((e) => this.o.log?.warn({ err: errorMessage(e) }, "could not apply a fleet hold approval"));
+    return this.applying;
   }
 
   private applyOne(t: { type: "approval" | "approved" | "denied" | "expired"; view: HoldView }): object | undefined {
@@ -333,7 +344,7 @@ export class FleetHolds extends EventEmitter implements HoldsApi {
     );
     const view = (await this.get(id))!;
     if (origin === this.o.node) {
-      if (type === "approval") this.applyOne({ type, view });
+      if (type === "approval") await this.applyApproval(id);
       else await this.catchUp();
     }
     return { view, type };
