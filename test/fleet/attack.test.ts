@@ -261,6 +261,27 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
     expect(after.body.attestation).toBeTruthy();
   }, 60_000);
 
+  it("every connection killed, LISTEN included, right before the quorum: the origin's long poll still gets the approval", async () => {
+    const held = await decide(sidecars[0]!, intent("bot0", "wire.send", { usd: "11" }));
+    const id = held.body.hold.id as string;
+    const poll = get(`${sidecars[0]!.url}/v1/intents/${held.body.intent_id}?wait=20`, agentTokens.bot0!);
+    const killed = await sql.query("SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
+    expect(killed.rows[0].n).toBeGreaterThan(3); // pools and listeners of 3 sidecars (and this test's other idle connections)
+    const approve = async (s: RunningDaemon, token: string) => {
+      for (let i = 0; i < 20; i++) {
+        const r = await post(`${s.operatorUrl}/v1/holds/${id}/approve`, token, {});
+        if (r.status !== 503) return r;
+        await sleep(200); // the pool reconnects on the next try
+      }
+      throw new Error("store still unavailable");
+    };
+    expect((await approve(sidecars[1]!, OPS.alice)).status).toBe(200);
+    expect((await approve(sidecars[2]!, OPS.bob)).body.state).toBe("approved");
+    const answer = await poll;
+    expect(answer.body.decision).toBe("APPROVED");
+    expect(answer.body.attestation).toBeTruthy();
+  }, 60_000);
+
   it("approving a hold after its expiry (database time) is refused on every sidecar", async () => {
     const held = await decide(sidecars[0]!, intent("bot2", "wire.send", { usd: "5" }));
     const id = held.body.hold.id as string;
