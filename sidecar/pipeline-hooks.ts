@@ -106,9 +106,11 @@ export interface SharedJob {
 }
 
 export type SharedOutcome =
-  | { rec: IntentRecord; replay?: undefined; conflict?: undefined }
-  | { replay: IntentRecord; rec?: undefined; conflict?: undefined }
-  | { conflict: true; rec?: undefined; replay?: undefined };
+  | { rec: IntentRecord; replay?: undefined; conflict?: undefined; busy?: undefined }
+  | { replay: IntentRecord; rec?: undefined; conflict?: undefined; busy?: undefined }
+  | { conflict: true; rec?: undefined; replay?: undefined; busy?: undefined }
+  /** The key's first decision is APPROVED but its node has not journaled it yet: retry shortly (no attestation). */
+  | { busy: true; rec?: undefined; replay?: undefined; conflict?: undefined };
 
 /** Builds the stored record of a decision (claims and kid when APPROVED); the pipeline's, so both stores agree. */
 export type MakeRecord = (
@@ -124,4 +126,6 @@ export interface SharedDecisions {
   /** A recorded decision the local journal could not keep: the shared record becomes DENIED (no claims), so no
    * replay anywhere hands out an attestation this sidecar never gave. Best effort. */
   revoke(intentId: string): Promise<void>;
+  /** The local journal kept these decisions: replays on other sidecars may now hand them out. Best effort, retried. */
+  confirm(intentIds: readonly string[]): void;
 }

@@ -106,7 +106,7 @@ export interface PipelineDeps {
 
 export type PipelineResult = { status: number; body: DecisionResponse | ErrorBody };
 
-type RecordOutcome = { rec: IntentRecord; replay?: IntentRecord; conflict?: boolean };
+type RecordOutcome = { rec: IntentRecord; replay?: IntentRecord; conflict?: boolean; busy?: boolean };
 /** One job's share of a group commit: its outcome, or the error that rolled back its savepoint (or the commit). */
 type RecordResult = { out?: RecordOutcome; error?: unknown };
 type RecordArgs = [
@@ -347,6 +347,7 @@ export class Pipeline {
         const r = results[i]!;
         if (!r.out) return j.done({ error: r.error });
         if (r.out.conflict) return j.done({ out: { rec: undefined as never, conflict: true } });
+        if (r.out.busy) return j.done({ out: { rec: undefined as never, busy: true } });
         if (r.out.replay) return j.done({ out: { rec: r.out.replay, replay: r.out.replay } });
         const e = localError.get(i);
         if (e !== undefined) {
@@ -356,6 +357,8 @@ export class Pipeline {
         }
         j.done({ out: { rec: r.out.rec } });
       });
+      // journaled here: other sidecars may now answer replays of these keys with the record
+      this.deps.shared!.confirm(fresh.filter((i) => localError.get(i) === undefined).map((i) => results[i]!.out!.rec!.id));
     } finally {
       this.inFlight--;
       if (this.batch.length > 0) setImmediate(() => void this.flushShared());
@@ -475,6 +478,15 @@ export class Pipeline {
       }
     }
     if (out.conflict) return this.replayOrConflict(undefined, t0);
+    if (out.busy) {
+      return {
+        status: 409,
+        body: {
+          error: "idempotency_in_progress",
+          message: "this idempotency_key's first decision is still being recorded by another sidecar; retry in a moment",
+        },
+      };
+    }
     if (out.replay) return this.replayOrConflict(out.replay, t0);
     const response = this.render(out.rec, false);
     if (bound?.redacted && response.decision !== "DENIED") response.redacted = { params: bound.redacted };

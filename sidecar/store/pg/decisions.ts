@@ -239,9 +239,11 @@ export class PgDecisions implements SharedDecisions {
               continue;
             }
             const same = intents.find((r) => r.id === prior.intent_id);
-            const stored = same ?? (await this.readIntent(c, prior.intent_id));
+            const stored = same ? { rec: same, confirmed: false } : await this.readIntent(c, prior.intent_id);
             if (!stored) throw new Error(`idempotency key points at a missing intent ${prior.intent_id}`);
-            outs.push({ replay: stored });
+            // an approval not yet journaled by its node may still be revoked: never hand out its attestation here
+            if (stored.rec.decision === "APPROVED" && !stored.confirmed) outs.push({ busy: true });
+            else outs.push({ replay: stored.rec });
             continue;
           }
         }
@@ -451,8 +453,19 @@ export class PgDecisions implements SharedDecisions {
     });
   }
 
-  private async readIntent(c: PgClient, id: string): Promise<IntentRecord | undefined> {
-    const r = await c.query<{ record: string }>("SELECT record FROM fleet_intents WHERE id = $1", [id]);
-    return r.rows[0] ? (JSON.parse(r.rows[0].record) as IntentRecord) : undefined;
+  private async readIntent(c: PgClient, id: string): Promise<{ rec: IntentRecord; confirmed: boolean } | undefined> {
+    const r = await c.query<{ record: string; confirmed: boolean }>("SELECT record, confirmed FROM fleet_intents WHERE id = $1", [id]);
+    return r.rows[0] ? { rec: JSON.parse(r.rows[0].record) as IntentRecord, confirmed: r.rows[0].confirmed } : undefined;
+  }
+
+  confirm(intentIds: readonly string[], delayMs = 250): void {
+    if (intentIds.length === 0) return;
+    this.o.db
+      .query("UPDATE fleet_intents SET confirmed = true WHERE id = ANY($1::text[])", [intentIds])
+      .catch(() => {
+        // the store is away: keep trying (meanwhile other nodes answer replays of these keys with "retry")
+        if (delayMs > 60_000) return;
+        setTimeout(() => this.confirm(intentIds, delayMs * 2), delayMs).unref();
+      });
   }
 }

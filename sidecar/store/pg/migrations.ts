@@ -37,6 +37,10 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
         action     TEXT NOT NULL,
         decision   TEXT NOT NULL,
         record     TEXT NOT NULL,
+        -- set once the deciding node journaled the decision locally (after its answer): until then another node
+        -- replaying the idempotency key must not hand out the record's attestation (the journal may still fail and
+        -- the decision be revoked)
+        confirmed  BOOLEAN NOT NULL DEFAULT false,
         created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
       );
