@@ -119,7 +119,13 @@ export const intentEnvelope = z
       .max(128),
     params: jsonObject,
     context: jsonObject.optional(),
-    idempotency_key: z.string().min(1).max(200).optional(),
+    // no control characters: a key is an opaque printable token (and PostgreSQL text cannot hold NUL)
+    idempotency_key: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters")
+      .optional(),
     cost: intentCost.optional(),
   })
   .strict();

@@ -190,6 +190,8 @@ describe.skipIf(skip !== undefined)("fleet mode under attack (3 sidecars, one Po
       ...Array.from({ length: 10 }, (_, k) => decide(s, intent(AGENTS[k % 4]!, "pay", { usd: "1", note: "nul \u0000 inside" }))),
     ]);
     expect(answers.slice(0, 10).every((a) => a.body.decision !== "APPROVED")).toBe(true);
+    // refused as invalid input before anything is decided (a key is a printable token), not as an internal error
+    expect(answers.slice(0, 10).every((a) => a.status === 400 && a.body.error === "invalid_intent")).toBe(true);
     expect(answers.slice(10).map((a) => a.body.decision)).toEqual(Array(30).fill("APPROVED"));
   }, 60_000);
 
