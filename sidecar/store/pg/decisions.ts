@@ -172,8 +172,9 @@ export class PgDecisions implements SharedDecisions {
     charges: (LimitCharge[] | undefined)[],
     make: MakeRecord,
   ): Promise<SharedOutcome[]> {
-    // 1. locks, in one global order and one statement: soft-limit stream heads and per-agent hold counters
-    //    (pseudo-streams HOLDS_STREAM/agent), sorted; then one read of window totals, open holds and database time
+    // 1. locks, in one global order and one statement that also returns the window totals: soft-limit and rate-limit
+    //    stream heads and per-agent hold counters (pseudo-streams HOLDS_STREAM/agent), sorted; open holds and database
+    //    time are read later, only when the batch creates a hold
     const streams = new Map<string, { limitId: string; scope: string; windowMs: number }>();
     const holdAgents = new Set<string>();
     for (const i of order) {
@@ -216,7 +217,7 @@ export class PgDecisions implements SharedDecisions {
     };
     const ledger = newLedgerWrites();
 
-    // 2. the jobs, in order; writes collected and sent in a few multi-row statements at the end
+    // 2. the jobs, in order; their writes are collected and sent in one statement at the end
     const outs: SharedOutcome[] = [];
     const intents: IntentRecord[] = [];
     const holds: { rec: IntentRecord; job: SharedJob; hold: HoldSummary; reasons: Reason[]; createdAt: number; expiresAt: number }[] = [];
