@@ -41,7 +41,8 @@ export interface IntentUpdate {
   hold?: HoldSummary;
 }
 
-interface Row {
+/** An `intents` row. `claims_json` and `kid` may be left out of a SELECT (the console's queries do not read them). */
+export interface IntentRow {
   id: string;
   agent: string;
   action: string;
@@ -49,15 +50,16 @@ interface Row {
   intent_json: string;
   decision: DecisionKind;
   reasons_json: string;
-  claims_json: string | null;
-  kid: string | null;
+  claims_json?: string | null;
+  kid?: string | null;
   hold_json: string | null;
   policy_digest: string | null;
   created_at: string;
   updated_at: string;
 }
 
-function fromRow(r: Row): IntentRecord {
+/** The record of an `intents` row (the one mapping: the intent store and the console's queries). */
+export function intentFromRow(r: IntentRow): IntentRecord {
   const rec: IntentRecord = {
     id: r.id,
     agent: r.agent,
@@ -132,8 +134,8 @@ export class IntentStore {
   }
 
   get(id: string): IntentRecord | undefined {
-    const r = this.getStmt.get(id) as Row | undefined;
-    return r ? fromRow(r) : undefined;
+    const r = this.getStmt.get(id) as IntentRow | undefined;
+    return r ? intentFromRow(r) : undefined;
   }
 
   /** Changes an intent's decision (e.g. a hold approved, denied or expired) and wakes long polls on it.
@@ -163,6 +165,6 @@ export class IntentStore {
   }
 
   recent(limit: number): IntentRecord[] {
-    return (this.recentStmt.all(limit) as Row[]).map(fromRow);
+    return (this.recentStmt.all(limit) as IntentRow[]).map(intentFromRow);
   }
 }

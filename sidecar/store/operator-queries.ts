@@ -1,7 +1,7 @@
 // Read-only queries for the operator console (sidecar/operator/views.ts): recent decisions with filters, an intent's
 // audit trail, the last policy reload, and soft-limit usage per stream. Nothing here writes; every query is bounded.
 import type { Db } from "./db.ts";
-import type { IntentRecord } from "./intents.ts";
+import { intentFromRow, type IntentRecord, type IntentRow } from "./intents.ts";
 
 export interface DecisionQuery {
   agent?: string;
@@ -11,36 +11,6 @@ export interface DecisionQuery {
   /** `rule` or `block/rule` of any reason. */
   rule?: string;
   limit: number;
-}
-
-interface IntentRow {
-  id: string;
-  agent: string;
-  action: string;
-  digest: string;
-  intent_json: string;
-  decision: IntentRecord["decision"];
-  reasons_json: string;
-  hold_json: string | null;
-  policy_digest: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-function intentFromRow(r: IntentRow): IntentRecord {
-  return {
-    id: r.id,
-    agent: r.agent,
-    action: r.action,
-    digest: r.digest,
-    intent: JSON.parse(r.intent_json),
-    decision: r.decision,
-    reasons: JSON.parse(r.reasons_json),
-    ...(r.hold_json ? { hold: JSON.parse(r.hold_json) } : {}),
-    ...(r.policy_digest ? { policy_digest: r.policy_digest } : {}),
-    created_at: r.created_at,
-    updated_at: r.updated_at,
-  };
 }
 
 const COLS = "id, agent, action, digest, intent_json, decision, reasons_json, hold_json, policy_digest, created_at, updated_at";
